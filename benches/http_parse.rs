@@ -1,0 +1,170 @@
+//! Criterion bench for the HTTP/1.1 codec hot paths: request and response
+//! head parsing and chunked body decoding. It does not measure I/O, TLS or
+//! SSE rewriting (see `sse_rewrite`).
+//!
+//! Results (2 vCPU AMD EPYC VM, shared and noisy; 2026-11-25; criterion
+//! `--warm-up-time 1 --measurement-time 3`, median [95% CI]):
+//!
+//! | bench                                        | time                          | throughput  |
+//! |----------------------------------------------|-------------------------------|-------------|
+//! | parse_request_head/openai_sdk (17 headers)   | 1.68 µs [1.61, 1.75]          | 316 MiB/s   |
+//! | parse_request_head/minimal (1 header)        | 276 ns  [259, 294]            | 114 MiB/s   |
+//! | parse_response_head/openai_stream (20 hdrs)  | 1.99 µs [1.91, 2.07]          | 355 MiB/s   |
+//! | body_chunked_sse_20_events/step (zero-copy)  | 587 ns  [562, 615]            | 7.97 GiB/s  |
+//! | body_chunked_sse_20_events/decode_into       | 858 ns  [812, 910]            | 5.45 GiB/s  |
+//!
+//! Raw httparse on the SDK head measured ~0.53 µs in the same run, so most of
+//! head parsing is the owned `Header { String, Vec<u8> }` copies (two small
+//! allocations per header) plus the framing checks.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+use corelay::http::BodyFraming;
+use corelay::http::body::BodyDecoder;
+use corelay::http::request::{RequestLimits, parse_request_head};
+use corelay::http::response::parse_response_head;
+use corelay::http::write::{write_chunk, write_last_chunk};
+
+/// Shaped like what the official OpenAI Python SDK sends.
+const OPENAI_SDK_REQUEST: &[u8] = b"POST /v1/chat/completions HTTP/1.1\r\n\
+host: api.openai.com\r\n\
+accept-encoding: gzip, deflate\r\n\
+connection: keep-alive\r\n\
+accept: application/json\r\n\
+content-type: application/json\r\n\
+user-agent: OpenAI/Python 1.54.4\r\n\
+x-stainless-lang: python\r\n\
+x-stainless-package-version: 1.54.4\r\n\
+x-stainless-os: Linux\r\n\
+x-stainless-arch: x64\r\n\
+x-stainless-runtime: CPython\r\n\
+x-stainless-runtime-version: 3.12.7\r\n\
+authorization: Bearer sk-proj-4f9Qx2LmT7vB8nK1pR6sW3yZ0aC5dE9hJ2kM7nP4qS8tU1vX6wY3zA0bC5dE9fG2hJ\r\n\
+x-stainless-async: false\r\n\
+x-stainless-retry-count: 0\r\n\
+content-length: 142\r\n\
+\r\n";
+
+const MINIMAL_REQUEST: &[u8] = b"GET /health HTTP/1.1\r\nhost: a\r\n\r\n";
+
+/// Shaped like an OpenAI streaming chat completion response behind Cloudflare.
+const OPENAI_STREAM_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\n\
+Date: Wed, 25 Nov 2026 10:00:00 GMT\r\n\
+Content-Type: text/event-stream; charset=utf-8\r\n\
+Transfer-Encoding: chunked\r\n\
+Connection: keep-alive\r\n\
+access-control-expose-headers: X-Request-ID\r\n\
+openai-organization: user-abc123def456\r\n\
+openai-processing-ms: 187\r\n\
+openai-version: 2020-10-01\r\n\
+x-ratelimit-limit-requests: 10000\r\n\
+x-ratelimit-limit-tokens: 30000000\r\n\
+x-ratelimit-remaining-requests: 9999\r\n\
+x-ratelimit-remaining-tokens: 29999975\r\n\
+x-ratelimit-reset-requests: 6ms\r\n\
+x-ratelimit-reset-tokens: 0s\r\n\
+x-request-id: req_8f3a2b1c9d4e5f6a7b8c9d0e1f2a3b4c\r\n\
+strict-transport-security: max-age=31536000; includeSubDomains; preload\r\n\
+cf-cache-status: DYNAMIC\r\n\
+Server: cloudflare\r\n\
+CF-RAY: 8e1f2a3b4c5d6e7f-FRA\r\n\
+alt-svc: h3=\":443\"; ma=86400\r\n\
+\r\n";
+
+/// 20 chat.completion.chunk events, one per chunk as OpenAI sends them.
+fn sse_chunked_body() -> Vec<u8> {
+    let words = [
+        "Hello",
+        " there",
+        "!",
+        " How",
+        " can",
+        " I",
+        " help",
+        " you",
+        " today",
+        "?",
+        " I",
+        " am",
+        " a",
+        " large",
+        " language",
+        " model",
+        " built",
+        " to",
+        " assist",
+    ];
+    let mut body = Vec::new();
+    let mut event = Vec::new();
+    for word in words {
+        event.clear();
+        event.extend_from_slice(
+            b"data: {\"id\":\"chatcmpl-AbC123dEf456GhI789\",\"object\":\"chat.completion.chunk\",\
+\"created\":1764064800,\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_0ba0d124f1\",\
+\"choices\":[{\"index\":0,\"delta\":{\"content\":\"",
+        );
+        event.extend_from_slice(word.as_bytes());
+        event.extend_from_slice(b"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+        write_chunk(&mut body, &event);
+    }
+    write_chunk(&mut body, b"data: [DONE]\n\n");
+    write_last_chunk(&mut body);
+    body
+}
+
+fn request_heads(c: &mut Criterion) {
+    let limits = RequestLimits { max_head_bytes: 16 * 1024, max_headers: 64 };
+    let mut group = c.benchmark_group("parse_request_head");
+    for (name, raw) in [("openai_sdk", OPENAI_SDK_REQUEST), ("minimal", MINIMAL_REQUEST)] {
+        group.throughput(Throughput::Bytes(raw.len() as u64));
+        group.bench_function(name, |b| b.iter(|| parse_request_head(black_box(raw), &limits)));
+    }
+    group.finish();
+}
+
+fn response_heads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse_response_head");
+    group.throughput(Throughput::Bytes(OPENAI_STREAM_RESPONSE.len() as u64));
+    group.bench_function("openai_stream", |b| {
+        b.iter(|| parse_response_head(black_box(OPENAI_STREAM_RESPONSE), 16 * 1024, false))
+    });
+    group.finish();
+}
+
+/// The zero-copy path a streaming proxy uses: walk the body, touch payload ranges.
+fn step_all(body: &[u8]) -> usize {
+    let mut dec = BodyDecoder::new(BodyFraming::Chunked);
+    let mut pos = 0;
+    let mut payload = 0;
+    while let Ok(step) = dec.step(&body[pos..]) {
+        if let Some(range) = step.data {
+            payload += black_box(&body[pos + range.start..pos + range.end]).len();
+        }
+        if step.consumed == 0 {
+            break;
+        }
+        pos += step.consumed;
+    }
+    payload
+}
+
+fn chunked_body(c: &mut Criterion) {
+    let body = sse_chunked_body();
+    let mut group = c.benchmark_group("body_chunked_sse_20_events");
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("step", |b| b.iter(|| step_all(black_box(&body))));
+    let mut out = Vec::with_capacity(body.len());
+    group.bench_function("decode_into", |b| {
+        b.iter(|| {
+            out.clear();
+            let mut dec = BodyDecoder::new(BodyFraming::Chunked);
+            dec.decode_into(black_box(&body), &mut out, 1 << 20)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, request_heads, response_heads, chunked_body);
+criterion_main!(benches);

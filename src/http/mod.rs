@@ -1,0 +1,310 @@
+//! Sans-IO HTTP/1.1 codec: head parsing, body framing and encoders, plus the
+//! types they share. It owns only bytes-in/values-out logic; it does not own
+//! sockets, buffers, timeouts, routing or any policy beyond message framing.
+
+pub mod body;
+pub mod request;
+pub mod response;
+pub mod write;
+
+use std::fmt;
+
+/// A header as received: name lowercased ASCII, value raw bytes (no trimming
+/// beyond what httparse does, which strips surrounding spaces and tabs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+/// How a message body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body at all (no framing headers on a request; HEAD/1xx/204/304 responses).
+    Empty,
+    /// Exactly this many bytes; `Length(0)` is kept as sent rather than folded into `Empty`.
+    Length(u64),
+    Chunked,
+    /// The body ends when the peer closes; only ever produced for responses.
+    UntilClose,
+}
+
+/// Finds the first header by lowercase name.
+pub fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
+    headers.iter().find(|h| h.name == name).map(|h| h.value.as_slice())
+}
+
+/// Why a head could not be accepted. `status()` gives the HTTP status the
+/// server should answer with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadError {
+    TooLarge,
+    TooManyHeaders,
+    Malformed(&'static str),
+    BadFraming(&'static str),
+    UnsupportedVersion,
+}
+
+impl HeadError {
+    /// 431 for size limits, 505 for versions, 400 for everything else.
+    pub fn status(&self) -> u16 {
+        match self {
+            HeadError::TooLarge | HeadError::TooManyHeaders => 431,
+            HeadError::UnsupportedVersion => 505,
+            HeadError::Malformed(_) | HeadError::BadFraming(_) => 400,
+        }
+    }
+}
+
+impl fmt::Display for HeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadError::TooLarge => f.write_str("message head too large"),
+            HeadError::TooManyHeaders => f.write_str("too many header fields"),
+            HeadError::Malformed(why) | HeadError::BadFraming(why) => f.write_str(why),
+            HeadError::UnsupportedVersion => f.write_str("unsupported HTTP version"),
+        }
+    }
+}
+
+impl std::error::Error for HeadError {}
+
+/// Upper bound on header slots; sized so the parse scratch space stays on the stack.
+const MAX_HEADER_SLOTS: usize = 128;
+
+fn own_headers(raw: &[httparse::Header<'_>]) -> Vec<Header> {
+    raw.iter().map(|h| Header { name: h.name.to_ascii_lowercase(), value: h.value.to_vec() }).collect()
+}
+
+fn count_headers(headers: &[Header], name: &str) -> usize {
+    headers.iter().filter(|h| h.name == name).count()
+}
+
+fn values_of<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    headers.iter().filter(move |h| h.name == name).map(|h| h.value.as_slice())
+}
+
+fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = v {
+        if !is_ows(*first) {
+            break;
+        }
+        v = rest;
+    }
+    while let [rest @ .., last] = v {
+        if !is_ows(*last) {
+            break;
+        }
+        v = rest;
+    }
+    v
+}
+
+/// Comma-separated list elements across every header called `name`, trimmed;
+/// empty elements are dropped as RFC 9110 §5.6.1 asks recipients to do.
+fn list_elements<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    values_of(headers, name).flat_map(|v| v.split(|b| *b == b',')).map(trim_ows).filter(|e| !e.is_empty())
+}
+
+fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
+    list_elements(headers, name).any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Persistence per RFC 9112 §9.3: `close` always wins; otherwise 1.1 defaults
+/// to persistent and 1.0 only persists when asked to.
+fn keep_alive_from(headers: &[Header], minor_version: u8) -> bool {
+    if has_token(headers, "connection", "close") {
+        return false;
+    }
+    minor_version >= 1 || has_token(headers, "connection", "keep-alive")
+}
+
+/// `1*DIGIT` and nothing else; signs, spaces, lists and overflow are refused
+/// because lenient length parsing is the classic smuggling lever.
+fn parse_content_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() {
+        return None;
+    }
+    value.iter().try_fold(0u64, |acc, &b| {
+        let digit = match b {
+            b'0'..=b'9' => u64::from(b - b'0'),
+            _ => return None,
+        };
+        acc.checked_mul(10)?.checked_add(digit)
+    })
+}
+
+/// httparse reports any unknown version as `Version`; only a well-formed
+/// `HTTP/x.y` deserves 505, garbage is a plain 400.
+fn version_error(version_token: &[u8]) -> HeadError {
+    match version_token {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
+            HeadError::UnsupportedVersion
+        }
+        _ => HeadError::Malformed("invalid HTTP version"),
+    }
+}
+
+/// The first non-empty line of `buf`, without its terminator.
+fn first_line(buf: &[u8]) -> &[u8] {
+    let start = buf.iter().position(|b| *b != b'\r' && *b != b'\n').unwrap_or(buf.len());
+    let rest = &buf[start..];
+    let end = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+fn map_parse_error(err: httparse::Error, version_token: impl FnOnce() -> HeadError) -> HeadError {
+    match err {
+        httparse::Error::HeaderName => HeadError::Malformed("invalid header name"),
+        httparse::Error::HeaderValue => HeadError::Malformed("invalid header value"),
+        httparse::Error::NewLine => HeadError::Malformed("invalid line ending"),
+        httparse::Error::Status => HeadError::Malformed("invalid status line"),
+        httparse::Error::Token => HeadError::Malformed("invalid request line"),
+        httparse::Error::TooManyHeaders => HeadError::TooManyHeaders,
+        httparse::Error::Version => version_token(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdr(name: &str, value: &str) -> Header {
+        Header { name: name.to_string(), value: value.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn find_header_returns_first_match() {
+        let hs = vec![hdr("a", "1"), hdr("b", "2"), hdr("a", "3")];
+        assert_eq!(find_header(&hs, "a"), Some(&b"1"[..]));
+        assert_eq!(find_header(&hs, "b"), Some(&b"2"[..]));
+        assert_eq!(find_header(&hs, "c"), None);
+    }
+
+    #[test]
+    fn status_codes_per_error() {
+        assert_eq!(HeadError::TooLarge.status(), 431);
+        assert_eq!(HeadError::TooManyHeaders.status(), 431);
+        assert_eq!(HeadError::UnsupportedVersion.status(), 505);
+        assert_eq!(HeadError::Malformed("x").status(), 400);
+        assert_eq!(HeadError::BadFraming("x").status(), 400);
+    }
+
+    #[test]
+    fn display_is_human() {
+        assert_eq!(
+            HeadError::BadFraming("both Content-Length and Transfer-Encoding present").to_string(),
+            "both Content-Length and Transfer-Encoding present"
+        );
+        assert_eq!(HeadError::TooLarge.to_string(), "message head too large");
+    }
+
+    #[test]
+    fn content_length_grammar() {
+        assert_eq!(parse_content_length(b"0"), Some(0));
+        assert_eq!(parse_content_length(b"0042"), Some(42));
+        assert_eq!(parse_content_length(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [&b""[..], b"18446744073709551616", b"+1", b"-1", b"1 2", b"1,1", b"0x10", b" 1"] {
+            assert_eq!(parse_content_length(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn trim_and_tokens() {
+        assert_eq!(trim_ows(b" \t a b \t"), b"a b");
+        assert_eq!(trim_ows(b"  "), b"");
+        let hs = vec![hdr("connection", "Upgrade , KEEP-ALIVE"), hdr("connection", ",close,")];
+        assert!(has_token(&hs, "connection", "keep-alive"));
+        assert!(has_token(&hs, "connection", "close"));
+        assert!(!has_token(&hs, "connection", "upgrade2"));
+    }
+
+    #[test]
+    fn version_classification() {
+        assert_eq!(version_error(b"HTTP/2.0"), HeadError::UnsupportedVersion);
+        assert_eq!(version_error(b"HTTP/1.2"), HeadError::UnsupportedVersion);
+        assert!(matches!(version_error(b"HTTP/1.1x"), HeadError::Malformed(_)));
+        assert!(matches!(version_error(b"http/1.1"), HeadError::Malformed(_)));
+        assert_eq!(first_line(b"\r\nGET / HTTP/9.9\r\nx"), b"GET / HTTP/9.9");
+        assert_eq!(first_line(b""), b"");
+    }
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    const SEED_REQUEST: &[u8] = b"POST /v1/chat HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive, close\r\nExpect: 100-continue\r\n\r\n";
+    const SEED_VALID_REQUEST: &[u8] = b"POST /v1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    const SEED_RESPONSE: &[u8] =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 5, 5\r\nConnection: close\r\n\r\n";
+
+    /// Mutates a valid head so the parsers see near-valid inputs, not only noise.
+    fn mutate(rng: &mut XorShift, seed: &[u8]) -> Vec<u8> {
+        const SPICY: &[u8] = b"\r\n :,;\t\0\x7f\x80\xffHTP/0123456789";
+        let mut buf = seed.to_vec();
+        for _ in 0..rng.below(4) {
+            let at = rng.below(buf.len() + 1);
+            let byte = if rng.below(2) == 0 { SPICY[rng.below(SPICY.len())] } else { rng.next() as u8 };
+            match rng.below(3) {
+                0 if at < buf.len() => buf[at] = byte,
+                1 if at < buf.len() => {
+                    buf.remove(at);
+                }
+                _ => buf.insert(at, byte),
+            }
+        }
+        let cut = rng.below(buf.len() + 1);
+        buf.truncate(if rng.below(4) == 0 { cut } else { buf.len() });
+        buf
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        let mut parsed = 0;
+        for round in 0..4000 {
+            let buf = match round % 4 {
+                0 => (0..rng.below(200)).map(|_| rng.next() as u8).collect(),
+                1 => mutate(&mut rng, SEED_REQUEST),
+                2 => mutate(&mut rng, SEED_VALID_REQUEST),
+                _ => mutate(&mut rng, SEED_RESPONSE),
+            };
+            // Mostly roomy limits so the post-parse paths run; sometimes tight ones.
+            let tight = rng.below(4) == 0;
+            let limits = request::RequestLimits {
+                max_head_bytes: if tight { rng.below(200) } else { 8192 },
+                max_headers: if tight { rng.below(6) } else { 32 },
+            };
+            if let Ok(Some((head, n))) = request::parse_request_head(&buf, &limits) {
+                assert!(n <= buf.len() && n <= limits.max_head_bytes);
+                parsed += 1;
+                let mut dec = body::BodyDecoder::new(head.framing);
+                let _ = dec.decode_into(&buf[n..], &mut Vec::new(), 64);
+            }
+            let max = if tight { rng.below(200) } else { 8192 };
+            if let Ok(Some((head, n))) = response::parse_response_head(&buf, max, round % 2 == 0) {
+                assert!(n <= buf.len() && n <= max);
+                parsed += 1;
+                let mut dec = body::BodyDecoder::new(head.framing);
+                let _ = dec.decode_into(&buf[n..], &mut Vec::new(), 64);
+            }
+        }
+        // Guards against the loop silently degenerating into all-rejects.
+        assert!(parsed > 500, "only {parsed} inputs parsed");
+    }
+}

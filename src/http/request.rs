@@ -1,0 +1,439 @@
+//! Server-side request head parsing: turns client bytes into a validated
+//! `RequestHead` and decides body framing, persistence and `Expect`. It does
+//! not read bodies (see `body`) or decide routing, auth or limits policy.
+//!
+//! This is the request-smuggling boundary, so every ambiguity is refused
+//! rather than resolved: duplicate or list-valued Content-Length, any
+//! Transfer-Encoding other than a lone `chunked`, both at once, TE on
+//! HTTP/1.0, missing or repeated Host on HTTP/1.1.
+
+use std::mem::MaybeUninit;
+
+use super::{
+    BodyFraming, HeadError, Header, MAX_HEADER_SLOTS, count_headers, find_header, first_line, has_token,
+    keep_alive_from, map_parse_error, own_headers, parse_content_length, trim_ows, values_of, version_error,
+};
+
+/// Bounds applied while the head is still arriving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Largest accepted head, including the final CRLFCRLF.
+    pub max_head_bytes: usize,
+    /// Largest accepted header count; values above 128 act as 128.
+    pub max_headers: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits { max_head_bytes: 16 * 1024, max_headers: 64 }
+    }
+}
+
+/// A parsed and validated request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: String,
+    pub target: String,
+    pub minor_version: u8,
+    pub headers: Vec<Header>,
+    /// `Empty` (no framing headers), `Length` (including `Length(0)`) or `Chunked`.
+    pub framing: BodyFraming,
+    pub keep_alive: bool,
+    /// Only ever true for HTTP/1.1: RFC 9110 §10.1.1 says to ignore it on 1.0.
+    pub expect_continue: bool,
+}
+
+impl RequestHead {
+    /// The first header with this (lowercase) name.
+    pub fn header(&self, lowercase_name: &str) -> Option<&[u8]> {
+        find_header(&self.headers, lowercase_name)
+    }
+
+    /// The target without its `?query`.
+    pub fn path(&self) -> &str {
+        match self.target.split_once('?') {
+            Some((path, _)) => path,
+            None => &self.target,
+        }
+    }
+}
+
+/// Ok(None): incomplete and still under max_head_bytes.
+/// Ok(Some((head, consumed))): consumed = bytes of the head incl. final CRLFCRLF
+/// (and any empty lines httparse skipped before the request line).
+pub fn parse_request_head(buf: &[u8], limits: &RequestLimits) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    // Parsing only the allowed window both bounds the work and turns "complete
+    // but too long" into the same Partial-at-limit case as "still arriving".
+    let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADER_SLOTS];
+    let slots = &mut slots[..limits.max_headers.min(MAX_HEADER_SLOTS)];
+    let mut req = httparse::Request::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .parse_request_with_uninit_headers(&mut req, window, slots)
+        .map_err(|e| map_parse_error(e, || request_version_error(window)))?;
+    match parsed {
+        httparse::Status::Partial if window.len() >= limits.max_head_bytes => Err(HeadError::TooLarge),
+        httparse::Status::Partial => Ok(None),
+        httparse::Status::Complete(consumed) => build_head(&req).map(|head| Some((head, consumed))),
+    }
+}
+
+fn request_version_error(window: &[u8]) -> HeadError {
+    let line = first_line(window);
+    let version = line.rsplit(|b| *b == b' ').next().unwrap_or(line);
+    version_error(version)
+}
+
+fn build_head(req: &httparse::Request<'_, '_>) -> Result<RequestHead, HeadError> {
+    let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version) else {
+        return Err(HeadError::Malformed("incomplete request line"));
+    };
+    check_target(target)?;
+    let headers = own_headers(req.headers);
+    check_host(&headers, minor_version)?;
+    let framing = request_framing(&headers, minor_version)?;
+    let keep_alive = keep_alive_from(&headers, minor_version);
+    let expect_continue = minor_version == 1 && expects_continue(&headers);
+    Ok(RequestHead {
+        method: method.to_string(),
+        target: target.to_string(),
+        minor_version,
+        headers,
+        framing,
+        keep_alive,
+        expect_continue,
+    })
+}
+
+/// Only origin-form and asterisk-form are valid at an origin server; absolute
+/// and authority forms would let a client pick a different authority than Host.
+fn check_target(target: &str) -> Result<(), HeadError> {
+    if !target.is_ascii() {
+        return Err(HeadError::Malformed("request target must be ASCII"));
+    }
+    if target == "*" || target.starts_with('/') {
+        Ok(())
+    } else {
+        Err(HeadError::Malformed("request target must be origin-form"))
+    }
+}
+
+/// RFC 9112 §3.2: a 1.1 request needs exactly one Host; two are refused on any version.
+fn check_host(headers: &[Header], minor_version: u8) -> Result<(), HeadError> {
+    match count_headers(headers, "host") {
+        0 if minor_version >= 1 => Err(HeadError::Malformed("missing Host header")),
+        0 | 1 => Ok(()),
+        _ => Err(HeadError::Malformed("multiple Host headers")),
+    }
+}
+
+fn request_framing(headers: &[Header], minor_version: u8) -> Result<BodyFraming, HeadError> {
+    let cl = count_headers(headers, "content-length");
+    let te = count_headers(headers, "transfer-encoding");
+    match (cl, te) {
+        (0, 0) => Ok(BodyFraming::Empty),
+        (0, _) => transfer_encoding(headers, te, minor_version),
+        (_, 0) => content_length(headers, cl),
+        _ => Err(HeadError::BadFraming("both Content-Length and Transfer-Encoding present")),
+    }
+}
+
+fn content_length(headers: &[Header], count: usize) -> Result<BodyFraming, HeadError> {
+    if count > 1 {
+        return Err(HeadError::BadFraming("multiple Content-Length headers"));
+    }
+    values_of(headers, "content-length")
+        .next()
+        .and_then(parse_content_length)
+        .map(BodyFraming::Length)
+        .ok_or(HeadError::BadFraming("invalid Content-Length"))
+}
+
+fn transfer_encoding(headers: &[Header], count: usize, minor_version: u8) -> Result<BodyFraming, HeadError> {
+    if minor_version == 0 {
+        return Err(HeadError::BadFraming("Transfer-Encoding on an HTTP/1.0 request"));
+    }
+    if count > 1 {
+        return Err(HeadError::BadFraming("multiple Transfer-Encoding headers"));
+    }
+    let value = values_of(headers, "transfer-encoding").next().map(trim_ows);
+    match value {
+        Some(v) if v.eq_ignore_ascii_case(b"chunked") => Ok(BodyFraming::Chunked),
+        _ => Err(HeadError::BadFraming("unsupported Transfer-Encoding")),
+    }
+}
+
+fn expects_continue(headers: &[Header]) -> bool {
+    has_token(headers, "expect", "100-continue")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: RequestLimits = RequestLimits { max_head_bytes: 8192, max_headers: 32 };
+
+    fn parse(raw: &str) -> Result<Option<(RequestHead, usize)>, HeadError> {
+        parse_request_head(raw.as_bytes(), &LIMITS)
+    }
+
+    fn head(raw: &str) -> RequestHead {
+        match parse(raw) {
+            Ok(Some((h, n))) => {
+                assert_eq!(n, raw.len(), "consumed");
+                h
+            }
+            other => panic!("expected a head for {raw:?}, got {other:?}"),
+        }
+    }
+
+    fn err(raw: &str) -> HeadError {
+        match parse(raw) {
+            Err(e) => e,
+            other => panic!("expected an error for {raw:?}, got {other:?}"),
+        }
+    }
+
+    fn bad_framing(raw: &str) {
+        assert!(matches!(err(raw), HeadError::BadFraming(_)), "expected BadFraming for {raw:?}");
+    }
+
+    #[test]
+    fn parses_a_simple_post() {
+        let raw = "POST /v1/chat/completions?x=1 HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n";
+        let h = head(raw);
+        assert_eq!(h.method, "POST");
+        assert_eq!(h.target, "/v1/chat/completions?x=1");
+        assert_eq!(h.path(), "/v1/chat/completions");
+        assert_eq!(h.minor_version, 1);
+        assert_eq!(h.headers.len(), 3);
+        assert_eq!(h.headers[1].name, "content-type");
+        assert_eq!(h.header("content-type"), Some(&b"application/json"[..]));
+        assert_eq!(h.header("Content-Type"), None, "lookups take lowercase names");
+        assert_eq!(h.framing, BodyFraming::Length(12));
+        assert!(h.keep_alive);
+        assert!(!h.expect_continue);
+    }
+
+    #[test]
+    fn consumed_excludes_following_body() {
+        let raw = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET";
+        let (h, n) = parse_request_head(raw, &LIMITS).unwrap().unwrap();
+        assert_eq!(&raw[n..], b"abcGET");
+        assert_eq!(h.framing, BodyFraming::Length(3));
+    }
+
+    #[test]
+    fn every_prefix_is_incomplete() {
+        let raw = "GET /a HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n";
+        for cut in 0..raw.len() {
+            assert_eq!(parse_request_head(&raw.as_bytes()[..cut], &LIMITS), Ok(None), "cut at {cut}");
+        }
+        assert!(head(raw).headers.len() == 2);
+    }
+
+    #[test]
+    fn head_size_limit() {
+        let raw = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let exact = RequestLimits { max_head_bytes: raw.len(), max_headers: 8 };
+        assert!(matches!(
+            parse_request_head(raw.as_bytes(), &exact),
+            Ok(Some((_, n))) if n == raw.len()
+        ));
+        let short = RequestLimits { max_head_bytes: raw.len() - 1, max_headers: 8 };
+        assert_eq!(
+            parse_request_head(raw.as_bytes(), &short),
+            Err(HeadError::TooLarge),
+            "complete head longer than the limit"
+        );
+        let partial = &raw.as_bytes()[..raw.len() - 1];
+        assert_eq!(parse_request_head(partial, &short), Err(HeadError::TooLarge), "incomplete head at the limit");
+        assert_eq!(
+            parse_request_head(&partial[..partial.len() - 1], &short),
+            Ok(None),
+            "incomplete head below the limit"
+        );
+        let zero = RequestLimits { max_head_bytes: 0, max_headers: 8 };
+        assert_eq!(parse_request_head(b"", &zero), Err(HeadError::TooLarge));
+    }
+
+    #[test]
+    fn header_count_limit() {
+        let raw = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n";
+        let three = RequestLimits { max_head_bytes: 1024, max_headers: 3 };
+        assert!(parse_request_head(raw.as_bytes(), &three).unwrap().is_some());
+        let two = RequestLimits { max_head_bytes: 1024, max_headers: 2 };
+        assert_eq!(parse_request_head(raw.as_bytes(), &two), Err(HeadError::TooManyHeaders));
+        let mut many = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..200 {
+            many.push_str(&format!("X-{i}: v\r\n"));
+        }
+        many.push_str("\r\n");
+        let huge = RequestLimits { max_head_bytes: 1 << 20, max_headers: 10_000 };
+        assert_eq!(
+            parse_request_head(many.as_bytes(), &huge),
+            Err(HeadError::TooManyHeaders),
+            "max_headers is capped at 128"
+        );
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(head("GET / HTTP/1.0\r\n\r\n").minor_version, 0);
+        assert_eq!(err("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), HeadError::UnsupportedVersion);
+        assert_eq!(err("GET / HTTP/1.2\r\nHost: a\r\n\r\n"), HeadError::UnsupportedVersion);
+        assert!(matches!(err("GET / HTTX/1.1\r\n\r\n"), HeadError::Malformed(_)));
+        assert!(matches!(err("GET / http/1.1\r\n\r\n"), HeadError::Malformed(_)));
+        assert!(matches!(err("GET /\r\n\r\n"), HeadError::Malformed(_)));
+        assert_eq!(HeadError::UnsupportedVersion.status(), 505);
+    }
+
+    #[test]
+    fn framing_defaults() {
+        assert_eq!(head("GET / HTTP/1.1\r\nHost: a\r\n\r\n").framing, BodyFraming::Empty);
+        assert_eq!(head("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n").framing, BodyFraming::Length(0));
+        assert_eq!(
+            head("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n").framing,
+            BodyFraming::Length(u64::MAX)
+        );
+        assert_eq!(
+            head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n").framing,
+            BodyFraming::Chunked
+        );
+        assert_eq!(
+            head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  CHUNKED \t\r\n\r\n").framing,
+            BodyFraming::Chunked
+        );
+        assert_eq!(head("POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\n").framing, BodyFraming::Length(5));
+    }
+
+    #[test]
+    fn content_length_smuggling_cases() {
+        let base = "POST / HTTP/1.1\r\nHost: a\r\n";
+        for cl in [
+            "Content-Length: 5\r\nContent-Length: 5\r\n",
+            "Content-Length: 5\r\nContent-Length: 6\r\n",
+            "Content-Length: 5, 5\r\n",
+            "Content-Length: 5,5\r\n",
+            "Content-Length:\r\n",
+            "Content-Length: abc\r\n",
+            "Content-Length: 5a\r\n",
+            "Content-Length: 0x5\r\n",
+            "Content-Length: +5\r\n",
+            "Content-Length: -5\r\n",
+            "Content-Length: 5 5\r\n",
+            "Content-Length: 18446744073709551616\r\n",
+            "Content-Length: 99999999999999999999999\r\n",
+        ] {
+            bad_framing(&format!("{base}{cl}\r\n"));
+        }
+    }
+
+    #[test]
+    fn transfer_encoding_smuggling_cases() {
+        let base = "POST / HTTP/1.1\r\nHost: a\r\n";
+        for te in [
+            "Transfer-Encoding: gzip\r\n",
+            "Transfer-Encoding: gzip, chunked\r\n",
+            "Transfer-Encoding: chunked, chunked\r\n",
+            "Transfer-Encoding: chunked,\r\n",
+            "Transfer-Encoding: identity\r\n",
+            "Transfer-Encoding: chunkedx\r\n",
+            "Transfer-Encoding: \"chunked\"\r\n",
+            "Transfer-Encoding:\r\n",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+            "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        ] {
+            bad_framing(&format!("{base}{te}\r\n"));
+        }
+        assert_eq!(
+            err("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n").to_string(),
+            "both Content-Length and Transfer-Encoding present"
+        );
+        bad_framing("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
+    }
+
+    #[test]
+    fn header_syntax_is_strict() {
+        for raw in [
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\n: empty-name\r\n\r\n",
+            "GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            assert!(matches!(err(raw), HeadError::Malformed(_)), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn host_rules() {
+        assert!(matches!(err("GET / HTTP/1.1\r\n\r\n"), HeadError::Malformed(_)));
+        assert!(matches!(err("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), HeadError::Malformed(_)));
+        assert!(matches!(err("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"), HeadError::Malformed(_)));
+        assert_eq!(head("GET / HTTP/1.0\r\n\r\n").header("host"), None);
+        assert_eq!(head("GET / HTTP/1.1\r\nHOST: x\r\n\r\n").header("host"), Some(&b"x"[..]));
+    }
+
+    #[test]
+    fn keep_alive_matrix() {
+        let cases = [
+            ("1.1", "", true),
+            ("1.1", "Connection: close\r\n", false),
+            ("1.1", "Connection: Keep-Alive, CLOSE\r\n", false),
+            ("1.1", "Connection: keep-alive\r\n", true),
+            ("1.1", "Connection: upgrade\r\nConnection: close\r\n", false),
+            ("1.1", "Connection: closed\r\n", true),
+            ("1.0", "", false),
+            ("1.0", "Connection: keep-alive\r\n", true),
+            ("1.0", "Connection: foo ,KEEP-ALIVE\r\n", true),
+            ("1.0", "Connection: foo\r\nConnection: keep-alive\r\n", true),
+            ("1.0", "Connection: keep-alive, close\r\n", false),
+            ("1.0", "Connection: keep-alives\r\n", false),
+        ];
+        for (version, extra, want) in cases {
+            let raw = format!("GET / HTTP/{version}\r\nHost: a\r\n{extra}\r\n");
+            assert_eq!(head(&raw).keep_alive, want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn expect_continue() {
+        let h = |extra: &str, v: &str| head(&format!("POST / HTTP/{v}\r\nHost: a\r\nContent-Length: 1\r\n{extra}\r\n"));
+        assert!(h("Expect: 100-continue\r\n", "1.1").expect_continue);
+        assert!(h("Expect: 100-Continue\r\n", "1.1").expect_continue);
+        assert!(!h("", "1.1").expect_continue);
+        assert!(!h("Expect: 200-ok\r\n", "1.1").expect_continue);
+        assert!(!h("Expect: 100-continue\r\n", "1.0").expect_continue);
+    }
+
+    #[test]
+    fn target_forms() {
+        assert_eq!(head("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").path(), "*");
+        assert_eq!(head("GET /?q HTTP/1.1\r\nHost: a\r\n\r\n").path(), "/");
+        assert_eq!(head("GET /a/b HTTP/1.1\r\nHost: a\r\n\r\n").path(), "/a/b");
+        for target in ["http://evil/x", "evil:443", "a", "*x", "/\u{e9}"] {
+            let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert!(matches!(err(&raw), HeadError::Malformed(_)), "{target}");
+        }
+    }
+
+    #[test]
+    fn bare_lf_heads_are_accepted() {
+        // RFC 9112 §2.2 lets a recipient accept bare LF in the head; we
+        // re-serialise upstream requests ourselves, so no differential leaks.
+        let h = head("GET / HTTP/1.1\nHost: a\nContent-Length: 2\n\n");
+        assert_eq!(h.framing, BodyFraming::Length(2));
+        assert!(matches!(err("GET / HTTP/1.1\rHost: a\r\n\r\n"), HeadError::Malformed(_)));
+    }
+
+    #[test]
+    fn leading_empty_lines_are_skipped_and_counted() {
+        let raw = "\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(head(raw).method, "GET");
+    }
+}

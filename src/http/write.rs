@@ -1,0 +1,375 @@
+//! HTTP/1.1 encoders: response heads, chunked framing and upstream request
+//! heads, appended to a caller's `Vec<u8>` with no other allocation. It does
+//! not decide which headers to forward or when to close; callers pass that in.
+//!
+//! The writer owns the framing it emits, so caller headers that would
+//! duplicate or contradict it (Content-Length and Transfer-Encoding always,
+//! Connection when it writes `connection: close`; Host on requests) are
+//! skipped, as are headers whose name is not a token or whose value holds a
+//! control byte: forwarding either would let a peer split or smuggle messages.
+
+/// How a response body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutFraming {
+    Length(u64),
+    Chunked,
+    /// No body, e.g. 1xx/204/304: emits no length header.
+    None,
+}
+
+/// Standard reason phrases; "Unknown" for anything unregistered.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        103 => "Early Hints",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        425 => "Too Early",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        511 => "Network Authentication Required",
+        _ => "Unknown",
+    }
+}
+
+/// Response head: status line, the given headers, then `content-length: n` or
+/// `transfer-encoding: chunked`, then `connection: close` when !keep_alive
+/// (HTTP/1.1 keep-alive is the default so say nothing then), then CRLF.
+/// Caller `content-length`/`transfer-encoding` headers are always skipped, and
+/// a caller `connection` header is skipped when `!keep_alive`.
+pub fn write_response_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    headers: &[(&str, &[u8])],
+    framing: OutFraming,
+    keep_alive: bool,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    // A caller may still send `connection: keep-alive` (HTTP/1.0 clients need
+    // it), but never alongside the `close` written below.
+    let owned: &[&str] = if keep_alive {
+        &["content-length", "transfer-encoding"]
+    } else {
+        &["content-length", "transfer-encoding", "connection"]
+    };
+    push_headers(out, headers, owned);
+    match framing {
+        OutFraming::Length(n) => push_content_length(out, n),
+        OutFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        OutFraming::None => {}
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `{len:x}\r\n{data}\r\n`; writes nothing for empty data because an empty
+/// chunk is the end-of-body marker.
+pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    push_hex(out, data.len() as u64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The last chunk with no trailers.
+pub fn write_last_chunk(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"0\r\n\r\n");
+}
+
+/// Request head for an upstream call: "{method} {path_and_query} HTTP/1.1\r\nhost: {host}\r\n"
+/// + headers + "content-length: n\r\n" when body_len is Some, then CRLF.
+///
+/// `method`, `path_and_query` and `host` are written verbatim: they must come
+/// from a parsed request or from configuration, never from raw peer bytes.
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &str,
+    path_and_query: &str,
+    host: &str,
+    headers: &[(&str, &[u8])],
+    body_len: Option<u64>,
+) {
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path_and_query.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    const OWNED: &[&str] = &["host", "content-length", "transfer-encoding"];
+    push_headers(out, headers, OWNED);
+    if let Some(n) = body_len {
+        push_content_length(out, n);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn push_headers(out: &mut Vec<u8>, headers: &[(&str, &[u8])], owned: &[&str]) {
+    for (name, value) in headers {
+        if owned.iter().any(|o| name.eq_ignore_ascii_case(o)) || !is_safe_field(name, value) {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn push_content_length(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"content-length: ");
+    push_decimal(out, n);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn is_safe_field(name: &str, value: &[u8]) -> bool {
+    !name.is_empty() && name.bytes().all(is_tchar) && value.iter().all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
+}
+
+/// RFC 9110 §5.6.2 token characters.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
+fn push_hex(out: &mut Vec<u8>, mut n: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = HEX[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(out: &[u8]) -> &str {
+        std::str::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn numbers() {
+        for (n, want) in [(0u64, "0"), (7, "7"), (10, "10"), (u64::MAX, "18446744073709551615")] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(text(&out), want);
+        }
+        for (n, want) in [(0u64, "0"), (10, "a"), (0x1f, "1f"), (4096, "1000"), (u64::MAX, "ffffffffffffffff")] {
+            let mut out = Vec::new();
+            push_hex(&mut out, n);
+            assert_eq!(text(&out), want);
+        }
+    }
+
+    #[test]
+    fn reason_phrases() {
+        assert_eq!(reason_phrase(200), "OK");
+        assert_eq!(reason_phrase(404), "Not Found");
+        assert_eq!(reason_phrase(429), "Too Many Requests");
+        assert_eq!(reason_phrase(431), "Request Header Fields Too Large");
+        assert_eq!(reason_phrase(502), "Bad Gateway");
+        assert_eq!(reason_phrase(799), "Unknown");
+    }
+
+    #[test]
+    fn response_head_with_length() {
+        let mut out = b"prefix".to_vec();
+        write_response_head(
+            &mut out,
+            200,
+            &[("content-type", b"application/json"), ("x-id", b"1")],
+            OutFraming::Length(17),
+            true,
+        );
+        assert_eq!(
+            text(&out),
+            "prefixHTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-id: 1\r\ncontent-length: 17\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn response_head_chunked_close() {
+        let mut out = Vec::new();
+        write_response_head(&mut out, 503, &[], OutFraming::Chunked, false);
+        assert_eq!(
+            text(&out),
+            "HTTP/1.1 503 Service Unavailable\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn response_head_without_body() {
+        let mut out = Vec::new();
+        write_response_head(&mut out, 100, &[], OutFraming::None, true);
+        assert_eq!(text(&out), "HTTP/1.1 100 Continue\r\n\r\n");
+        let mut out = Vec::new();
+        write_response_head(&mut out, 299, &[("a", b"b"), ("connection", b"keep-alive")], OutFraming::None, false);
+        assert_eq!(text(&out), "HTTP/1.1 299 Unknown\r\na: b\r\nconnection: close\r\n\r\n");
+    }
+
+    #[test]
+    fn response_head_skips_owned_and_unsafe_headers() {
+        let mut out = Vec::new();
+        write_response_head(
+            &mut out,
+            200,
+            &[
+                ("Content-Length", b"999"),
+                ("transfer-encoding", b"chunked"),
+                ("x-evil", b"a\r\nset-cookie: x"),
+                ("x-nul", b"a\0"),
+                ("bad name", b"v"),
+                ("", b"v"),
+                ("x-ok", b"tab\there \xff"),
+            ],
+            OutFraming::Length(2),
+            true,
+        );
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nx-ok: tab\there \xff\r\ncontent-length: 2\r\n\r\n");
+    }
+
+    #[test]
+    fn keep_alive_connection_header_is_passed_through() {
+        let mut out = Vec::new();
+        write_response_head(&mut out, 200, &[("connection", b"keep-alive")], OutFraming::Length(0), true);
+        assert_eq!(text(&out), "HTTP/1.1 200 OK\r\nconnection: keep-alive\r\ncontent-length: 0\r\n\r\n");
+    }
+
+    #[test]
+    fn chunks() {
+        let mut out = Vec::new();
+        write_chunk(&mut out, b"hello");
+        write_chunk(&mut out, b"");
+        write_chunk(&mut out, &[b'x'; 26]);
+        write_last_chunk(&mut out);
+        let want = [b"5\r\nhello\r\n".as_slice(), b"1a\r\n", &[b'x'; 26], b"\r\n0\r\n\r\n"].concat();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn chunks_round_trip_through_decoder() {
+        use super::super::{BodyFraming, body::BodyDecoder};
+        let mut wire = Vec::new();
+        write_chunk(&mut wire, b"data: {}\n\n");
+        write_chunk(&mut wire, &[b'z'; 300]);
+        write_last_chunk(&mut wire);
+        let mut dec = BodyDecoder::new(BodyFraming::Chunked);
+        let mut out = Vec::new();
+        assert_eq!(dec.decode_into(&wire, &mut out, 1 << 20), Ok(wire.len()));
+        assert!(dec.is_done());
+        assert_eq!(out, [b"data: {}\n\n".as_slice(), &[b'z'; 300]].concat());
+    }
+
+    #[test]
+    fn request_head() {
+        let mut out = Vec::new();
+        write_request_head(
+            &mut out,
+            "POST",
+            "/v1/chat/completions?a=b",
+            "api.openai.com",
+            &[
+                ("authorization", b"Bearer sk-x"),
+                ("Host", b"evil"),
+                ("content-length", b"1"),
+                ("Transfer-Encoding", b"chunked"),
+                ("content-type", b"application/json"),
+            ],
+            Some(42),
+        );
+        assert_eq!(
+            text(&out),
+            "POST /v1/chat/completions?a=b HTTP/1.1\r\nhost: api.openai.com\r\nauthorization: Bearer sk-x\r\ncontent-type: application/json\r\ncontent-length: 42\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        write_request_head(&mut out, "GET", "/v1/models", "h:8080", &[], None);
+        assert_eq!(text(&out), "GET /v1/models HTTP/1.1\r\nhost: h:8080\r\n\r\n");
+    }
+
+    #[test]
+    fn written_heads_parse_back() {
+        use super::super::{BodyFraming, request, response};
+        let mut out = Vec::new();
+        write_request_head(&mut out, "POST", "/x", "h", &[("accept", b"*/*")], Some(0));
+        let limits = request::RequestLimits::default();
+        let (req, n) = request::parse_request_head(&out, &limits).unwrap().unwrap();
+        assert_eq!(n, out.len());
+        assert_eq!(req.framing, BodyFraming::Length(0));
+        assert_eq!(req.header("host"), Some(&b"h"[..]));
+        let mut out = Vec::new();
+        write_response_head(&mut out, 200, &[], OutFraming::Chunked, false);
+        let (resp, _) = response::parse_response_head(&out, 1024, false).unwrap().unwrap();
+        assert_eq!((resp.framing, resp.keep_alive), (BodyFraming::Chunked, false));
+    }
+}
