@@ -1,0 +1,150 @@
+//! Byte-level JSON scanning: finds the top-level `"model"` string of an object and checks that a
+//! payload is one complete JSON value. It does not know about SSE lines, does not rewrite and never
+//! allocates.
+//!
+//! This is a structural scan, not a validator: it honours strings (with backslash escapes) and
+//! bracket depth, which is all it takes to tell a top-level key from a nested one or from text inside
+//! a string. Inside strings it does not check escapes, UTF-8 or control characters, and it does not
+//! check that `{` is closed by `}` rather than `]`. A key is recognised by its raw bytes, so
+//! `"mod\u0065l"` is not taken for `"model"` (no provider escapes ASCII key names).
+
+use core::ops::Range;
+
+/// Where the scan of the top-level object stands; one step per token.
+#[derive(Clone, Copy)]
+enum Top {
+    /// After `{` or `,`: a key string must come next.
+    ExpectKey,
+    /// After a key; `is_model` says whether it was `"model"`.
+    ExpectColon { is_model: bool },
+    /// After `:`; `is_model` says whether this value is the one we are after.
+    ExpectValue { is_model: bool },
+    /// After a value that was not the model: `,` or the closing `}` must come next.
+    AfterValue,
+}
+
+/// Range of the content (between the quotes) of the first top-level `"model"` string in `payload`.
+///
+/// `None` when `payload` does not start (after whitespace) with an object, when the object has no
+/// top-level `model` key before its end or before the bytes run out, when that key's value is not a
+/// string, or when the object is malformed before the key. Only the first top-level `model` key
+/// counts: if its value is not a string the payload is left alone even if a duplicate key follows.
+/// The bytes after the model value are not looked at, which keeps the per-event cost to the head of
+/// the object (providers put `model` before `choices`).
+pub fn find_model_value(payload: &[u8]) -> Option<Range<usize>> {
+    let open = skip_ws(payload, 0);
+    if payload.get(open) != Some(&b'{') {
+        return None;
+    }
+    let mut pos = open + 1;
+    let mut state = Top::ExpectKey;
+    loop {
+        pos = skip_ws(payload, pos);
+        let byte = *payload.get(pos)?;
+        state = match state {
+            Top::ExpectKey if byte == b'"' => {
+                let close = string_end(payload, pos + 1)?;
+                let is_model = &payload[pos + 1..close] == b"model";
+                pos = close + 1;
+                Top::ExpectColon { is_model }
+            }
+            Top::ExpectColon { is_model } if byte == b':' => {
+                pos += 1;
+                Top::ExpectValue { is_model }
+            }
+            Top::ExpectValue { is_model: true } => {
+                if byte != b'"' {
+                    return None;
+                }
+                let close = string_end(payload, pos + 1)?;
+                return Some(pos + 1..close);
+            }
+            Top::ExpectValue { is_model: false } => {
+                pos = value_end(payload, pos)?;
+                Top::AfterValue
+            }
+            Top::AfterValue if byte == b',' => {
+                pos += 1;
+                Top::ExpectKey
+            }
+            // `}` (the object ended without a model key) or anything malformed.
+            _ => return None,
+        };
+    }
+}
+
+/// True when `payload` is exactly one JSON object, optionally surrounded by whitespace.
+pub fn is_complete_object(payload: &[u8]) -> bool {
+    let open = skip_ws(payload, 0);
+    if payload.get(open) != Some(&b'{') {
+        return false;
+    }
+    match value_end(payload, open) {
+        Some(end) => skip_ws(payload, end) == payload.len(),
+        None => false,
+    }
+}
+
+/// First index at or after `pos` that is not JSON whitespace (`payload.len()` if none).
+fn skip_ws(payload: &[u8], mut pos: usize) -> usize {
+    // A plain loop rather than an iterator chain: this runs a few times per event, and debug builds
+    // (the test suite) do not inline iterator adapters.
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = payload.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// Index of the quote closing the string whose content starts at `pos` (just after the opening quote).
+fn string_end(payload: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        let found = pos + memchr::memchr2(b'"', b'\\', payload.get(pos..)?)?;
+        if payload[found] == b'"' {
+            return Some(found);
+        }
+        // A backslash escapes exactly one byte; every multi-byte escape (`\u1234`) is harmless after it.
+        pos = found + 2;
+    }
+}
+
+/// Index just past the value that starts at `pos` (which is not whitespace).
+fn value_end(payload: &[u8], pos: usize) -> Option<usize> {
+    match *payload.get(pos)? {
+        b'"' => Some(string_end(payload, pos + 1)? + 1),
+        b'{' | b'[' => container_end(payload, pos),
+        b'}' | b']' | b',' | b':' => None,
+        _ => Some(scalar_end(payload, pos)),
+    }
+}
+
+/// Index just past the container opened at `pos`: counts depth and skips strings whole, so brackets
+/// inside strings do not count.
+fn container_end(payload: &[u8], mut pos: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    while let Some(&byte) = payload.get(pos) {
+        match byte {
+            b'"' => pos = string_end(payload, pos + 1)?,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(pos + 1);
+                }
+            }
+            _ => {}
+        }
+        pos += 1;
+    }
+    None
+}
+
+/// Index just past a number or literal (`true`, `null`, ...) starting at `pos`.
+fn scalar_end(payload: &[u8], mut pos: usize) -> usize {
+    while let Some(&byte) = payload.get(pos) {
+        if matches!(byte, b',' | b'}' | b']' | b':' | b'"' | b' ' | b'\t' | b'\n' | b'\r') {
+            break;
+        }
+        pos += 1;
+    }
+    pos
+}
