@@ -1,0 +1,108 @@
+//! Extracts what routing needs from a chat request body (`model`, `stream`) without building a DOM,
+//! and swaps the model name for the provider's.
+//!
+//! The whole body is still validated as JSON: a gateway that forwards malformed JSON would hand the
+//! provider a request it never checked, and duplicate `model` keys (which parsers resolve differently)
+//! are rejected for the same reason.
+
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::{ErrorKind, GatewayError};
+
+/// The routing-relevant fields of a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteFields {
+    pub model: String,
+    /// Byte range of the model's JSON string token, quotes included.
+    pub model_span: Range<usize>,
+    pub stream: bool,
+}
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow)]
+    stream: Option<&'a RawValue>,
+}
+
+/// Parses `body`, requiring a JSON object with a string `model` and an optional boolean `stream`.
+pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(GatewayError::new(ErrorKind::InvalidJson, "request body must be a JSON object"));
+    }
+    let probe: Probe<'_> = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::new(ErrorKind::InvalidJson, format!("request body is not valid JSON: {e}")))?;
+    let raw_model = probe.model.ok_or_else(|| {
+        GatewayError::new(ErrorKind::InvalidField, "you must provide a model parameter").with_param("model")
+    })?;
+    let model = serde_json::from_str::<String>(raw_model.get())
+        .map_err(|_| GatewayError::new(ErrorKind::InvalidField, "`model` must be a string").with_param("model"))?;
+    let start = raw_model.get().as_ptr() as usize - body.as_ptr() as usize;
+    let stream = match probe.stream.map(RawValue::get) {
+        None | Some("null") | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(GatewayError::new(ErrorKind::InvalidField, "`stream` must be a boolean").with_param("stream"));
+        }
+    };
+    Ok(RouteFields { model, model_span: start..start + raw_model.get().len(), stream })
+}
+
+/// `body` with the model token at `span` replaced by the JSON string `model`; every other byte kept.
+pub fn replace_model(body: &[u8], span: Range<usize>, model: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + model.len() + 2);
+    out.extend_from_slice(&body[..span.start]);
+    out.push(b'"');
+    crate::sse::escape_json_str(model, &mut out);
+    out.push(b'"');
+    out.extend_from_slice(&body[span.end..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_model_and_stream_anywhere_in_the_object() {
+        let body = br#"{"messages":[{"role":"user","content":"hi \"model\""}], "stream": true, "model" : "acme/chat"}"#;
+        let f = extract(body).unwrap();
+        assert_eq!(f.model, "acme/chat");
+        assert!(f.stream);
+        assert_eq!(&body[f.model_span.clone()], br#""acme/chat""#);
+        let out = replace_model(body, f.model_span, "gpt-4o-mini");
+        assert_eq!(
+            out,
+            br#"{"messages":[{"role":"user","content":"hi \"model\""}], "stream": true, "model" : "gpt-4o-mini"}"#
+        );
+    }
+
+    #[test]
+    fn decodes_escaped_model_names() {
+        let f = extract(br#"{"model":"acme\/chat"}"#).unwrap();
+        assert_eq!(f.model, "acme/chat");
+        assert!(!f.stream);
+    }
+
+    #[test]
+    fn rejects_bad_bodies_with_the_right_kind_and_param() {
+        let cases: [(&[u8], ErrorKind, Option<&str>); 8] = [
+            (b"", ErrorKind::InvalidJson, None),
+            (b"{\"model\":", ErrorKind::InvalidJson, None),
+            (b"[\"model\"]", ErrorKind::InvalidJson, None),
+            (b"{\"model\":\"a\"} trailing", ErrorKind::InvalidJson, None),
+            (b"{\"model\":\"a\",\"model\":\"b\"}", ErrorKind::InvalidJson, None),
+            (b"{\"messages\":[]}", ErrorKind::InvalidField, Some("model")),
+            (b"{\"model\":42}", ErrorKind::InvalidField, Some("model")),
+            (b"{\"model\":\"a\",\"stream\":\"yes\"}", ErrorKind::InvalidField, Some("stream")),
+        ];
+        for (body, kind, param) in cases {
+            let err = extract(body).unwrap_err();
+            assert_eq!((err.kind, err.param), (kind, param), "{}", String::from_utf8_lossy(body));
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! Configuration: the TOML file's shape, its defaults, and validation into a `Config` the workers can trust.
+//!
+//! Owns parsing and checking only. It does not resolve secrets or DNS (see `config::resolve`) and knows
+//! nothing of workers. Every problem found is collected, so `corelay check` reports them all at once.
+
+mod locate;
+pub mod resolve;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use resolve::{ResolvedConfig, resolve};
+
+/// Keys a table did not recognise, captured by `#[serde(flatten)]` so every one can be reported.
+type UnknownKeys = BTreeMap<String, toml::Value>;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub pool: PoolConfig,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelConfig>,
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
+}
+
+/// `[server]`: the client-facing listener and its limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Worker threads; 0 means one per available core.
+    pub cores: usize,
+    pub pin_cores: bool,
+    /// Submission queue entries per io_uring ring.
+    pub io_uring_entries: u32,
+    /// Time allowed to receive a complete request head once its first byte arrived.
+    pub header_read_timeout_ms: u64,
+    /// Time allowed to receive a request body.
+    pub body_read_timeout_ms: u64,
+    /// How long an idle keep-alive client connection is kept open.
+    pub keepalive_timeout_ms: u64,
+    pub max_head_bytes: usize,
+    pub max_headers: usize,
+    pub max_body_bytes: usize,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            cores: 0,
+            pin_cores: false,
+            io_uring_entries: 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            keepalive_timeout_ms: 75_000,
+            max_head_bytes: 32 * 1024,
+            max_headers: 100,
+            max_body_bytes: 16 * 1024 * 1024,
+            unknown: UnknownKeys::new(),
+        }
+    }
+}
+
+/// `[pool]`: upstream connections. Every limit is per core: N cores keep up to N times as many.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PoolConfig {
+    pub max_idle_per_host: usize,
+    pub idle_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// From the request written to the provider's response head.
+    pub first_byte_timeout_ms: u64,
+    /// Longest silence allowed between two reads of a provider's response body (stream stall detection).
+    pub read_idle_timeout_ms: u64,
+    /// Largest non-streaming provider response body the gateway will buffer.
+    pub max_response_bytes: usize,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_idle_per_host: 64,
+            idle_timeout_ms: 90_000,
+            connect_timeout_ms: 2_000,
+            first_byte_timeout_ms: 120_000,
+            read_idle_timeout_ms: 120_000,
+            max_response_bytes: 64 * 1024 * 1024,
+            unknown: UnknownKeys::new(),
+        }
+    }
+}
+
+/// The wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI and every OpenAI-compatible server.
+    Openai,
+}
+
+/// `[providers.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    pub base_url: String,
+    /// Environment variable holding the provider key; none means the provider needs no key.
+    pub api_key_env: Option<String>,
+    /// PEM file of extra CA certificates trusted for this provider (a private vLLM, a test mock).
+    pub ca_file: Option<PathBuf>,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
+}
+
+/// `[models."ID"]`: a gateway model id and the endpoints that serve it, in order of preference.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelConfig {
+    pub endpoints: Vec<EndpointConfig>,
+    /// Shown as `owned_by` in `GET /v1/models`; defaults to the text before the first `/` of the id.
+    pub owned_by: Option<String>,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
+}
+
+/// One way to serve a model: a provider and the model name that provider knows it by.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EndpointConfig {
+    pub provider: String,
+    pub model: String,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
+}
+
+/// `[[keys]]`: a gateway key clients present as `Authorization: Bearer KEY`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyConfig {
+    /// A label for logs and metrics; the secret itself is never logged.
+    pub name: String,
+    /// The key inline. Prefer `key_env` so the file holds no secret.
+    pub key: Option<String>,
+    /// Environment variable holding the key.
+    pub key_env: Option<String>,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
+}
+
+/// One problem in a config file, with where it is when that can be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub key: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Everything wrong with one config file.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display();
+        let count = self.issues.len();
+        writeln!(f, "{file}: {count} error(s)")?;
+        for issue in &self.issues {
+            match issue.line {
+                Some(line) => writeln!(f, "  {file}:{line}: {}: {}", issue.key, issue.message)?,
+                None => writeln!(f, "  {file}: {}: {}", issue.key, issue.message)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads, validates and resolves a config file: what the CLI and the control thread call.
+pub fn load_resolved(path: &Path) -> Result<ResolvedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        issues: vec![ConfigIssue { key: "-".into(), line: None, message: format!("cannot read: {e}") }],
+    })?;
+    let fail = |mut issues: Vec<ConfigIssue>| {
+        for issue in &mut issues {
+            issue.line = issue.line.or_else(|| locate::line_of_key(&text, &issue.key));
+        }
+        ConfigError { file: path.to_path_buf(), issues }
+    };
+    let config = Config::parse(&text).map_err(fail)?;
+    resolve(config).map_err(fail)
+}
+
+impl Config {
+    /// Parses and validates config text; on failure returns every issue found.
+    pub fn parse(text: &str) -> Result<Config, Vec<ConfigIssue>> {
+        let config: Config = toml::from_str(text).map_err(|e| vec![syntax_issue(text, &e)])?;
+        let mut issues = Vec::new();
+        config.collect_unknown_keys(&mut issues);
+        config.validate(&mut issues);
+        for issue in &mut issues {
+            if issue.line.is_none() {
+                issue.line = locate::line_of_key(text, &issue.key);
+            }
+        }
+        if issues.is_empty() { Ok(config) } else { Err(issues) }
+    }
+
+    /// The listen address, valid after `parse` succeeded.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.server.listen.parse().expect("validated in Config::parse")
+    }
+
+    /// Worker count with `cores = 0` resolved against the machine.
+    pub fn worker_count(&self) -> usize {
+        match self.server.cores {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    fn collect_unknown_keys(&self, issues: &mut Vec<ConfigIssue>) {
+        report_unknown("", &self.unknown, issues);
+        report_unknown("server", &self.server.unknown, issues);
+        report_unknown("pool", &self.pool.unknown, issues);
+        for (name, provider) in &self.providers {
+            report_unknown(&format!("providers.{name}"), &provider.unknown, issues);
+        }
+        for (id, model) in &self.models {
+            report_unknown(&format!("models.\"{id}\""), &model.unknown, issues);
+            for (i, endpoint) in model.endpoints.iter().enumerate() {
+                report_unknown(&format!("models.\"{id}\".endpoints[{i}]"), &endpoint.unknown, issues);
+            }
+        }
+        for (i, key) in self.keys.iter().enumerate() {
+            report_unknown(&format!("keys[{i}]"), &key.unknown, issues);
+        }
+    }
+
+    fn validate(&self, issues: &mut Vec<ConfigIssue>) {
+        self.validate_server(issues);
+        self.validate_pool(issues);
+        for (name, provider) in &self.providers {
+            validate_provider(name, provider, issues);
+        }
+        for (id, model) in &self.models {
+            self.validate_model(id, model, issues);
+        }
+        self.validate_keys(issues);
+    }
+
+    fn validate_server(&self, issues: &mut Vec<ConfigIssue>) {
+        let s = &self.server;
+        if s.listen.parse::<SocketAddr>().is_err() {
+            issues.push(issue("server.listen", format!("`{}` is not an IP:port address", s.listen)));
+        }
+        if s.cores > 1024 {
+            issues.push(issue("server.cores", "must be at most 1024 (0 = one per core)"));
+        }
+        if !(8..=32768).contains(&s.io_uring_entries) || !s.io_uring_entries.is_power_of_two() {
+            issues.push(issue("server.io_uring_entries", "must be a power of two from 8 to 32768"));
+        }
+        require_positive("server.header_read_timeout_ms", s.header_read_timeout_ms, issues);
+        require_positive("server.body_read_timeout_ms", s.body_read_timeout_ms, issues);
+        require_positive("server.keepalive_timeout_ms", s.keepalive_timeout_ms, issues);
+        if s.max_head_bytes < 1024 {
+            issues.push(issue("server.max_head_bytes", "must be at least 1024"));
+        }
+        if !(8..=128).contains(&s.max_headers) {
+            issues.push(issue("server.max_headers", "must be between 8 and 128"));
+        }
+        if s.max_body_bytes == 0 {
+            issues.push(issue("server.max_body_bytes", "must be greater than 0"));
+        }
+    }
+
+    fn validate_pool(&self, issues: &mut Vec<ConfigIssue>) {
+        let p = &self.pool;
+        require_positive("pool.idle_timeout_ms", p.idle_timeout_ms, issues);
+        require_positive("pool.connect_timeout_ms", p.connect_timeout_ms, issues);
+        require_positive("pool.first_byte_timeout_ms", p.first_byte_timeout_ms, issues);
+        require_positive("pool.read_idle_timeout_ms", p.read_idle_timeout_ms, issues);
+        if p.max_response_bytes == 0 {
+            issues.push(issue("pool.max_response_bytes", "must be greater than 0"));
+        }
+    }
+
+    fn validate_model(&self, id: &str, model: &ModelConfig, issues: &mut Vec<ConfigIssue>) {
+        let key = format!("models.\"{id}\"");
+        if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            issues.push(issue(&key, "a model id must be non-empty and contain no whitespace"));
+        }
+        if model.endpoints.is_empty() {
+            issues.push(issue(&format!("{key}.endpoints"), "at least one endpoint is required"));
+        }
+        for (i, endpoint) in model.endpoints.iter().enumerate() {
+            if !self.providers.contains_key(&endpoint.provider) {
+                issues.push(issue(
+                    &format!("{key}.endpoints[{i}].provider"),
+                    format!("unknown provider `{}` (no [providers.{}] table)", endpoint.provider, endpoint.provider),
+                ));
+            }
+            if endpoint.model.is_empty() {
+                issues.push(issue(&format!("{key}.endpoints[{i}].model"), "must not be empty"));
+            }
+        }
+    }
+
+    fn validate_keys(&self, issues: &mut Vec<ConfigIssue>) {
+        let mut names = std::collections::BTreeSet::new();
+        for (i, key) in self.keys.iter().enumerate() {
+            let at = format!("keys[{i}]");
+            if key.name.is_empty() {
+                issues.push(issue(&format!("{at}.name"), "must not be empty"));
+            } else if !names.insert(key.name.as_str()) {
+                issues.push(issue(&format!("{at}.name"), format!("duplicate key name `{}`", key.name)));
+            }
+            match (&key.key, &key.key_env) {
+                (Some(_), Some(_)) => issues.push(issue(&at, "set either `key` or `key_env`, not both")),
+                (None, None) => issues.push(issue(&at, "one of `key` or `key_env` is required")),
+                (Some(k), None) if k.len() < 16 => {
+                    issues.push(issue(&format!("{at}.key"), "a gateway key must be at least 16 characters"))
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn validate_provider(name: &str, provider: &ProviderConfig, issues: &mut Vec<ConfigIssue>) {
+    let key = format!("providers.{name}.base_url");
+    if let Err(why) = crate::upstream::Origin::parse_base_url(&provider.base_url) {
+        issues.push(issue(&key, format!("`{}`: {why}", provider.base_url)));
+    }
+    if let Some(env) = &provider.api_key_env
+        && env.is_empty()
+    {
+        issues.push(issue(&format!("providers.{name}.api_key_env"), "must not be empty"));
+    }
+}
+
+fn report_unknown(table: &str, unknown: &UnknownKeys, issues: &mut Vec<ConfigIssue>) {
+    for name in unknown.keys() {
+        let key = if table.is_empty() { name.clone() } else { format!("{table}.{name}") };
+        issues.push(issue(&key, "unknown key"));
+    }
+}
+
+fn require_positive(key: &str, value: u64, issues: &mut Vec<ConfigIssue>) {
+    if value == 0 {
+        issues.push(issue(key, "must be greater than 0"));
+    }
+}
+
+fn issue(key: &str, message: impl Into<String>) -> ConfigIssue {
+    ConfigIssue { key: key.to_string(), line: None, message: message.into() }
+}
+
+fn syntax_issue(text: &str, error: &toml::de::Error) -> ConfigIssue {
+    let line = error.span().map(|span| locate::line_of_offset(text, span.start));
+    ConfigIssue { key: "-".into(), line, message: error.message().trim().to_string() }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! Turns a validated `Config` into what workers run on: secrets read from the environment, provider
+//! hosts resolved, CA files loaded.
+//!
+//! Runs on the control thread, because all of it may block (environment, files, DNS). Workers only
+//! ever see the result. Secret values live in `Secret`, whose `Debug` never prints them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use super::{Config, ConfigIssue};
+use crate::upstream::Origin;
+
+/// A secret string: usable, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A provider ready to be called.
+#[derive(Debug, Clone)]
+pub struct ResolvedProvider {
+    pub name: String,
+    pub kind: super::ProviderKind,
+    pub origin: Origin,
+    /// Socket addresses of the origin's host, resolved at load time.
+    pub addrs: Vec<SocketAddr>,
+    pub api_key: Option<Secret>,
+    /// Extra trust anchors for this provider's TLS, in DER.
+    pub extra_roots: Vec<CertificateDer<'static>>,
+}
+
+/// A gateway key clients may present.
+#[derive(Debug, Clone)]
+pub struct ResolvedKey {
+    pub name: String,
+    pub secret: Secret,
+}
+
+/// The config plus everything read from outside it. Shared read-only with workers through an `Arc`.
+#[derive(Debug, Clone)]
+pub struct ResolvedConfig {
+    pub config: Config,
+    pub providers: BTreeMap<String, Arc<ResolvedProvider>>,
+    pub keys: Vec<ResolvedKey>,
+}
+
+/// Resolves secrets, addresses and CA files; collects every failure.
+pub fn resolve(config: Config) -> Result<ResolvedConfig, Vec<ConfigIssue>> {
+    let mut issues = Vec::new();
+    let mut providers = BTreeMap::new();
+    for (name, provider) in &config.providers {
+        if let Some(resolved) = resolve_provider(name, provider, &mut issues) {
+            providers.insert(name.clone(), Arc::new(resolved));
+        }
+    }
+    let keys = config.keys.iter().enumerate().filter_map(|(i, key)| resolve_key(i, key, &mut issues)).collect();
+    if issues.is_empty() { Ok(ResolvedConfig { config, providers, keys }) } else { Err(issues) }
+}
+
+fn resolve_provider(
+    name: &str,
+    provider: &super::ProviderConfig,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<ResolvedProvider> {
+    let origin = Origin::parse_base_url(&provider.base_url).ok()?;
+    let addrs = match (origin.host.as_str(), origin.port).to_socket_addrs() {
+        Ok(addrs) => addrs.collect(),
+        Err(e) => {
+            issues.push(at(&format!("providers.{name}.base_url"), format!("cannot resolve `{}`: {e}", origin.host)));
+            return None;
+        }
+    };
+    let api_key = match &provider.api_key_env {
+        Some(env) => Some(Secret(read_env(env, &format!("providers.{name}.api_key_env"), issues)?)),
+        None => None,
+    };
+    let extra_roots = match &provider.ca_file {
+        Some(path) => load_roots(path, &format!("providers.{name}.ca_file"), issues)?,
+        None => Vec::new(),
+    };
+    Some(ResolvedProvider { name: name.to_string(), kind: provider.kind, origin, addrs, api_key, extra_roots })
+}
+
+fn resolve_key(index: usize, key: &super::KeyConfig, issues: &mut Vec<ConfigIssue>) -> Option<ResolvedKey> {
+    let secret = match (&key.key, &key.key_env) {
+        (Some(inline), _) => inline.clone(),
+        (None, Some(env)) => read_env(env, &format!("keys[{index}].key_env"), issues)?,
+        (None, None) => return None,
+    };
+    Some(ResolvedKey { name: key.name.clone(), secret: Secret(secret) })
+}
+
+fn read_env(var: &str, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        Ok(_) => {
+            issues.push(at(key, format!("environment variable {var} is empty")));
+            None
+        }
+        Err(_) => {
+            issues.push(at(key, format!("environment variable {var} is not set")));
+            None
+        }
+    }
+}
+
+fn load_roots(
+    path: &std::path::Path,
+    key: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<Vec<CertificateDer<'static>>> {
+    let certs: Result<Vec<_>, _> = match CertificateDer::pem_file_iter(path) {
+        Ok(iter) => iter.collect(),
+        Err(e) => {
+            issues.push(at(key, format!("cannot read {}: {e}", path.display())));
+            return None;
+        }
+    };
+    match certs {
+        Ok(certs) if !certs.is_empty() => Some(certs),
+        Ok(_) => {
+            issues.push(at(key, format!("{} holds no PEM certificate", path.display())));
+            None
+        }
+        Err(e) => {
+            issues.push(at(key, format!("{}: {e}", path.display())));
+            None
+        }
+    }
+}
+
+fn at(key: &str, message: String) -> ConfigIssue {
+    ConfigIssue { key: key.to_string(), line: None, message }
+}

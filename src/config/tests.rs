@@ -1,0 +1,138 @@
+//! Config parsing and validation tests on literal TOML.
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+cores = 2
+pin_cores = true
+
+[pool]
+max_idle_per_host = 64
+idle_timeout_ms = 90000
+connect_timeout_ms = 2000
+
+[providers.mock]
+kind = "openai"
+base_url = "http://127.0.0.1:9000/v1"
+api_key_env = "MOCK_KEY"
+
+[models."acme/chat-small"]
+endpoints = [{ provider = "mock", model = "gpt-4o-mini" }]
+"#;
+
+#[test]
+fn the_issue_example_parses_with_its_meanings() {
+    let c = Config::parse(MINIMAL).expect("valid");
+    assert_eq!(c.listen_addr().to_string(), "127.0.0.1:8080");
+    assert_eq!((c.server.cores, c.server.pin_cores, c.worker_count()), (2, true, 2));
+    assert_eq!((c.pool.max_idle_per_host, c.pool.idle_timeout_ms, c.pool.connect_timeout_ms), (64, 90000, 2000));
+    let p = &c.providers["mock"];
+    assert_eq!(
+        (p.kind, p.base_url.as_str(), p.api_key_env.as_deref()),
+        (ProviderKind::Openai, "http://127.0.0.1:9000/v1", Some("MOCK_KEY"))
+    );
+    let m = &c.models["acme/chat-small"];
+    assert_eq!((m.endpoints[0].provider.as_str(), m.endpoints[0].model.as_str()), ("mock", "gpt-4o-mini"));
+}
+
+#[test]
+fn every_unknown_key_is_reported_with_its_line() {
+    let text = "bogus = 1\n[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n[pool]\nmax_idle = 1\n[providers.p]\nkind = \"openai\"\nbase_url = \"http://h\"\nkey = \"x\"\n[models.m]\nendpoints = [{ provider = \"p\", model = \"x\", weight = 2 }]\n";
+    let issues = Config::parse(text).unwrap_err();
+    let found: Vec<(&str, Option<usize>)> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
+    assert_eq!(
+        found,
+        vec![
+            ("bogus", Some(1)),
+            ("server.listen_port", Some(4)),
+            ("pool.max_idle", Some(6)),
+            ("providers.p.key", Some(10)),
+            ("models.\"m\".endpoints[0].weight", Some(12)),
+        ]
+    );
+    assert!(issues.iter().all(|i| i.message == "unknown key"));
+}
+
+#[test]
+fn semantic_errors_are_all_collected() {
+    let text = r#"
+[server]
+listen = "nowhere"
+io_uring_entries = 1000
+[providers.p]
+kind = "openai"
+base_url = "ftp://h"
+[models.a]
+endpoints = [{ provider = "missing", model = "x" }]
+[models.b]
+endpoints = []
+[[keys]]
+name = "k"
+key = "short"
+[[keys]]
+name = "k"
+key_env = "X"
+"#;
+    let issues = Config::parse(text).unwrap_err();
+    let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "server.listen",
+            "server.io_uring_entries",
+            "providers.p.base_url",
+            "models.\"a\".endpoints[0].provider",
+            "models.\"b\".endpoints",
+            "keys[0].key",
+            "keys[1].name",
+        ]
+    );
+    assert_eq!(issues[0].line, Some(3));
+}
+
+#[test]
+fn syntax_and_type_errors_name_a_line() {
+    let issues = Config::parse("[server]\ncores = \"two\"\n").unwrap_err();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].line, Some(2), "{issues:?}");
+    let issues = Config::parse("[server\n").unwrap_err();
+    assert_eq!(issues[0].line, Some(1));
+}
+
+#[test]
+fn unknown_provider_kinds_are_rejected() {
+    let issues = Config::parse("[providers.p]\nkind = \"nope\"\nbase_url = \"http://h\"\n").unwrap_err();
+    assert!(issues[0].message.contains("nope"), "{issues:?}");
+}
+
+#[test]
+fn resolve_reads_provider_keys_from_the_environment_and_reports_missing_ones() {
+    let text = MINIMAL.replace("MOCK_KEY", "CORELAY_TEST_SURELY_UNSET_VAR");
+    let issues = resolve(Config::parse(&text).unwrap()).unwrap_err();
+    assert_eq!(issues[0].key, "providers.mock.api_key_env");
+    assert!(issues[0].message.contains("CORELAY_TEST_SURELY_UNSET_VAR is not set"));
+
+    let text = MINIMAL.replace("api_key_env = \"MOCK_KEY\"\n", "api_key_env = \"PATH\"\n");
+    let resolved = resolve(Config::parse(&text).unwrap()).unwrap();
+    let provider = &resolved.providers["mock"];
+    assert_eq!(provider.api_key.as_ref().map(|k| k.expose().to_string()), std::env::var("PATH").ok());
+    assert!(!format!("{provider:?}").contains(&std::env::var("PATH").unwrap()), "Debug must not print the key");
+    assert_eq!(provider.addrs[0].to_string(), "127.0.0.1:9000");
+}
+
+#[test]
+fn shipped_configs_parse() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            Config::parse(&text).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "expected the demo and the reference config");
+}

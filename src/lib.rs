@@ -1,0 +1,21 @@
+//! Corelay: a thread-per-core AI gateway. One HTTP endpoint in front of many LLM providers.
+//!
+//! Module layering (lower never imports higher): `http`, `sse`, `netio` (codecs and I/O helpers) <-
+//! `config`, `upstream`, `routing`, `providers`, `api` <- `proxy` (the request pipeline) <- `runtime`
+//! (threads). `main.rs` is only the CLI.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod netio;
+pub mod providers;
+pub mod proxy;
+pub mod routing;
+pub mod runtime;
+pub mod sse;
+pub mod upstream;
+
+pub use config::{Config, ResolvedConfig};
+pub use runtime::Gateway;

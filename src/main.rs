@@ -1,0 +1,116 @@
+//! The `corelay` command line: run the gateway, or check a config file. All real work is in the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use corelay::config;
+use corelay::runtime::Gateway;
+
+const USAGE: &str = "\
+corelay: a thread-per-core AI gateway
+
+USAGE:
+    corelay --config FILE           run the gateway
+    corelay check --config FILE     validate FILE (syntax, keys, environment) and exit
+    corelay --version | --help
+
+ENVIRONMENT:
+    CORELAY_LOG                     error | warn | info (default) | debug | trace
+    MONOIO_FORCE_LEGACY_DRIVER=1    use epoll instead of io_uring
+";
+
+enum Command {
+    Run(PathBuf),
+    Check(PathBuf),
+    Help,
+    Version,
+}
+
+fn parse_args(args: &[String]) -> Result<Command, String> {
+    let mut check = false;
+    let mut config = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "check" if !check && config.is_none() => check = true,
+            "--config" | "-c" => {
+                let path = iter.next().ok_or("--config needs a FILE")?;
+                config = Some(PathBuf::from(path));
+            }
+            "--help" | "-h" => return Ok(Command::Help),
+            "--version" | "-V" => return Ok(Command::Version),
+            other => return Err(format!("unexpected argument `{other}`")),
+        }
+    }
+    let config = config.ok_or("--config FILE is required")?;
+    Ok(if check { Command::Check(config) } else { Command::Run(config) })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match parse_args(&args) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("corelay: {why}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("corelay {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Check(path) => match config::load_resolved(&path) {
+            Ok(resolved) => {
+                let c = &resolved.config;
+                println!(
+                    "{}: ok ({} providers, {} models, {} keys, {} workers)",
+                    path.display(),
+                    c.providers.len(),
+                    c.models.len(),
+                    c.keys.len(),
+                    c.worker_count()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprint!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run(path) => run(&path),
+    }
+}
+
+fn run(path: &Path) -> ExitCode {
+    corelay::logging::init();
+    let resolved = match config::load_resolved(path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let models = resolved.config.models.len();
+    let gateway = match Gateway::start(resolved) {
+        Ok(g) => g,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let drivers: Vec<&str> = gateway.drivers().iter().map(|d| d.name()).collect();
+    log::info!(
+        "corelay {} listening on http://{} with {} workers (drivers: {}), {models} models",
+        env!("CARGO_PKG_VERSION"),
+        gateway.local_addr(),
+        drivers.len(),
+        drivers.join(",")
+    );
+    gateway.wait();
+    ExitCode::SUCCESS
+}

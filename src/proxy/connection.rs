@@ -1,0 +1,162 @@
+//! Admit: one client connection's life. Reads request heads and bodies under the configured limits
+//! and timeouts, hands each request to `dispatch`, and keeps the connection alive while both sides
+//! allow it.
+//!
+//! Framing errors are answered once (400/408/413/431/505) and the connection is closed, because after
+//! a framing error the byte stream can no longer be trusted to delimit the next request.
+
+use std::rc::Rc;
+
+use monoio::net::TcpStream;
+use monoio::time::Instant;
+
+use super::WorkerContext;
+use super::client::ClientConn;
+use crate::error::{ErrorKind, GatewayError};
+use crate::http::BodyFraming;
+use crate::http::body::{BodyDecoder, BodyError};
+use crate::http::request::{RequestHead, parse_request_head};
+
+/// Why reading a request stopped without a request to serve.
+enum Admit {
+    /// The client closed or idled out between requests: close quietly.
+    Closed,
+    /// Answer with this error, then close.
+    Reject(GatewayError),
+}
+
+/// Serves requests on one client connection until either side ends it.
+pub async fn serve(cx: Rc<WorkerContext>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let mut conn = ClientConn::new(stream);
+    let mut first = true;
+    loop {
+        let request = match read_request(&cx, &mut conn, first).await {
+            Ok(request) => request,
+            Err(Admit::Closed) => return,
+            Err(Admit::Reject(error)) => {
+                let _ = conn.send_error(&error, false).await;
+                return;
+            }
+        };
+        first = false;
+        if !super::dispatch::handle(&cx, &mut conn, request).await {
+            return;
+        }
+    }
+}
+
+/// A request whose head and body were read completely.
+pub struct Request {
+    pub head: RequestHead,
+    pub body: Vec<u8>,
+}
+
+async fn read_request(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Result<Request, Admit> {
+    let head = read_head(cx, conn, first).await?;
+    let body = read_body(cx, conn, &head).await?;
+    Ok(Request { head, body })
+}
+
+/// Waits for a complete head. Between requests the wait is the keep-alive timeout; once the first
+/// byte of a request is here (or on a new connection) the whole head must arrive within the header
+/// timeout, which bounds slow-loris clients.
+async fn read_head(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Result<RequestHead, Admit> {
+    let limits = &cx.server;
+    let mut deadline = (first || !conn.buf.is_empty()).then(|| Instant::now() + limits.header_read_timeout);
+    loop {
+        match parse_request_head(&conn.buf, &limits.request) {
+            Ok(Some((head, used))) => {
+                conn.buf.drain(..used);
+                return Ok(head);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(Admit::Reject(head_error(&e))),
+        }
+        let had_bytes = !conn.buf.is_empty();
+        let wait_until = deadline.unwrap_or_else(|| Instant::now() + limits.keepalive_timeout);
+        match monoio::time::timeout_at(wait_until, conn.read_more()).await {
+            Err(_) if had_bytes => return Err(Admit::Reject(request_timeout("request head"))),
+            Err(_) => return Err(Admit::Closed),
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(Admit::Closed),
+            Ok(Ok(_)) => {}
+        }
+        deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+    }
+}
+
+async fn read_body(cx: &WorkerContext, conn: &mut ClientConn, head: &RequestHead) -> Result<Vec<u8>, Admit> {
+    let max = cx.server.max_body_bytes;
+    let deadline = Instant::now() + cx.server.body_read_timeout;
+    match head.framing {
+        BodyFraming::Length(n) if n > max as u64 => Err(Admit::Reject(too_large(max))),
+        BodyFraming::Length(n) => {
+            continue_if_expected(conn, head).await?;
+            read_length_body(conn, n as usize, deadline).await
+        }
+        BodyFraming::Chunked => {
+            continue_if_expected(conn, head).await?;
+            read_chunked_body(conn, max, deadline).await
+        }
+        BodyFraming::Empty | BodyFraming::UntilClose => Ok(Vec::new()),
+    }
+}
+
+/// `Expect: 100-continue` clients (curl for large bodies) wait for this before sending the body.
+async fn continue_if_expected(conn: &mut ClientConn, head: &RequestHead) -> Result<(), Admit> {
+    if head.expect_continue && conn.buf.is_empty() {
+        conn.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        conn.flush().await.map_err(|_| Admit::Closed)?;
+    }
+    Ok(())
+}
+
+async fn read_length_body(conn: &mut ClientConn, len: usize, deadline: Instant) -> Result<Vec<u8>, Admit> {
+    while conn.buf.len() < len {
+        read_body_bytes(conn, deadline).await?;
+    }
+    // Keep any pipelined bytes after the body in `buf`; the body itself moves out without a copy.
+    let rest = conn.buf.split_off(len);
+    Ok(std::mem::replace(&mut conn.buf, rest))
+}
+
+async fn read_chunked_body(conn: &mut ClientConn, max: usize, deadline: Instant) -> Result<Vec<u8>, Admit> {
+    let mut decoder = BodyDecoder::new(BodyFraming::Chunked);
+    let mut body = Vec::new();
+    loop {
+        let used = decoder.decode_into(&conn.buf, &mut body, max).map_err(|e| match e {
+            BodyError::TooLarge => Admit::Reject(too_large(max)),
+            other => Admit::Reject(GatewayError::new(ErrorKind::BadRequest, format!("invalid chunked body: {other}"))),
+        })?;
+        conn.buf.drain(..used);
+        if decoder.is_done() {
+            return Ok(body);
+        }
+        read_body_bytes(conn, deadline).await?;
+    }
+}
+
+async fn read_body_bytes(conn: &mut ClientConn, deadline: Instant) -> Result<(), Admit> {
+    match monoio::time::timeout_at(deadline, conn.read_more()).await {
+        Err(_) => Err(Admit::Reject(request_timeout("request body"))),
+        Ok(Ok(0)) | Ok(Err(_)) => Err(Admit::Closed),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+fn head_error(e: &crate::http::HeadError) -> GatewayError {
+    let kind = match e.status() {
+        431 => ErrorKind::HeadersTooLarge,
+        505 => ErrorKind::UnsupportedHttpVersion,
+        _ => ErrorKind::BadRequest,
+    };
+    GatewayError::new(kind, format!("malformed HTTP request: {e}"))
+}
+
+fn too_large(max: usize) -> GatewayError {
+    GatewayError::new(ErrorKind::PayloadTooLarge, format!("request body exceeds the gateway's limit of {max} bytes"))
+}
+
+fn request_timeout(what: &str) -> GatewayError {
+    GatewayError::new(ErrorKind::RequestTimeout, format!("timed out reading the {what}"))
+}

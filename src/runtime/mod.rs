@@ -1,0 +1,137 @@
+//! The supervisor and the workers: one thread per configured core, each with its own monoio runtime
+//! (io_uring, falling back to epoll), its own `SO_REUSEPORT` listener, its own upstream pool and its
+//! own routing snapshot.
+//!
+//! The supervisor (the caller's thread, later the control thread) binds the listeners, so bind errors
+//! surface before any worker starts and port 0 resolves to one port shared by all workers. It never
+//! touches a worker's state; it can only ask workers to stop.
+
+mod stop;
+mod worker;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+pub use stop::StopSignal;
+pub use worker::Driver;
+
+use crate::config::ResolvedConfig;
+
+/// What went wrong starting the gateway.
+#[derive(Debug)]
+pub enum StartError {
+    Bind(SocketAddr, io::Error),
+    Worker(usize, String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            StartError::Worker(id, why) => write!(f, "worker {id} failed to start: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running gateway. Dropping it stops the workers and waits for them.
+pub struct Gateway {
+    addr: SocketAddr,
+    drivers: Vec<Driver>,
+    stop: Arc<StopSignal>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Binds, starts every worker, and returns once all of them serve.
+    pub fn start(config: ResolvedConfig) -> Result<Gateway, StartError> {
+        let config = Arc::new(config);
+        let count = config.config.worker_count();
+        let listeners = bind_listeners(config.config.listen_addr(), count)?;
+        let addr = listeners[0].local_addr().map_err(|e| StartError::Bind(config.config.listen_addr(), e))?;
+        let stop = Arc::new(StopSignal::new());
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let mut workers = Vec::with_capacity(count);
+        for (id, listener) in listeners.into_iter().enumerate() {
+            let spec = worker::WorkerSpec { id, listener, config: Arc::clone(&config), stop: Arc::clone(&stop) };
+            let ready = ready_tx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("corelay-w{id}"))
+                .spawn(move || worker::run(spec, ready))
+                .map_err(|e| StartError::Worker(id, e.to_string()))?;
+            workers.push(handle);
+        }
+        drop(ready_tx);
+        let mut gateway = Gateway { addr, drivers: vec![Driver::Uring; count], stop, workers };
+        for _ in 0..count {
+            match ready_rx.recv() {
+                Ok(Ok((id, driver))) => gateway.drivers[id] = driver,
+                Ok(Err((id, why))) => return Err(StartError::Worker(id, why)),
+                Err(_) => return Err(StartError::Worker(count, "exited before reporting".into())),
+            }
+        }
+        Ok(gateway)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The I/O driver each worker ended up with, by worker id.
+    pub fn drivers(&self) -> &[Driver] {
+        &self.drivers
+    }
+
+    /// A handle that can stop this gateway from another thread (a signal handler).
+    pub fn stop_signal(&self) -> Arc<StopSignal> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Blocks until every worker has exited.
+    pub fn wait(mut self) {
+        for handle in self.workers.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop.stop();
+        for handle in self.workers.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// One listener per worker on the same address with `SO_REUSEPORT`, so the kernel spreads new
+/// connections across cores. With port 0 the first bind picks the port and the rest join it.
+fn bind_listeners(addr: SocketAddr, count: usize) -> Result<Vec<TcpListener>, StartError> {
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(count);
+    let mut bind_addr = addr;
+    for _ in 0..count {
+        let listener = bind_reuseport(bind_addr).map_err(|e| StartError::Bind(bind_addr, e))?;
+        if let Some(first) = listeners.first() {
+            debug_assert_eq!(first.local_addr().ok(), listener.local_addr().ok());
+        } else {
+            bind_addr = listener.local_addr().map_err(|e| StartError::Bind(addr, e))?;
+        }
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}

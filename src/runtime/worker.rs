@@ -1,0 +1,128 @@
+//! One worker thread: pin, build the monoio runtime, build the core-local state, accept connections
+//! until told to stop.
+
+use std::net::TcpListener;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use monoio::{FusionDriver, RuntimeBuilder};
+
+use super::StopSignal;
+use crate::config::ResolvedConfig;
+use crate::proxy::WorkerContext;
+use crate::routing::Snapshot;
+
+/// The I/O driver a worker's runtime got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    Uring,
+    /// epoll: io_uring is unavailable (seccomp, `kernel.io_uring_disabled`) or
+    /// `MONOIO_FORCE_LEGACY_DRIVER=1` forced it.
+    Epoll,
+}
+
+impl Driver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Uring => "io_uring",
+            Driver::Epoll => "epoll",
+        }
+    }
+}
+
+pub struct WorkerSpec {
+    pub id: usize,
+    pub listener: TcpListener,
+    pub config: Arc<ResolvedConfig>,
+    pub stop: Arc<StopSignal>,
+}
+
+/// How often idle pooled connections are checked for expiry.
+const POOL_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+type Ready = Sender<Result<(usize, Driver), (usize, String)>>;
+
+/// The thread's body. Reports readiness (or the reason it could not start) on `ready`.
+pub fn run(spec: WorkerSpec, ready: Ready) {
+    let id = spec.id;
+    let server = &spec.config.config.server;
+    if server.pin_cores {
+        pin(id);
+    }
+    let runtime = RuntimeBuilder::<FusionDriver>::new().with_entries(server.io_uring_entries).enable_timer().build();
+    let mut runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err((id, format!("cannot build runtime: {e}"))));
+            return;
+        }
+    };
+    runtime.block_on(serve(spec, ready));
+}
+
+fn pin(id: usize) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let core = id % cores;
+    match monoio::utils::bind_to_cpu_set([core]) {
+        Ok(()) => log::debug!("worker {id} pinned to core {core}"),
+        Err(e) => log::warn!("worker {id}: cannot pin to core {core}: {e:?}"),
+    }
+}
+
+async fn serve(spec: WorkerSpec, ready: Ready) {
+    let id = spec.id;
+    let driver = if monoio::utils::is_legacy() { Driver::Epoll } else { Driver::Uring };
+    let listener = match monoio::net::TcpListener::from_std(spec.listener) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err((id, format!("cannot adopt listener: {e}"))));
+            return;
+        }
+    };
+    let snapshot = Snapshot::build(&spec.config, 1, unix_now());
+    let cx = match WorkerContext::new(id, &spec.config, snapshot) {
+        Ok(cx) => Rc::new(cx),
+        Err(e) => {
+            let _ = ready.send(Err((id, format!("cannot build TLS configuration: {e}"))));
+            return;
+        }
+    };
+    log::info!("worker {id} serving with the {} driver", driver.name());
+    let _ = ready.send(Ok((id, driver)));
+    monoio::spawn(sweep_pool(Rc::clone(&cx), Arc::clone(&spec.stop)));
+    accept_loop(&cx, &listener, &spec.stop).await;
+    log::debug!("worker {id} stopped accepting");
+}
+
+async fn accept_loop(cx: &Rc<WorkerContext>, listener: &monoio::net::TcpListener, stop: &StopSignal) {
+    loop {
+        // The stop branch is the only one that can cancel an accept (see STACK-NOTES on fd leaks).
+        let accepted = monoio::select! {
+            _ = stop.wait() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                monoio::spawn(crate::proxy::connection::serve(Rc::clone(cx), stream));
+            }
+            Err(e) => {
+                // Usually EMFILE: back off briefly instead of spinning on a full descriptor table.
+                log::warn!("worker {}: accept failed: {e}", cx.worker_id);
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn sweep_pool(cx: Rc<WorkerContext>, stop: Arc<StopSignal>) {
+    while !stop.is_stopped() {
+        monoio::time::sleep(POOL_SWEEP_INTERVAL).await;
+        cx.pool.evict_expired();
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

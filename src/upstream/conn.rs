@@ -1,0 +1,75 @@
+//! One upstream connection, plain TCP or TLS, and the liveness check run before reusing it.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+
+use monoio::io::AsyncWriteRent;
+use monoio::net::TcpStream;
+use monoio_rustls::ClientTlsStream;
+
+use crate::netio;
+
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<ClientTlsStream<TcpStream>>),
+}
+
+/// A connection to a provider origin. `reused` tells whether it came from the pool, which decides
+/// whether a failure before the response may be retried on a fresh connection.
+pub struct UpstreamConn {
+    transport: Transport,
+    fd: RawFd,
+    pub reused: bool,
+}
+
+impl UpstreamConn {
+    pub fn plain(stream: TcpStream) -> UpstreamConn {
+        let fd = stream.as_raw_fd();
+        UpstreamConn { transport: Transport::Plain(stream), fd, reused: false }
+    }
+
+    /// `fd` is the raw descriptor of the TCP stream under the TLS session (monoio-rustls hides it).
+    pub fn tls(stream: ClientTlsStream<TcpStream>, fd: RawFd) -> UpstreamConn {
+        UpstreamConn { transport: Transport::Tls(Box::new(stream)), fd, reused: false }
+    }
+
+    /// Reads once, appending to `buf`.
+    pub async fn read_append(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        match &mut self.transport {
+            Transport::Plain(s) => netio::read_append(s, buf).await,
+            Transport::Tls(s) => netio::read_append(s.as_mut(), buf).await,
+        }
+    }
+
+    pub async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        match &mut self.transport {
+            Transport::Plain(s) => netio::write_all(s, buf).await,
+            Transport::Tls(s) => netio::write_all(s.as_mut(), buf).await,
+        }
+    }
+
+    /// An idle pooled connection must have nothing to read: end-of-stream means the provider closed it,
+    /// and any bytes (a late response, a TLS close_notify) mean it is out of sync. Either way it is dead.
+    /// The check is one non-blocking `recv(MSG_PEEK)` syscall, valid under both io_uring and epoll.
+    pub fn is_idle_and_open(&self) -> bool {
+        let mut byte = [0u8; 1];
+        // SAFETY: `byte` is a valid 1-byte buffer for the duration of the call and `fd` is owned by
+        // this connection, which is alive.
+        let n = unsafe { libc::recv(self.fd, byte.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+        n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+    }
+
+    /// Sends TLS close_notify where applicable; errors are irrelevant on a connection being dropped.
+    pub async fn shutdown(mut self) {
+        let _ = match &mut self.transport {
+            Transport::Plain(s) => s.shutdown().await,
+            Transport::Tls(s) => s.shutdown().await,
+        };
+    }
+}
+
+impl AsRawFd for UpstreamConn {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd
+    }
+}

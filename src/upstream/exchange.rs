@@ -1,0 +1,313 @@
+//! One HTTP/1.1 request/response exchange with a provider: get a connection (pooled or new), write the
+//! request in one write, read the response head, then hand out the body piece by piece.
+//!
+//! Retry rule: a request that failed on a *reused* connection before a single response byte arrived is
+//! sent once more on a fresh connection. Idle connections closed by the provider are the common cause,
+//! and the pool's liveness check catches most of them before this point; this covers the race where
+//! the close arrives while we write.
+
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use monoio::net::TcpStream;
+use rustls_pki_types::ServerName;
+
+use super::conn::UpstreamConn;
+use super::pool::Pool;
+use super::tls::TlsConnectors;
+use super::{PoolKey, Scheme};
+use crate::config::resolve::ResolvedProvider;
+use crate::http::body::{BodyDecoder, BodyError};
+use crate::http::response::{ResponseHead, parse_response_head};
+
+/// Largest response head accepted from a provider.
+const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
+
+/// Why an exchange failed. `before_response` failures may be retried elsewhere by routing later.
+#[derive(Debug)]
+pub enum UpstreamError {
+    Connect(io::Error),
+    ConnectTimeout,
+    Tls(io::Error),
+    Write(io::Error),
+    /// The provider closed or reset the connection before sending a response head.
+    ClosedBeforeResponse,
+    FirstByteTimeout,
+    /// Silence longer than the read idle timeout while reading the body.
+    ReadIdleTimeout,
+    Read(io::Error),
+    BadResponseHead(String),
+    BadBody(BodyError),
+    /// A buffered body exceeded the configured limit.
+    BodyTooLarge,
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamError::Connect(e) => write!(f, "cannot connect to provider: {e}"),
+            UpstreamError::ConnectTimeout => f.write_str("timed out connecting to provider"),
+            UpstreamError::Tls(e) => write!(f, "TLS handshake with provider failed: {e}"),
+            UpstreamError::Write(e) => write!(f, "cannot send request to provider: {e}"),
+            UpstreamError::ClosedBeforeResponse => f.write_str("provider closed the connection before responding"),
+            UpstreamError::FirstByteTimeout => f.write_str("timed out waiting for the provider's response"),
+            UpstreamError::ReadIdleTimeout => f.write_str("provider stopped sending mid-response"),
+            UpstreamError::Read(e) => write!(f, "connection to provider failed mid-response: {e}"),
+            UpstreamError::BadResponseHead(why) => write!(f, "provider sent an invalid HTTP response: {why}"),
+            UpstreamError::BadBody(e) => write!(f, "provider sent an invalid response body: {e}"),
+            UpstreamError::BodyTooLarge => f.write_str("provider response exceeds the gateway's limit"),
+        }
+    }
+}
+
+impl UpstreamError {
+    /// Timeouts map to 504 for the client; everything else is a bad gateway.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, UpstreamError::ConnectTimeout | UpstreamError::FirstByteTimeout | UpstreamError::ReadIdleTimeout)
+    }
+}
+
+/// What an exchange needs from its worker.
+pub struct ExchangeContext<'a> {
+    pub pool: &'a Pool,
+    pub tls: &'a TlsConnectors,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub read_idle_timeout: Duration,
+}
+
+/// A response whose head has arrived; the body is read through `body`.
+pub struct UpstreamResponse {
+    pub head: ResponseHead,
+    pub body: BodyReader,
+}
+
+/// Sends `request` (head and body, already encoded) to `provider` and waits for the response head.
+pub async fn send(
+    cx: &ExchangeContext<'_>,
+    provider: &ResolvedProvider,
+    mut request: Vec<u8>,
+) -> Result<UpstreamResponse, UpstreamError> {
+    let key = &provider.origin.key;
+    let mut pooled = cx.pool.take(key);
+    loop {
+        let mut conn = match pooled.take() {
+            Some(conn) => conn,
+            None => connect(cx, provider).await?,
+        };
+        let (written, buf) = conn.write_all(request).await;
+        request = buf;
+        let outcome = match written {
+            Ok(()) => read_head(cx, &mut conn).await,
+            Err(e) => Err(UpstreamError::Write(e)),
+        };
+        match outcome {
+            Ok((head, buf, pos)) => {
+                let body = BodyReader::new(conn, key.clone(), &head, buf, pos, cx.read_idle_timeout);
+                return Ok(UpstreamResponse { head, body });
+            }
+            Err(e) if conn.reused && is_stale_connection_error(&e) => {
+                log::debug!("stale pooled connection to {key} ({e}); retrying on a fresh one");
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_stale_connection_error(error: &UpstreamError) -> bool {
+    match error {
+        UpstreamError::ClosedBeforeResponse => true,
+        UpstreamError::Write(e) | UpstreamError::Read(e) => crate::netio::is_disconnect(e),
+        _ => false,
+    }
+}
+
+async fn connect(cx: &ExchangeContext<'_>, provider: &ResolvedProvider) -> Result<UpstreamConn, UpstreamError> {
+    match monoio::time::timeout(cx.connect_timeout, connect_untimed(cx, provider)).await {
+        Ok(result) => result,
+        Err(_) => Err(UpstreamError::ConnectTimeout),
+    }
+}
+
+async fn connect_untimed(cx: &ExchangeContext<'_>, provider: &ResolvedProvider) -> Result<UpstreamConn, UpstreamError> {
+    let stream = connect_any(&provider.addrs).await?;
+    let _ = stream.set_nodelay(true);
+    match provider.origin.key.scheme {
+        Scheme::Http => Ok(UpstreamConn::plain(stream)),
+        Scheme::Https => {
+            let fd = stream.as_raw_fd();
+            let connector = cx
+                .tls
+                .get(&provider.name)
+                .ok_or_else(|| UpstreamError::Tls(io::Error::other("no TLS configuration for provider")))?;
+            let name = ServerName::try_from(provider.origin.host.clone())
+                .map_err(|e| UpstreamError::Tls(io::Error::other(e)))?;
+            let tls = connector.connect(name, stream).await.map_err(|e| UpstreamError::Tls(e.into()))?;
+            Ok(UpstreamConn::tls(tls, fd))
+        }
+    }
+}
+
+/// Tries each resolved address in order; the last error wins.
+async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, UpstreamError> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for host");
+    for addr in addrs {
+        match TcpStream::connect_addr(*addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(UpstreamError::Connect(last))
+}
+
+/// Reads until a complete final (non-1xx) response head. Returns it with the buffer and the offset
+/// where the body starts.
+async fn read_head(
+    cx: &ExchangeContext<'_>,
+    conn: &mut UpstreamConn,
+) -> Result<(ResponseHead, Vec<u8>, usize), UpstreamError> {
+    let deadline = monoio::time::Instant::now() + cx.first_byte_timeout;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut start = 0;
+    loop {
+        match parse_response_head(&buf[start..], MAX_RESPONSE_HEAD_BYTES, false) {
+            Ok(Some((head, used))) if head.is_informational() => start += used,
+            Ok(Some((head, used))) => return Ok((head, buf, start + used)),
+            Ok(None) => {}
+            Err(e) => return Err(UpstreamError::BadResponseHead(e.to_string())),
+        }
+        let read = monoio::time::timeout_at(deadline, conn.read_append(buf)).await;
+        let (result, returned) = read.map_err(|_| UpstreamError::FirstByteTimeout)?;
+        buf = returned;
+        match result {
+            Ok(0) if buf.is_empty() => return Err(UpstreamError::ClosedBeforeResponse),
+            Ok(0) => return Err(UpstreamError::BadResponseHead("connection closed inside the head".into())),
+            Ok(_) => {}
+            Err(e) if buf.is_empty() && crate::netio::is_disconnect(&e) => {
+                return Err(UpstreamError::ClosedBeforeResponse);
+            }
+            Err(e) => return Err(UpstreamError::Read(e)),
+        }
+    }
+}
+
+/// Reads a response body incrementally, without copying the payload out of its read buffer.
+pub struct BodyReader {
+    conn: Option<UpstreamConn>,
+    key: PoolKey,
+    keep_alive: bool,
+    buf: Vec<u8>,
+    pos: usize,
+    decoder: BodyDecoder,
+    read_idle_timeout: Duration,
+}
+
+impl BodyReader {
+    fn new(
+        conn: UpstreamConn,
+        key: PoolKey,
+        head: &ResponseHead,
+        buf: Vec<u8>,
+        pos: usize,
+        read_idle_timeout: Duration,
+    ) -> BodyReader {
+        BodyReader {
+            conn: Some(conn),
+            key,
+            keep_alive: head.keep_alive,
+            buf,
+            pos,
+            decoder: BodyDecoder::new(head.framing),
+            read_idle_timeout,
+        }
+    }
+
+    /// The next piece of payload as it arrived; `None` once the body ended cleanly.
+    pub async fn next_piece(&mut self) -> Result<Option<&[u8]>, UpstreamError> {
+        let range = self.next_range().await?;
+        Ok(range.map(|r| &self.buf[r]))
+    }
+
+    async fn next_range(&mut self) -> Result<Option<Range<usize>>, UpstreamError> {
+        loop {
+            if let Some(range) = self.decode_buffered()? {
+                return Ok(Some(range));
+            }
+            if self.decoder.is_done() {
+                return Ok(None);
+            }
+            self.read_more().await?;
+        }
+    }
+
+    /// Decodes from what is buffered; `None` when more input is needed or the body is done.
+    fn decode_buffered(&mut self) -> Result<Option<Range<usize>>, UpstreamError> {
+        while self.pos < self.buf.len() && !self.decoder.is_done() {
+            let step = self.decoder.step(&self.buf[self.pos..]).map_err(UpstreamError::BadBody)?;
+            let base = self.pos;
+            self.pos += step.consumed;
+            if let Some(data) = step.data {
+                return Ok(Some(base + data.start..base + data.end));
+            }
+            if step.consumed == 0 {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn read_more(&mut self) -> Result<(), UpstreamError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(UpstreamError::BadBody(BodyError::Truncated));
+        };
+        // Everything before `pos` was handed out already; drop it so the buffer does not grow.
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        let buf = std::mem::take(&mut self.buf);
+        let read = monoio::time::timeout(self.read_idle_timeout, conn.read_append(buf)).await;
+        let Ok((result, buf)) = read else {
+            self.conn = None;
+            return Err(UpstreamError::ReadIdleTimeout);
+        };
+        self.buf = buf;
+        match result {
+            Ok(0) => {
+                self.conn = None;
+                self.decoder.on_eof().map_err(UpstreamError::BadBody)
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.conn = None;
+                Err(UpstreamError::Read(e))
+            }
+        }
+    }
+
+    /// Reads the whole body into one buffer, up to `max` bytes.
+    pub async fn read_to_end(&mut self, max: usize) -> Result<Vec<u8>, UpstreamError> {
+        let mut body = Vec::new();
+        while let Some(piece) = self.next_piece().await? {
+            if body.len() + piece.len() > max {
+                self.conn = None;
+                return Err(UpstreamError::BodyTooLarge);
+            }
+            body.extend_from_slice(piece);
+        }
+        Ok(body)
+    }
+
+    /// Gives the connection back to the pool if the response ended cleanly with nothing after it and
+    /// the provider allows reuse; otherwise closes it.
+    pub fn release(mut self, pool: &Pool) {
+        let clean = self.decoder.is_done() && self.keep_alive && self.pos == self.buf.len();
+        if let Some(conn) = self.conn.take()
+            && clean
+        {
+            pool.put(&self.key, conn);
+        }
+    }
+}

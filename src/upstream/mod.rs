@@ -1,0 +1,17 @@
+//! Calling providers: origins, the per-core connection pool, TCP/TLS connecting, and one HTTP/1.1
+//! exchange with its response body reader.
+//!
+//! Everything here runs inside one worker and is `!Send` by design: connections never cross cores.
+//! It knows nothing of routing, client formats or SSE; it moves bytes to and from an origin.
+
+mod conn;
+mod exchange;
+mod origin;
+mod pool;
+mod tls;
+
+pub use conn::UpstreamConn;
+pub use exchange::{BodyReader, ExchangeContext, UpstreamError, UpstreamResponse, send};
+pub use origin::{Origin, PoolKey, Scheme};
+pub use pool::{Pool, PoolSettings};
+pub use tls::TlsConnectors;

@@ -1,0 +1,94 @@
+//! The per-core pool of idle upstream connections, keyed by scheme+host+port.
+//!
+//! Lives inside one worker (`RefCell`, no locks). Connections come back only after a response ended
+//! cleanly; a connection taken out is checked for liveness first, and expired ones are closed by
+//! `evict_expired`, which the worker calls on a timer.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::conn::UpstreamConn;
+use super::origin::PoolKey;
+
+/// Pool limits, from `[pool]`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub max_idle_per_host: usize,
+    pub idle_timeout: Duration,
+}
+
+struct IdleConn {
+    conn: UpstreamConn,
+    idle_since: Instant,
+}
+
+/// Counters a scrape can read; plain cells because only this worker writes them.
+#[derive(Debug, Default)]
+pub struct PoolStats {
+    pub hits: Cell<u64>,
+    pub misses: Cell<u64>,
+    /// Idle connections found dead or expired and closed.
+    pub evictions: Cell<u64>,
+}
+
+pub struct Pool {
+    settings: PoolSettings,
+    idle: RefCell<HashMap<PoolKey, Vec<IdleConn>>>,
+    pub stats: PoolStats,
+}
+
+impl Pool {
+    pub fn new(settings: PoolSettings) -> Pool {
+        Pool { settings, idle: RefCell::new(HashMap::new()), stats: PoolStats::default() }
+    }
+
+    /// The most recently used live connection for `key`, if any. LIFO keeps the warmest connections
+    /// busy and lets the coldest expire.
+    pub fn take(&self, key: &PoolKey) -> Option<UpstreamConn> {
+        let now = Instant::now();
+        let mut idle = self.idle.borrow_mut();
+        let Some(conns) = idle.get_mut(key) else {
+            self.stats.misses.set(self.stats.misses.get() + 1);
+            return None;
+        };
+        while let Some(entry) = conns.pop() {
+            if now.duration_since(entry.idle_since) < self.settings.idle_timeout && entry.conn.is_idle_and_open() {
+                self.stats.hits.set(self.stats.hits.get() + 1);
+                let mut conn = entry.conn;
+                conn.reused = true;
+                return Some(conn);
+            }
+            self.stats.evictions.set(self.stats.evictions.get() + 1);
+        }
+        self.stats.misses.set(self.stats.misses.get() + 1);
+        None
+    }
+
+    /// Returns a connection whose last response ended cleanly. Dropped when the host is at its limit.
+    pub fn put(&self, key: &PoolKey, conn: UpstreamConn) {
+        let mut idle = self.idle.borrow_mut();
+        let conns = idle.entry(key.clone()).or_default();
+        if conns.len() < self.settings.max_idle_per_host {
+            conns.push(IdleConn { conn, idle_since: Instant::now() });
+        }
+    }
+
+    /// Closes idle connections past the idle timeout or already closed by the provider.
+    pub fn evict_expired(&self) {
+        let now = Instant::now();
+        let mut idle = self.idle.borrow_mut();
+        for conns in idle.values_mut() {
+            let before = conns.len();
+            conns
+                .retain(|e| now.duration_since(e.idle_since) < self.settings.idle_timeout && e.conn.is_idle_and_open());
+            let evicted = (before - conns.len()) as u64;
+            self.stats.evictions.set(self.stats.evictions.get() + evicted);
+        }
+        idle.retain(|_, conns| !conns.is_empty());
+    }
+
+    pub fn idle_count(&self) -> usize {
+        self.idle.borrow().values().map(Vec::len).sum()
+    }
+}

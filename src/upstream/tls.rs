@@ -1,0 +1,48 @@
+//! TLS client configurations, one set per worker, so rustls' session cache is never shared between
+//! cores.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use monoio_rustls::TlsConnector;
+use rustls::{ClientConfig, RootCertStore};
+
+use crate::config::resolve::ResolvedProvider;
+
+/// A worker's TLS connectors, keyed by provider name (providers may trust different extra CAs).
+pub struct TlsConnectors {
+    by_provider: HashMap<String, TlsConnector>,
+}
+
+impl TlsConnectors {
+    /// Builds one connector per HTTPS provider: the Mozilla roots plus the provider's `ca_file`.
+    pub fn build<'a>(providers: impl Iterator<Item = &'a ResolvedProvider>) -> Result<TlsConnectors, rustls::Error> {
+        let mut by_provider = HashMap::new();
+        for provider in providers {
+            if provider.origin.key.scheme == super::Scheme::Https {
+                by_provider.insert(provider.name.clone(), connector_for(provider)?);
+            }
+        }
+        Ok(TlsConnectors { by_provider })
+    }
+
+    pub fn get(&self, provider: &str) -> Option<&TlsConnector> {
+        self.by_provider.get(provider)
+    }
+}
+
+fn connector_for(provider: &ResolvedProvider) -> Result<TlsConnector, rustls::Error> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in &provider.extra_roots {
+        roots.add(cert.clone())?;
+    }
+    let crypto = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(crypto)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // HTTP/1.1 only: the gateway's upstream client speaks nothing else yet.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(config))
+}

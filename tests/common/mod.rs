@@ -1,0 +1,244 @@
+//! Test harness shared by the end-to-end tests: start a gateway in-process on port 0 in front of mock
+//! providers, and a small blocking HTTP/1.1 client written independently of the gateway's codec.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use corelay::config::resolve::{ResolvedProvider, Secret};
+use corelay::config::{Config, resolve};
+use corelay::runtime::Gateway;
+
+/// The provider key tests configure; it must reach the mock and nothing else.
+pub const PROVIDER_KEY: &str = "sk-provider-secret-0123456789";
+
+/// A config with one `openai` provider at `base_url` serving `acme/chat-small` as `gpt-4o-mini`,
+/// one worker, port 0. `extra` is appended (more tables) and `server_extra` goes into `[server]`.
+pub fn config_text(base_url: &str, server_extra: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+cores = 1
+{server_extra}
+
+[providers.mock]
+kind = "openai"
+base_url = "{base_url}"
+api_key_env = "CORELAY_TEST_PROVIDER_KEY"
+
+[models."acme/chat-small"]
+endpoints = [{{ provider = "mock", model = "gpt-4o-mini" }}]
+{extra}
+"#
+    )
+}
+
+/// Starts a gateway from config text. Provider keys are injected directly instead of through the
+/// environment, because changing the environment of a multi-threaded test process is unsound.
+pub fn start_gateway(text: &str) -> Gateway {
+    let config = Config::parse(text).unwrap_or_else(|e| panic!("test config invalid: {e:?}"));
+    let mut config = config;
+    for provider in config.providers.values_mut() {
+        provider.api_key_env = None;
+    }
+    let mut resolved = resolve(config).unwrap_or_else(|e| panic!("test config does not resolve: {e:?}"));
+    for provider in resolved.providers.values_mut() {
+        let mut with_key: ResolvedProvider = (**provider).clone();
+        with_key.api_key = Some(Secret::new(PROVIDER_KEY.to_string()));
+        *provider = Arc::new(with_key);
+    }
+    Gateway::start(resolved).expect("gateway starts")
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The payload, de-chunked.
+    pub body: Vec<u8>,
+    /// How many chunks a chunked body came in.
+    pub chunks: usize,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The JSON payloads of `data:` lines (excluding `[DONE]`), and whether `[DONE]` was seen.
+    pub fn sse_data(&self) -> (Vec<serde_json::Value>, bool) {
+        let text = self.text();
+        let mut events = Vec::new();
+        let mut done = false;
+        for line in text.lines() {
+            if let Some(data) = line.strip_prefix("data:") {
+                let data = data.trim_start();
+                if data == "[DONE]" {
+                    done = true;
+                } else {
+                    events.push(serde_json::from_str(data).unwrap_or_else(|e| panic!("bad event {data}: {e}")));
+                }
+            }
+        }
+        (events, done)
+    }
+}
+
+/// A blocking client on one TCP connection, with a read timeout so no test can hang.
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect to gateway");
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client { stream, buf: Vec::new() }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to gateway");
+    }
+
+    /// A POST with a JSON body and the given extra header lines.
+    pub fn post(&mut self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        let mut req = format!(
+            "POST {path} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        self.send_raw(&bytes);
+        self.read_response()
+    }
+
+    pub fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut req = format!("GET {path} HTTP/1.1\r\nhost: gateway\r\n");
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        req.push_str("\r\n");
+        self.send_raw(req.as_bytes());
+        self.read_response()
+    }
+
+    fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                n
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+            Err(e) => panic!("read from gateway failed: {e}"),
+        }
+    }
+
+    /// Reads one response; panics on malformed framing (which is a gateway bug).
+    pub fn read_response(&mut self) -> Response {
+        let (status, headers, head_len) = self.read_head();
+        self.buf.drain(..head_len);
+        let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+        let (body, chunks) = if (100..200).contains(&status) || status == 204 || status == 304 {
+            (Vec::new(), 0)
+        } else if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            self.read_chunked()
+        } else if let Some(len) = header("content-length") {
+            (self.read_exact_body(len.parse().expect("numeric content-length")), 0)
+        } else {
+            (self.read_to_close(), 0)
+        };
+        Response { status, headers, body, chunks }
+    }
+
+    fn read_head(&mut self) -> (u16, Vec<(String, String)>, usize) {
+        for _ in 0..10_000 {
+            let mut slots = [httparse::EMPTY_HEADER; 64];
+            let mut parsed = httparse::Response::new(&mut slots);
+            if let httparse::Status::Complete(len) = parsed.parse(&self.buf).expect("valid response head") {
+                let headers = parsed
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+                    .collect();
+                return (parsed.code.unwrap(), headers, len);
+            }
+            assert!(self.fill() > 0, "connection closed before a complete response head");
+        }
+        panic!("response head never completed");
+    }
+
+    fn read_exact_body(&mut self, len: usize) -> Vec<u8> {
+        while self.buf.len() < len {
+            assert!(self.fill() > 0, "connection closed inside a Content-Length body");
+        }
+        let rest = self.buf.split_off(len);
+        std::mem::replace(&mut self.buf, rest)
+    }
+
+    fn read_to_close(&mut self) -> Vec<u8> {
+        while self.fill() > 0 {}
+        std::mem::take(&mut self.buf)
+    }
+
+    fn read_line(&mut self) -> String {
+        loop {
+            if let Some(pos) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8(self.buf[..pos].to_vec()).expect("ascii chunk line");
+                self.buf.drain(..pos + 2);
+                return line;
+            }
+            assert!(self.fill() > 0, "connection closed inside a chunked body");
+        }
+    }
+
+    fn read_chunked(&mut self) -> (Vec<u8>, usize) {
+        let mut body = Vec::new();
+        for chunks in 0..1_000_000 {
+            let size = usize::from_str_radix(self.read_line().split(';').next().unwrap().trim(), 16).expect("hex size");
+            if size == 0 {
+                assert_eq!(self.read_line(), "", "no trailers expected");
+                return (body, chunks);
+            }
+            body.extend_from_slice(&self.read_exact_body(size));
+            assert_eq!(self.read_line(), "", "chunk data must end with CRLF");
+        }
+        panic!("unbounded chunked body");
+    }
+
+    /// True when the server closed the connection (EOF or reset) and sent nothing more.
+    pub fn is_closed(&mut self) -> bool {
+        self.buf.is_empty() && self.fill() == 0
+    }
+}
+
+/// A chat request body.
+pub fn chat_body(model: &str, stream: bool) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "stream": stream,
+    }))
+    .unwrap()
+}

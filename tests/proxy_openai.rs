@@ -1,0 +1,459 @@
+//! End to end: the gateway on port 0 in front of the mock OpenAI provider, driven over real sockets.
+//! Covers round trips, what the provider receives, every gateway error, connection reuse on both
+//! sides, and mid-stream failures.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, PROVIDER_KEY, chat_body, config_text, start_gateway};
+use loadtest::{Fault, Framing, MockConfig, MockProvider, refused_addr};
+
+const MODEL: &str = "acme/chat-small";
+
+fn mock(config: MockConfig) -> MockProvider {
+    MockProvider::start(config).expect("mock starts")
+}
+
+#[test]
+fn non_streaming_round_trip_rewrites_model_both_ways() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let mut client = Client::connect(gateway.local_addr());
+
+    let response = client.post("/v1/chat/completions", &[], &chat_body(MODEL, false));
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(response.header("content-type").unwrap().starts_with("application/json"));
+    let json = response.json();
+    assert_eq!(json["model"], MODEL, "the client sees the gateway model id");
+    assert_eq!(json["object"], "chat.completion");
+    assert!(json["choices"][0]["message"]["content"].as_str().is_some_and(|c| !c.is_empty()));
+    let seen = provider.requests();
+    assert_eq!(seen.len(), 1);
+    let sent: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(sent["model"], "gpt-4o-mini", "the provider sees its own model name");
+    assert_eq!(sent["messages"][0]["content"], "Say hello");
+    assert_eq!(seen[0].path, "/v1/chat/completions");
+}
+
+#[test]
+fn upstream_body_differs_from_the_client_body_only_in_model() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let body = br#"{ "messages" : [ {"role":"user","content":"\u00e9 \"model\": x"} ],"model":"acme/chat-small","temperature":0.25 }"#;
+
+    let response = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], body);
+
+    assert_eq!(response.status, 200);
+    let expected = br#"{ "messages" : [ {"role":"user","content":"\u00e9 \"model\": x"} ],"model":"gpt-4o-mini","temperature":0.25 }"#;
+    assert_eq!(provider.requests()[0].body, expected.to_vec());
+}
+
+#[test]
+fn provider_gets_its_key_and_never_the_client_credentials() {
+    let provider = mock(MockConfig::default());
+    let keys = "[[keys]]\nname = \"team-a\"\nkey = \"gw-client-key-0123456789\"\n";
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", keys));
+    let mut client = Client::connect(gateway.local_addr());
+    let headers = [
+        ("authorization", "Bearer gw-client-key-0123456789"),
+        ("x-api-key", "client-anthropic-style-key"),
+        ("openai-organization", "org-client"),
+        ("cookie", "session=client"),
+    ];
+
+    let response = client.post("/v1/chat/completions", &headers, &chat_body(MODEL, false));
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    let seen = &provider.requests()[0];
+    assert_eq!(seen.header("authorization"), Some(format!("Bearer {PROVIDER_KEY}").as_str()));
+    let all_headers = format!("{:?}", seen.headers);
+    for leaked in ["gw-client-key", "client-anthropic-style-key", "org-client", "session=client"] {
+        assert!(!all_headers.contains(leaked), "{leaked} reached the provider: {all_headers}");
+    }
+    assert!(!response.text().contains(PROVIDER_KEY), "the provider key must not reach the client");
+}
+
+#[test]
+fn gateway_keys_are_required_when_configured() {
+    let provider = mock(MockConfig::default());
+    let keys = "[[keys]]\nname = \"team-a\"\nkey = \"gw-client-key-0123456789\"\n";
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", keys));
+    let addr = gateway.local_addr();
+
+    let missing = Client::connect(addr).post("/v1/chat/completions", &[], &chat_body(MODEL, false));
+    let wrong = Client::connect(addr).post(
+        "/v1/chat/completions",
+        &[("authorization", "Bearer gw-client-key-0123456780")],
+        &chat_body(MODEL, false),
+    );
+    let models = Client::connect(addr).get("/v1/models", &[]);
+    let health = Client::connect(addr).get("/healthz", &[]);
+
+    for response in [&missing, &wrong, &models] {
+        assert_eq!(response.status, 401);
+        assert_eq!(response.json()["error"]["type"], "authentication_error");
+    }
+    assert_eq!(health.status, 200, "health checks need no key");
+    assert!(provider.requests().is_empty(), "rejected requests never reach the provider");
+}
+
+#[test]
+fn streaming_round_trip_flushes_events_and_rewrites_every_chunk() {
+    let provider = mock(MockConfig { events: 8, ..MockConfig::default() });
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+
+    let response = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body(MODEL, true));
+
+    assert_eq!(response.status, 200);
+    assert!(response.header("content-type").unwrap().starts_with("text/event-stream"));
+    assert_eq!(response.header("transfer-encoding"), Some("chunked"));
+    let (events, done) = response.sse_data();
+    assert!(done, "the stream ends with [DONE]");
+    assert_eq!(events.len(), 8 + 2, "role chunk, 8 deltas, finish chunk");
+    assert!(events.iter().all(|e| e["model"] == MODEL), "every chunk carries the gateway model id");
+    assert!(response.chunks >= 10, "events were flushed one by one, got {} chunks", response.chunks);
+    let sent: serde_json::Value = serde_json::from_slice(&provider.requests()[0].body).unwrap();
+    assert_eq!(sent["stream"], true);
+}
+
+#[test]
+fn upstream_framings_are_all_relayed() {
+    for framing in [Framing::Chunked, Framing::ContentLength, Framing::CloseDelimited] {
+        let provider = mock(MockConfig { framing, ..MockConfig::default() });
+        let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+        let mut client = Client::connect(gateway.local_addr());
+        for stream in [false, true] {
+            let response = client.post("/v1/chat/completions", &[], &chat_body(MODEL, stream));
+            assert_eq!(response.status, 200, "{framing:?} stream={stream}");
+            if stream {
+                let (events, done) = response.sse_data();
+                assert!(done && events.len() == 7, "{framing:?}: {}", response.text());
+            } else {
+                assert_eq!(response.json()["model"], MODEL, "{framing:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn models_and_health_endpoints() {
+    let provider = mock(MockConfig::default());
+    let extra =
+        "[models.\"other/large\"]\nendpoints = [{ provider = \"mock\", model = \"gpt-4o\" }]\nowned_by = \"someone\"\n";
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", extra));
+    let mut client = Client::connect(gateway.local_addr());
+
+    let models = client.get("/v1/models", &[]);
+    let health = client.get("/healthz", &[]);
+
+    assert_eq!(models.status, 200);
+    let json = models.json();
+    assert_eq!(json["object"], "list");
+    let ids: Vec<&str> = json["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["acme/chat-small", "other/large"]);
+    assert_eq!(json["data"][0]["owned_by"], "acme");
+    assert_eq!(json["data"][1]["owned_by"], "someone");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+}
+
+#[test]
+fn client_and_upstream_connections_are_reused() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let mut client = Client::connect(gateway.local_addr());
+
+    for stream in [false, true, false, true] {
+        let response = client.post("/v1/chat/completions", &[], &chat_body(MODEL, stream));
+        assert_eq!(response.status, 200);
+    }
+
+    assert_eq!(provider.connections_accepted(), 1, "one upstream connection served all four requests");
+    let ids: Vec<u64> = provider.requests().iter().map(|r| r.connection_id).collect();
+    assert_eq!(ids.len(), 4);
+    assert!(ids.iter().all(|&id| id == ids[0]));
+}
+
+#[test]
+fn provider_closing_a_pooled_connection_does_not_fail_the_next_request() {
+    let provider = mock(MockConfig { drop_idle_after_response: true, ..MockConfig::default() });
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let mut client = Client::connect(gateway.local_addr());
+
+    for (i, stream) in [false, true, false, true].into_iter().enumerate() {
+        let response = client.post("/v1/chat/completions", &[], &chat_body(MODEL, stream));
+        assert_eq!(response.status, 200, "request {i}: {}", response.text());
+    }
+
+    assert_eq!(provider.connections_accepted(), 4, "each request needed a fresh upstream connection");
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let mut client = Client::connect(gateway.local_addr());
+    let one = chat_body(MODEL, false);
+    let mut bytes = Vec::new();
+    for _ in 0..3 {
+        bytes.extend_from_slice(
+            format!("POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ncontent-length: {}\r\n\r\n", one.len())
+                .as_bytes(),
+        );
+        bytes.extend_from_slice(&one);
+    }
+    bytes.extend_from_slice(b"GET /healthz HTTP/1.1\r\nhost: g\r\n\r\n");
+
+    client.send_raw(&bytes);
+
+    for _ in 0..3 {
+        assert_eq!(client.read_response().json()["model"], MODEL);
+    }
+    assert_eq!(client.read_response().json()["status"], "ok");
+}
+
+#[test]
+fn chunked_request_bodies_are_accepted() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let body = chat_body(MODEL, false);
+    let (a, b) = body.split_at(10);
+    let mut raw = b"POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    raw.extend_from_slice(format!("{:x};ext=1\r\n", a.len()).as_bytes());
+    raw.extend_from_slice(a);
+    raw.extend_from_slice(format!("\r\n{:X}\r\n", b.len()).as_bytes());
+    raw.extend_from_slice(b);
+    raw.extend_from_slice(b"\r\n0\r\n\r\n");
+    let mut client = Client::connect(gateway.local_addr());
+
+    client.send_raw(&raw);
+    let response = client.read_response();
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    let sent: serde_json::Value = serde_json::from_slice(&provider.requests()[0].body).unwrap();
+    assert_eq!(sent["model"], "gpt-4o-mini");
+}
+
+#[test]
+fn expect_continue_gets_100_before_the_body() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let body = chat_body(MODEL, false);
+    let mut client = Client::connect(gateway.local_addr());
+
+    client.send_raw(
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\nexpect: 100-continue\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let interim = client.read_response();
+    client.send_raw(&body);
+    let response = client.read_response();
+
+    assert_eq!(interim.status, 100);
+    assert_eq!(response.status, 200);
+}
+
+#[test]
+fn the_driver_in_use_is_reported() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "cores = 2", "").replace("cores = 1\n", ""));
+    assert_eq!(gateway.drivers().len(), 2);
+    if std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1") {
+        assert!(gateway.drivers().iter().all(|d| d.name() == "epoll"), "{:?}", gateway.drivers());
+    }
+    let mut clients: Vec<Client> = (0..8).map(|_| Client::connect(gateway.local_addr())).collect();
+    for client in &mut clients {
+        assert_eq!(client.post("/v1/chat/completions", &[], &chat_body(MODEL, true)).status, 200);
+    }
+}
+
+#[test]
+fn first_byte_timeout_is_a_504_and_refused_is_a_502() {
+    let slow = mock(MockConfig { first_event_delay: Duration::from_secs(5), ..MockConfig::default() });
+    let pool = "[pool]\nfirst_byte_timeout_ms = 200\n";
+    let gateway = start_gateway(&config_text(&slow.base_url(), "", pool));
+    let timed_out = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body(MODEL, false));
+    assert_eq!(timed_out.status, 504);
+    assert_eq!(timed_out.json()["error"]["code"], "upstream_timeout");
+
+    let gateway = start_gateway(&config_text(&format!("http://{}/v1", refused_addr()), "", ""));
+    let refused = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body(MODEL, true));
+    assert_eq!(refused.status, 502);
+    let json = refused.json();
+    assert_eq!(json["error"]["type"], "api_error");
+    assert!(json["error"]["message"].as_str().unwrap().contains("`mock`"), "names the provider: {json}");
+    assert!(!refused.text().contains("127.0.0.1"), "does not reveal provider addresses");
+}
+
+#[test]
+fn provider_hanging_up_before_the_head_is_a_502() {
+    for fault in [Fault::ResetBeforeHeaders, Fault::CloseBeforeHeaders] {
+        let provider = mock(MockConfig { fault: fault.clone(), ..MockConfig::default() });
+        let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+        let response =
+            Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body(MODEL, false));
+        assert_eq!(response.status, 502, "{fault:?}");
+    }
+}
+
+#[test]
+fn provider_errors_pass_through_with_status_body_and_retry_after() {
+    let body =
+        br#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
+    for (code, retry_after) in [(429, Some(7)), (500, None), (503, Some(2)), (400, None)] {
+        let fault = Fault::Status { code, retry_after_s: retry_after, body: Some(body.to_vec()) };
+        let provider = mock(MockConfig { fault, ..MockConfig::default() });
+        let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+        let mut client = Client::connect(gateway.local_addr());
+        for stream in [false, true] {
+            let response = client.post("/v1/chat/completions", &[], &chat_body(MODEL, stream));
+            assert_eq!(response.status, code);
+            assert_eq!(response.body, body.to_vec());
+            assert_eq!(response.header("retry-after").map(str::to_string), retry_after.map(|s| s.to_string()));
+        }
+    }
+}
+
+fn assert_openai_error(response: &common::Response, status: u16, code: Option<&str>, param: Option<&str>) {
+    assert_eq!(response.status, status, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let json = response.json();
+    let error = &json["error"];
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{json}");
+    assert!(error["type"].is_string(), "{json}");
+    assert_eq!(error["code"].as_str(), code, "{json}");
+    assert_eq!(error["param"].as_str(), param, "{json}");
+}
+
+#[test]
+fn request_errors_get_openai_envelopes() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "max_body_bytes = 2048", ""));
+    let mut client = Client::connect(gateway.local_addr());
+    let chat = "/v1/chat/completions";
+
+    assert_openai_error(
+        &client.post(chat, &[], &chat_body("acme/nope", false)),
+        404,
+        Some("model_not_found"),
+        Some("model"),
+    );
+    assert_openai_error(&client.post(chat, &[], b"{\"model\": \"acme/chat-small\","), 400, None, None);
+    assert_openai_error(&client.post(chat, &[], b"{\"messages\": []}"), 400, None, Some("model"));
+    assert_openai_error(&client.post(chat, &[], b"{\"model\": 7}"), 400, None, Some("model"));
+    assert_openai_error(&client.post("/v1/nothing", &[], b"{}"), 404, None, None);
+    assert_openai_error(&client.get(chat, &[]), 405, None, None);
+    assert!(provider.requests().is_empty(), "no bad request reached the provider");
+
+    let big = vec![b' '; 4096];
+    assert_openai_error(&client.post(chat, &[], &big), 413, Some("request_too_large"), None);
+    assert!(client.is_closed(), "a rejected body is not read, so the connection closes");
+}
+
+#[test]
+fn oversized_heads_get_431_and_close() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "max_head_bytes = 1024", ""));
+    let mut client = Client::connect(gateway.local_addr());
+    let long = "x".repeat(2000);
+
+    client.send_raw(format!("GET /healthz HTTP/1.1\r\nhost: g\r\nx-long: {long}\r\n\r\n").as_bytes());
+    let response = client.read_response();
+
+    assert_openai_error(&response, 431, None, None);
+    assert!(client.is_closed());
+}
+
+#[test]
+fn ambiguous_framing_gets_400_and_closes() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let cases: [&[u8]; 6] = [
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\n{}",
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ncontent-length: -2\r\n\r\n{}",
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ncontent-length: 2x\r\n\r\n{}",
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ntransfer-encoding: gzip\r\n\r\n",
+    ];
+    for raw in cases {
+        let mut client = Client::connect(gateway.local_addr());
+        client.send_raw(raw);
+        let response = client.read_response();
+        assert_openai_error(&response, 400, None, None);
+        assert_eq!(response.header("connection"), Some("close"), "{}", String::from_utf8_lossy(raw));
+        assert!(client.is_closed(), "{}", String::from_utf8_lossy(raw));
+    }
+    assert!(provider.requests().is_empty());
+}
+
+#[test]
+fn garbage_and_wrong_versions_are_rejected() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    for (raw, status) in
+        [(&b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n"[..], 400), (b"GET / HTTP/2.0\r\n\r\n", 505)]
+    {
+        let mut client = Client::connect(gateway.local_addr());
+        client.send_raw(raw);
+        assert_eq!(client.read_response().status, status);
+        assert!(client.is_closed());
+    }
+}
+
+#[test]
+fn failure_mid_stream_ends_with_an_in_band_error_and_closes() {
+    let faults = [Fault::ResetAfterEvents(3), Fault::StallAfterEvents(3)];
+    for fault in faults {
+        let provider = mock(MockConfig { fault: fault.clone(), ..MockConfig::default() });
+        let pool = "[pool]\nread_idle_timeout_ms = 300\n";
+        let gateway = start_gateway(&config_text(&provider.base_url(), "", pool));
+        let mut client = Client::connect(gateway.local_addr());
+
+        let response = client.post("/v1/chat/completions", &[], &chat_body(MODEL, true));
+
+        assert_eq!(response.status, 200, "{fault:?}");
+        let text = response.text();
+        let errors: Vec<serde_json::Value> =
+            response.sse_data().0.into_iter().filter(|e| e.get("error").is_some()).collect();
+        assert_eq!(errors.len(), 1, "{fault:?}: exactly one in-band error event: {text}");
+        assert_eq!(errors[0]["error"]["type"], "api_error");
+        assert!(!response.sse_data().1, "{fault:?}: no [DONE] after a failure");
+        let content_events = response.sse_data().0.iter().filter(|e| e["model"] == MODEL).count();
+        assert_eq!(content_events, 3, "{fault:?}: the events before the failure arrived once each");
+        assert!(client.is_closed(), "{fault:?}: the connection closes after a failed stream");
+    }
+}
+
+#[test]
+fn client_leaving_mid_stream_does_not_disturb_the_worker() {
+    let provider = mock(MockConfig { events: 50, event_gap: Duration::from_millis(5), ..MockConfig::default() });
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    {
+        let mut leaver = Client::connect(gateway.local_addr());
+        let body = chat_body(MODEL, true);
+        leaver.send_raw(
+            format!("POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ncontent-length: {}\r\n\r\n", body.len())
+                .as_bytes(),
+        );
+        leaver.send_raw(&body);
+        assert!(provider.wait_for_requests(1, Duration::from_secs(5)));
+    }
+    let response = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body(MODEL, false));
+    assert_eq!(response.status, 200);
+}
+
+#[test]
+fn malformed_events_pass_through_untouched() {
+    let provider = mock(MockConfig { fault: Fault::MalformedEventAfter(2), ..MockConfig::default() });
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let response = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body(MODEL, true));
+    assert_eq!(response.status, 200);
+    assert!(response.text().contains("data: {not json\n\n"), "pass-through forwards what it does not understand");
+    assert!(response.text().ends_with("data: [DONE]\n\n"));
+}
