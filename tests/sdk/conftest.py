@@ -1,0 +1,106 @@
+"""Starts the real binaries for the SDK tests: corelay-mock and corelay on free 127.0.0.1 ports.
+
+The binaries are the debug builds from `cargo build --workspace --bins` (the test script builds them);
+CORELAY_BIN_DIR overrides where they are looked for.
+"""
+
+import os
+import re
+import subprocess
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("CORELAY_BIN_DIR", ROOT / "target" / "debug"))
+GATEWAY_KEY = "gw-sdk-test-key-0123456789"
+PROVIDER_KEY_ENV = "CORELAY_SDK_TEST_PROVIDER_KEY"
+STARTUP_TIMEOUT_S = 20
+
+
+def _wait_for_line(proc, stream, pattern, what):
+    """Reads lines until `pattern` matches; bounded by a deadline and by the process exiting."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    seen = []
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            raise RuntimeError(f"{what} exited early: {''.join(seen)}")
+        seen.append(line)
+        match = re.search(pattern, line)
+        if match:
+            return match
+    raise RuntimeError(f"{what} did not start in time: {''.join(seen)}")
+
+
+def _stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def _start_mock(*args):
+    proc = subprocess.Popen(
+        [str(BIN_DIR / "corelay-mock"), "--listen", "127.0.0.1:0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    match = _wait_for_line(proc, proc.stdout, r"listening on (http://\S+)", "corelay-mock")
+    return proc, match.group(1)
+
+
+@pytest.fixture(scope="session")
+def gateway():
+    """A gateway with one gateway key in front of two mocks: a healthy one and one that answers 429."""
+    mock, base_url = _start_mock("--events", "6")
+    limited, limited_url = _start_mock("--fault", "status:429:3")
+    config = textwrap.dedent(
+        f"""
+        [server]
+        listen = "127.0.0.1:0"
+        cores = 2
+
+        [providers.mock]
+        kind = "openai"
+        base_url = "{base_url}"
+        api_key_env = "{PROVIDER_KEY_ENV}"
+
+        [providers.limited]
+        kind = "openai"
+        base_url = "{limited_url}"
+
+        [models."acme/chat-small"]
+        endpoints = [{{ provider = "mock", model = "gpt-4o-mini" }}]
+
+        [models."acme/rate-limited"]
+        endpoints = [{{ provider = "limited", model = "gpt-4o-mini" }}]
+
+        [[keys]]
+        name = "sdk-tests"
+        key = "{GATEWAY_KEY}"
+        """
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+        f.write(config)
+        config_path = f.name
+    env = dict(os.environ, **{PROVIDER_KEY_ENV: "sk-provider-sdk-test"})
+    proc = subprocess.Popen(
+        [str(BIN_DIR / "corelay"), "--config", config_path],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        match = _wait_for_line(proc, proc.stderr, r"listening on http://(\S+)", "corelay")
+        yield f"http://{match.group(1)}/v1"
+    finally:
+        _stop(proc)
+        _stop(mock)
+        _stop(limited)
+        os.unlink(config_path)
