@@ -1,0 +1,93 @@
+//! What routing reads from a request body (`model`, `stream`), three JSON parsers side by side on
+//! our own payloads, plus the snapshot lookup that follows.
+//!
+//! Every "validating" variant rejects malformed JSON anywhere in the body, which the gateway requires
+//! (it must not forward a body it never checked); `sonic_get` does not validate and is shown only as
+//! the floor. simd-json parses in place, so its timing includes copying the body into a reused buffer:
+//! the proxy must still forward the original bytes.
+//!
+//! Figures (2 vCPU AMD EPYC VM, Linux 6.18, rustc 1.95, 2026-11-25, criterion medians; see README):
+//! RESULTS_PLACEHOLDER
+
+use std::borrow::Cow;
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use serde::Deserialize;
+
+/// A body shaped like the OpenAI Python SDK's: `messages` first, `model` and `stream` after them.
+fn chat_body(turns: usize) -> Vec<u8> {
+    let mut messages = vec![serde_json::json!({
+        "role": "system",
+        "content": "You are a careful assistant. Answer in \"plain\" English; cite sources — never invent them.",
+    })];
+    for i in 0..turns {
+        messages.push(serde_json::json!({"role": "user", "content": format!("Question {i}: what is the capital of country number {i}? Ünïcode ✓ and a tab\t.")}));
+        messages.push(serde_json::json!({"role": "assistant", "content": format!("The capital of country {i} is City-{i}. It has about {} inhabitants.", i * 1000 + 7)}));
+    }
+    serde_json::to_vec(&serde_json::json!({
+        "messages": messages,
+        "tools": [{"type": "function", "function": {"name": "get_capital", "parameters": {"type": "object", "properties": {"country": {"type": "string"}}}}}],
+        "temperature": 0.2,
+        "model": "acme/chat-small",
+        "stream": true,
+    }))
+    .unwrap()
+}
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    stream: Option<bool>,
+}
+
+fn bench_extract(c: &mut Criterion) {
+    let small = chat_body(3);
+    let large = chat_body(1150);
+    let mut group = c.benchmark_group("route_extract");
+    for (name, body) in [("1KB", &small), ("300KB", &large)] {
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_with_input(BenchmarkId::new("corelay_extract(sonic_rs+span)", name), body, |b, body| {
+            b.iter(|| corelay::api::route_fields::extract(black_box(body)).unwrap())
+        });
+        group.bench_with_input(BenchmarkId::new("serde_json_struct", name), body, |b, body| {
+            b.iter(|| serde_json::from_slice::<Probe>(black_box(body)).unwrap().stream)
+        });
+        group.bench_with_input(BenchmarkId::new("sonic_rs_struct", name), body, |b, body| {
+            b.iter(|| sonic_rs::from_slice::<Probe>(black_box(body)).unwrap().stream)
+        });
+        let mut scratch = Vec::with_capacity(body.len());
+        group.bench_with_input(BenchmarkId::new("simd_json_struct(+copy)", name), body, |b, body| {
+            b.iter(|| {
+                scratch.clear();
+                scratch.extend_from_slice(black_box(body));
+                simd_json::serde::from_slice::<Probe>(&mut scratch).unwrap().stream
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("sonic_rs_get(no validation)", name), body, |b, body| {
+            b.iter(|| sonic_rs::get(black_box(body.as_slice()), &["model"]).unwrap().as_raw_str().len())
+        });
+    }
+    group.finish();
+    println!("payload sizes: 1KB = {} bytes, 300KB = {} bytes", small.len(), large.len());
+}
+
+fn bench_lookup(c: &mut Criterion) {
+    let mut text = String::from(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n",
+    );
+    for i in 0..200 {
+        text.push_str(&format!(
+            "[models.\"acme/model-{i}\"]\nendpoints = [{{ provider = \"p\", model = \"m{i}\" }}]\n"
+        ));
+    }
+    let resolved = corelay::config::resolve(corelay::Config::parse(&text).unwrap()).unwrap();
+    let snapshot = corelay::routing::Snapshot::build(&resolved, 1, 0);
+    c.bench_function("routing_lookup_200_models", |b| {
+        b.iter(|| snapshot.model(black_box("acme/model-137")).map(|m| m.endpoints.len()))
+    });
+}
+
+criterion_group!(benches, bench_extract, bench_lookup);
+criterion_main!(benches);
