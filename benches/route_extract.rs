@@ -1,5 +1,5 @@
-//! What routing reads from a request body (`model`, `stream`), three JSON parsers side by side on
-//! our own payloads, plus the snapshot lookup that follows.
+//! What routing reads from a request body (`model`, `stream`): three JSON parsers side by side on
+//! our own payloads.
 //!
 //! Every "validating" variant rejects malformed JSON anywhere in the body, which the gateway requires
 //! (it must not forward a body it never checked); `sonic_get` does not validate and is shown only as
@@ -78,21 +78,5 @@ fn bench_extract(c: &mut Criterion) {
     println!("payload sizes: 1KB = {} bytes, 300KB = {} bytes", small.len(), large.len());
 }
 
-fn bench_lookup(c: &mut Criterion) {
-    let mut text = String::from(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n",
-    );
-    for i in 0..200 {
-        text.push_str(&format!(
-            "[models.\"acme/model-{i}\"]\nendpoints = [{{ provider = \"p\", model = \"m{i}\" }}]\n"
-        ));
-    }
-    let resolved = corelay::config::resolve(corelay::Config::parse(&text).unwrap()).unwrap();
-    let snapshot = corelay::routing::Snapshot::build(&resolved, 1, 0);
-    c.bench_function("routing_lookup_200_models", |b| {
-        b.iter(|| snapshot.model(black_box("acme/model-137")).map(|m| m.endpoints.len()))
-    });
-}
-
-criterion_group!(benches, bench_extract, bench_lookup);
+criterion_group!(benches, bench_extract);
 criterion_main!(benches);

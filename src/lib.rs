@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod logging;
 pub mod netio;

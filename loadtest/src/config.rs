@@ -113,6 +113,9 @@ pub enum Fault {
     /// Omit the finish chunk, the usage chunk and `data: [DONE]`, then end the body cleanly
     /// (generated streams only).
     MissingFinalEvent,
+    /// Answer a stream with 200, then an OpenAI error object as the only event, as OpenAI-compatible
+    /// servers do when they fail after accepting a stream (streams only).
+    ErrorEventFirst,
 }
 
 /// Where and how the mock listens.

@@ -46,6 +46,8 @@ pub(crate) struct Plan {
 }
 
 const MALFORMED_EVENT: &[u8] = b"data: {not json\n\n";
+const ERROR_EVENT: &[u8] =
+    b"data: {\"error\":{\"message\":\"The server is overloaded\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
 
 /// Decides the answer to `req`; `seq` numbers the response (request ids, completion ids).
 pub(crate) fn plan_response(req: &Request, config: &MockConfig, seq: u64) -> Action {
@@ -213,6 +215,9 @@ fn stream_reply(config: &MockConfig, chat: &ChatRequest, seq: u64, close: bool) 
     };
     if let Fault::MalformedEventAfter(n) = config.fault {
         pieces.insert(n.min(pieces.len()), MALFORMED_EVENT.to_vec());
+    }
+    if config.fault == Fault::ErrorEventFirst {
+        pieces = vec![ERROR_EVENT.to_vec()];
     }
     // Content-Length announces the whole stream even when a fault cuts it short.
     let framing = body_framing(config.framing, true, &pieces);

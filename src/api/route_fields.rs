@@ -15,6 +15,7 @@ use serde::Deserialize;
 use sonic_rs::LazyValue;
 
 use crate::error::{ErrorKind, GatewayError};
+use crate::routing::RoutingOptions;
 
 /// The routing-relevant fields of a request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,11 @@ pub struct RouteFields {
     /// Byte range of the model's JSON string token, quotes included.
     pub model_span: Range<usize>,
     pub stream: bool,
+    /// Routing options from `providerOptions.gateway`.
+    pub options: RoutingOptions,
+    /// Byte range of the whole `"providerOptions": {...}` member, with one adjacent comma: a gateway
+    /// field the provider must not see.
+    pub provider_options_span: Option<Range<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -31,6 +37,8 @@ struct Probe<'a> {
     model: Option<LazyValue<'a>>,
     #[serde(borrow)]
     stream: Option<LazyValue<'a>>,
+    #[serde(borrow, rename = "providerOptions")]
+    provider_options: Option<LazyValue<'a>>,
 }
 
 /// Parses `body`, requiring a JSON object with a string `model` and an optional boolean `stream`.
@@ -55,7 +63,49 @@ pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
             return Err(GatewayError::new(ErrorKind::InvalidField, "`stream` must be a boolean").with_param("stream"));
         }
     };
-    Ok(RouteFields { model, model_span, stream })
+    let (options, provider_options_span) = match probe.provider_options.as_ref().map(LazyValue::as_raw_str) {
+        None => (RoutingOptions::default(), None),
+        Some(raw) => {
+            let options = RoutingOptions::from_provider_options(raw)
+                .map_err(|why| GatewayError::new(ErrorKind::InvalidField, why).with_param("providerOptions"))?;
+            let span = span_within(body, raw).and_then(|value| member_span(body, value, b"\"providerOptions\""));
+            let span = span.ok_or_else(|| {
+                GatewayError::new(ErrorKind::InvalidField, "`providerOptions` must be spelled without escapes")
+                    .with_param("providerOptions")
+            })?;
+            (options, Some(span))
+        }
+    };
+    Ok(RouteFields { model, model_span, stream, options, provider_options_span })
+}
+
+/// The span of the member whose value is at `value`, from its key through one adjacent comma, so that
+/// cutting it leaves valid JSON. `None` if the bytes before the value are not `key` and a colon.
+fn member_span(body: &[u8], value: Range<usize>, key: &[u8]) -> Option<Range<usize>> {
+    let before_colon = skip_ws_back(body, value.start);
+    let colon = before_colon.checked_sub(1).filter(|&i| body[i] == b':')?;
+    let key_end = skip_ws_back(body, colon);
+    let key_start = key_end.checked_sub(key.len()).filter(|&i| &body[i..key_end] == key)?;
+    let before_key = skip_ws_back(body, key_start);
+    if before_key > 0 && body[before_key - 1] == b',' {
+        return Some(before_key - 1..value.end);
+    }
+    let after_value = skip_ws_forward(body, value.end);
+    if body.get(after_value) == Some(&b',') { Some(key_start..after_value + 1) } else { Some(key_start..value.end) }
+}
+
+fn skip_ws_back(body: &[u8], mut at: usize) -> usize {
+    while at > 0 && body[at - 1].is_ascii_whitespace() {
+        at -= 1;
+    }
+    at
+}
+
+fn skip_ws_forward(body: &[u8], mut at: usize) -> usize {
+    while at < body.len() && body[at].is_ascii_whitespace() {
+        at += 1;
+    }
+    at
 }
 
 /// sonic-rs copies raw values that contain escapes instead of borrowing them; for those rare bodies
@@ -77,14 +127,26 @@ fn span_within(whole: &[u8], part: &str) -> Option<Range<usize>> {
     (end <= whole.len() && &whole[start..end] == part.as_bytes()).then_some(start..end)
 }
 
-/// `body` with the model token at `span` replaced by the JSON string `model`; every other byte kept.
-pub fn replace_model(body: &[u8], span: Range<usize>, model: &str) -> Vec<u8> {
+/// The body a provider receives: the client's bytes with the model token replaced by the JSON string
+/// `model` and the gateway-only `providerOptions` member cut out; every other byte kept.
+pub fn provider_body(body: &[u8], fields: &RouteFields, model: &str) -> Vec<u8> {
+    let mut replacement = Vec::with_capacity(model.len() + 2);
+    replacement.push(b'"');
+    crate::sse::escape_json_str(model, &mut replacement);
+    replacement.push(b'"');
+    let mut edits = vec![(fields.model_span.clone(), replacement.as_slice())];
+    if let Some(span) = &fields.provider_options_span {
+        edits.push((span.clone(), &[][..]));
+    }
+    edits.sort_by_key(|(span, _)| span.start);
     let mut out = Vec::with_capacity(body.len() + model.len() + 2);
-    out.extend_from_slice(&body[..span.start]);
-    out.push(b'"');
-    crate::sse::escape_json_str(model, &mut out);
-    out.push(b'"');
-    out.extend_from_slice(&body[span.end..]);
+    let mut at = 0;
+    for (span, with) in edits {
+        out.extend_from_slice(&body[at..span.start]);
+        out.extend_from_slice(with);
+        at = span.end;
+    }
+    out.extend_from_slice(&body[at..]);
     out
 }
 
@@ -99,11 +161,30 @@ mod tests {
         assert_eq!(f.model, "acme/chat");
         assert!(f.stream);
         assert_eq!(&body[f.model_span.clone()], br#""acme/chat""#);
-        let out = replace_model(body, f.model_span, "gpt-4o-mini");
+        let out = provider_body(body, &f, "gpt-4o-mini");
         assert_eq!(
             out,
             br#"{"messages":[{"role":"user","content":"hi \"model\""}], "stream": true, "model" : "gpt-4o-mini"}"#
         );
+    }
+
+    #[test]
+    fn provider_options_are_read_and_cut_out_wherever_they_stand() {
+        let cases: [(&[u8], &[u8]); 3] = [
+            (br#"{"providerOptions": {"gateway":{"order":["b","a"]}}, "model":"m","x":1}"#, br#"{ "model":"p","x":1}"#),
+            (br#"{"model":"m" , "providerOptions":{"gateway":{"only":["a"]}} ,"x":1}"#, br#"{"model":"p"  ,"x":1}"#),
+            (br#"{"x":1,"model":"m","providerOptions" : {"gateway":{"models":["f"]}}}"#, br#"{"x":1,"model":"p"}"#),
+        ];
+        for (body, want) in cases {
+            let f = extract(body).unwrap();
+            let out = provider_body(body, &f, "p");
+            assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(want));
+            serde_json::from_slice::<serde_json::Value>(&out).expect("still valid JSON");
+        }
+        let f = extract(cases[0].0).unwrap();
+        assert_eq!(f.options.order, ["b", "a"]);
+        let err = extract(br#"{"model":"m","providerOptions":{"gateway":{"order":"a"}}}"#).unwrap_err();
+        assert_eq!(err.param, Some("providerOptions"));
     }
 
     #[test]

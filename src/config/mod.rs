@@ -26,6 +26,10 @@ pub struct Config {
     #[serde(default)]
     pub pool: PoolConfig,
     #[serde(default)]
+    pub routing: RoutingConfig,
+    #[serde(default)]
+    pub health: HealthConfig,
+    #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     pub models: BTreeMap<String, ModelConfig>,
@@ -107,6 +111,79 @@ impl Default for PoolConfig {
     }
 }
 
+/// `[routing]`: failover and retry discipline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RoutingConfig {
+    /// Most upstream attempts for one client request, the first included.
+    pub max_attempts: usize,
+    /// Overall time for all attempts until a response starts reaching the client.
+    pub deadline_ms: u64,
+    /// A streamed 200 is held until its first event arrives, at most this long, so an error as the
+    /// first event can still fail over.
+    pub first_event_timeout_ms: u64,
+    /// Retries allowed per client request, as a fraction: each request adds this many retry tokens,
+    /// each retry spends one.
+    pub retry_budget_ratio: f64,
+    /// Retry tokens granted per second regardless of traffic, so low traffic can still retry.
+    pub retry_budget_min_per_sec: f64,
+    /// Jittered exponential backoff between two attempts on the same provider.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            max_attempts: 3,
+            deadline_ms: 180_000,
+            first_event_timeout_ms: 30_000,
+            retry_budget_ratio: 0.2,
+            retry_budget_min_per_sec: 5.0,
+            backoff_base_ms: 25,
+            backoff_max_ms: 1_000,
+            unknown: UnknownKeys::new(),
+        }
+    }
+}
+
+/// `[health]`: how endpoint health is measured and when an endpoint is ejected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HealthConfig {
+    /// How often each worker sends its measurements to the control thread, which then publishes health.
+    pub tick_ms: u64,
+    /// Length of the sliding window health statistics cover.
+    pub window_ms: u64,
+    /// Consecutive failures that eject an endpoint.
+    pub eject_consecutive_failures: u32,
+    /// Error rate over the window that ejects an endpoint, once it saw `min_requests` requests.
+    pub eject_error_rate: f64,
+    pub min_requests: u64,
+    /// First ejection lasts this long; each repeated ejection doubles it, up to `eject_max_ms`.
+    pub eject_base_ms: u64,
+    pub eject_max_ms: u64,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            tick_ms: 250,
+            window_ms: 30_000,
+            eject_consecutive_failures: 5,
+            eject_error_rate: 0.5,
+            min_requests: 20,
+            eject_base_ms: 5_000,
+            eject_max_ms: 300_000,
+            unknown: UnknownKeys::new(),
+        }
+    }
+}
+
 /// The wire protocol a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,6 +220,9 @@ pub struct ModelConfig {
 pub struct EndpointConfig {
     pub provider: String,
     pub model: String,
+    /// Lower is preferred. Endpoints with equal priority are ordered by recent latency; by default
+    /// each endpoint's priority is its position, so config order decides.
+    pub priority: Option<u32>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -240,6 +320,8 @@ impl Config {
         report_unknown("", &self.unknown, issues);
         report_unknown("server", &self.server.unknown, issues);
         report_unknown("pool", &self.pool.unknown, issues);
+        report_unknown("routing", &self.routing.unknown, issues);
+        report_unknown("health", &self.health.unknown, issues);
         for (name, provider) in &self.providers {
             report_unknown(&format!("providers.{name}"), &provider.unknown, issues);
         }
@@ -257,6 +339,8 @@ impl Config {
     fn validate(&self, issues: &mut Vec<ConfigIssue>) {
         self.validate_server(issues);
         self.validate_pool(issues);
+        self.validate_routing(issues);
+        self.validate_health(issues);
         for (name, provider) in &self.providers {
             validate_provider(name, provider, issues);
         }
@@ -299,6 +383,44 @@ impl Config {
         require_positive("pool.read_idle_timeout_ms", p.read_idle_timeout_ms, issues);
         if p.max_response_bytes == 0 {
             issues.push(issue("pool.max_response_bytes", "must be greater than 0"));
+        }
+    }
+
+    fn validate_routing(&self, issues: &mut Vec<ConfigIssue>) {
+        let r = &self.routing;
+        if !(1..=10).contains(&r.max_attempts) {
+            issues.push(issue("routing.max_attempts", "must be between 1 and 10"));
+        }
+        require_positive("routing.deadline_ms", r.deadline_ms, issues);
+        require_positive("routing.first_event_timeout_ms", r.first_event_timeout_ms, issues);
+        if !(0.0..=1.0).contains(&r.retry_budget_ratio) {
+            issues.push(issue("routing.retry_budget_ratio", "must be between 0 and 1"));
+        }
+        if !(0.0..=1000.0).contains(&r.retry_budget_min_per_sec) {
+            issues.push(issue("routing.retry_budget_min_per_sec", "must be between 0 and 1000"));
+        }
+        if r.backoff_base_ms > r.backoff_max_ms {
+            issues.push(issue("routing.backoff_base_ms", "must not exceed routing.backoff_max_ms"));
+        }
+    }
+
+    fn validate_health(&self, issues: &mut Vec<ConfigIssue>) {
+        let h = &self.health;
+        if !(5..=60_000).contains(&h.tick_ms) {
+            issues.push(issue("health.tick_ms", "must be between 5 and 60000"));
+        }
+        if h.window_ms < h.tick_ms {
+            issues.push(issue("health.window_ms", "must be at least health.tick_ms"));
+        }
+        if h.eject_consecutive_failures == 0 {
+            issues.push(issue("health.eject_consecutive_failures", "must be greater than 0"));
+        }
+        if !(0.0..=1.0).contains(&h.eject_error_rate) || h.eject_error_rate == 0.0 {
+            issues.push(issue("health.eject_error_rate", "must be greater than 0 and at most 1"));
+        }
+        require_positive("health.eject_base_ms", h.eject_base_ms, issues);
+        if h.eject_base_ms > h.eject_max_ms {
+            issues.push(issue("health.eject_base_ms", "must not exceed health.eject_max_ms"));
         }
     }
 

@@ -1,26 +1,54 @@
-//! Prepare, send and relay one chat completion: pick the endpoint, rewrite the body for the provider,
-//! exchange with it, and relay the answer (JSON, an error body, or an SSE stream) to the client.
+//! Prepare, send and relay one chat completion, failing over between candidate endpoints until a
+//! response starts reaching the client.
 //!
-//! Stream relay is a loop over three states: waiting for the next upstream piece, writing what was
-//! rewritten, and finished (cleanly, with an in-band error, or by the client leaving). After the
-//! response head went out, a failure can no longer change the status: it becomes an SSE error event
-//! and the connection closes. Nothing is ever replayed.
+//! An attempt ends in one of two ways: it served the client (`Attempt::Served`: from then on nothing
+//! is retried, and a later failure becomes an in-band SSE error event followed by closing the
+//! connection: content is never replayed), or it failed before the first byte (`Attempt::Failed`),
+//! and the next candidate is tried within the deadline, `max_attempts` and the retry budget. When
+//! every attempt failed, the last failure is what the client gets.
+
+use std::time::{Duration, Instant};
 
 use super::WorkerContext;
 use super::client::ClientConn;
 use super::connection::Request;
+use super::relay::{self, Held};
 use crate::api::route_fields::{self, RouteFields};
 use crate::error::{ErrorKind, GatewayError};
+use crate::health::Outcome;
 use crate::http::response::ResponseHead;
-use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_response_head};
 use crate::providers;
-use crate::routing::{Endpoint, Snapshot};
-use crate::sse::{ModelRewriter, escape_json_str, rewrite_model_in_json};
-use crate::upstream::{self, BodyReader, UpstreamResponse};
+use crate::routing::{Candidate, RouteError, Snapshot, order_candidates};
+use crate::upstream::{self, UpstreamError, UpstreamResponse};
 
-/// Upstream response headers passed on to the client. The rest (provider account ids, rate-limit
-/// details, cookies) describe the gateway's provider account, not the client's request.
-const FORWARDED_HEADERS: [&str; 2] = ["content-type", "retry-after"];
+/// Largest error body kept from a failed attempt, to pass on if it turns out to be the last one.
+const MAX_FAILED_BODY_BYTES: usize = 64 * 1024;
+/// A `Retry-After` longer than this is capped: a provider cannot bench itself for a day by mistake.
+const MAX_COOLDOWN: Duration = Duration::from_secs(600);
+
+/// Why an attempt did not serve the client.
+pub enum Failure {
+    /// The provider answered with a retryable status; passed through if no attempt does better.
+    Status { status: u16, retry_after: Option<Vec<u8>>, content_type: Option<Vec<u8>>, body: Vec<u8> },
+    /// No usable answer at all.
+    Error(GatewayError),
+}
+
+enum Attempt {
+    /// The client got a response (or went away); `bool` says whether the connection is reusable.
+    Served(bool),
+    Failed(Failure),
+}
+
+/// What a relay needs to know about the attempt that serves.
+pub struct Serving<'a> {
+    pub candidate: &'a Candidate<'a>,
+    pub attempts: usize,
+    pub keep_alive: bool,
+    pub started: Instant,
+    pub ttfb: Duration,
+    pub probe: bool,
+}
 
 /// `Ok(reusable)` once a response was written; `Err` when nothing was written yet.
 pub async fn handle(
@@ -29,158 +57,201 @@ pub async fn handle(
     snapshot: &Snapshot,
     request: Request,
 ) -> Result<bool, GatewayError> {
-    let fields = route_fields::extract(&request.body)?;
-    let route = snapshot.model(&fields.model).ok_or_else(|| model_not_found(&fields.model))?;
-    let endpoint = &route.endpoints[0];
-    let body = route_fields::replace_model(&request.body, fields.model_span.clone(), &endpoint.model);
+    let mut fields = route_fields::extract(&request.body)?;
+    let head = &request.head;
+    fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
+    let now = Instant::now();
+    let candidates = order_candidates(
+        &snapshot.routes,
+        &fields.model,
+        &fields.options,
+        |id| cx.health.is_avoided(id, &snapshot.health, now),
+        |id| snapshot.health.get(id).ttfb_p50_us,
+    )
+    .map_err(route_error)?;
+    let deadline = now + cx.routing.deadline;
+    cx.retry_budget.deposit();
+    let keep_alive = request.head.keep_alive;
+    let mut last_failure = None;
+    let mut attempts = 0;
+    for (index, candidate) in candidates.iter().take(cx.routing.max_attempts).enumerate() {
+        if index > 0 && !may_retry(cx, &candidates[index - 1], candidate, deadline).await {
+            break;
+        }
+        attempts += 1;
+        match attempt(cx, conn, snapshot, &request, &fields, candidate, attempts, deadline).await {
+            Attempt::Served(reusable) => return Ok(reusable),
+            Attempt::Failed(failure) => last_failure = Some(failure),
+        }
+    }
+    let failure = last_failure.expect("at least one candidate was tried");
+    relay::send_failure(conn, failure, attempts, keep_alive).await
+}
+
+fn route_error(error: RouteError) -> GatewayError {
+    match error {
+        RouteError::UnknownModel(_) => {
+            GatewayError::new(ErrorKind::ModelNotFound, error.to_string()).with_param("model")
+        }
+        _ => GatewayError::new(ErrorKind::InvalidField, error.to_string()).with_param("providerOptions"),
+    }
+}
+
+/// Whether another attempt may start: within the deadline and the retry budget, after a jittered
+/// backoff when it goes to the same provider again.
+async fn may_retry(cx: &WorkerContext, previous: &Candidate<'_>, next: &Candidate<'_>, deadline: Instant) -> bool {
+    if Instant::now() >= deadline || !cx.retry_budget.try_spend(Instant::now()) {
+        return false;
+    }
+    if previous.endpoint.provider.name == next.endpoint.provider.name {
+        let pause = backoff(cx, 1);
+        if Instant::now() + pause >= deadline {
+            return false;
+        }
+        monoio::time::sleep(pause).await;
+    }
+    true
+}
+
+/// Full jitter: uniform in [0, min(max, base * 2^retry)].
+fn backoff(cx: &WorkerContext, retry: u32) -> Duration {
+    let cap = cx.routing.backoff_base.saturating_mul(1 << retry.min(16)).min(cx.routing.backoff_max);
+    let cap_us = cap.as_micros().max(1) as u64;
+    Duration::from_micros(cx.next_random() % cap_us)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn attempt(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &Snapshot,
+    request: &Request,
+    fields: &RouteFields,
+    candidate: &Candidate<'_>,
+    attempts: usize,
+    deadline: Instant,
+) -> Attempt {
+    let started = Instant::now();
+    let endpoint = candidate.endpoint;
+    let probe = cx.health.claim_probe(endpoint.id, &snapshot.health);
+    let body = route_fields::provider_body(&request.body, fields, &endpoint.model);
     let upstream_request = providers::openai::chat_request(&endpoint.provider, &body, fields.stream);
     drop(body);
-
     let exchange = upstream::ExchangeContext {
         pool: &cx.pool,
         tls: &cx.tls,
         connect_timeout: cx.upstream.connect_timeout,
-        first_byte_timeout: cx.upstream.first_byte_timeout,
+        first_byte_timeout: cx.upstream.first_byte_timeout.min(deadline.saturating_duration_since(started)),
         read_idle_timeout: cx.upstream.read_idle_timeout,
     };
-    let response = upstream::send(&exchange, &endpoint.provider, upstream_request)
-        .await
-        .map_err(|e| GatewayError::from_upstream(&endpoint.provider.name, &e))?;
-    let keep_alive = request.head.keep_alive;
-    let is_success = (200..300).contains(&response.head.status);
-    if is_success && fields.stream && is_event_stream(&response.head) {
-        relay_stream(cx, conn, &fields, endpoint, response, keep_alive).await
-    } else {
-        relay_buffered(cx, conn, &fields, endpoint, response, keep_alive, is_success).await
+    let record = |outcome: Outcome, ttfb: Option<Duration>| {
+        cx.health.record(endpoint.id, outcome, ttfb, started.elapsed(), probe);
+    };
+    let response = match upstream::send(&exchange, &endpoint.provider, upstream_request).await {
+        Ok(response) => response,
+        Err(e) => {
+            record(outcome_of(&e), None);
+            return Attempt::Failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)));
+        }
+    };
+    let ttfb = started.elapsed();
+    let status = response.head.status;
+    if is_retryable_status(status) {
+        apply_retry_after(cx, snapshot, candidate, &response.head);
+        let outcome = if matches!(status, 408 | 409 | 429) { Outcome::RateLimited } else { Outcome::ServerError };
+        record(outcome, Some(ttfb));
+        return Attempt::Failed(failed_status(cx, response).await);
+    }
+    let serving = Serving { candidate, attempts, keep_alive: request.head.keep_alive, started, ttfb, probe };
+    let is_success = (200..300).contains(&status);
+    if is_success && fields.stream && relay::is_event_stream(&response.head) {
+        return stream(cx, conn, &serving, response, deadline).await;
+    }
+    let outcome = if is_success { Outcome::Success } else { Outcome::ClientError };
+    match relay::relay_buffered(cx, conn, &serving, response, is_success).await {
+        Ok(reusable) => {
+            record(outcome, Some(ttfb));
+            Attempt::Served(reusable)
+        }
+        Err(e) => {
+            record(outcome_of(&e), Some(ttfb));
+            Attempt::Failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)))
+        }
     }
 }
 
-fn model_not_found(model: &str) -> GatewayError {
-    GatewayError::new(ErrorKind::ModelNotFound, format!("the model `{model}` does not exist on this gateway"))
-        .with_param("model")
-}
-
-fn is_event_stream(head: &ResponseHead) -> bool {
-    head.header("content-type").is_some_and(|v| v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream"))
-}
-
-fn forwarded_headers(head: &ResponseHead) -> Vec<(&'static str, &[u8])> {
-    FORWARDED_HEADERS.iter().filter_map(|&name| head.header(name).map(|v| (name, v))).collect()
-}
-
-/// Non-streaming answers and provider errors: read the whole body, rewrite `model` in successful
-/// JSON answers, and send it with the provider's status.
-async fn relay_buffered(
+/// A streamed 200: held until its first event, so an error as the first event still fails over.
+async fn stream(
     cx: &WorkerContext,
     conn: &mut ClientConn,
-    fields: &RouteFields,
-    endpoint: &Endpoint,
-    response: UpstreamResponse,
-    keep_alive: bool,
-    is_success: bool,
-) -> Result<bool, GatewayError> {
+    serving: &Serving<'_>,
+    mut response: UpstreamResponse,
+    deadline: Instant,
+) -> Attempt {
+    let endpoint = serving.candidate.endpoint;
+    let record = |outcome: Outcome| {
+        cx.health.record(endpoint.id, outcome, Some(serving.ttfb), serving.started.elapsed(), serving.probe);
+    };
+    let hold_until = deadline.min(Instant::now() + cx.routing.first_event_timeout);
+    match relay::hold_first_event(&mut response.body, &serving.candidate.model.id, hold_until).await {
+        Held::Ready(held) => {
+            let end = relay::relay_stream(cx, conn, serving, response, held).await;
+            record(if end.provider_failed { Outcome::StreamError } else { Outcome::Success });
+            Attempt::Served(end.reusable)
+        }
+        Held::ErrorEvent(message) => {
+            record(Outcome::StreamError);
+            let why = format!("provider `{}` began the stream with an error: {message}", endpoint.provider.name);
+            Attempt::Failed(Failure::Error(GatewayError::new(ErrorKind::BadGateway, why)))
+        }
+        Held::Failed(e) => {
+            record(outcome_of(&e));
+            Attempt::Failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)))
+        }
+    }
+}
+
+/// 408, 409, 429, 5xx and Anthropic's 529 say "try elsewhere"; other 4xx are the client's fault.
+fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 409 | 429 | 500..=599)
+}
+
+fn outcome_of(error: &UpstreamError) -> Outcome {
+    match error {
+        e if e.is_timeout() => Outcome::Timeout,
+        UpstreamError::Connect(_) | UpstreamError::Tls(_) | UpstreamError::ClosedBeforeResponse => {
+            Outcome::ConnectError
+        }
+        UpstreamError::Write(_) => Outcome::ConnectError,
+        _ => Outcome::ServerError,
+    }
+}
+
+/// `Retry-After: SECONDS` on a 429 or 503 pauses the provider (all its models) on every core.
+fn apply_retry_after(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<'_>, head: &ResponseHead) {
+    if !matches!(head.status, 429 | 503) {
+        return;
+    }
+    let Some(seconds) =
+        head.header("retry-after").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
+    let until = Instant::now() + Duration::from_secs(seconds).min(MAX_COOLDOWN);
+    for id in snapshot.routes.endpoints_of_provider(&candidate.endpoint.provider.name) {
+        cx.health.cooldown(id, until);
+    }
+}
+
+/// Keeps what is needed to pass a failed attempt's answer on, should it be the last one.
+async fn failed_status(cx: &WorkerContext, response: UpstreamResponse) -> Failure {
     let UpstreamResponse { head, mut body } = response;
-    let bytes = body
-        .read_to_end(cx.upstream.max_response_bytes)
-        .await
-        .map_err(|e| GatewayError::from_upstream(&endpoint.provider.name, &e))?;
+    let bytes = body.read_to_end(MAX_FAILED_BODY_BYTES).await.unwrap_or_default();
     body.release(&cx.pool);
-
-    let mut rewritten = Vec::new();
-    let payload =
-        if is_success && rewrite_json_model(&bytes, &fields.model, &mut rewritten) { &rewritten } else { &bytes };
-    let headers = forwarded_headers(&head);
-    write_response_head(&mut conn.out, head.status, &headers, OutFraming::Length(payload.len() as u64), keep_alive);
-    conn.out.extend_from_slice(payload);
-    Ok(conn.flush().await.is_ok())
-}
-
-fn rewrite_json_model(json: &[u8], model: &str, out: &mut Vec<u8>) -> bool {
-    let mut escaped = Vec::with_capacity(model.len());
-    escape_json_str(model, &mut escaped);
-    rewrite_model_in_json(json, &escaped, out)
-}
-
-/// How a stream relay ended.
-enum StreamEnd {
-    /// The provider finished the body; the client got all of it.
-    Complete,
-    /// The provider failed mid-stream; the client got an in-band error event.
-    ProviderFailed,
-    /// The client went away; the provider connection is dropped.
-    ClientGone,
-}
-
-async fn relay_stream(
-    cx: &WorkerContext,
-    conn: &mut ClientConn,
-    fields: &RouteFields,
-    endpoint: &Endpoint,
-    response: UpstreamResponse,
-    keep_alive: bool,
-) -> Result<bool, GatewayError> {
-    let UpstreamResponse { head, mut body } = response;
-    let mut headers = forwarded_headers(&head);
-    headers.push(("cache-control", b"no-cache"));
-    write_response_head(&mut conn.out, head.status, &headers, OutFraming::Chunked, keep_alive);
-    if conn.flush().await.is_err() {
-        return Ok(false);
-    }
-    let mut rewriter = ModelRewriter::new(&fields.model);
-    let end = pump_events(conn, &mut body, &mut rewriter, &endpoint.provider.name).await;
-    match end {
-        StreamEnd::Complete => {
-            body.release(&cx.pool);
-            write_last_chunk(&mut conn.out);
-            Ok(conn.flush().await.is_ok() && keep_alive)
-        }
-        StreamEnd::ProviderFailed => {
-            write_last_chunk(&mut conn.out);
-            let _ = conn.flush().await;
-            Ok(false)
-        }
-        StreamEnd::ClientGone => Ok(false),
-    }
-}
-
-/// Moves events from provider to client until the body ends, fails, or the client leaves. One
-/// chunk per upstream read: every event is flushed as soon as its line is complete.
-async fn pump_events(
-    conn: &mut ClientConn,
-    body: &mut BodyReader,
-    rewriter: &mut ModelRewriter,
-    provider: &str,
-) -> StreamEnd {
-    let mut events = Vec::with_capacity(16 * 1024);
-    loop {
-        let finished = match body.next_piece().await {
-            Ok(Some(piece)) => {
-                rewriter.feed(piece, &mut events);
-                false
-            }
-            Ok(None) => {
-                rewriter.finish(&mut events);
-                true
-            }
-            Err(e) => {
-                let error = GatewayError::from_upstream(provider, &e);
-                log::warn!("stream from {provider} failed after the response started: {e}");
-                // A blank line first, so the error never merges into a partially sent event.
-                events.extend_from_slice(b"\n");
-                crate::api::openai::error_event(&error, &mut events);
-                write_chunk(&mut conn.out, &events);
-                return StreamEnd::ProviderFailed;
-            }
-        };
-        if !events.is_empty() {
-            write_chunk(&mut conn.out, &events);
-            events.clear();
-            if !finished && conn.flush().await.is_err() {
-                return StreamEnd::ClientGone;
-            }
-        }
-        if finished {
-            return StreamEnd::Complete;
-        }
+    Failure::Status {
+        status: head.status,
+        retry_after: head.header("retry-after").map(<[u8]>::to_vec),
+        content_type: head.header("content-type").map(<[u8]>::to_vec),
+        body: bytes,
     }
 }

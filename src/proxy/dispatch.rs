@@ -36,14 +36,20 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         ("GET" | "HEAD", "/v1/models") => {
             let snapshot = cx.snapshot();
             authorize(&snapshot, &request)?;
-            respond_json(conn, &snapshot.models_body, head.keep_alive, is_head).await
+            respond_json(conn, &snapshot.routes.models_body, head.keep_alive, is_head).await
+        }
+        ("GET" | "HEAD", "/v1/health") => {
+            let snapshot = cx.snapshot();
+            authorize(&snapshot, &request)?;
+            let body = crate::api::health::health_json(&snapshot.routes, &snapshot.health, std::time::Instant::now());
+            respond_json(conn, &body, head.keep_alive, is_head).await
         }
         ("POST", "/v1/chat/completions") => {
             let snapshot = cx.snapshot();
             authorize(&snapshot, &request)?;
             super::chat::handle(cx, conn, &snapshot, request).await
         }
-        (_, "/healthz" | "/v1/models" | "/v1/chat/completions") => Err(GatewayError::new(
+        (_, "/healthz" | "/v1/health" | "/v1/models" | "/v1/chat/completions") => Err(GatewayError::new(
             ErrorKind::MethodNotAllowed,
             format!("method {} is not allowed on {}", head.method, head.path()),
         )),
@@ -55,7 +61,7 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
 
 fn authorize(snapshot: &Snapshot, request: &Request) -> Result<(), GatewayError> {
     let presented = request.head.header("authorization").and_then(bearer_token);
-    match snapshot.authenticate(presented) {
+    match snapshot.routes.authenticate(presented) {
         Auth::Open | Auth::Key(_) => Ok(()),
         Auth::Denied => Err(GatewayError::new(
             ErrorKind::Unauthorized,

@@ -8,14 +8,17 @@ mod chat;
 mod client;
 pub mod connection;
 mod dispatch;
+mod relay;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::ResolvedConfig;
+use crate::health::HealthTable;
+use crate::health::recorder::Recorder;
 use crate::http::request::RequestLimits;
-use crate::routing::Snapshot;
+use crate::routing::{RetryBudget, Routes, Snapshot};
 use crate::upstream::{Pool, PoolSettings, TlsConnectors};
 
 /// Limits applied to client connections, from `[server]`.
@@ -37,23 +40,49 @@ pub struct UpstreamLimits {
     pub max_response_bytes: usize,
 }
 
+/// Failover settings, from `[routing]`.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutingLimits {
+    pub max_attempts: usize,
+    pub deadline: Duration,
+    pub first_event_timeout: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
 /// Everything one worker's requests share. Single-threaded: `Rc` and `RefCell`, never locks.
 pub struct WorkerContext {
     pub worker_id: usize,
     snapshot: RefCell<Rc<Snapshot>>,
     pub pool: Pool,
     pub tls: TlsConnectors,
+    pub health: Recorder,
+    pub retry_budget: RetryBudget,
     pub server: ServerLimits,
     pub upstream: UpstreamLimits,
+    pub routing: RoutingLimits,
+    rng: Cell<u64>,
 }
 
 impl WorkerContext {
     pub fn new(worker_id: usize, config: &ResolvedConfig, snapshot: Snapshot) -> Result<WorkerContext, rustls::Error> {
         let c = &config.config;
         let ms = Duration::from_millis;
+        let now = Instant::now();
         Ok(WorkerContext {
             worker_id,
             snapshot: RefCell::new(Rc::new(snapshot)),
+            health: Recorder::new(worker_id, u64::from(c.health.eject_consecutive_failures)),
+            retry_budget: RetryBudget::new(c.routing.retry_budget_ratio, c.routing.retry_budget_min_per_sec, now),
+            routing: RoutingLimits {
+                max_attempts: c.routing.max_attempts,
+                deadline: ms(c.routing.deadline_ms),
+                first_event_timeout: ms(c.routing.first_event_timeout_ms),
+                backoff_base: ms(c.routing.backoff_base_ms),
+                backoff_max: ms(c.routing.backoff_max_ms),
+            },
+            // Any odd seed works for xorshift; mixing in the worker id decorrelates the cores.
+            rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((worker_id as u64 + 1) << 32) | 1),
             pool: Pool::new(PoolSettings {
                 max_idle_per_host: c.pool.max_idle_per_host,
                 idle_timeout: ms(c.pool.idle_timeout_ms),
@@ -81,8 +110,20 @@ impl WorkerContext {
         Rc::clone(&self.snapshot.borrow())
     }
 
-    /// Installs a new snapshot for requests that start from now on.
-    pub fn swap_snapshot(&self, snapshot: Snapshot) {
-        *self.snapshot.borrow_mut() = Rc::new(snapshot);
+    /// Installs a newly published health table for requests that start from now on; the routes stay.
+    pub fn install_health(&self, table: HealthTable) {
+        self.health.on_table(&table);
+        let routes: Rc<Routes> = Rc::clone(&self.snapshot.borrow().routes);
+        *self.snapshot.borrow_mut() = Rc::new(Snapshot::new(routes, table));
+    }
+
+    /// A pseudo-random number for backoff jitter (xorshift64: cheap, core-local, not for secrets).
+    pub fn next_random(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
     }
 }

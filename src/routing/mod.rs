@@ -1,23 +1,35 @@
-//! The routing snapshot: which models exist, which endpoints serve them, which gateway keys are valid.
+//! Routing: the snapshot each worker routes with (routes + health, one version) and the ordering of
+//! candidate endpoints for a request.
 //!
-//! Each worker builds and owns its copy (`Rc<Snapshot>`), so lookups touch only core-local memory and
-//! take no lock; a new version replaces the `Rc` between requests while in-flight requests keep theirs.
-//! Ordering beyond "first endpoint" (request order, health) comes with the failover work.
+//! Each worker owns its `Rc<Snapshot>`: lookups touch only core-local memory and take no lock. A new
+//! health table or config arrives as a new snapshot between requests; in-flight requests keep theirs.
+
+mod budget;
+mod candidates;
+mod options;
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
+pub use budget::RetryBudget;
+pub use candidates::{Candidate, RouteError, order_candidates};
+pub use options::RoutingOptions;
+
 use crate::config::resolve::{ResolvedConfig, ResolvedKey, ResolvedProvider};
+use crate::health::{EndpointId, HealthTable};
 
 /// One way to serve a model.
 #[derive(Debug)]
 pub struct Endpoint {
+    pub id: EndpointId,
     pub provider: Arc<ResolvedProvider>,
     /// The model name the provider knows.
     pub model: String,
+    pub priority: u32,
 }
 
-/// A gateway model and its endpoints in preference order.
+/// A gateway model and its endpoints in configured order.
 #[derive(Debug)]
 pub struct ModelRoute {
     pub id: String,
@@ -35,26 +47,57 @@ pub enum Auth<'a> {
     Denied,
 }
 
+/// The part of a snapshot that changes only with the config.
 #[derive(Debug)]
-pub struct Snapshot {
-    pub version: u64,
+pub struct Routes {
     models: HashMap<String, ModelRoute>,
     /// Model ids in config order, for listing.
     model_order: Vec<String>,
+    /// (provider, provider model) per endpoint id.
+    endpoint_keys: Vec<(String, String)>,
     keys: Vec<ResolvedKey>,
     /// Pre-rendered `GET /v1/models` body: it only changes with the config.
     pub models_body: Vec<u8>,
 }
 
+/// What a worker routes with: routes and health of one version.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub routes: Rc<Routes>,
+    pub health: HealthTable,
+}
+
 impl Snapshot {
-    pub fn build(config: &ResolvedConfig, version: u64, created_unix: u64) -> Snapshot {
+    pub fn new(routes: Rc<Routes>, health: HealthTable) -> Snapshot {
+        Snapshot { routes, health }
+    }
+}
+
+impl Routes {
+    pub fn build(config: &ResolvedConfig, created_unix: u64) -> Routes {
         let mut models = HashMap::new();
         let mut model_order = Vec::new();
+        let mut endpoint_ids: HashMap<(String, String), EndpointId> = HashMap::new();
+        let mut endpoint_keys = Vec::new();
         for (id, model) in &config.config.models {
             let endpoints = model
                 .endpoints
                 .iter()
-                .map(|e| Endpoint { provider: Arc::clone(&config.providers[&e.provider]), model: e.model.clone() })
+                .enumerate()
+                .map(|(position, e)| {
+                    let key = (e.provider.clone(), e.model.clone());
+                    let next = endpoint_keys.len();
+                    let endpoint_id = *endpoint_ids.entry(key.clone()).or_insert_with(|| {
+                        endpoint_keys.push(key);
+                        next
+                    });
+                    Endpoint {
+                        id: endpoint_id,
+                        provider: Arc::clone(&config.providers[&e.provider]),
+                        model: e.model.clone(),
+                        priority: e.priority.unwrap_or(position as u32),
+                    }
+                })
                 .collect();
             let owned_by = model.owned_by.clone().unwrap_or_else(|| default_owner(id).to_string());
             models.insert(id.clone(), ModelRoute { id: id.clone(), owned_by, endpoints });
@@ -62,7 +105,7 @@ impl Snapshot {
         }
         let listing = model_order.iter().map(|id| (id.as_str(), models[id].owned_by.as_str()));
         let models_body = crate::api::openai::model_list_json(listing, created_unix);
-        Snapshot { version, models, model_order, keys: config.keys.clone(), models_body }
+        Routes { models, model_order, endpoint_keys, keys: config.keys.clone(), models_body }
     }
 
     pub fn model(&self, id: &str) -> Option<&ModelRoute> {
@@ -71,6 +114,30 @@ impl Snapshot {
 
     pub fn model_ids(&self) -> impl Iterator<Item = &str> {
         self.model_order.iter().map(String::as_str)
+    }
+
+    /// Number of distinct (provider, provider model) endpoints.
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoint_keys.len()
+    }
+
+    /// The (provider, provider model) of an endpoint id.
+    pub fn endpoint_key(&self, id: EndpointId) -> Option<(&str, &str)> {
+        self.endpoint_keys.get(id).map(|(p, m)| (p.as_str(), m.as_str()))
+    }
+
+    /// The endpoint id of a (provider, provider model) pair.
+    pub fn endpoint_id(&self, provider: &str, model: &str) -> Option<EndpointId> {
+        self.endpoint_keys.iter().position(|(p, m)| p == provider && m == model)
+    }
+
+    /// Every endpoint id served by `provider` (a provider cooldown covers all of its models).
+    pub fn endpoints_of_provider<'a>(&'a self, provider: &'a str) -> impl Iterator<Item = EndpointId> + 'a {
+        self.endpoint_keys.iter().enumerate().filter(move |(_, (p, _))| p == provider).map(|(id, _)| id)
+    }
+
+    pub fn has_provider(&self, name: &str) -> bool {
+        self.endpoint_keys.iter().any(|(p, _)| p == name)
     }
 
     /// Checks a presented key against every configured key in constant time per key, without stopping

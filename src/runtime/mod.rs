@@ -6,6 +6,7 @@
 //! surface before any worker starts and port 0 resolves to one port shared by all workers. It never
 //! touches a worker's state; it can only ask workers to stop.
 
+mod control;
 mod stop;
 mod worker;
 
@@ -16,16 +17,22 @@ use std::thread::JoinHandle;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+pub use control::HealthHub;
 pub use stop::StopSignal;
 pub use worker::Driver;
 
 use crate::config::ResolvedConfig;
+use crate::health::HealthTable;
+use crate::health::aggregator::Aggregator;
+use crate::health::ejection::EjectionPolicy;
+use crate::routing::Routes;
 
 /// What went wrong starting the gateway.
 #[derive(Debug)]
 pub enum StartError {
     Bind(SocketAddr, io::Error),
     Worker(usize, String),
+    Control(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -33,6 +40,7 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             StartError::Worker(id, why) => write!(f, "worker {id} failed to start: {why}"),
+            StartError::Control(why) => write!(f, "control thread failed to start: {why}"),
         }
     }
 }
@@ -45,6 +53,10 @@ pub struct Gateway {
     drivers: Vec<Driver>,
     stop: Arc<StopSignal>,
     workers: Vec<JoinHandle<()>>,
+    control: Option<JoinHandle<()>>,
+    hub: Arc<HealthHub>,
+    /// The routes as every worker built them, for naming endpoints from outside.
+    routes: Routes,
 }
 
 impl Gateway {
@@ -55,10 +67,25 @@ impl Gateway {
         let listeners = bind_listeners(config.config.listen_addr(), count)?;
         let addr = listeners[0].local_addr().map_err(|e| StartError::Bind(config.config.listen_addr(), e))?;
         let stop = Arc::new(StopSignal::new());
+        let routes = Routes::build(&config, 0);
+        let endpoints = routes.endpoint_count();
+        let hub = Arc::new(HealthHub::new(count, HealthTable::new(endpoints, count)));
+        let (report_tx, report_rx) = crossbeam_channel::bounded(1024);
+        let mut table_txs = Vec::with_capacity(count);
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut workers = Vec::with_capacity(count);
         for (id, listener) in listeners.into_iter().enumerate() {
-            let spec = worker::WorkerSpec { id, listener, config: Arc::clone(&config), stop: Arc::clone(&stop) };
+            let (table_tx, table_rx) = crossbeam_channel::unbounded();
+            table_txs.push(table_tx);
+            let spec = worker::WorkerSpec {
+                id,
+                workers: count,
+                listener,
+                config: Arc::clone(&config),
+                stop: Arc::clone(&stop),
+                reports: report_tx.clone(),
+                tables: table_rx,
+            };
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("corelay-w{id}"))
@@ -67,7 +94,10 @@ impl Gateway {
             workers.push(handle);
         }
         drop(ready_tx);
-        let mut gateway = Gateway { addr, drivers: vec![Driver::Uring; count], stop, workers };
+        drop(report_tx);
+        let control = spawn_control(&config, count, endpoints, report_rx, table_txs, &hub, &stop)?;
+        let mut gateway =
+            Gateway { addr, drivers: vec![Driver::Uring; count], stop, workers, control: Some(control), hub, routes };
         for _ in 0..count {
             match ready_rx.recv() {
                 Ok(Ok((id, driver))) => gateway.drivers[id] = driver,
@@ -92,10 +122,29 @@ impl Gateway {
         Arc::clone(&self.stop)
     }
 
+    /// The latest health table and a way to wait until every worker routes with a given one.
+    pub fn health(&self) -> &HealthHub {
+        &self.hub
+    }
+
+    /// The health table index of a (provider, provider model) endpoint.
+    pub fn endpoint_id(&self, provider: &str, model: &str) -> Option<usize> {
+        self.routes.endpoint_id(provider, model)
+    }
+
     /// Blocks until every worker has exited.
     pub fn wait(mut self) {
+        self.join_all();
+    }
+
+    fn join_all(&mut self) {
         for handle in self.workers.drain(..) {
             let _ = handle.join();
+        }
+        // The control loop ends once every worker dropped its report sender, or on the stop signal.
+        self.stop.stop();
+        if let Some(control) = self.control.take() {
+            let _ = control.join();
         }
     }
 }
@@ -103,10 +152,41 @@ impl Gateway {
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.stop.stop();
-        for handle in self.workers.drain(..) {
-            let _ = handle.join();
-        }
+        self.join_all();
     }
+}
+
+fn spawn_control(
+    config: &ResolvedConfig,
+    workers: usize,
+    endpoints: usize,
+    reports: crossbeam_channel::Receiver<crate::health::HealthReport>,
+    tables: Vec<crossbeam_channel::Sender<Arc<HealthTable>>>,
+    hub: &Arc<HealthHub>,
+    stop: &Arc<StopSignal>,
+) -> Result<JoinHandle<()>, StartError> {
+    let h = &config.config.health;
+    let ms = std::time::Duration::from_millis;
+    let policy = EjectionPolicy {
+        consecutive_failures: u64::from(h.eject_consecutive_failures),
+        error_rate: h.eject_error_rate,
+        min_requests: h.min_requests,
+        base: ms(h.eject_base_ms),
+        max: ms(h.eject_max_ms),
+        probe_timeout: ms(h.eject_base_ms.max(h.tick_ms * 4)),
+    };
+    let control = control::ControlLoop {
+        aggregator: Aggregator::new(endpoints, workers, ms(h.window_ms), policy),
+        reports,
+        tables,
+        hub: Arc::clone(hub),
+        tick: ms(h.tick_ms),
+        stop: Arc::clone(stop),
+    };
+    std::thread::Builder::new()
+        .name("corelay-control".into())
+        .spawn(move || control.run())
+        .map_err(|e| StartError::Control(e.to_string()))
 }
 
 /// One listener per worker on the same address with `SO_REUSEPORT`, so the kernel spreads new

@@ -4,15 +4,17 @@
 use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use monoio::{FusionDriver, RuntimeBuilder};
 
+use crossbeam_channel::{Receiver, Sender};
+
 use super::StopSignal;
 use crate::config::ResolvedConfig;
+use crate::health::{HealthReport, HealthTable};
 use crate::proxy::WorkerContext;
-use crate::routing::Snapshot;
+use crate::routing::{Routes, Snapshot};
 
 /// The I/O driver a worker's runtime got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,15 +36,20 @@ impl Driver {
 
 pub struct WorkerSpec {
     pub id: usize,
+    pub workers: usize,
     pub listener: TcpListener,
     pub config: Arc<ResolvedConfig>,
     pub stop: Arc<StopSignal>,
+    /// Health deltas to the control thread, sent with `try_send` (never blocks).
+    pub reports: Sender<HealthReport>,
+    /// Health tables from the control thread, drained with `try_iter` on the tick.
+    pub tables: Receiver<Arc<HealthTable>>,
 }
 
 /// How often idle pooled connections are checked for expiry.
 const POOL_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-type Ready = Sender<Result<(usize, Driver), (usize, String)>>;
+type Ready = std::sync::mpsc::Sender<Result<(usize, Driver), (usize, String)>>;
 
 /// The thread's body. Reports readiness (or the reason it could not start) on `ready`.
 pub fn run(spec: WorkerSpec, ready: Ready) {
@@ -81,7 +88,9 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
             return;
         }
     };
-    let snapshot = Snapshot::build(&spec.config, 1, unix_now());
+    let routes = Routes::build(&spec.config, unix_now());
+    let health = HealthTable::new(routes.endpoint_count(), spec.workers);
+    let snapshot = Snapshot::new(std::rc::Rc::new(routes), health);
     let cx = match WorkerContext::new(id, &spec.config, snapshot) {
         Ok(cx) => Rc::new(cx),
         Err(e) => {
@@ -92,6 +101,8 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
     log::info!("worker {id} serving with the {} driver", driver.name());
     let _ = ready.send(Ok((id, driver)));
     monoio::spawn(sweep_pool(Rc::clone(&cx), Arc::clone(&spec.stop)));
+    let tick = Duration::from_millis(spec.config.config.health.tick_ms);
+    monoio::spawn(health_tick(Rc::clone(&cx), spec.reports, spec.tables, tick, Arc::clone(&spec.stop)));
     accept_loop(&cx, &listener, &spec.stop).await;
     log::debug!("worker {id} stopped accepting");
 }
@@ -120,6 +131,25 @@ async fn sweep_pool(cx: Rc<WorkerContext>, stop: Arc<StopSignal>) {
     while !stop.is_stopped() {
         monoio::time::sleep(POOL_SWEEP_INTERVAL).await;
         cx.pool.evict_expired();
+    }
+}
+
+/// Every tick: send what this worker measured, and route with the newest health table received.
+async fn health_tick(
+    cx: Rc<WorkerContext>,
+    reports: Sender<HealthReport>,
+    tables: Receiver<Arc<HealthTable>>,
+    tick: Duration,
+    stop: Arc<StopSignal>,
+) {
+    while !stop.is_stopped() {
+        monoio::time::sleep(tick).await;
+        let applied = cx.snapshot().health.version;
+        // A full channel means the control thread is behind; this delta is dropped, not waited for.
+        let _ = reports.try_send(cx.health.take_report(applied));
+        if let Some(table) = tables.try_iter().last() {
+            cx.install_health((*table).clone());
+        }
     }
 }
 

@@ -25,7 +25,7 @@ options:
   --framing F              auto | chunked | content-length | close (default auto)
   --fault SPEC             none | status:CODE[:RETRY_AFTER_S] | reset-before-headers |
                            close-before-headers | reset-after:N | stall-after:N |
-                           malformed-after:N | missing-final
+                           malformed-after:N | missing-final | error-first
   --replay-sse FILE        replay FILE verbatim as the body of every streaming reply
   --replay-piece-bytes N   write replayed bytes N at a time (default 0: one SSE event at a time)
   --help                   print this help
@@ -124,6 +124,7 @@ fn parse_fault(spec: &str) -> Result<Fault, String> {
         "reset-before-headers" => Ok(Fault::ResetBeforeHeaders),
         "close-before-headers" => Ok(Fault::CloseBeforeHeaders),
         "missing-final" => Ok(Fault::MissingFinalEvent),
+        "error-first" => Ok(Fault::ErrorEventFirst),
         "reset-after" => count().map(Fault::ResetAfterEvents),
         "stall-after" => count().map(Fault::StallAfterEvents),
         "malformed-after" => count().map(Fault::MalformedEventAfter),

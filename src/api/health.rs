@@ -1,0 +1,65 @@
+//! `GET /v1/health`: the merged per-endpoint health as the control thread last published it.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::health::{EndpointState, HealthTable};
+use crate::routing::Routes;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    version: u64,
+    endpoints: Vec<Endpoint<'a>>,
+}
+
+#[derive(Serialize)]
+struct Endpoint<'a> {
+    provider: &'a str,
+    model: &'a str,
+    state: &'static str,
+    /// Milliseconds until an ejection or a `Retry-After` cooldown ends; 0 when neither applies.
+    retry_in_ms: u64,
+    requests: u64,
+    failures: u64,
+    error_rate: f64,
+    consecutive_failures: u64,
+    ejections: u32,
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
+    ttfb_p50_ms: f64,
+    ttfb_p99_ms: f64,
+}
+
+pub fn health_json(routes: &Routes, table: &HealthTable, now: Instant) -> Vec<u8> {
+    let endpoints = (0..routes.endpoint_count())
+        .filter_map(|id| {
+            let (provider, model) = routes.endpoint_key(id)?;
+            let h = table.get(id);
+            let (state, until) = match h.state {
+                EndpointState::Healthy => ("healthy", None),
+                EndpointState::Ejected { until } => ("ejected", Some(until)),
+                EndpointState::Probing { .. } => ("probing", None),
+            };
+            let until = until.into_iter().chain(h.cooldown_until).max();
+            let retry_in_ms = until.map_or(0, |u| u.saturating_duration_since(now).as_millis() as u64);
+            let ms = |us: u64| us as f64 / 1000.0;
+            Some(Endpoint {
+                provider,
+                model,
+                state: if state == "healthy" && retry_in_ms > 0 { "cooldown" } else { state },
+                retry_in_ms,
+                requests: h.requests,
+                failures: h.failures,
+                error_rate: h.error_rate(),
+                consecutive_failures: h.consecutive_failures,
+                ejections: h.ejections,
+                latency_p50_ms: ms(h.latency_p50_us),
+                latency_p99_ms: ms(h.latency_p99_us),
+                ttfb_p50_ms: ms(h.ttfb_p50_us),
+                ttfb_p99_ms: ms(h.ttfb_p99_us),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&Report { version: table.version, endpoints }).expect("plain data serializes")
+}
