@@ -21,7 +21,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 fn config_text() -> String {
     let mut text = String::from("[server]\nlisten = \"127.0.0.1:0\"\n");
     for (i, name) in ["vertex", "bedrock", "anthropic"].iter().enumerate() {
-        text.push_str(&format!("[providers.{name}]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:{}/v1\"\n", i + 1));
+        text.push_str(&format!(
+            "[providers.{name}]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:{}/v1\"\n",
+            i + 1
+        ));
     }
     for i in 0..200 {
         text.push_str(&format!(
@@ -54,24 +57,34 @@ fn bench_routing(c: &mut Criterion) {
     let plain = RoutingOptions::default();
     c.bench_function("routing/order_candidates_default", |b| {
         b.iter(|| {
-            order_candidates(&routes, black_box("acme/model-137"), &plain, |id| recorder.is_avoided(id, &table, now), |id| {
-                table.get(id).ttfb_p50_us
-            })
+            order_candidates(
+                &routes,
+                black_box("acme/model-137"),
+                &plain,
+                |id| recorder.is_avoided(id, &table, now),
+                |id| table.get(id).ttfb_p50_us,
+            )
             .map(|c| c.len())
         })
     });
     let ordered = RoutingOptions { order: vec!["vertex".into(), "bedrock".into()], ..RoutingOptions::default() };
     c.bench_function("routing/order_candidates_with_order", |b| {
         b.iter(|| {
-            order_candidates(&routes, black_box("acme/model-137"), &ordered, |id| recorder.is_avoided(id, &table, now), |id| {
-                table.get(id).ttfb_p50_us
-            })
+            order_candidates(
+                &routes,
+                black_box("acme/model-137"),
+                &ordered,
+                |id| recorder.is_avoided(id, &table, now),
+                |id| table.get(id).ttfb_p50_us,
+            )
             .map(|c| c.len())
         })
     });
     let snapshot = Snapshot::new(std::rc::Rc::new(Routes::build(&resolved, 0)), table.clone());
     let worker = WorkerContext::new(0, &resolved, snapshot).unwrap();
-    c.bench_function("routing/snapshot_swap_600_endpoints", |b| b.iter(|| worker.install_health(black_box(table.clone()))));
+    c.bench_function("routing/snapshot_swap_600_endpoints", |b| {
+        b.iter(|| worker.install_health(black_box(table.clone())))
+    });
 }
 
 fn bench_health(c: &mut Criterion) {

@@ -33,6 +33,8 @@ pub enum ErrorKind {
     UnsupportedHttpVersion,
     BadGateway,
     GatewayTimeout,
+    /// The gateway cannot take the request now (shutting down, connection limit).
+    Unavailable,
     Internal,
 }
 
@@ -67,13 +69,14 @@ impl GatewayError {
             ErrorKind::Internal => 500,
             ErrorKind::BadGateway => 502,
             ErrorKind::GatewayTimeout => 504,
+            ErrorKind::Unavailable => 503,
         }
     }
 
     pub fn side(&self) -> Side {
         match self.kind {
             ErrorKind::BadGateway | ErrorKind::GatewayTimeout => Side::Provider,
-            ErrorKind::Internal => Side::Gateway,
+            ErrorKind::Internal | ErrorKind::Unavailable => Side::Gateway,
             _ => Side::Client,
         }
     }

@@ -15,6 +15,7 @@ pub mod providers;
 pub mod proxy;
 pub mod routing;
 pub mod runtime;
+pub mod signals;
 pub mod sse;
 pub mod upstream;
 

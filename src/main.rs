@@ -3,8 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use corelay::config;
 use corelay::runtime::Gateway;
+use corelay::signals::{self, Signal};
 
 const USAGE: &str = "\
 corelay: a thread-per-core AI gateway
@@ -88,6 +91,11 @@ fn main() -> ExitCode {
 
 fn run(path: &Path) -> ExitCode {
     corelay::logging::init();
+    // Before any thread exists, so every thread inherits the mask and only `signals::wait` sees them.
+    if let Err(e) = signals::block() {
+        log::error!("cannot block signals: {e}");
+        return ExitCode::FAILURE;
+    }
     let resolved = match config::load_resolved(path) {
         Ok(r) => r,
         Err(e) => {
@@ -96,6 +104,7 @@ fn run(path: &Path) -> ExitCode {
         }
     };
     let models = resolved.config.models.len();
+    let grace = Duration::from_millis(resolved.config.server.shutdown_grace_ms);
     let gateway = match Gateway::start(resolved) {
         Ok(g) => g,
         Err(e) => {
@@ -111,6 +120,38 @@ fn run(path: &Path) -> ExitCode {
         drivers.len(),
         drivers.join(",")
     );
-    gateway.wait();
-    ExitCode::SUCCESS
+    serve_until_signalled(gateway, grace)
+}
+
+/// The main thread's job once the gateway runs: act on signals until told to stop.
+fn serve_until_signalled(gateway: Gateway, grace: Duration) -> ExitCode {
+    loop {
+        match signals::wait() {
+            Ok(Signal::Terminate(name)) => {
+                log::info!("{name}: draining for up to {} ms; a second signal exits at once", grace.as_millis());
+                std::thread::spawn(exit_on_second_signal);
+                gateway.shutdown(grace);
+                log::info!("stopped");
+                return ExitCode::SUCCESS;
+            }
+            Ok(Signal::Reload) => log::warn!("SIGHUP: live reload is not implemented yet; restart to apply changes"),
+            Err(e) => {
+                log::error!("waiting for signals failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+}
+
+fn exit_on_second_signal() {
+    loop {
+        match signals::wait() {
+            Ok(Signal::Terminate(name)) => {
+                log::warn!("{name} again: exiting without waiting for requests in flight");
+                std::process::exit(130);
+            }
+            Ok(Signal::Reload) => log::warn!("SIGHUP ignored while shutting down"),
+            Err(_) => return,
+        }
+    }
 }

@@ -9,7 +9,7 @@ use crate::http::write::{OutFraming, write_response_head};
 fn error_type(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::Unauthorized => "authentication_error",
-        ErrorKind::BadGateway | ErrorKind::GatewayTimeout | ErrorKind::Internal => "api_error",
+        ErrorKind::BadGateway | ErrorKind::GatewayTimeout | ErrorKind::Internal | ErrorKind::Unavailable => "api_error",
         _ => "invalid_request_error",
     }
 }

@@ -58,6 +58,10 @@ pub struct ServerConfig {
     pub max_head_bytes: usize,
     pub max_headers: usize,
     pub max_body_bytes: usize,
+    /// On SIGTERM/SIGINT, requests and streams in flight get this long to finish.
+    pub shutdown_grace_ms: u64,
+    /// Open client connections per core; beyond it new connections get a fast 503 and are closed.
+    pub max_connections_per_core: usize,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -75,6 +79,8 @@ impl Default for ServerConfig {
             max_head_bytes: 32 * 1024,
             max_headers: 100,
             max_body_bytes: 16 * 1024 * 1024,
+            shutdown_grace_ms: 30_000,
+            max_connections_per_core: 10_000,
             unknown: UnknownKeys::new(),
         }
     }
@@ -372,6 +378,9 @@ impl Config {
         }
         if s.max_body_bytes == 0 {
             issues.push(issue("server.max_body_bytes", "must be greater than 0"));
+        }
+        if s.max_connections_per_core == 0 {
+            issues.push(issue("server.max_connections_per_core", "must be greater than 0"));
         }
     }
 

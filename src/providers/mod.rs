@@ -1,4 +1,5 @@
 //! Provider adapters: how a client request becomes a provider request. One module per provider kind,
 //! dispatched by enum (`ProviderKind`), never by trait object, on the hot path.
 
+pub mod aws;
 pub mod openai;

@@ -12,6 +12,7 @@ use monoio::time::Instant;
 
 use super::WorkerContext;
 use super::client::ClientConn;
+use super::lifecycle::Phase;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::BodyFraming;
 use crate::http::body::{BodyDecoder, BodyError};
@@ -27,6 +28,7 @@ enum Admit {
 
 /// Serves requests on one client connection until either side ends it.
 pub async fn serve(cx: Rc<WorkerContext>, stream: TcpStream) {
+    let _open = cx.lifecycle.connection();
     let _ = stream.set_nodelay(true);
     let mut conn = ClientConn::new(stream);
     let mut first = true;
@@ -44,6 +46,13 @@ pub async fn serve(cx: Rc<WorkerContext>, stream: TcpStream) {
             return;
         }
     }
+}
+
+/// Over the connection limit: a fast 503 without reading anything, then close.
+pub async fn refuse(stream: TcpStream) {
+    let mut conn = ClientConn::new(stream);
+    let error = GatewayError::new(ErrorKind::Unavailable, "the gateway is at its connection limit; retry shortly");
+    let _ = conn.send_error(&error, false).await;
 }
 
 /// A request whose head and body were read completely.
@@ -74,8 +83,20 @@ async fn read_head(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Re
             Err(e) => return Err(Admit::Reject(head_error(&e))),
         }
         let had_bytes = !conn.buf.is_empty();
+        if !had_bytes && !first && cx.lifecycle.is_draining() {
+            return Err(Admit::Closed);
+        }
         let wait_until = deadline.unwrap_or_else(|| Instant::now() + limits.keepalive_timeout);
-        match monoio::time::timeout_at(wait_until, conn.read_more()).await {
+        let read = if had_bytes || first {
+            monoio::time::timeout_at(wait_until, conn.read_more()).await
+        } else {
+            // Idle between requests: a drain closes the connection at once.
+            monoio::select! {
+                _ = cx.lifecycle.reached(Phase::Draining) => return Err(Admit::Closed),
+                read = monoio::time::timeout_at(wait_until, conn.read_more()) => read,
+            }
+        };
+        match read {
             Err(_) if had_bytes => return Err(Admit::Reject(request_timeout("request head"))),
             Err(_) => return Err(Admit::Closed),
             Ok(Ok(0)) | Ok(Err(_)) => return Err(Admit::Closed),

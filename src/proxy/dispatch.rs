@@ -9,7 +9,9 @@ use crate::http::write::{OutFraming, write_response_head};
 use crate::routing::{Auth, Snapshot, bearer_token};
 
 /// Handles one request. Returns whether the connection may carry another.
-pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> bool {
+pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, mut request: Request) -> bool {
+    // While draining, every response says `connection: close` so clients move to another instance.
+    request.head.keep_alive &= !cx.lifecycle.is_draining();
     let keep_alive = request.head.keep_alive;
     match route(cx, conn, request).await {
         Ok(reusable) => reusable && keep_alive,

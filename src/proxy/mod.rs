@@ -8,6 +8,7 @@ mod chat;
 mod client;
 pub mod connection;
 mod dispatch;
+pub mod lifecycle;
 mod relay;
 
 use std::cell::{Cell, RefCell};
@@ -61,6 +62,7 @@ pub struct WorkerContext {
     pub server: ServerLimits,
     pub upstream: UpstreamLimits,
     pub routing: RoutingLimits,
+    pub lifecycle: Rc<lifecycle::Lifecycle>,
     rng: Cell<u64>,
 }
 
@@ -72,6 +74,7 @@ impl WorkerContext {
         Ok(WorkerContext {
             worker_id,
             snapshot: RefCell::new(Rc::new(snapshot)),
+            lifecycle: Rc::new(lifecycle::Lifecycle::default()),
             health: Recorder::new(worker_id, u64::from(c.health.eject_consecutive_failures)),
             retry_budget: RetryBudget::new(c.routing.retry_budget_ratio, c.routing.retry_budget_min_per_sec, now),
             routing: RoutingLimits {

@@ -9,7 +9,8 @@ use std::time::Instant;
 use super::WorkerContext;
 use super::chat::{Failure, Serving};
 use super::client::ClientConn;
-use crate::error::GatewayError;
+use super::lifecycle::Phase;
+use crate::error::{ErrorKind, GatewayError};
 use crate::http::response::ResponseHead;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_response_head};
 use crate::sse::{ModelRewriter, escape_json_str, rewrite_model_in_json};
@@ -177,7 +178,7 @@ pub async fn relay_stream(
         return StreamEnd { reusable: false, provider_failed: false };
     }
     let provider = &serving.candidate.endpoint.provider.name;
-    match pump_events(conn, &mut body, &mut rewriter, provider).await {
+    match pump_events(cx, conn, &mut body, &mut rewriter, provider).await {
         PumpEnd::Complete => {
             body.release(&cx.pool);
             write_last_chunk(&mut conn.out);
@@ -195,6 +196,7 @@ pub async fn relay_stream(
 /// Moves events from provider to client until the body ends, fails, or the client leaves. One
 /// chunk per upstream read: every event is flushed as soon as its line is complete.
 async fn pump_events(
+    cx: &WorkerContext,
     conn: &mut ClientConn,
     body: &mut BodyReader,
     rewriter: &mut ModelRewriter,
@@ -202,7 +204,20 @@ async fn pump_events(
 ) -> PumpEnd {
     let mut events = Vec::with_capacity(16 * 1024);
     loop {
-        let finished = match body.next_piece().await {
+        let next = monoio::select! {
+            // The shutdown grace period is over: end the stream with an error the client can see.
+            _ = cx.lifecycle.reached(Phase::Aborting) => None,
+            next = body.next_piece() => Some(next),
+        };
+        let Some(next) = next else {
+            let error =
+                GatewayError::new(ErrorKind::Unavailable, "the gateway is shutting down; the stream was cut short");
+            events.extend_from_slice(b"\n");
+            crate::api::openai::error_event(&error, &mut events);
+            write_chunk(&mut conn.out, &events);
+            return PumpEnd::ProviderFailed;
+        };
+        let finished = match next {
             Ok(Some(piece)) => {
                 rewriter.feed(piece, &mut events);
                 false

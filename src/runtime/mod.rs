@@ -137,6 +137,13 @@ impl Gateway {
         self.join_all();
     }
 
+    /// Graceful stop: every worker stops accepting, lets requests and streams in flight finish
+    /// within `grace` (then ends the rest with in-band errors), and exits. Blocks until done.
+    pub fn shutdown(mut self, grace: std::time::Duration) {
+        self.stop.stop_with_grace(grace);
+        self.join_all();
+    }
+
     fn join_all(&mut self) {
         for handle in self.workers.drain(..) {
             let _ = handle.join();

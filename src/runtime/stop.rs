@@ -6,18 +6,31 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 #[derive(Default)]
 pub struct StopSignal {
     stopped: AtomicBool,
+    /// How long workers let requests in flight finish after the signal.
+    grace_ms: AtomicU64,
     wakers: Mutex<Vec<Waker>>,
 }
 
 impl StopSignal {
     pub fn new() -> StopSignal {
         StopSignal::default()
+    }
+
+    /// Raises the signal with a grace period for requests in flight.
+    pub fn stop_with_grace(&self, grace: Duration) {
+        self.grace_ms.store(grace.as_millis() as u64, Ordering::SeqCst);
+        self.stop();
+    }
+
+    pub fn grace(&self) -> Duration {
+        Duration::from_millis(self.grace_ms.load(Ordering::SeqCst))
     }
 
     /// Raises the signal and wakes every waiting worker. Idempotent.

@@ -14,6 +14,7 @@ use super::StopSignal;
 use crate::config::ResolvedConfig;
 use crate::health::{HealthReport, HealthTable};
 use crate::proxy::WorkerContext;
+use crate::proxy::lifecycle::Phase;
 use crate::routing::{Routes, Snapshot};
 
 /// The I/O driver a worker's runtime got.
@@ -45,6 +46,9 @@ pub struct WorkerSpec {
     /// Health tables from the control thread, drained with `try_iter` on the tick.
     pub tables: Receiver<Arc<HealthTable>>,
 }
+
+/// After the grace period, how long cut streams get to send their error event.
+const ABORT_FLUSH: Duration = Duration::from_millis(500);
 
 /// How often idle pooled connections are checked for expiry.
 const POOL_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -103,11 +107,36 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
     monoio::spawn(sweep_pool(Rc::clone(&cx), Arc::clone(&spec.stop)));
     let tick = Duration::from_millis(spec.config.config.health.tick_ms);
     monoio::spawn(health_tick(Rc::clone(&cx), spec.reports, spec.tables, tick, Arc::clone(&spec.stop)));
-    accept_loop(&cx, &listener, &spec.stop).await;
-    log::debug!("worker {id} stopped accepting");
+    accept_loop(&cx, &listener, &spec.stop, spec.config.config.server.max_connections_per_core).await;
+    drop(listener);
+    log::info!("worker {id} stopped accepting; draining {} connection(s)", cx.lifecycle.open_connections());
+    drain(&cx, spec.stop.grace()).await;
 }
 
-async fn accept_loop(cx: &Rc<WorkerContext>, listener: &monoio::net::TcpListener, stop: &StopSignal) {
+/// Lets requests in flight finish within `grace`, then cuts what is left with in-band errors.
+async fn drain(cx: &WorkerContext, grace: Duration) {
+    cx.lifecycle.advance(Phase::Draining);
+    let finished = monoio::select! {
+        _ = cx.lifecycle.all_closed() => true,
+        _ = monoio::time::sleep(grace) => false,
+    };
+    if !finished {
+        log::warn!(
+            "worker {}: grace period over; ending {} connection(s)",
+            cx.worker_id,
+            cx.lifecycle.open_connections()
+        );
+        cx.lifecycle.advance(Phase::Aborting);
+        // Give the cut streams a moment to write their error event and close.
+        monoio::select! {
+            _ = cx.lifecycle.all_closed() => {},
+            _ = monoio::time::sleep(ABORT_FLUSH) => {},
+        }
+    }
+    log::info!("worker {} drained", cx.worker_id);
+}
+
+async fn accept_loop(cx: &Rc<WorkerContext>, listener: &monoio::net::TcpListener, stop: &StopSignal, max_open: usize) {
     loop {
         // The stop branch is the only one that can cancel an accept (see STACK-NOTES on fd leaks).
         let accepted = monoio::select! {
@@ -115,6 +144,9 @@ async fn accept_loop(cx: &Rc<WorkerContext>, listener: &monoio::net::TcpListener
             accepted = listener.accept() => accepted,
         };
         match accepted {
+            Ok((stream, _peer)) if cx.lifecycle.open_connections() >= max_open => {
+                monoio::spawn(crate::proxy::connection::refuse(stream));
+            }
             Ok((stream, _peer)) => {
                 monoio::spawn(crate::proxy::connection::serve(Rc::clone(cx), stream));
             }
