@@ -94,14 +94,14 @@ fn bench_health(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(7919);
             let ttfb = Duration::from_micros(200 + i % 5000);
-            recorder.record(black_box((i % 3) as usize), Outcome::Success, Some(ttfb), ttfb * 4, false)
+            recorder.record(0, black_box((i % 3) as usize), Outcome::Success, Some(ttfb), ttfb * 4, false)
         })
     });
     let mut aggregator = Aggregator::new(16, 2, Duration::from_secs(30), policy());
     let filled = Recorder::new(0, 5);
     for n in 0..1000u64 {
         let ttfb = Duration::from_micros(100 + n * 37 % 90_000);
-        filled.record((n % 16) as usize, Outcome::Success, Some(ttfb), ttfb * 3, false);
+        filled.record(0, (n % 16) as usize, Outcome::Success, Some(ttfb), ttfb * 3, false);
     }
     let report = filled.take_report(0);
     c.bench_function("health/merge_report_16_endpoints", |b| {
@@ -110,6 +110,7 @@ fn bench_health(c: &mut Criterion) {
                 worker: 0,
                 seq: 1,
                 applied_version: 0,
+                routes_version: 0,
                 endpoints: report.endpoints.clone(),
             };
             aggregator.merge(black_box(copy), Instant::now())

@@ -120,11 +120,11 @@ fn run(path: &Path) -> ExitCode {
         drivers.len(),
         drivers.join(",")
     );
-    serve_until_signalled(gateway, grace)
+    serve_until_signalled(gateway, path, grace)
 }
 
 /// The main thread's job once the gateway runs: act on signals until told to stop.
-fn serve_until_signalled(gateway: Gateway, grace: Duration) -> ExitCode {
+fn serve_until_signalled(gateway: Gateway, path: &Path, mut grace: Duration) -> ExitCode {
     loop {
         match signals::wait() {
             Ok(Signal::Terminate(name)) => {
@@ -134,7 +134,16 @@ fn serve_until_signalled(gateway: Gateway, grace: Duration) -> ExitCode {
                 log::info!("stopped");
                 return ExitCode::SUCCESS;
             }
-            Ok(Signal::Reload) => log::warn!("SIGHUP: live reload is not implemented yet; restart to apply changes"),
+            Ok(Signal::Reload) => match gateway.reload_from(path) {
+                Ok(outcome) => {
+                    grace = Duration::from_millis(outcome.shutdown_grace_ms);
+                    log::info!("SIGHUP: config reloaded from {} (version {})", path.display(), outcome.version);
+                    for change in outcome.needs_restart {
+                        log::warn!("SIGHUP: {change} needs a restart; not applied");
+                    }
+                }
+                Err(why) => log::error!("SIGHUP: reload failed, nothing changed: {why}"),
+            },
             Err(e) => {
                 log::error!("waiting for signals failed: {e}");
                 return ExitCode::FAILURE;

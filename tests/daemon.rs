@@ -184,3 +184,68 @@ fn a_second_signal_exits_at_once() {
 
     assert_eq!(daemon.exit_code_within(Duration::from_secs(2)), Some(130));
 }
+
+fn model_ids(addr: SocketAddr) -> Vec<String> {
+    let json = Client::connect(addr).get("/v1/models", &[]).json();
+    json["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn sighup_applies_a_new_model_list_on_every_core_without_dropping_streams_or_pools() {
+    let mock =
+        MockProvider::start(MockConfig { events: 10, event_gap: Duration::from_millis(60), ..MockConfig::default() })
+            .unwrap();
+    let first = config(&mock.base_url(), "[health]\ntick_ms = 20\n");
+    let mut daemon = Daemon::start("reload", &first);
+    let old_stream = start_streams(daemon.addr, 1);
+    assert!(mock.wait_for_requests(1, WAIT));
+    for _ in 0..20 {
+        assert_eq!(
+            Client::connect(daemon.addr).post("/v1/chat/completions", &[], &chat_body(MODEL, false)).status,
+            200
+        );
+    }
+    let connections_before = mock.connections_accepted();
+
+    let second = format!("{first}[models.\"acme/new\"]\nendpoints = [{{ provider = \"mock\", model = \"gpt-4o\" }}]\n");
+    std::fs::write(&daemon.config, second).unwrap();
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for_line("switched to config version 1");
+    daemon.wait_for_line("switched to config version 1");
+
+    for _ in 0..20 {
+        assert_eq!(model_ids(daemon.addr), ["acme/chat-small", "acme/new"], "every core lists the new model");
+        let response = Client::connect(daemon.addr).post("/v1/chat/completions", &[], &chat_body("acme/new", false));
+        assert_eq!(response.json()["model"], "acme/new");
+    }
+    let response = old_stream.into_iter().next().unwrap().join().unwrap();
+    let (events, done) = response.sse_data();
+    assert!(done && events.len() == 12 && events.iter().all(|e| e["model"] == MODEL), "{}", response.text());
+    assert_eq!(mock.connections_accepted(), connections_before, "pooled upstream connections survived the reload");
+    assert_eq!(
+        mock.requests().last().map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["model"].clone()),
+        Some("gpt-4o".into())
+    );
+}
+
+#[test]
+fn sighup_with_an_invalid_file_changes_nothing_and_names_the_line() {
+    let mock = MockProvider::start(MockConfig::default()).unwrap();
+    let first = config(&mock.base_url(), "[health]\ntick_ms = 20\n");
+    let mut daemon = Daemon::start("invalid", &first);
+
+    let broken = first.replace("cores = 2\n", "cores = 2\nbogus_key = 1\n");
+    let line = broken.lines().position(|l| l.starts_with("bogus_key")).unwrap() + 1;
+    std::fs::write(&daemon.config, broken).unwrap();
+    daemon.signal(libc::SIGHUP);
+    let error = daemon.wait_for_line("reload failed");
+
+    assert!(error.contains(&format!(".toml:{line}: server.bogus_key: unknown key")), "{error}");
+    assert_eq!(model_ids(daemon.addr), ["acme/chat-small"]);
+    assert_eq!(Client::connect(daemon.addr).post("/v1/chat/completions", &[], &chat_body(MODEL, false)).status, 200);
+
+    std::fs::write(&daemon.config, first.replace("cores = 2\n", "cores = 3\n")).unwrap();
+    daemon.signal(libc::SIGHUP);
+    let warning = daemon.wait_for_line("needs a restart");
+    assert!(warning.contains("server.cores: 2 -> 3"), "{warning}");
+}

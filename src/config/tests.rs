@@ -136,3 +136,14 @@ fn shipped_configs_parse() {
     }
     assert!(seen >= 2, "expected the demo and the reference config");
 }
+
+#[test]
+fn the_reference_config_states_the_real_defaults() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/corelay.toml");
+    let reference = Config::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let defaults = Config::parse("").unwrap();
+    assert_eq!(format!("{:?}", reference.server), format!("{:?}", defaults.server), "[server] in config/corelay.toml");
+    assert_eq!(format!("{:?}", reference.pool), format!("{:?}", defaults.pool), "[pool] in config/corelay.toml");
+    assert_eq!(format!("{:?}", reference.routing), format!("{:?}", defaults.routing), "[routing]");
+    assert_eq!(format!("{:?}", reference.health), format!("{:?}", defaults.health), "[health]");
+}

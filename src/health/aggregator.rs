@@ -54,6 +54,7 @@ pub struct Aggregator {
     endpoints: Vec<EndpointWindow>,
     acked_seq: Vec<u64>,
     version: u64,
+    routes_version: u64,
 }
 
 impl Aggregator {
@@ -66,13 +67,39 @@ impl Aggregator {
             endpoints: (0..endpoints).map(|_| EndpointWindow::default()).collect(),
             acked_seq: vec![0; workers],
             version: 0,
+            routes_version: 0,
         }
+    }
+
+    /// A config reload changed the endpoint list: windows move to their endpoint's new index (matched
+    /// by provider and provider model), new endpoints start empty, removed ones are forgotten.
+    pub fn remap(
+        &mut self,
+        routes_version: u64,
+        old_keys: &[(String, String)],
+        new_keys: &[(String, String)],
+        policy: EjectionPolicy,
+    ) {
+        let mut old: Vec<Option<EndpointWindow>> = std::mem::take(&mut self.endpoints).into_iter().map(Some).collect();
+        self.endpoints = new_keys
+            .iter()
+            .map(|key| {
+                let index = old_keys.iter().position(|k| k == key);
+                index.and_then(|i| old.get_mut(i).and_then(Option::take)).unwrap_or_default()
+            })
+            .collect();
+        self.routes_version = routes_version;
+        self.policy = policy;
     }
 
     /// Adds one worker's report at `now`.
     pub fn merge(&mut self, report: HealthReport, now: Instant) {
         if let Some(seq) = self.acked_seq.get_mut(report.worker) {
             *seq = (*seq).max(report.seq);
+        }
+        if report.routes_version != self.routes_version {
+            // Measured against another config's endpoint ids; cannot be attributed.
+            return;
         }
         for (id, delta) in report.endpoints {
             let bucket_len = self.bucket_len;
@@ -88,6 +115,7 @@ impl Aggregator {
         self.version += 1;
         let mut table = HealthTable {
             version: self.version,
+            routes_version: self.routes_version,
             endpoints: Vec::with_capacity(self.endpoints.len()),
             acked_seq: self.acked_seq.clone(),
         };
@@ -222,7 +250,7 @@ mod tests {
     }
 
     fn report(worker: usize, seq: u64, d: EndpointDelta) -> HealthReport {
-        HealthReport { worker, seq, applied_version: 0, endpoints: vec![(0, d)] }
+        HealthReport { worker, seq, applied_version: 0, routes_version: 0, endpoints: vec![(0, d)] }
     }
 
     #[test]
@@ -293,6 +321,34 @@ mod tests {
         agg.merge(report(0, 1, d), t0);
         assert_eq!(agg.tick(t0).endpoints[0].cooldown_until, Some(t0 + Duration::from_secs(2)));
         assert_eq!(agg.tick(t0 + Duration::from_secs(2)).endpoints[0].cooldown_until, None);
+    }
+
+    #[test]
+    fn a_reload_keeps_the_windows_of_unchanged_endpoints() {
+        let t0 = Instant::now();
+        let mut agg = Aggregator::new(2, 1, Duration::from_secs(10), policy());
+        let mut d = delta(&[100, 200], &[Outcome::Success, Outcome::Success]);
+        d.outcomes[Outcome::Success.index()] = 2;
+        agg.merge(
+            HealthReport { worker: 0, seq: 1, applied_version: 0, routes_version: 0, endpoints: vec![(1, d)] },
+            t0,
+        );
+        let key = |p: &str, m: &str| (p.to_string(), m.to_string());
+        let old = [key("a", "x"), key("b", "y")];
+        let new = [key("b", "y"), key("c", "z"), key("a", "x")];
+        agg.remap(7, &old, &new, policy());
+        let table = agg.tick(t0);
+        assert_eq!(table.routes_version, 7);
+        assert_eq!(table.endpoints.iter().map(|e| e.requests).collect::<Vec<_>>(), vec![2, 0, 0]);
+        let stale = HealthReport {
+            worker: 0,
+            seq: 2,
+            applied_version: 0,
+            routes_version: 0,
+            endpoints: vec![(0, delta(&[1], &[Outcome::Timeout]))],
+        };
+        agg.merge(stale, t0);
+        assert_eq!(agg.tick(t0).endpoints[0].requests, 2, "a report for the old ids is not merged");
     }
 
     #[test]

@@ -118,6 +118,8 @@ pub struct HealthReport {
     pub seq: u64,
     /// The version of the health table this worker routes with now.
     pub applied_version: u64,
+    /// The config version the endpoint ids below belong to.
+    pub routes_version: u64,
     pub endpoints: Vec<(EndpointId, EndpointDelta)>,
 }
 
@@ -191,6 +193,8 @@ impl EndpointHealth {
 #[derive(Debug, Clone, Default)]
 pub struct HealthTable {
     pub version: u64,
+    /// The config version whose endpoint ids index `endpoints`.
+    pub routes_version: u64,
     pub endpoints: Vec<EndpointHealth>,
     /// Per worker, the last report sequence number merged into this table.
     pub acked_seq: Vec<u64>,
@@ -198,7 +202,12 @@ pub struct HealthTable {
 
 impl HealthTable {
     pub fn new(endpoints: usize, workers: usize) -> HealthTable {
-        HealthTable { version: 0, endpoints: vec![EndpointHealth::default(); endpoints], acked_seq: vec![0; workers] }
+        HealthTable {
+            version: 0,
+            routes_version: 0,
+            endpoints: vec![EndpointHealth::default(); endpoints],
+            acked_seq: vec![0; workers],
+        }
     }
 
     pub fn get(&self, id: EndpointId) -> EndpointHealth {

@@ -22,7 +22,10 @@ struct LocalView {
 
 pub struct Recorder {
     worker: usize,
-    eject_after: u64,
+    eject_after: Cell<u64>,
+    /// Records for other config versions (requests that started before a reload) are dropped: their
+    /// endpoint ids mean something else now.
+    routes_version: Cell<u64>,
     seq: Cell<u64>,
     deltas: RefCell<HashMap<EndpointId, EndpointDelta>>,
     local: RefCell<HashMap<EndpointId, LocalView>>,
@@ -32,7 +35,8 @@ impl Recorder {
     pub fn new(worker: usize, eject_after: u64) -> Recorder {
         Recorder {
             worker,
-            eject_after,
+            eject_after: Cell::new(eject_after),
+            routes_version: Cell::new(0),
             seq: Cell::new(0),
             deltas: RefCell::new(HashMap::new()),
             local: RefCell::new(HashMap::new()),
@@ -40,7 +44,18 @@ impl Recorder {
     }
 
     /// Records one finished attempt. `ttfb` is the time to the response head, when one came.
-    pub fn record(&self, id: EndpointId, outcome: Outcome, ttfb: Option<Duration>, total: Duration, probe: bool) {
+    pub fn record(
+        &self,
+        routes_version: u64,
+        id: EndpointId,
+        outcome: Outcome,
+        ttfb: Option<Duration>,
+        total: Duration,
+        probe: bool,
+    ) {
+        if routes_version != self.routes_version.get() {
+            return;
+        }
         let mut deltas = self.deltas.borrow_mut();
         let delta = deltas.entry(id).or_default();
         delta.outcomes[outcome.index()] += 1;
@@ -71,7 +86,7 @@ impl Recorder {
             view.suspect_until_seq = None;
         } else if outcome.is_failure() {
             view.consecutive_failures += 1;
-            if view.consecutive_failures >= self.eject_after {
+            if view.consecutive_failures >= self.eject_after.get() {
                 // The report carrying these failures is the next one sent.
                 view.suspect_until_seq = Some(self.seq.get() + 1);
             }
@@ -94,7 +109,16 @@ impl Recorder {
         let seq = self.seq.get() + 1;
         self.seq.set(seq);
         let endpoints = self.deltas.borrow_mut().drain().collect();
-        HealthReport { worker: self.worker, seq, applied_version, endpoints }
+        let routes_version = self.routes_version.get();
+        HealthReport { worker: self.worker, seq, applied_version, routes_version, endpoints }
+    }
+
+    /// A new config version: endpoint ids change meaning, so everything per endpoint starts afresh.
+    pub fn reset(&self, routes_version: u64, eject_after: u64) {
+        self.routes_version.set(routes_version);
+        self.eject_after.set(eject_after);
+        self.deltas.borrow_mut().clear();
+        self.local.borrow_mut().clear();
     }
 
     /// Whether routing on this worker should avoid the endpoint now: the published state, this
@@ -146,9 +170,9 @@ mod tests {
     fn a_local_streak_is_avoided_until_the_control_thread_has_seen_it() {
         let r = Recorder::new(0, 2);
         let now = Instant::now();
-        r.record(0, Outcome::ConnectError, None, Duration::from_millis(1), false);
+        r.record(0, 0, Outcome::ConnectError, None, Duration::from_millis(1), false);
         assert!(!r.is_avoided(0, &table(0, EndpointState::Healthy), now));
-        r.record(0, Outcome::ConnectError, None, Duration::from_millis(1), false);
+        r.record(0, 0, Outcome::ConnectError, None, Duration::from_millis(1), false);
         assert!(r.is_avoided(0, &table(0, EndpointState::Healthy), now), "streak reached locally");
         let report = r.take_report(0);
         assert_eq!(report.seq, 1);

@@ -48,6 +48,8 @@ pub struct Serving<'a> {
     pub started: Instant,
     pub ttfb: Duration,
     pub probe: bool,
+    /// The routes version the attempt's endpoint ids belong to.
+    pub routes_version: u64,
 }
 
 /// `Ok(reusable)` once a response was written; `Err` when nothing was written yet.
@@ -69,12 +71,12 @@ pub async fn handle(
         |id| snapshot.health.get(id).ttfb_p50_us,
     )
     .map_err(route_error)?;
-    let deadline = now + cx.routing.deadline;
-    cx.retry_budget.deposit();
+    let deadline = now + cx.settings().routing.deadline;
+    cx.retry_budget.borrow().deposit();
     let keep_alive = request.head.keep_alive;
     let mut last_failure = None;
     let mut attempts = 0;
-    for (index, candidate) in candidates.iter().take(cx.routing.max_attempts).enumerate() {
+    for (index, candidate) in candidates.iter().take(cx.settings().routing.max_attempts).enumerate() {
         if index > 0 && !may_retry(cx, &candidates[index - 1], candidate, deadline).await {
             break;
         }
@@ -100,7 +102,7 @@ fn route_error(error: RouteError) -> GatewayError {
 /// Whether another attempt may start: within the deadline and the retry budget, after a jittered
 /// backoff when it goes to the same provider again.
 async fn may_retry(cx: &WorkerContext, previous: &Candidate<'_>, next: &Candidate<'_>, deadline: Instant) -> bool {
-    if Instant::now() >= deadline || !cx.retry_budget.try_spend(Instant::now()) {
+    if Instant::now() >= deadline || !cx.retry_budget.borrow().try_spend(Instant::now()) {
         return false;
     }
     if previous.endpoint.provider.name == next.endpoint.provider.name {
@@ -115,7 +117,8 @@ async fn may_retry(cx: &WorkerContext, previous: &Candidate<'_>, next: &Candidat
 
 /// Full jitter: uniform in [0, min(max, base * 2^retry)].
 fn backoff(cx: &WorkerContext, retry: u32) -> Duration {
-    let cap = cx.routing.backoff_base.saturating_mul(1 << retry.min(16)).min(cx.routing.backoff_max);
+    let cap =
+        cx.settings().routing.backoff_base.saturating_mul(1 << retry.min(16)).min(cx.settings().routing.backoff_max);
     let cap_us = cap.as_micros().max(1) as u64;
     Duration::from_micros(cx.next_random() % cap_us)
 }
@@ -137,15 +140,16 @@ async fn attempt(
     let body = route_fields::provider_body(&request.body, fields, &endpoint.model);
     let upstream_request = providers::openai::chat_request(&endpoint.provider, &body, fields.stream);
     drop(body);
+    let tls = cx.tls();
     let exchange = upstream::ExchangeContext {
         pool: &cx.pool,
-        tls: &cx.tls,
-        connect_timeout: cx.upstream.connect_timeout,
-        first_byte_timeout: cx.upstream.first_byte_timeout.min(deadline.saturating_duration_since(started)),
-        read_idle_timeout: cx.upstream.read_idle_timeout,
+        tls: &tls,
+        connect_timeout: cx.settings().upstream.connect_timeout,
+        first_byte_timeout: cx.settings().upstream.first_byte_timeout.min(deadline.saturating_duration_since(started)),
+        read_idle_timeout: cx.settings().upstream.read_idle_timeout,
     };
     let record = |outcome: Outcome, ttfb: Option<Duration>| {
-        cx.health.record(endpoint.id, outcome, ttfb, started.elapsed(), probe);
+        cx.health.record(snapshot.health.routes_version, endpoint.id, outcome, ttfb, started.elapsed(), probe);
     };
     let response = match upstream::send(&exchange, &endpoint.provider, upstream_request).await {
         Ok(response) => response,
@@ -162,7 +166,9 @@ async fn attempt(
         record(outcome, Some(ttfb));
         return Attempt::Failed(failed_status(cx, response).await);
     }
-    let serving = Serving { candidate, attempts, keep_alive: request.head.keep_alive, started, ttfb, probe };
+    let routes_version = snapshot.health.routes_version;
+    let serving =
+        Serving { candidate, attempts, keep_alive: request.head.keep_alive, started, ttfb, probe, routes_version };
     let is_success = (200..300).contains(&status);
     if is_success && fields.stream && relay::is_event_stream(&response.head) {
         return stream(cx, conn, &serving, response, deadline).await;
@@ -190,9 +196,10 @@ async fn stream(
 ) -> Attempt {
     let endpoint = serving.candidate.endpoint;
     let record = |outcome: Outcome| {
-        cx.health.record(endpoint.id, outcome, Some(serving.ttfb), serving.started.elapsed(), serving.probe);
+        let version = serving.routes_version;
+        cx.health.record(version, endpoint.id, outcome, Some(serving.ttfb), serving.started.elapsed(), serving.probe);
     };
-    let hold_until = deadline.min(Instant::now() + cx.routing.first_event_timeout);
+    let hold_until = deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
     match relay::hold_first_event(&mut response.body, &serving.candidate.model.id, hold_until).await {
         Held::Ready(held) => {
             let end = relay::relay_stream(cx, conn, serving, response, held).await;

@@ -71,7 +71,7 @@ async fn read_request(cx: &WorkerContext, conn: &mut ClientConn, first: bool) ->
 /// byte of a request is here (or on a new connection) the whole head must arrive within the header
 /// timeout, which bounds slow-loris clients.
 async fn read_head(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Result<RequestHead, Admit> {
-    let limits = &cx.server;
+    let limits = cx.settings().server;
     let mut deadline = (first || !conn.buf.is_empty()).then(|| Instant::now() + limits.header_read_timeout);
     loop {
         match parse_request_head(&conn.buf, &limits.request) {
@@ -107,8 +107,8 @@ async fn read_head(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Re
 }
 
 async fn read_body(cx: &WorkerContext, conn: &mut ClientConn, head: &RequestHead) -> Result<Vec<u8>, Admit> {
-    let max = cx.server.max_body_bytes;
-    let deadline = Instant::now() + cx.server.body_read_timeout;
+    let max = cx.settings().server.max_body_bytes;
+    let deadline = Instant::now() + cx.settings().server.body_read_timeout;
     match head.framing {
         BodyFraming::Length(n) if n > max as u64 => Err(Admit::Reject(too_large(max))),
         BodyFraming::Length(n) => {

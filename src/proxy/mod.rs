@@ -51,46 +51,19 @@ pub struct RoutingLimits {
     pub backoff_max: Duration,
 }
 
-/// Everything one worker's requests share. Single-threaded: `Rc` and `RefCell`, never locks.
-pub struct WorkerContext {
-    pub worker_id: usize,
-    snapshot: RefCell<Rc<Snapshot>>,
-    pub pool: Pool,
-    pub tls: TlsConnectors,
-    pub health: Recorder,
-    pub retry_budget: RetryBudget,
+/// Every limit a worker applies, replaced as a whole by a config reload.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
     pub server: ServerLimits,
     pub upstream: UpstreamLimits,
     pub routing: RoutingLimits,
-    pub lifecycle: Rc<lifecycle::Lifecycle>,
-    rng: Cell<u64>,
 }
 
-impl WorkerContext {
-    pub fn new(worker_id: usize, config: &ResolvedConfig, snapshot: Snapshot) -> Result<WorkerContext, rustls::Error> {
+impl Settings {
+    pub fn from_config(config: &ResolvedConfig) -> Settings {
         let c = &config.config;
         let ms = Duration::from_millis;
-        let now = Instant::now();
-        Ok(WorkerContext {
-            worker_id,
-            snapshot: RefCell::new(Rc::new(snapshot)),
-            lifecycle: Rc::new(lifecycle::Lifecycle::default()),
-            health: Recorder::new(worker_id, u64::from(c.health.eject_consecutive_failures)),
-            retry_budget: RetryBudget::new(c.routing.retry_budget_ratio, c.routing.retry_budget_min_per_sec, now),
-            routing: RoutingLimits {
-                max_attempts: c.routing.max_attempts,
-                deadline: ms(c.routing.deadline_ms),
-                first_event_timeout: ms(c.routing.first_event_timeout_ms),
-                backoff_base: ms(c.routing.backoff_base_ms),
-                backoff_max: ms(c.routing.backoff_max_ms),
-            },
-            // Any odd seed works for xorshift; mixing in the worker id decorrelates the cores.
-            rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((worker_id as u64 + 1) << 32) | 1),
-            pool: Pool::new(PoolSettings {
-                max_idle_per_host: c.pool.max_idle_per_host,
-                idle_timeout: ms(c.pool.idle_timeout_ms),
-            }),
-            tls: TlsConnectors::build(config.providers.values().map(|p| p.as_ref()))?,
+        Settings {
             server: ServerLimits {
                 request: RequestLimits { max_head_bytes: c.server.max_head_bytes, max_headers: c.server.max_headers },
                 max_body_bytes: c.server.max_body_bytes,
@@ -104,7 +77,100 @@ impl WorkerContext {
                 read_idle_timeout: ms(c.pool.read_idle_timeout_ms),
                 max_response_bytes: c.pool.max_response_bytes,
             },
+            routing: RoutingLimits {
+                max_attempts: c.routing.max_attempts,
+                deadline: ms(c.routing.deadline_ms),
+                first_event_timeout: ms(c.routing.first_event_timeout_ms),
+                backoff_base: ms(c.routing.backoff_base_ms),
+                backoff_max: ms(c.routing.backoff_max_ms),
+            },
+        }
+    }
+}
+
+/// What a worker builds for a new config version before it is told to switch (two-phase reload).
+pub struct PreparedConfig {
+    pub version: u64,
+    routes: Routes,
+    tls: TlsConnectors,
+    settings: Settings,
+    pool: PoolSettings,
+    budget: (f64, f64),
+    eject_after: u64,
+    workers: usize,
+}
+
+/// Everything one worker's requests share. Single-threaded: `Rc` and `RefCell`, never locks.
+pub struct WorkerContext {
+    pub worker_id: usize,
+    snapshot: RefCell<Rc<Snapshot>>,
+    pub pool: Pool,
+    tls: RefCell<Rc<TlsConnectors>>,
+    pub health: Recorder,
+    pub retry_budget: RefCell<RetryBudget>,
+    settings: Cell<Settings>,
+    pub lifecycle: Rc<lifecycle::Lifecycle>,
+    rng: Cell<u64>,
+}
+
+impl WorkerContext {
+    pub fn new(worker_id: usize, config: &ResolvedConfig, snapshot: Snapshot) -> Result<WorkerContext, rustls::Error> {
+        let c = &config.config;
+        let (ratio, min_per_sec) = (c.routing.retry_budget_ratio, c.routing.retry_budget_min_per_sec);
+        Ok(WorkerContext {
+            worker_id,
+            snapshot: RefCell::new(Rc::new(snapshot)),
+            lifecycle: Rc::new(lifecycle::Lifecycle::default()),
+            health: Recorder::new(worker_id, u64::from(c.health.eject_consecutive_failures)),
+            retry_budget: RefCell::new(RetryBudget::new(ratio, min_per_sec, Instant::now())),
+            // Any odd seed works for xorshift; mixing in the worker id decorrelates the cores.
+            rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((worker_id as u64 + 1) << 32) | 1),
+            pool: Pool::new(pool_settings(config)),
+            tls: RefCell::new(Rc::new(TlsConnectors::build(config.providers.values().map(|p| p.as_ref()))?)),
+            settings: Cell::new(Settings::from_config(config)),
         })
+    }
+
+    /// The limits in force for requests that start now.
+    pub fn settings(&self) -> Settings {
+        self.settings.get()
+    }
+
+    /// The TLS connectors of the current config version.
+    pub fn tls(&self) -> Rc<TlsConnectors> {
+        Rc::clone(&self.tls.borrow())
+    }
+
+    /// Phase one of a reload: build everything the new config needs, without touching what serves.
+    pub fn prepare(&self, version: u64, config: &ResolvedConfig, workers: usize) -> Result<PreparedConfig, String> {
+        let tls = TlsConnectors::build(config.providers.values().map(|p| p.as_ref()))
+            .map_err(|e| format!("TLS configuration: {e}"))?;
+        let c = &config.config;
+        Ok(PreparedConfig {
+            version,
+            routes: Routes::build(config, unix_now()),
+            tls,
+            settings: Settings::from_config(config),
+            pool: pool_settings(config),
+            budget: (c.routing.retry_budget_ratio, c.routing.retry_budget_min_per_sec),
+            eject_after: u64::from(c.health.eject_consecutive_failures),
+            workers,
+        })
+    }
+
+    /// Phase two: switch to a prepared config. Requests in flight keep the snapshot they started with;
+    /// pooled connections stay (the pool is keyed by origin, not by config version).
+    pub fn commit(&self, prepared: PreparedConfig) {
+        let endpoints = prepared.routes.endpoint_count();
+        let mut health = HealthTable::new(endpoints, prepared.workers);
+        health.routes_version = prepared.version;
+        self.health.reset(prepared.version, prepared.eject_after);
+        *self.tls.borrow_mut() = Rc::new(prepared.tls);
+        self.settings.set(prepared.settings);
+        self.pool.set_settings(prepared.pool);
+        let (ratio, min_per_sec) = prepared.budget;
+        *self.retry_budget.borrow_mut() = RetryBudget::new(ratio, min_per_sec, Instant::now());
+        *self.snapshot.borrow_mut() = Rc::new(Snapshot::new(Rc::new(prepared.routes), health));
     }
 
     /// The current snapshot. A request holds this `Rc` to its end, so a swap never changes a request
@@ -114,7 +180,11 @@ impl WorkerContext {
     }
 
     /// Installs a newly published health table for requests that start from now on; the routes stay.
+    /// A table built for other routes (a reload in progress) is ignored.
     pub fn install_health(&self, table: HealthTable) {
+        if table.routes_version != self.snapshot.borrow().health.routes_version {
+            return;
+        }
         self.health.on_table(&table);
         let routes: Rc<Routes> = Rc::clone(&self.snapshot.borrow().routes);
         *self.snapshot.borrow_mut() = Rc::new(Snapshot::new(routes, table));
@@ -129,4 +199,15 @@ impl WorkerContext {
         self.rng.set(x);
         x
     }
+}
+
+fn pool_settings(config: &ResolvedConfig) -> PoolSettings {
+    PoolSettings {
+        max_idle_per_host: config.config.pool.max_idle_per_host,
+        idle_timeout: Duration::from_millis(config.config.pool.idle_timeout_ms),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -50,7 +50,7 @@ pub async fn relay_buffered(
     is_success: bool,
 ) -> Result<bool, UpstreamError> {
     let UpstreamResponse { head, mut body } = response;
-    let bytes = body.read_to_end(cx.upstream.max_response_bytes).await?;
+    let bytes = body.read_to_end(cx.settings().upstream.max_response_bytes).await?;
     body.release(&cx.pool);
     let mut rewritten = Vec::new();
     let payload = if is_success && rewrite_json_model(&bytes, &serving.candidate.model.id, &mut rewritten) {

@@ -121,6 +121,11 @@ impl Routes {
         self.endpoint_keys.len()
     }
 
+    /// (provider, provider model) of every endpoint, indexed by endpoint id.
+    pub fn endpoint_keys(&self) -> &[(String, String)] {
+        &self.endpoint_keys
+    }
+
     /// The (provider, provider model) of an endpoint id.
     pub fn endpoint_key(&self, id: EndpointId) -> Option<(&str, &str)> {
         self.endpoint_keys.get(id).map(|(p, m)| (p.as_str(), m.as_str()))

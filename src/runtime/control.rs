@@ -10,8 +10,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::StopSignal;
+use super::messages::{ControlRequest, ReloadOutcome, ToControl, WorkerCommand};
+use crate::config::{self, Config, ResolvedConfig};
+use crate::health::HealthTable;
 use crate::health::aggregator::Aggregator;
-use crate::health::{HealthReport, HealthTable};
+use crate::health::ejection::EjectionPolicy;
+use crate::routing::Routes;
+
+/// How long workers get to prepare a new config version.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The latest published table and which version each worker has applied.
 pub struct HealthHub {
@@ -78,11 +85,29 @@ impl HealthHub {
     }
 }
 
+/// The ejection policy `[health]` describes.
+pub fn ejection_policy(config: &Config) -> EjectionPolicy {
+    let h = &config.health;
+    let ms = Duration::from_millis;
+    EjectionPolicy {
+        consecutive_failures: u64::from(h.eject_consecutive_failures),
+        error_rate: h.eject_error_rate,
+        min_requests: h.min_requests,
+        base: ms(h.eject_base_ms),
+        max: ms(h.eject_max_ms),
+        probe_timeout: ms(h.eject_base_ms.max(h.tick_ms * 4)),
+    }
+}
+
 /// Everything the control loop runs with.
 pub struct ControlLoop {
+    pub config: Arc<ResolvedConfig>,
     pub aggregator: Aggregator,
-    pub reports: Receiver<HealthReport>,
-    pub tables: Vec<Sender<Arc<HealthTable>>>,
+    pub endpoint_keys: Vec<(String, String)>,
+    pub routes_version: u64,
+    pub from_workers: Receiver<ToControl>,
+    pub workers: Vec<Sender<WorkerCommand>>,
+    pub requests: Receiver<ControlRequest>,
     pub hub: Arc<HealthHub>,
     pub tick: Duration,
     pub stop: Arc<StopSignal>,
@@ -93,26 +118,114 @@ impl ControlLoop {
     pub fn run(mut self) {
         let mut next_tick = Instant::now() + self.tick;
         while !self.stop.is_stopped() {
-            match self.reports.recv_deadline(next_tick) {
-                Ok(report) => {
-                    self.hub.note_applied(report.worker, report.applied_version);
-                    self.aggregator.merge(report, Instant::now());
-                }
-                Err(RecvTimeoutError::Timeout) => {
+            let timeout = next_tick.saturating_duration_since(Instant::now());
+            crossbeam_channel::select! {
+                recv(self.from_workers) -> message => match message {
+                    Ok(message) => {
+                        self.on_worker_message(message, None);
+                    }
+                    Err(_) => return,
+                },
+                recv(self.requests) -> request => {
+                    if let Ok(ControlRequest::Reload { path, reply }) = request {
+                        let _ = reply.send(self.reload(&path));
+                    }
+                },
+                default(timeout) => {
                     self.publish();
                     next_tick = Instant::now() + self.tick;
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
             }
+        }
+    }
+
+    /// Merges a report; a `Prepared` reply for `awaiting` is returned to the reload waiting for it.
+    fn on_worker_message(&mut self, message: ToControl, awaiting: Option<u64>) -> Option<(usize, Result<(), String>)> {
+        match message {
+            ToControl::Report(report) => {
+                self.hub.note_applied(report.worker, report.applied_version);
+                self.aggregator.merge(report, Instant::now());
+                None
+            }
+            ToControl::Prepared { worker, version, result } if Some(version) == awaiting => Some((worker, result)),
+            ToControl::Prepared { .. } => None,
         }
     }
 
     fn publish(&mut self) {
         let table = Arc::new(self.aggregator.tick(Instant::now()));
-        for worker in &self.tables {
-            // A worker that has not drained its last table gets this one on a later tick.
-            let _ = worker.try_send(Arc::clone(&table));
+        for worker in &self.workers {
+            let _ = worker.send(WorkerCommand::Health(Arc::clone(&table)));
         }
         self.hub.publish(table);
     }
+
+    /// Re-reads the config file and switches every worker to it in two phases: all prepare, then
+    /// all commit; if any cannot prepare, all abort and nothing changes.
+    fn reload(&mut self, path: &std::path::Path) -> Result<ReloadOutcome, String> {
+        let new = config::load_resolved(path).map_err(|e| e.to_string().trim_end().to_string())?;
+        let version = self.routes_version + 1;
+        let new = Arc::new(new);
+        let workers = self.workers.len();
+        for worker in &self.workers {
+            let _ = worker.send(WorkerCommand::Prepare { version, config: Arc::clone(&new), workers });
+        }
+        if let Err(why) = self.await_prepared(version) {
+            for worker in &self.workers {
+                let _ = worker.send(WorkerCommand::Abort { version });
+            }
+            return Err(why);
+        }
+        for worker in &self.workers {
+            let _ = worker.send(WorkerCommand::Commit { version });
+        }
+        let keys = Routes::build(&new, 0).endpoint_keys().to_vec();
+        self.aggregator.remap(version, &self.endpoint_keys, &keys, ejection_policy(&new.config));
+        self.endpoint_keys = keys;
+        self.routes_version = version;
+        let needs_restart = restart_only_changes(&self.config.config, &new.config);
+        let shutdown_grace_ms = new.config.server.shutdown_grace_ms;
+        self.config = new;
+        Ok(ReloadOutcome { version, needs_restart, shutdown_grace_ms })
+    }
+
+    fn await_prepared(&mut self, version: u64) -> Result<(), String> {
+        let deadline = Instant::now() + PREPARE_TIMEOUT;
+        let mut ready = 0;
+        while ready < self.workers.len() {
+            let message = match self.from_workers.recv_deadline(deadline) {
+                Ok(message) => message,
+                Err(RecvTimeoutError::Timeout) => return Err("timed out waiting for workers to prepare".into()),
+                Err(RecvTimeoutError::Disconnected) => return Err("workers are gone".into()),
+            };
+            match self.on_worker_message(message, Some(version)) {
+                Some((_, Ok(()))) => ready += 1,
+                Some((worker, Err(why))) => return Err(format!("worker {worker} cannot apply it: {why}")),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Settings a running process cannot change, reported instead of silently ignored.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
+    let (o, n) = (&old.server, &new.server);
+    let mut changes = Vec::new();
+    let mut check = |key: &str, a: String, b: String| {
+        if a != b {
+            changes.push(format!("{key}: {a} -> {b}"));
+        }
+    };
+    check("server.listen", o.listen.clone(), n.listen.clone());
+    check("server.cores", o.cores.to_string(), n.cores.to_string());
+    check("server.pin_cores", o.pin_cores.to_string(), n.pin_cores.to_string());
+    check("server.io_uring_entries", o.io_uring_entries.to_string(), n.io_uring_entries.to_string());
+    check(
+        "server.max_connections_per_core",
+        o.max_connections_per_core.to_string(),
+        n.max_connections_per_core.to_string(),
+    );
+    check("health.tick_ms", old.health.tick_ms.to_string(), new.health.tick_ms.to_string());
+    changes
 }

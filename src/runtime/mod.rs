@@ -7,6 +7,7 @@
 //! touches a worker's state; it can only ask workers to stop.
 
 mod control;
+pub mod messages;
 mod stop;
 mod worker;
 
@@ -24,8 +25,8 @@ pub use worker::Driver;
 use crate::config::ResolvedConfig;
 use crate::health::HealthTable;
 use crate::health::aggregator::Aggregator;
-use crate::health::ejection::EjectionPolicy;
 use crate::routing::Routes;
+use messages::{ControlRequest, ReloadOutcome, ToControl, WorkerCommand};
 
 /// What went wrong starting the gateway.
 #[derive(Debug)]
@@ -55,7 +56,8 @@ pub struct Gateway {
     workers: Vec<JoinHandle<()>>,
     control: Option<JoinHandle<()>>,
     hub: Arc<HealthHub>,
-    /// The routes as every worker built them, for naming endpoints from outside.
+    requests: crossbeam_channel::Sender<ControlRequest>,
+    /// The routes as every worker built them at start, for naming endpoints from outside.
     routes: Routes,
 }
 
@@ -71,20 +73,20 @@ impl Gateway {
         let endpoints = routes.endpoint_count();
         let hub = Arc::new(HealthHub::new(count, HealthTable::new(endpoints, count)));
         let (report_tx, report_rx) = crossbeam_channel::bounded(1024);
-        let mut table_txs = Vec::with_capacity(count);
+        let mut command_txs = Vec::with_capacity(count);
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut workers = Vec::with_capacity(count);
         for (id, listener) in listeners.into_iter().enumerate() {
-            let (table_tx, table_rx) = crossbeam_channel::unbounded();
-            table_txs.push(table_tx);
+            let (command_tx, command_rx) = crossbeam_channel::unbounded();
+            command_txs.push(command_tx);
             let spec = worker::WorkerSpec {
                 id,
                 workers: count,
                 listener,
                 config: Arc::clone(&config),
                 stop: Arc::clone(&stop),
-                reports: report_tx.clone(),
-                tables: table_rx,
+                to_control: report_tx.clone(),
+                commands: command_rx,
             };
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new()
@@ -95,9 +97,19 @@ impl Gateway {
         }
         drop(ready_tx);
         drop(report_tx);
-        let control = spawn_control(&config, count, endpoints, report_rx, table_txs, &hub, &stop)?;
-        let mut gateway =
-            Gateway { addr, drivers: vec![Driver::Uring; count], stop, workers, control: Some(control), hub, routes };
+        let (requests, request_rx) = crossbeam_channel::unbounded();
+        let channels = ControlChannels { from_workers: report_rx, workers: command_txs, requests: request_rx };
+        let control = spawn_control(&config, &routes, channels, &hub, &stop)?;
+        let mut gateway = Gateway {
+            addr,
+            drivers: vec![Driver::Uring; count],
+            stop,
+            workers,
+            control: Some(control),
+            hub,
+            requests,
+            routes,
+        };
         for _ in 0..count {
             match ready_rx.recv() {
                 Ok(Ok((id, driver))) => gateway.drivers[id] = driver,
@@ -132,6 +144,16 @@ impl Gateway {
         self.routes.endpoint_id(provider, model)
     }
 
+    /// Re-reads the config file at `path` and switches every worker to it, or changes nothing and
+    /// says why (with the file, line and key for config errors). Blocks until decided.
+    pub fn reload_from(&self, path: &std::path::Path) -> Result<ReloadOutcome, String> {
+        let (reply, outcome) = mpsc::channel();
+        self.requests
+            .send(ControlRequest::Reload { path: path.to_path_buf(), reply })
+            .map_err(|_| "the control thread is gone".to_string())?;
+        outcome.recv().map_err(|_| "the control thread is gone".to_string())?
+    }
+
     /// Blocks until every worker has exited.
     pub fn wait(mut self) {
         self.join_all();
@@ -163,29 +185,31 @@ impl Drop for Gateway {
     }
 }
 
+struct ControlChannels {
+    from_workers: crossbeam_channel::Receiver<ToControl>,
+    workers: Vec<crossbeam_channel::Sender<WorkerCommand>>,
+    requests: crossbeam_channel::Receiver<ControlRequest>,
+}
+
 fn spawn_control(
-    config: &ResolvedConfig,
-    workers: usize,
-    endpoints: usize,
-    reports: crossbeam_channel::Receiver<crate::health::HealthReport>,
-    tables: Vec<crossbeam_channel::Sender<Arc<HealthTable>>>,
+    config: &Arc<ResolvedConfig>,
+    routes: &Routes,
+    channels: ControlChannels,
     hub: &Arc<HealthHub>,
     stop: &Arc<StopSignal>,
 ) -> Result<JoinHandle<()>, StartError> {
     let h = &config.config.health;
     let ms = std::time::Duration::from_millis;
-    let policy = EjectionPolicy {
-        consecutive_failures: u64::from(h.eject_consecutive_failures),
-        error_rate: h.eject_error_rate,
-        min_requests: h.min_requests,
-        base: ms(h.eject_base_ms),
-        max: ms(h.eject_max_ms),
-        probe_timeout: ms(h.eject_base_ms.max(h.tick_ms * 4)),
-    };
+    let workers = channels.workers.len();
+    let policy = control::ejection_policy(&config.config);
     let control = control::ControlLoop {
-        aggregator: Aggregator::new(endpoints, workers, ms(h.window_ms), policy),
-        reports,
-        tables,
+        config: Arc::clone(config),
+        aggregator: Aggregator::new(routes.endpoint_count(), workers, ms(h.window_ms), policy),
+        endpoint_keys: routes.endpoint_keys().to_vec(),
+        routes_version: 0,
+        from_workers: channels.from_workers,
+        workers: channels.workers,
+        requests: channels.requests,
         hub: Arc::clone(hub),
         tick: ms(h.tick_ms),
         stop: Arc::clone(stop),

@@ -11,8 +11,10 @@ use monoio::{FusionDriver, RuntimeBuilder};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::StopSignal;
+use super::messages::{ToControl, WorkerCommand};
 use crate::config::ResolvedConfig;
-use crate::health::{HealthReport, HealthTable};
+use crate::health::HealthTable;
+use crate::proxy::PreparedConfig;
 use crate::proxy::WorkerContext;
 use crate::proxy::lifecycle::Phase;
 use crate::routing::{Routes, Snapshot};
@@ -41,10 +43,10 @@ pub struct WorkerSpec {
     pub listener: TcpListener,
     pub config: Arc<ResolvedConfig>,
     pub stop: Arc<StopSignal>,
-    /// Health deltas to the control thread, sent with `try_send` (never blocks).
-    pub reports: Sender<HealthReport>,
-    /// Health tables from the control thread, drained with `try_iter` on the tick.
-    pub tables: Receiver<Arc<HealthTable>>,
+    /// Health deltas and reload replies to the control thread, sent with `try_send` (never blocks).
+    pub to_control: Sender<ToControl>,
+    /// Health tables and reload phases from the control thread, drained with `try_iter` on the tick.
+    pub commands: Receiver<WorkerCommand>,
 }
 
 /// After the grace period, how long cut streams get to send their error event.
@@ -106,11 +108,22 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
     let _ = ready.send(Ok((id, driver)));
     monoio::spawn(sweep_pool(Rc::clone(&cx), Arc::clone(&spec.stop)));
     let tick = Duration::from_millis(spec.config.config.health.tick_ms);
-    monoio::spawn(health_tick(Rc::clone(&cx), spec.reports, spec.tables, tick, Arc::clone(&spec.stop)));
+    let channels = (spec.to_control, spec.commands);
+    monoio::spawn(control_tick(Rc::clone(&cx), channels, spec.workers, tick, Arc::clone(&spec.stop)));
     accept_loop(&cx, &listener, &spec.stop, spec.config.config.server.max_connections_per_core).await;
-    drop(listener);
+    close_listener(listener);
     log::info!("worker {id} stopped accepting; draining {} connection(s)", cx.lifecycle.open_connections());
     drain(&cx, spec.stop.grace()).await;
+}
+
+/// Stops listening now. Dropping a monoio listener closes it asynchronously, and under io_uring a
+/// cancelled accept may still complete; `shutdown` on the listening socket takes it out of the
+/// LISTEN state synchronously, so from here on new connections are refused.
+fn close_listener(listener: monoio::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is owned by `listener`, which is alive for the duration of the call.
+    unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+    drop(listener);
 }
 
 /// Lets requests in flight finish within `grace`, then cuts what is left with in-band errors.
@@ -166,20 +179,43 @@ async fn sweep_pool(cx: Rc<WorkerContext>, stop: Arc<StopSignal>) {
     }
 }
 
-/// Every tick: send what this worker measured, and route with the newest health table received.
-async fn health_tick(
+/// Every tick: send what this worker measured, act on reload phases, and route with the newest
+/// health table received.
+async fn control_tick(
     cx: Rc<WorkerContext>,
-    reports: Sender<HealthReport>,
-    tables: Receiver<Arc<HealthTable>>,
+    (to_control, commands): (Sender<ToControl>, Receiver<WorkerCommand>),
+    workers: usize,
     tick: Duration,
     stop: Arc<StopSignal>,
 ) {
+    let mut prepared: Option<PreparedConfig> = None;
     while !stop.is_stopped() {
         monoio::time::sleep(tick).await;
         let applied = cx.snapshot().health.version;
         // A full channel means the control thread is behind; this delta is dropped, not waited for.
-        let _ = reports.try_send(cx.health.take_report(applied));
-        if let Some(table) = tables.try_iter().last() {
+        let _ = to_control.try_send(ToControl::Report(cx.health.take_report(applied)));
+        let mut latest: Option<Arc<HealthTable>> = None;
+        for command in commands.try_iter() {
+            match command {
+                WorkerCommand::Health(table) => latest = Some(table),
+                WorkerCommand::Prepare { version, config, workers: count } => {
+                    let result = cx.prepare(version, &config, count.max(workers));
+                    let reply = result.as_ref().map(|_| ()).map_err(String::clone);
+                    prepared = result.ok();
+                    let _ = to_control.try_send(ToControl::Prepared { worker: cx.worker_id, version, result: reply });
+                }
+                WorkerCommand::Commit { version } => {
+                    if let Some(next) = prepared.take_if(|p| p.version == version) {
+                        cx.commit(next);
+                        log::info!("worker {} switched to config version {version}", cx.worker_id);
+                    }
+                }
+                WorkerCommand::Abort { version } => {
+                    prepared.take_if(|p| p.version == version);
+                }
+            }
+        }
+        if let Some(table) = latest {
             cx.install_health((*table).clone());
         }
     }

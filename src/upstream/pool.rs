@@ -33,14 +33,19 @@ pub struct PoolStats {
 }
 
 pub struct Pool {
-    settings: PoolSettings,
+    settings: Cell<PoolSettings>,
     idle: RefCell<HashMap<PoolKey, Vec<IdleConn>>>,
     pub stats: PoolStats,
 }
 
 impl Pool {
     pub fn new(settings: PoolSettings) -> Pool {
-        Pool { settings, idle: RefCell::new(HashMap::new()), stats: PoolStats::default() }
+        Pool { settings: Cell::new(settings), idle: RefCell::new(HashMap::new()), stats: PoolStats::default() }
+    }
+
+    /// New limits from a reload; idle connections beyond them go at the next sweep or put.
+    pub fn set_settings(&self, settings: PoolSettings) {
+        self.settings.set(settings);
     }
 
     /// The most recently used live connection for `key`, if any. LIFO keeps the warmest connections
@@ -53,7 +58,8 @@ impl Pool {
             return None;
         };
         while let Some(entry) = conns.pop() {
-            if now.duration_since(entry.idle_since) < self.settings.idle_timeout && entry.conn.is_idle_and_open() {
+            if now.duration_since(entry.idle_since) < self.settings.get().idle_timeout && entry.conn.is_idle_and_open()
+            {
                 self.stats.hits.set(self.stats.hits.get() + 1);
                 let mut conn = entry.conn;
                 conn.reused = true;
@@ -69,7 +75,7 @@ impl Pool {
     pub fn put(&self, key: &PoolKey, conn: UpstreamConn) {
         let mut idle = self.idle.borrow_mut();
         let conns = idle.entry(key.clone()).or_default();
-        if conns.len() < self.settings.max_idle_per_host {
+        if conns.len() < self.settings.get().max_idle_per_host {
             conns.push(IdleConn { conn, idle_since: Instant::now() });
         }
     }
@@ -80,8 +86,9 @@ impl Pool {
         let mut idle = self.idle.borrow_mut();
         for conns in idle.values_mut() {
             let before = conns.len();
-            conns
-                .retain(|e| now.duration_since(e.idle_since) < self.settings.idle_timeout && e.conn.is_idle_and_open());
+            conns.retain(|e| {
+                now.duration_since(e.idle_since) < self.settings.get().idle_timeout && e.conn.is_idle_and_open()
+            });
             let evicted = (before - conns.len()) as u64;
             self.stats.evictions.set(self.stats.evictions.get() + evicted);
         }

@@ -1,0 +1,40 @@
+//! What travels between the control thread, the workers and the main thread. Workers only ever
+//! `try_send` and `try_iter`; only the control thread and the main thread block.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::ResolvedConfig;
+use crate::health::{HealthReport, HealthTable};
+
+/// Control thread -> one worker.
+pub enum WorkerCommand {
+    /// A newly published health table.
+    Health(Arc<HealthTable>),
+    /// Reload phase one: build everything for config `version`, report whether that worked.
+    Prepare { version: u64, config: Arc<ResolvedConfig>, workers: usize },
+    /// Reload phase two: every worker prepared `version`; switch to it.
+    Commit { version: u64 },
+    /// Some worker could not prepare `version`; drop it.
+    Abort { version: u64 },
+}
+
+/// A worker -> the control thread.
+pub enum ToControl {
+    Report(HealthReport),
+    Prepared { worker: usize, version: u64, result: Result<(), String> },
+}
+
+/// The main thread (or an admin request) -> the control thread.
+pub enum ControlRequest {
+    Reload { path: PathBuf, reply: std::sync::mpsc::Sender<Result<ReloadOutcome, String>> },
+}
+
+/// A reload that took effect.
+#[derive(Debug, Clone)]
+pub struct ReloadOutcome {
+    pub version: u64,
+    /// Changed settings that only a restart applies, as `key: old -> new`.
+    pub needs_restart: Vec<String>,
+    pub shutdown_grace_ms: u64,
+}
