@@ -10,6 +10,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod logging;
+pub mod messages;
 pub mod netio;
 pub mod providers;
 pub mod proxy;

@@ -457,3 +457,62 @@ fn malformed_events_pass_through_untouched() {
     assert!(response.text().contains("data: {not json\n\n"), "pass-through forwards what it does not understand");
     assert!(response.text().ends_with("data: [DONE]\n\n"));
 }
+
+#[test]
+fn connections_beyond_the_per_core_limit_get_a_fast_503() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "max_connections_per_core = 2", ""));
+    let mut first = Client::connect(gateway.local_addr());
+    let mut second = Client::connect(gateway.local_addr());
+    assert_eq!(first.get("/healthz", &[]).status, 200);
+    assert_eq!(second.get("/healthz", &[]).status, 200);
+
+    let mut third = Client::connect(gateway.local_addr());
+    let refused = third.read_response();
+
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("connection"), Some("close"));
+    assert!(third.is_closed());
+    drop(first);
+    assert_eq!(second.get("/healthz", &[]).status, 200, "existing connections are unaffected");
+}
+
+#[test]
+fn admin_reload_applies_the_file_and_needs_the_admin_key() {
+    let provider = mock(MockConfig::default());
+    let path = std::env::temp_dir().join(format!("corelay-admin-{}.toml", std::process::id()));
+    let admin = "[admin]\nkey = \"admin-key-0123456789\"\n[health]\ntick_ms = 10\n";
+    let first =
+        config_text(&provider.base_url(), "", admin).replace("api_key_env = \"CORELAY_TEST_PROVIDER_KEY\"\n", "");
+    std::fs::write(&path, &first).unwrap();
+    let gateway = corelay::Gateway::start(corelay::config::load_resolved(&path).unwrap()).unwrap();
+    let addr = gateway.local_addr();
+    let second = format!("{first}[models.\"acme/new\"]\nendpoints = [{{ provider = \"mock\", model = \"gpt-4o\" }}]\n");
+    std::fs::write(&path, second).unwrap();
+
+    let denied = Client::connect(addr).post("/admin/reload", &[("authorization", "Bearer wrong")], b"");
+    let reloaded =
+        Client::connect(addr).post("/admin/reload", &[("authorization", "Bearer admin-key-0123456789")], b"");
+
+    assert_eq!(denied.status, 401);
+    assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+    assert_eq!(reloaded.json()["version"], 1);
+    let started = std::time::Instant::now();
+    let mut listed = false;
+    for _ in 0..10_000 {
+        let models = Client::connect(addr).get("/v1/models", &[]).text();
+        if models.contains("acme/new") {
+            listed = true;
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    assert!(listed, "the new model is served after the reload");
+    std::fs::write(&path, "[server\n").unwrap();
+    let broken = Client::connect(addr).post("/admin/reload", &[("authorization", "Bearer admin-key-0123456789")], b"");
+    assert_eq!(broken.status, 400);
+    assert!(broken.text().contains(":1:"), "names the line: {}", broken.text());
+    let _ = std::fs::remove_file(path);
+}

@@ -14,6 +14,9 @@ mod state;
 mod tls;
 mod writer;
 
+/// The load generator behind `corelay-load` (closed and open loop, SSE timing, HDR reports).
+pub mod load;
+
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::Arc;

@@ -35,6 +35,20 @@ pub struct Config {
     pub models: BTreeMap<String, ModelConfig>,
     #[serde(default)]
     pub keys: Vec<KeyConfig>,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
+}
+
+/// `[admin]`: the key that guards admin endpoints (`POST /admin/reload`). Without one they are off.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AdminConfig {
+    /// Environment variable holding the admin key (preferred).
+    pub key_env: Option<String>,
+    /// The admin key inline (at least 16 characters).
+    pub key: Option<String>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -291,7 +305,9 @@ pub fn load_resolved(path: &Path) -> Result<ResolvedConfig, ConfigError> {
         ConfigError { file: path.to_path_buf(), issues }
     };
     let config = Config::parse(&text).map_err(fail)?;
-    resolve(config).map_err(fail)
+    let mut resolved = resolve(config).map_err(fail)?;
+    resolved.source = Some(path.to_path_buf());
+    Ok(resolved)
 }
 
 impl Config {
@@ -328,6 +344,7 @@ impl Config {
         report_unknown("pool", &self.pool.unknown, issues);
         report_unknown("routing", &self.routing.unknown, issues);
         report_unknown("health", &self.health.unknown, issues);
+        report_unknown("admin", &self.admin.unknown, issues);
         for (name, provider) in &self.providers {
             report_unknown(&format!("providers.{name}"), &provider.unknown, issues);
         }
@@ -354,6 +371,11 @@ impl Config {
             self.validate_model(id, model, issues);
         }
         self.validate_keys(issues);
+        match (&self.admin.key, &self.admin.key_env) {
+            (Some(_), Some(_)) => issues.push(issue("admin", "set either `key` or `key_env`, not both")),
+            (Some(k), None) if k.len() < 16 => issues.push(issue("admin.key", "must be at least 16 characters")),
+            _ => {}
+        }
     }
 
     fn validate_server(&self, issues: &mut Vec<ConfigIssue>) {

@@ -60,6 +60,10 @@ pub struct ResolvedConfig {
     pub config: Config,
     pub providers: BTreeMap<String, Arc<ResolvedProvider>>,
     pub keys: Vec<ResolvedKey>,
+    /// Guards admin endpoints; `None` turns them off.
+    pub admin_key: Option<Secret>,
+    /// The file this came from, re-read by a reload.
+    pub source: Option<std::path::PathBuf>,
 }
 
 /// Resolves secrets, addresses and CA files; collects every failure.
@@ -72,7 +76,16 @@ pub fn resolve(config: Config) -> Result<ResolvedConfig, Vec<ConfigIssue>> {
         }
     }
     let keys = config.keys.iter().enumerate().filter_map(|(i, key)| resolve_key(i, key, &mut issues)).collect();
-    if issues.is_empty() { Ok(ResolvedConfig { config, providers, keys }) } else { Err(issues) }
+    let admin_key = match (&config.admin.key, &config.admin.key_env) {
+        (Some(inline), _) => Some(Secret(inline.clone())),
+        (None, Some(env)) => read_env(env, "admin.key_env", &mut issues).map(Secret),
+        (None, None) => None,
+    };
+    if issues.is_empty() {
+        Ok(ResolvedConfig { config, providers, keys, admin_key, source: None })
+    } else {
+        Err(issues)
+    }
 }
 
 fn resolve_provider(

@@ -1,11 +1,14 @@
 //! Route a request to its handler by method and path, check the gateway key, and render any error
 //! once, in the OpenAI format.
 
+use std::time::{Duration, Instant};
+
 use super::WorkerContext;
 use super::client::ClientConn;
 use super::connection::Request;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::write::{OutFraming, write_response_head};
+use crate::messages::ControlRequest;
 use crate::routing::{Auth, Snapshot, bearer_token};
 
 /// Handles one request. Returns whether the connection may carry another.
@@ -51,10 +54,13 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
             authorize(&snapshot, &request)?;
             super::chat::handle(cx, conn, &snapshot, request).await
         }
-        (_, "/healthz" | "/v1/health" | "/v1/models" | "/v1/chat/completions") => Err(GatewayError::new(
-            ErrorKind::MethodNotAllowed,
-            format!("method {} is not allowed on {}", head.method, head.path()),
-        )),
+        ("POST", "/admin/reload") => admin_reload(cx, conn, &request).await,
+        (_, "/healthz" | "/v1/health" | "/v1/models" | "/v1/chat/completions" | "/admin/reload") => {
+            Err(GatewayError::new(
+                ErrorKind::MethodNotAllowed,
+                format!("method {} is not allowed on {}", head.method, head.path()),
+            ))
+        }
         (method, path) => {
             Err(GatewayError::new(ErrorKind::RouteNotFound, format!("unknown request URL: {method} {path}")))
         }
@@ -93,4 +99,45 @@ async fn respond_json(
         conn.out.extend_from_slice(body);
     }
     Ok(conn.flush().await.is_ok())
+}
+
+/// How long an admin reload may take before the request gives up waiting (the reload goes on).
+const ADMIN_RELOAD_WAIT: Duration = Duration::from_secs(30);
+/// How often the waiting request checks for the control thread's answer.
+const ADMIN_RELOAD_POLL: Duration = Duration::from_millis(10);
+
+/// `POST /admin/reload`: the same two-phase reload as SIGHUP, guarded by the admin key. Off (404)
+/// when no admin key is configured.
+async fn admin_reload(cx: &WorkerContext, conn: &mut ClientConn, request: &Request) -> Result<bool, GatewayError> {
+    let presented = request.head.header("authorization").and_then(bearer_token);
+    match cx.snapshot().routes.authenticate_admin(presented) {
+        None => return Err(GatewayError::new(ErrorKind::RouteNotFound, "admin endpoints are off: no [admin] key")),
+        Some(false) => return Err(GatewayError::new(ErrorKind::Unauthorized, "invalid admin key")),
+        Some(true) => {}
+    }
+    let control = cx.control().ok_or_else(|| GatewayError::new(ErrorKind::Internal, "no control thread"))?;
+    let (reply, outcome) = std::sync::mpsc::channel();
+    control
+        .send(ControlRequest::Reload { path: None, reply })
+        .map_err(|_| GatewayError::new(ErrorKind::Internal, "the control thread is gone"))?;
+    // The worker must not block, so the answer is polled on a timer.
+    let deadline = Instant::now() + ADMIN_RELOAD_WAIT;
+    let result = loop {
+        match outcome.try_recv() {
+            Ok(result) => break result,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => break Err("the control thread is gone".to_string()),
+            Err(std::sync::mpsc::TryRecvError::Empty) if Instant::now() >= deadline => {
+                return Err(GatewayError::new(ErrorKind::GatewayTimeout, "the reload is still running"));
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => monoio::time::sleep(ADMIN_RELOAD_POLL).await,
+        }
+    };
+    let outcome = result
+        .map_err(|why| GatewayError::new(ErrorKind::InvalidField, format!("reload failed, nothing changed: {why}")))?;
+    let body = serde_json::to_vec(&serde_json::json!({
+        "version": outcome.version,
+        "needs_restart": outcome.needs_restart,
+    }))
+    .expect("plain data serializes");
+    respond_json(conn, &body, request.head.keep_alive, false).await
 }

@@ -110,6 +110,8 @@ pub struct WorkerContext {
     pub retry_budget: RefCell<RetryBudget>,
     settings: Cell<Settings>,
     pub lifecycle: Rc<lifecycle::Lifecycle>,
+    /// Requests to the control thread (admin reload); absent in contexts built outside a gateway.
+    control: Option<crossbeam_channel::Sender<crate::messages::ControlRequest>>,
     rng: Cell<u64>,
 }
 
@@ -128,7 +130,18 @@ impl WorkerContext {
             pool: Pool::new(pool_settings(config)),
             tls: RefCell::new(Rc::new(TlsConnectors::build(config.providers.values().map(|p| p.as_ref()))?)),
             settings: Cell::new(Settings::from_config(config)),
+            control: None,
         })
+    }
+
+    /// Connects the context to its control thread.
+    pub fn with_control(mut self, control: crossbeam_channel::Sender<crate::messages::ControlRequest>) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    pub fn control(&self) -> Option<&crossbeam_channel::Sender<crate::messages::ControlRequest>> {
+        self.control.as_ref()
     }
 
     /// The limits in force for requests that start now.

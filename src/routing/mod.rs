@@ -56,6 +56,7 @@ pub struct Routes {
     /// (provider, provider model) per endpoint id.
     endpoint_keys: Vec<(String, String)>,
     keys: Vec<ResolvedKey>,
+    admin_key: Option<crate::config::resolve::Secret>,
     /// Pre-rendered `GET /v1/models` body: it only changes with the config.
     pub models_body: Vec<u8>,
 }
@@ -105,7 +106,14 @@ impl Routes {
         }
         let listing = model_order.iter().map(|id| (id.as_str(), models[id].owned_by.as_str()));
         let models_body = crate::api::openai::model_list_json(listing, created_unix);
-        Routes { models, model_order, endpoint_keys, keys: config.keys.clone(), models_body }
+        Routes {
+            models,
+            model_order,
+            endpoint_keys,
+            keys: config.keys.clone(),
+            admin_key: config.admin_key.clone(),
+            models_body,
+        }
     }
 
     pub fn model(&self, id: &str) -> Option<&ModelRoute> {
@@ -159,6 +167,15 @@ impl Routes {
             }
         }
         found.map_or(Auth::Denied, Auth::Key)
+    }
+}
+
+impl Routes {
+    /// Admin endpoints: `None` when no admin key is configured (they are off), else whether the
+    /// presented key is the admin key.
+    pub fn authenticate_admin(&self, presented: Option<&[u8]>) -> Option<bool> {
+        let key = self.admin_key.as_ref()?;
+        Some(presented.is_some_and(|p| constant_time_eq(p, key.expose().as_bytes())))
     }
 }
 

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::StopSignal;
-use super::messages::{ControlRequest, ReloadOutcome, ToControl, WorkerCommand};
 use crate::config::{self, Config, ResolvedConfig};
 use crate::health::HealthTable;
 use crate::health::aggregator::Aggregator;
 use crate::health::ejection::EjectionPolicy;
+use crate::messages::{ControlRequest, ReloadOutcome, ToControl, WorkerCommand};
 use crate::routing::Routes;
 
 /// How long workers get to prepare a new config version.
@@ -128,7 +128,12 @@ impl ControlLoop {
                 },
                 recv(self.requests) -> request => {
                     if let Ok(ControlRequest::Reload { path, reply }) = request {
-                        let _ = reply.send(self.reload(&path));
+                        let path = path.or_else(|| self.config.source.clone());
+                        let outcome = match path {
+                            Some(path) => self.reload(&path),
+                            None => Err("the running config did not come from a file".to_string()),
+                        };
+                        let _ = reply.send(outcome);
                     }
                 },
                 default(timeout) => {

@@ -7,7 +7,7 @@
 //! touches a worker's state; it can only ask workers to stop.
 
 mod control;
-pub mod messages;
+pub mod limits;
 mod stop;
 mod worker;
 
@@ -25,8 +25,8 @@ pub use worker::Driver;
 use crate::config::ResolvedConfig;
 use crate::health::HealthTable;
 use crate::health::aggregator::Aggregator;
+use crate::messages::{ControlRequest, ReloadOutcome, ToControl, WorkerCommand};
 use crate::routing::Routes;
-use messages::{ControlRequest, ReloadOutcome, ToControl, WorkerCommand};
 
 /// What went wrong starting the gateway.
 #[derive(Debug)]
@@ -66,6 +66,10 @@ impl Gateway {
     pub fn start(config: ResolvedConfig) -> Result<Gateway, StartError> {
         let config = Arc::new(config);
         let count = config.config.worker_count();
+        let needed = limits::descriptors_needed(count, config.config.server.max_connections_per_core);
+        if let Some(warning) = limits::ensure_descriptors(needed) {
+            log::warn!("{warning}");
+        }
         let listeners = bind_listeners(config.config.listen_addr(), count)?;
         let addr = listeners[0].local_addr().map_err(|e| StartError::Bind(config.config.listen_addr(), e))?;
         let stop = Arc::new(StopSignal::new());
@@ -73,6 +77,7 @@ impl Gateway {
         let endpoints = routes.endpoint_count();
         let hub = Arc::new(HealthHub::new(count, HealthTable::new(endpoints, count)));
         let (report_tx, report_rx) = crossbeam_channel::bounded(1024);
+        let (requests, request_rx) = crossbeam_channel::unbounded();
         let mut command_txs = Vec::with_capacity(count);
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut workers = Vec::with_capacity(count);
@@ -87,6 +92,7 @@ impl Gateway {
                 stop: Arc::clone(&stop),
                 to_control: report_tx.clone(),
                 commands: command_rx,
+                requests: requests.clone(),
             };
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new()
@@ -97,7 +103,6 @@ impl Gateway {
         }
         drop(ready_tx);
         drop(report_tx);
-        let (requests, request_rx) = crossbeam_channel::unbounded();
         let channels = ControlChannels { from_workers: report_rx, workers: command_txs, requests: request_rx };
         let control = spawn_control(&config, &routes, channels, &hub, &stop)?;
         let mut gateway = Gateway {
@@ -149,7 +154,7 @@ impl Gateway {
     pub fn reload_from(&self, path: &std::path::Path) -> Result<ReloadOutcome, String> {
         let (reply, outcome) = mpsc::channel();
         self.requests
-            .send(ControlRequest::Reload { path: path.to_path_buf(), reply })
+            .send(ControlRequest::Reload { path: Some(path.to_path_buf()), reply })
             .map_err(|_| "the control thread is gone".to_string())?;
         outcome.recv().map_err(|_| "the control thread is gone".to_string())?
     }

@@ -11,9 +11,9 @@ use monoio::{FusionDriver, RuntimeBuilder};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::StopSignal;
-use super::messages::{ToControl, WorkerCommand};
 use crate::config::ResolvedConfig;
 use crate::health::HealthTable;
+use crate::messages::{ToControl, WorkerCommand};
 use crate::proxy::PreparedConfig;
 use crate::proxy::WorkerContext;
 use crate::proxy::lifecycle::Phase;
@@ -47,6 +47,8 @@ pub struct WorkerSpec {
     pub to_control: Sender<ToControl>,
     /// Health tables and reload phases from the control thread, drained with `try_iter` on the tick.
     pub commands: Receiver<WorkerCommand>,
+    /// Requests to the control thread (an admin reload).
+    pub requests: Sender<crate::messages::ControlRequest>,
 }
 
 /// After the grace period, how long cut streams get to send their error event.
@@ -98,7 +100,7 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
     let health = HealthTable::new(routes.endpoint_count(), spec.workers);
     let snapshot = Snapshot::new(std::rc::Rc::new(routes), health);
     let cx = match WorkerContext::new(id, &spec.config, snapshot) {
-        Ok(cx) => Rc::new(cx),
+        Ok(cx) => Rc::new(cx.with_control(spec.requests.clone())),
         Err(e) => {
             let _ = ready.send(Err((id, format!("cannot build TLS configuration: {e}"))));
             return;

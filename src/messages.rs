@@ -1,4 +1,5 @@
-//! What travels between the control thread, the workers and the main thread. Workers only ever
+//! What travels between the control thread, the workers and the main thread (a leaf module of plain
+//! types, so both `proxy` and `runtime` can use it without depending on each other). Workers only ever
 //! `try_send` and `try_iter`; only the control thread and the main thread block.
 
 use std::path::PathBuf;
@@ -27,7 +28,8 @@ pub enum ToControl {
 
 /// The main thread (or an admin request) -> the control thread.
 pub enum ControlRequest {
-    Reload { path: PathBuf, reply: std::sync::mpsc::Sender<Result<ReloadOutcome, String>> },
+    /// Re-read `path`, or the file the running config came from.
+    Reload { path: Option<PathBuf>, reply: std::sync::mpsc::Sender<Result<ReloadOutcome, String>> },
 }
 
 /// A reload that took effect.
