@@ -43,7 +43,7 @@ pub struct GatewayError {
     pub kind: ErrorKind,
     pub message: String,
     /// The request field at fault, as OpenAI reports it in `param`.
-    pub param: Option<&'static str>,
+    pub param: Option<std::borrow::Cow<'static, str>>,
 }
 
 impl GatewayError {
@@ -51,8 +51,8 @@ impl GatewayError {
         GatewayError { kind, message: message.into(), param: None }
     }
 
-    pub fn with_param(mut self, param: &'static str) -> GatewayError {
-        self.param = Some(param);
+    pub fn with_param(mut self, param: impl Into<std::borrow::Cow<'static, str>>) -> GatewayError {
+        self.param = Some(param.into());
         self
     }
 

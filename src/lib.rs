@@ -5,6 +5,7 @@
 //! (threads). `main.rs` is only the CLI.
 
 pub mod api;
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod health;

@@ -53,7 +53,11 @@ const ERROR_EVENT: &[u8] =
 pub(crate) fn plan_response(req: &Request, config: &MockConfig, seq: u64) -> Action {
     let close = config.close_after_response || !req.keep_alive;
     let path = req.path();
-    if req.method == "POST" && path.ends_with("/chat/completions") {
+    // `/messages` (Anthropic), `:rawPredict` / `:streamRawPredict` (Vertex) and `/converse*` (Bedrock)
+    // share the chat behaviour: tests configure the reply bytes in that provider's format.
+    let chat_like =
+        ["/chat/completions", "/messages", ":rawPredict", ":streamRawPredict", "/converse", "/converse-stream"];
+    if req.method == "POST" && chat_like.iter().any(|suffix| path.ends_with(suffix)) {
         return chat(req, config, seq, close);
     }
     if req.method == "GET" && path.ends_with("/models") {

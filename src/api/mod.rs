@@ -3,4 +3,5 @@
 
 pub mod health;
 pub mod openai;
+pub mod openai_chat;
 pub mod route_fields;

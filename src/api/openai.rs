@@ -36,7 +36,7 @@ struct Body<'a> {
     message: &'a str,
     #[serde(rename = "type")]
     kind: &'static str,
-    param: Option<&'static str>,
+    param: Option<&'a str>,
     code: Option<&'static str>,
 }
 
@@ -46,7 +46,7 @@ pub fn error_json(error: &GatewayError) -> Vec<u8> {
         error: Body {
             message: &error.message,
             kind: error_type(error.kind),
-            param: error.param,
+            param: error.param.as_deref(),
             code: error_code(error.kind),
         },
     };

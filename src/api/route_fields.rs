@@ -184,7 +184,7 @@ mod tests {
         let f = extract(cases[0].0).unwrap();
         assert_eq!(f.options.order, ["b", "a"]);
         let err = extract(br#"{"model":"m","providerOptions":{"gateway":{"order":"a"}}}"#).unwrap_err();
-        assert_eq!(err.param, Some("providerOptions"));
+        assert_eq!(err.param.as_deref(), Some("providerOptions"));
     }
 
     #[test]
@@ -210,7 +210,7 @@ mod tests {
         ];
         for (body, kind, param) in cases {
             let err = extract(body).unwrap_err();
-            assert_eq!((err.kind, err.param), (kind, param), "{}", String::from_utf8_lossy(body));
+            assert_eq!((err.kind, err.param.as_deref()), (kind, param), "{}", String::from_utf8_lossy(body));
         }
     }
 }

@@ -208,8 +208,10 @@ impl Default for HealthConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
-    /// OpenAI and every OpenAI-compatible server.
+    /// OpenAI and every OpenAI-compatible server: the body passes through.
     Openai,
+    /// Anthropic's Messages API: requests and answers are translated.
+    Anthropic,
 }
 
 /// `[providers.NAME]`.
@@ -221,6 +223,8 @@ pub struct ProviderConfig {
     pub api_key_env: Option<String>,
     /// PEM file of extra CA certificates trusted for this provider (a private vLLM, a test mock).
     pub ca_file: Option<PathBuf>,
+    /// `max_tokens` sent when the client gave none, for providers that require one (Anthropic).
+    pub default_max_tokens: Option<u32>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }

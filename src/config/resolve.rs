@@ -15,6 +15,9 @@ use rustls_pki_types::pem::PemObject;
 use super::{Config, ConfigIssue};
 use crate::upstream::Origin;
 
+/// `max_tokens` for Anthropic-style providers when neither the client nor the config gives one.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
 /// A secret string: usable, never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -45,6 +48,8 @@ pub struct ResolvedProvider {
     pub api_key: Option<Secret>,
     /// Extra trust anchors for this provider's TLS, in DER.
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// `max_tokens` for providers that require one when the client sent none.
+    pub default_max_tokens: u32,
 }
 
 /// A gateway key clients may present.
@@ -109,7 +114,15 @@ fn resolve_provider(
         Some(path) => load_roots(path, &format!("providers.{name}.ca_file"), issues)?,
         None => Vec::new(),
     };
-    Some(ResolvedProvider { name: name.to_string(), kind: provider.kind, origin, addrs, api_key, extra_roots })
+    Some(ResolvedProvider {
+        name: name.to_string(),
+        kind: provider.kind,
+        origin,
+        addrs,
+        api_key,
+        extra_roots,
+        default_max_tokens: provider.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+    })
 }
 
 fn resolve_key(index: usize, key: &super::KeyConfig, issues: &mut Vec<ConfigIssue>) -> Option<ResolvedKey> {

@@ -13,7 +13,11 @@ use super::WorkerContext;
 use super::client::ClientConn;
 use super::connection::Request;
 use super::relay::{self, Held};
+use super::translated;
+use crate::api::openai_chat;
 use crate::api::route_fields::{self, RouteFields};
+use crate::chat::ChatRequest;
+use crate::config::ProviderKind;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
 use crate::http::response::ResponseHead;
@@ -34,7 +38,7 @@ pub enum Failure {
     Error(GatewayError),
 }
 
-enum Attempt {
+pub enum Attempt {
     /// The client got a response (or went away); `bool` says whether the connection is reusable.
     Served(bool),
     Failed(Failure),
@@ -72,6 +76,7 @@ pub async fn handle(
     )
     .map_err(route_error)?;
     let deadline = now + cx.settings().routing.deadline;
+    let ir = parse_if_translating(&request.body, &candidates, cx.settings().routing.max_attempts)?;
     cx.retry_budget.borrow().deposit();
     let keep_alive = request.head.keep_alive;
     let mut last_failure = None;
@@ -81,13 +86,38 @@ pub async fn handle(
             break;
         }
         attempts += 1;
-        match attempt(cx, conn, snapshot, &request, &fields, candidate, attempts, deadline).await {
+        let outcome = match (&ir, candidate.endpoint.provider.kind) {
+            (Some(ir), kind) if kind != ProviderKind::Openai => {
+                translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline).await
+            }
+            _ => attempt(cx, conn, snapshot, &request, &fields, candidate, attempts, deadline).await,
+        };
+        match outcome {
             Attempt::Served(reusable) => return Ok(reusable),
             Attempt::Failed(failure) => last_failure = Some(failure),
         }
     }
     let failure = last_failure.expect("at least one candidate was tried");
     relay::send_failure(conn, failure, attempts, keep_alive).await
+}
+
+/// The internal request, parsed only when a candidate that may be tried speaks another format.
+fn parse_if_translating(
+    body: &[u8],
+    candidates: &[Candidate<'_>],
+    max_attempts: usize,
+) -> Result<Option<ChatRequest>, GatewayError> {
+    let translating = candidates.iter().take(max_attempts).any(|c| c.endpoint.provider.kind != ProviderKind::Openai);
+    if !translating {
+        return Ok(None);
+    }
+    openai_chat::parse_request(body).map(Some).map_err(|e| {
+        let error = GatewayError::new(ErrorKind::InvalidField, e.to_string());
+        match e.param() {
+            Some(param) => error.with_param(param.to_string()),
+            None => error,
+        }
+    })
 }
 
 fn route_error(error: RouteError) -> GatewayError {
@@ -219,11 +249,11 @@ async fn stream(
 }
 
 /// 408, 409, 429, 5xx and Anthropic's 529 say "try elsewhere"; other 4xx are the client's fault.
-fn is_retryable_status(status: u16) -> bool {
+pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 409 | 429 | 500..=599)
 }
 
-fn outcome_of(error: &UpstreamError) -> Outcome {
+pub fn outcome_of(error: &UpstreamError) -> Outcome {
     match error {
         e if e.is_timeout() => Outcome::Timeout,
         UpstreamError::Connect(_) | UpstreamError::Tls(_) | UpstreamError::ClosedBeforeResponse => {
@@ -235,7 +265,7 @@ fn outcome_of(error: &UpstreamError) -> Outcome {
 }
 
 /// `Retry-After: SECONDS` on a 429 or 503 pauses the provider (all its models) on every core.
-fn apply_retry_after(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<'_>, head: &ResponseHead) {
+pub fn apply_retry_after(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<'_>, head: &ResponseHead) {
     if !matches!(head.status, 429 | 503) {
         return;
     }

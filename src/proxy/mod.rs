@@ -10,6 +10,7 @@ pub mod connection;
 mod dispatch;
 pub mod lifecycle;
 mod relay;
+mod translated;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

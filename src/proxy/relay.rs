@@ -26,7 +26,7 @@ pub fn is_event_stream(head: &ResponseHead) -> bool {
 
 /// The provider's forwarded headers plus Corelay's own: who served, as which model, after how many
 /// attempts.
-fn response_headers<'a>(
+pub fn response_headers<'a>(
     head: &'a ResponseHead,
     serving: &'a Serving<'_>,
     attempts: &'a [u8],

@@ -1,0 +1,393 @@
+//! Attempts at providers that speak another format than the client: the client's OpenAI request is
+//! parsed once into the internal model (`chat`), each attempt renders it for its provider, and the
+//! provider's answer is translated back into OpenAI's JSON or `chat.completion.chunk` stream.
+//!
+//! The failover rules are the pass-through path's (see `chat`): a translated stream is held until
+//! its first committing event, so an error as the first event (Anthropic's `overloaded_error`)
+//! still moves on to the next candidate; after that, failures end the stream in-band.
+
+use std::time::{Duration, Instant};
+
+use super::WorkerContext;
+use super::chat::{Attempt, Failure, Serving, apply_retry_after, is_retryable_status, outcome_of};
+use super::client::ClientConn;
+use super::lifecycle::Phase;
+use super::relay::response_headers;
+use crate::api::openai_chat::{self, ChunkEncoder};
+use crate::chat::{ChatRequest, ProviderError, ProviderErrorKind, StreamEvent};
+use crate::config::ProviderKind;
+use crate::config::resolve::ResolvedProvider;
+use crate::error::{ErrorKind, GatewayError};
+use crate::health::Outcome;
+use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_request_head, write_response_head};
+use crate::providers::anthropic;
+use crate::upstream::{self, BodyReader, UpstreamResponse};
+
+/// Largest error body read from a provider.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// A provider stream decoder, by provider kind (enum dispatch on the hot path, no trait objects).
+enum Translator {
+    Anthropic(anthropic::StreamTranslator),
+}
+
+impl Translator {
+    fn for_kind(kind: ProviderKind) -> Option<Translator> {
+        match kind {
+            ProviderKind::Anthropic => Some(Translator::Anthropic(anthropic::StreamTranslator::new())),
+            ProviderKind::Openai => None,
+        }
+    }
+
+    fn feed(&mut self, input: &[u8], out: &mut Vec<StreamEvent>) {
+        match self {
+            Translator::Anthropic(t) => t.feed(input, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        match self {
+            Translator::Anthropic(t) => t.finish(out),
+        }
+    }
+}
+
+/// The complete upstream request (head and body) for `provider`.
+fn build_request(provider: &ResolvedProvider, model: &str, ir: &ChatRequest) -> Result<Vec<u8>, GatewayError> {
+    match provider.kind {
+        ProviderKind::Anthropic => {
+            let options = anthropic::RequestOptions {
+                model,
+                default_max_tokens: provider.default_max_tokens,
+                dialect: anthropic::Dialect::Anthropic,
+            };
+            let body = anthropic::request_body(ir, &options)
+                .map_err(|e| GatewayError::new(ErrorKind::InvalidField, e.to_string()))?;
+            let key = provider.api_key.as_ref().map_or("", |k| k.expose());
+            let headers = anthropic::request_headers(key, ir.stream);
+            let headers: Vec<(&str, &[u8])> =
+                headers.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, v.as_slice())).collect();
+            let target = provider.origin.target(anthropic::MESSAGES_PATH);
+            let mut out = Vec::with_capacity(512 + body.len());
+            write_request_head(
+                &mut out,
+                "POST",
+                &target,
+                &provider.origin.authority,
+                &headers,
+                Some(body.len() as u64),
+            );
+            out.extend_from_slice(&body);
+            Ok(out)
+        }
+        ProviderKind::Openai => Err(GatewayError::new(ErrorKind::Internal, "openai is not a translated kind")),
+    }
+}
+
+fn classify_error(kind: ProviderKind, status: u16, body: &[u8]) -> ProviderError {
+    match kind {
+        ProviderKind::Anthropic => anthropic::classify_error(status, body),
+        ProviderKind::Openai => ProviderError::new(ProviderErrorKind::Server, format!("HTTP {status}")),
+    }
+}
+
+fn parse_response(kind: ProviderKind, body: &[u8]) -> Result<crate::chat::ChatResponse, ProviderError> {
+    match kind {
+        ProviderKind::Anthropic => anthropic::parse_response(body),
+        ProviderKind::Openai => Err(ProviderError::new(ProviderErrorKind::Malformed, "not a translated kind")),
+    }
+}
+
+fn outcome_of_provider_error(error: &ProviderError) -> Outcome {
+    match error.kind {
+        ProviderErrorKind::RateLimited => Outcome::RateLimited,
+        k if k.is_client_fault() => Outcome::ClientError,
+        _ => Outcome::ServerError,
+    }
+}
+
+/// One attempt at a translated provider.
+#[allow(clippy::too_many_arguments)]
+pub async fn attempt(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &crate::routing::Snapshot,
+    ir: &ChatRequest,
+    candidate: &crate::routing::Candidate<'_>,
+    attempts: usize,
+    keep_alive: bool,
+    deadline: Instant,
+) -> Attempt {
+    let started = Instant::now();
+    let endpoint = candidate.endpoint;
+    let provider = &endpoint.provider;
+    let probe = cx.health.claim_probe(endpoint.id, &snapshot.health);
+    let routes_version = snapshot.health.routes_version;
+    let record = |outcome: Outcome, ttfb: Option<Duration>| {
+        cx.health.record(routes_version, endpoint.id, outcome, ttfb, started.elapsed(), probe);
+    };
+    let request = match build_request(provider, &endpoint.model, ir) {
+        Ok(request) => request,
+        Err(error) => return Attempt::Failed(Failure::Error(error)),
+    };
+    let settings = cx.settings();
+    let tls = cx.tls();
+    let exchange = upstream::ExchangeContext {
+        pool: &cx.pool,
+        tls: &tls,
+        connect_timeout: settings.upstream.connect_timeout,
+        first_byte_timeout: settings.upstream.first_byte_timeout.min(deadline.saturating_duration_since(started)),
+        read_idle_timeout: settings.upstream.read_idle_timeout,
+    };
+    let response = match upstream::send(&exchange, provider, request).await {
+        Ok(response) => response,
+        Err(e) => {
+            record(outcome_of(&e), None);
+            return Attempt::Failed(Failure::Error(GatewayError::from_upstream(&provider.name, &e)));
+        }
+    };
+    let ttfb = started.elapsed();
+    let serving = Serving { candidate, attempts, keep_alive, started, ttfb, probe, routes_version };
+    if !(200..300).contains(&response.head.status) {
+        return provider_error(cx, conn, snapshot, &serving, response, &record).await;
+    }
+    let end = if ir.stream {
+        stream(cx, conn, &serving, response, ir, deadline).await
+    } else {
+        buffered(cx, conn, &serving, response).await
+    };
+    match end {
+        Ok((outcome, reusable)) => {
+            record(outcome, Some(ttfb));
+            Attempt::Served(reusable)
+        }
+        Err((outcome, error)) => {
+            record(outcome, Some(ttfb));
+            Attempt::Failed(Failure::Error(error))
+        }
+    }
+}
+
+/// A non-2xx answer: translated into an OpenAI error; retried elsewhere when it says so.
+async fn provider_error(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &crate::routing::Snapshot,
+    serving: &Serving<'_>,
+    response: UpstreamResponse,
+    record: &impl Fn(Outcome, Option<Duration>),
+) -> Attempt {
+    let provider = &serving.candidate.endpoint.provider;
+    apply_retry_after(cx, snapshot, serving.candidate, &response.head);
+    let UpstreamResponse { head, mut body } = response;
+    let bytes = body.read_to_end(MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
+    body.release(&cx.pool);
+    let error = classify_error(provider.kind, head.status, &bytes);
+    record(outcome_of_provider_error(&error), Some(serving.ttfb));
+    let status = openai_chat::error_status(&error);
+    let body = openai_chat::error_body(&error);
+    let retry_after = head.header("retry-after").map(<[u8]>::to_vec);
+    if is_retryable_status(head.status) || error.retryable() {
+        let content_type = Some(b"application/json".to_vec());
+        return Attempt::Failed(Failure::Status { status, retry_after, content_type, body });
+    }
+    let attempts = serving.attempts.to_string();
+    let mut headers = response_headers(&head, serving, attempts.as_bytes());
+    headers.retain(|(name, _)| *name != "content-type");
+    headers.push(("content-type", b"application/json"));
+    write_response_head(&mut conn.out, status, &headers, OutFraming::Length(body.len() as u64), serving.keep_alive);
+    conn.out.extend_from_slice(&body);
+    Attempt::Served(conn.flush().await.is_ok() && serving.keep_alive)
+}
+
+type Ended = Result<(Outcome, bool), (Outcome, GatewayError)>;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+async fn buffered(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    serving: &Serving<'_>,
+    response: UpstreamResponse,
+) -> Ended {
+    let provider = &serving.candidate.endpoint.provider;
+    let UpstreamResponse { head, mut body } = response;
+    let bytes = match body.read_to_end(cx.settings().upstream.max_response_bytes).await {
+        Ok(bytes) => bytes,
+        Err(e) => return Err((outcome_of(&e), GatewayError::from_upstream(&provider.name, &e))),
+    };
+    body.release(&cx.pool);
+    let answer = match parse_response(provider.kind, &bytes) {
+        Ok(answer) => answer,
+        Err(error) => {
+            let why = format!("provider `{}` sent an answer that cannot be read: {}", provider.name, error.message);
+            return Err((Outcome::ServerError, GatewayError::new(ErrorKind::BadGateway, why)));
+        }
+    };
+    let json = openai_chat::encode_response(&answer, &serving.candidate.model.id, unix_now());
+    let attempts = serving.attempts.to_string();
+    let mut headers = response_headers(&head, serving, attempts.as_bytes());
+    headers.retain(|(name, _)| *name != "content-type");
+    headers.push(("content-type", b"application/json"));
+    write_response_head(&mut conn.out, 200, &headers, OutFraming::Length(json.len() as u64), serving.keep_alive);
+    conn.out.extend_from_slice(&json);
+    Ok((Outcome::Success, conn.flush().await.is_ok() && serving.keep_alive))
+}
+
+/// The state a translated stream carries between upstream reads.
+struct TranslatedStream {
+    translator: Translator,
+    encoder: ChunkEncoder,
+    events: Vec<StreamEvent>,
+    /// Encoded bytes not yet written to the client.
+    pending: Vec<u8>,
+    finished: bool,
+    /// An error event went out: the stream ended, but not cleanly.
+    errored: bool,
+}
+
+impl TranslatedStream {
+    /// Translates and encodes one piece (or the end, with `None`). Returns the first error event when
+    /// it arrives before anything committing, which the caller turns into a failover.
+    fn absorb(&mut self, piece: Option<&[u8]>, committed: &mut bool) -> Option<ProviderError> {
+        match piece {
+            Some(bytes) => self.translator.feed(bytes, &mut self.events),
+            None => self.translator.finish(&mut self.events),
+        }
+        for event in self.events.drain(..) {
+            if let StreamEvent::Error(error) = &event
+                && !*committed
+            {
+                return Some(error.clone());
+            }
+            *committed |= event.commits();
+            self.finished |= event.is_terminal();
+            self.errored |= matches!(event, StreamEvent::Error(_));
+            self.encoder.encode(&event, &mut self.pending);
+        }
+        None
+    }
+}
+
+async fn stream(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    serving: &Serving<'_>,
+    mut response: UpstreamResponse,
+    ir: &ChatRequest,
+    deadline: Instant,
+) -> Ended {
+    let provider = &serving.candidate.endpoint.provider;
+    let translator = Translator::for_kind(provider.kind).expect("translated kinds have translators");
+    let mut state = TranslatedStream {
+        translator,
+        encoder: ChunkEncoder::new(&serving.candidate.model.id, unix_now(), ir.include_usage),
+        events: Vec::new(),
+        pending: Vec::with_capacity(16 * 1024),
+        finished: false,
+        errored: false,
+    };
+    let hold_until = deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
+    let mut committed = false;
+    // Hold: read until something commits (or the stream ends), failing over on an early error.
+    while !committed && !state.finished {
+        let next = monoio::time::timeout_at(hold_until.into(), response.body.next_piece()).await;
+        let piece = match next {
+            Err(_) => return Err((Outcome::Timeout, timeout_error(&provider.name))),
+            Ok(Err(e)) => return Err((outcome_of(&e), GatewayError::from_upstream(&provider.name, &e))),
+            Ok(Ok(piece)) => piece,
+        };
+        let ended = piece.is_none();
+        if let Some(error) = state.absorb(piece, &mut committed) {
+            let why = format!("provider `{}` began the stream with an error: {}", provider.name, error.message);
+            return Err((Outcome::StreamError, GatewayError::new(ErrorKind::BadGateway, why)));
+        }
+        if ended {
+            break;
+        }
+    }
+    let UpstreamResponse { head, body } = response;
+    let attempts = serving.attempts.to_string();
+    let mut headers = response_headers(&head, serving, attempts.as_bytes());
+    headers.retain(|(name, _)| *name != "content-type");
+    headers.push(("content-type", b"text/event-stream; charset=utf-8"));
+    headers.push(("cache-control", b"no-cache"));
+    write_response_head(&mut conn.out, 200, &headers, OutFraming::Chunked, serving.keep_alive);
+    write_chunk(&mut conn.out, &state.pending);
+    state.pending.clear();
+    if conn.flush().await.is_err() {
+        return Ok((Outcome::Success, false));
+    }
+    pump(cx, conn, body, state, serving).await
+}
+
+fn timeout_error(provider: &str) -> GatewayError {
+    GatewayError::new(ErrorKind::GatewayTimeout, format!("provider `{provider}`: no first event in time"))
+}
+
+/// After the head went out: translate each upstream read into one client chunk.
+async fn pump(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    mut body: BodyReader,
+    mut state: TranslatedStream,
+    serving: &Serving<'_>,
+) -> Ended {
+    let mut committed = true;
+    let mut failed = false;
+    while !state.finished {
+        let next = monoio::select! {
+            _ = cx.lifecycle.reached(Phase::Aborting) => None,
+            next = body.next_piece() => Some(next),
+        };
+        let piece = match next {
+            None => {
+                fail(&mut state, ProviderErrorKind::Server, "the gateway is shutting down; the stream was cut short");
+                failed = true;
+                break;
+            }
+            Some(Err(e)) => {
+                fail(
+                    &mut state,
+                    ProviderErrorKind::Malformed,
+                    &format!("the provider connection failed mid-stream: {e}"),
+                );
+                failed = true;
+                break;
+            }
+            Some(Ok(piece)) => piece,
+        };
+        let ended = piece.is_none();
+        state.absorb(piece, &mut committed);
+        if !state.pending.is_empty() {
+            write_chunk(&mut conn.out, &state.pending);
+            state.pending.clear();
+            if !state.finished && !ended && conn.flush().await.is_err() {
+                return Ok((Outcome::Success, false));
+            }
+        }
+        if ended {
+            break;
+        }
+    }
+    write_chunk(&mut conn.out, &state.pending);
+    write_last_chunk(&mut conn.out);
+    let flushed = conn.flush().await.is_ok();
+    if failed {
+        return Ok((Outcome::StreamError, false));
+    }
+    let clean = state.finished && !state.errored;
+    if clean {
+        body.release(&cx.pool);
+    }
+    Ok((if clean { Outcome::Success } else { Outcome::StreamError }, flushed && clean && serving.keep_alive))
+}
+
+/// Ends a committed stream with an in-band error.
+fn fail(state: &mut TranslatedStream, kind: ProviderErrorKind, message: &str) {
+    state.encoder.encode(&StreamEvent::Error(ProviderError::new(kind, message)), &mut state.pending);
+    state.finished = true;
+    state.errored = true;
+}
