@@ -12,6 +12,7 @@ pub mod health;
 pub mod http;
 pub mod logging;
 pub mod messages;
+pub mod metrics;
 pub mod netio;
 pub mod providers;
 pub mod proxy;

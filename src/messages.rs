@@ -18,11 +18,14 @@ pub enum WorkerCommand {
     Commit { version: u64 },
     /// Some worker could not prepare `version`; drop it.
     Abort { version: u64 },
+    /// The latest Prometheus text, for `/metrics`.
+    Metrics(Arc<str>),
 }
 
 /// A worker -> the control thread.
 pub enum ToControl {
     Report(HealthReport),
+    Metrics(Box<crate::metrics::MetricsDelta>),
     Prepared { worker: usize, version: u64, result: Result<(), String> },
 }
 

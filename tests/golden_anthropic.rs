@@ -437,3 +437,39 @@ fn tool_schemas_pass_through_byte_for_byte() {
         "{out}"
     );
 }
+
+/// Corrupts `body` one byte at a time with JSON-significant bytes, and truncates it at every offset.
+fn mutations(body: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let flips = (0..body.len()).flat_map(move |at| {
+        [b'"', b'{', b'}', b'[', b']', b'0', b'\\', b':', b',', 0xff].into_iter().map(move |byte| {
+            let mut mutated = body.to_vec();
+            mutated[at] = byte;
+            mutated
+        })
+    });
+    (0..body.len()).map(|at| body[..at].to_vec()).chain(flips)
+}
+
+#[test]
+fn corrupted_requests_and_responses_never_panic() {
+    let request = br#"{"model":"gw","stream":true,"stream_options":{"include_usage":true},"max_tokens":9,
+        "messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"t"},
+        {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]},
+        {"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},
+        {"role":"tool","tool_call_id":"c","content":"x"}],"reasoning_effort":"low","stop":["a"],
+        "tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"tool_choice":"required"}"#;
+    let options = RequestOptions { model: "claude", default_max_tokens: 64, dialect: Dialect::Anthropic };
+    assert!(request_body(&parse_request(request).unwrap(), &options).is_ok());
+    for body in mutations(request) {
+        if let Ok(parsed) = parse_request(&body) {
+            let _ = request_body(&parsed, &options);
+        }
+    }
+    let response = fixture("anthropic/anthropic-messages-thinking-tool-use.response.json");
+    let compact = serde_json::to_vec(&serde_json::from_slice::<Value>(&response).unwrap()).unwrap();
+    for body in mutations(&compact) {
+        if let Ok(parsed) = parse_response(&body) {
+            let _ = encode_response(&parsed, GATEWAY_MODEL, CREATED);
+        }
+    }
+}

@@ -3,7 +3,6 @@
 use serde::Serialize;
 
 use crate::error::{ErrorKind, GatewayError};
-use crate::http::write::{OutFraming, write_response_head};
 
 /// OpenAI's `type` for an error kind, so SDKs raise the matching exception class.
 fn error_type(kind: ErrorKind) -> &'static str {
@@ -51,17 +50,6 @@ pub fn error_json(error: &GatewayError) -> Vec<u8> {
         },
     };
     serde_json::to_vec(&envelope).expect("serializing plain strings cannot fail")
-}
-
-/// A complete error response: head and envelope.
-pub fn render_error(error: &GatewayError, keep_alive: bool, out: &mut Vec<u8>) {
-    let body = error_json(error);
-    let mut headers: Vec<(&str, &[u8])> = vec![("content-type", b"application/json")];
-    if error.kind == ErrorKind::Unauthorized {
-        headers.push(("www-authenticate", b"Bearer"));
-    }
-    write_response_head(out, error.status(), &headers, OutFraming::Length(body.len() as u64), keep_alive);
-    out.extend_from_slice(&body);
 }
 
 /// An SSE event carrying an error, for failures after a stream has started.

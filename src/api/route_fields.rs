@@ -24,6 +24,8 @@ pub struct RouteFields {
     /// Byte range of the model's JSON string token, quotes included.
     pub model_span: Range<usize>,
     pub stream: bool,
+    /// `stream_options.include_usage`: the client wants usage (and gets cost) at the end of a stream.
+    pub include_usage: bool,
     /// Routing options from `providerOptions.gateway`.
     pub options: RoutingOptions,
     /// Byte range of the whole `"providerOptions": {...}` member, with one adjacent comma: a gateway
@@ -39,6 +41,8 @@ struct Probe<'a> {
     stream: Option<LazyValue<'a>>,
     #[serde(borrow, rename = "providerOptions")]
     provider_options: Option<LazyValue<'a>>,
+    #[serde(borrow)]
+    stream_options: Option<LazyValue<'a>>,
 }
 
 /// Parses `body`, requiring a JSON object with a string `model` and an optional boolean `stream`.
@@ -76,7 +80,11 @@ pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
             (options, Some(span))
         }
     };
-    Ok(RouteFields { model, model_span, stream, options, provider_options_span })
+    let include_usage = probe
+        .stream_options
+        .as_ref()
+        .is_some_and(|raw| sonic_rs::get(raw.as_raw_str(), &["include_usage"]).is_ok_and(|v| v.as_raw_str() == "true"));
+    Ok(RouteFields { model, model_span, stream, include_usage, options, provider_options_span })
 }
 
 /// The span of the member whose value is at `value`, from its key through one adjacent comma, so that
@@ -212,5 +220,15 @@ mod tests {
             let err = extract(body).unwrap_err();
             assert_eq!((err.kind, err.param.as_deref()), (kind, param), "{}", String::from_utf8_lossy(body));
         }
+    }
+}
+#[cfg(test)]
+mod include_usage_tests {
+    #[test]
+    fn include_usage_is_read() {
+        let f = super::extract(br#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
+        assert!(f.include_usage);
+        let f = super::extract(br#"{"model":"m","stream":true}"#).unwrap();
+        assert!(!f.include_usage);
     }
 }

@@ -37,8 +37,26 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     #[serde(default)]
     pub admin: AdminConfig,
+    #[serde(default)]
+    pub log: LogConfig,
     #[serde(flatten)]
     unknown: UnknownKeys,
+}
+
+/// `[log]`: where the access log goes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// "off", "stdout", or a file path (appended to; reopened on SIGHUP for rotation).
+    pub access: String,
+    #[serde(flatten)]
+    unknown: UnknownKeys,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { access: "off".into(), unknown: UnknownKeys::new() }
+    }
 }
 
 /// `[admin]`: the key that guards admin endpoints (`POST /admin/reload`). Without one they are off.
@@ -229,10 +247,22 @@ pub struct ProviderConfig {
     unknown: UnknownKeys,
 }
 
+/// Prices in USD per million tokens. Cached input and cache writes default to the input price.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    pub input: f64,
+    pub output: f64,
+    pub cached_input: Option<f64>,
+    pub cache_write: Option<f64>,
+}
+
 /// `[models."ID"]`: a gateway model id and the endpoints that serve it, in order of preference.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelConfig {
     pub endpoints: Vec<EndpointConfig>,
+    /// What a call costs; an endpoint's own `price` overrides it (providers differ).
+    pub price: Option<PriceConfig>,
     /// Shown as `owned_by` in `GET /v1/models`; defaults to the text before the first `/` of the id.
     pub owned_by: Option<String>,
     #[serde(flatten)]
@@ -247,6 +277,8 @@ pub struct EndpointConfig {
     /// Lower is preferred. Endpoints with equal priority are ordered by recent latency; by default
     /// each endpoint's priority is its position, so config order decides.
     pub priority: Option<u32>,
+    /// This endpoint's price when it differs from the model's.
+    pub price: Option<PriceConfig>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -349,6 +381,7 @@ impl Config {
         report_unknown("routing", &self.routing.unknown, issues);
         report_unknown("health", &self.health.unknown, issues);
         report_unknown("admin", &self.admin.unknown, issues);
+        report_unknown("log", &self.log.unknown, issues);
         for (name, provider) in &self.providers {
             report_unknown(&format!("providers.{name}"), &provider.unknown, issues);
         }
@@ -466,6 +499,18 @@ impl Config {
         }
         if model.endpoints.is_empty() {
             issues.push(issue(&format!("{key}.endpoints"), "at least one endpoint is required"));
+        }
+        let prices = model.price.iter().map(|p| (format!("{key}.price"), p));
+        let endpoint_prices = model
+            .endpoints
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.price.as_ref().map(|p| (format!("{key}.endpoints[{i}].price"), p)));
+        for (at, price) in prices.chain(endpoint_prices) {
+            let values = [Some(price.input), Some(price.output), price.cached_input, price.cache_write];
+            if values.iter().flatten().any(|v| !v.is_finite() || *v < 0.0 || *v > 1_000_000.0) {
+                issues.push(issue(&at, "prices are USD per million tokens: finite, from 0 to 1000000"));
+            }
         }
         for (i, endpoint) in model.endpoints.iter().enumerate() {
             if !self.providers.contains_key(&endpoint.provider) {

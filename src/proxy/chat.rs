@@ -7,6 +7,7 @@
 //! and the next candidate is tried within the deadline, `max_attempts` and the retry budget. When
 //! every attempt failed, the last failure is what the client gets.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::WorkerContext;
@@ -21,6 +22,7 @@ use crate::config::ProviderKind;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
 use crate::http::response::ResponseHead;
+use crate::metrics::CallRecord;
 use crate::providers;
 use crate::routing::{Candidate, RouteError, Snapshot, order_candidates};
 use crate::upstream::{self, UpstreamError, UpstreamResponse};
@@ -54,6 +56,12 @@ pub struct Serving<'a> {
     pub probe: bool,
     /// The routes version the attempt's endpoint ids belong to.
     pub routes_version: u64,
+    /// The request's record for metrics and the access log.
+    pub call: &'a RefCell<CallRecord>,
+    /// Time `upstream::send` took (connect, write, wait for the head): time waited on the provider.
+    pub send_time: Duration,
+    /// The client asked for usage at the end of a stream.
+    pub include_usage: bool,
 }
 
 /// `Ok(reusable)` once a response was written; `Err` when nothing was written yet.
@@ -62,8 +70,14 @@ pub async fn handle(
     conn: &mut ClientConn,
     snapshot: &Snapshot,
     request: Request,
+    call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let mut fields = route_fields::extract(&request.body)?;
+    {
+        let mut record = call.borrow_mut();
+        record.model = fields.model.clone();
+        record.stream = fields.stream;
+    }
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let now = Instant::now();
@@ -88,9 +102,9 @@ pub async fn handle(
         attempts += 1;
         let outcome = match (&ir, candidate.endpoint.provider.kind) {
             (Some(ir), kind) if kind != ProviderKind::Openai => {
-                translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline).await
+                translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline, call).await
             }
-            _ => attempt(cx, conn, snapshot, &request, &fields, candidate, attempts, deadline).await,
+            _ => attempt(cx, conn, snapshot, &request, &fields, candidate, attempts, deadline, call).await,
         };
         match outcome {
             Attempt::Served(reusable) => return Ok(reusable),
@@ -163,6 +177,7 @@ async fn attempt(
     candidate: &Candidate<'_>,
     attempts: usize,
     deadline: Instant,
+    call: &RefCell<CallRecord>,
 ) -> Attempt {
     let started = Instant::now();
     let endpoint = candidate.endpoint;
@@ -180,12 +195,17 @@ async fn attempt(
     };
     let record = |outcome: Outcome, ttfb: Option<Duration>| {
         cx.health.record(snapshot.health.routes_version, endpoint.id, outcome, ttfb, started.elapsed(), probe);
+        call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
+    };
+    let failed = |failure: Failure| {
+        call.borrow_mut().upstream += started.elapsed();
+        Attempt::Failed(failure)
     };
     let response = match upstream::send(&exchange, &endpoint.provider, upstream_request).await {
         Ok(response) => response,
         Err(e) => {
             record(outcome_of(&e), None);
-            return Attempt::Failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)));
+            return failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)));
         }
     };
     let ttfb = started.elapsed();
@@ -194,11 +214,23 @@ async fn attempt(
         apply_retry_after(cx, snapshot, candidate, &response.head);
         let outcome = if matches!(status, 408 | 409 | 429) { Outcome::RateLimited } else { Outcome::ServerError };
         record(outcome, Some(ttfb));
-        return Attempt::Failed(failed_status(cx, response).await);
+        let failure = failed_status(cx, response).await;
+        return failed(failure);
     }
     let routes_version = snapshot.health.routes_version;
-    let serving =
-        Serving { candidate, attempts, keep_alive: request.head.keep_alive, started, ttfb, probe, routes_version };
+    let keep_alive = request.head.keep_alive;
+    let serving = Serving {
+        candidate,
+        attempts,
+        keep_alive,
+        started,
+        ttfb,
+        probe,
+        routes_version,
+        call,
+        send_time: ttfb,
+        include_usage: fields.include_usage,
+    };
     let is_success = (200..300).contains(&status);
     if is_success && fields.stream && relay::is_event_stream(&response.head) {
         return stream(cx, conn, &serving, response, deadline).await;
@@ -211,7 +243,7 @@ async fn attempt(
         }
         Err(e) => {
             record(outcome_of(&e), Some(ttfb));
-            Attempt::Failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)))
+            failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)))
         }
     }
 }
@@ -228,6 +260,7 @@ async fn stream(
     let record = |outcome: Outcome| {
         let version = serving.routes_version;
         cx.health.record(version, endpoint.id, outcome, Some(serving.ttfb), serving.started.elapsed(), serving.probe);
+        serving.call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
     };
     let hold_until = deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
     match relay::hold_first_event(&mut response.body, &serving.candidate.model.id, hold_until).await {
@@ -238,11 +271,13 @@ async fn stream(
         }
         Held::ErrorEvent(message) => {
             record(Outcome::StreamError);
+            serving.call.borrow_mut().upstream += serving.started.elapsed();
             let why = format!("provider `{}` began the stream with an error: {message}", endpoint.provider.name);
             Attempt::Failed(Failure::Error(GatewayError::new(ErrorKind::BadGateway, why)))
         }
         Held::Failed(e) => {
             record(outcome_of(&e));
+            serving.call.borrow_mut().upstream += serving.started.elapsed();
             Attempt::Failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)))
         }
     }

@@ -4,8 +4,8 @@ use std::io;
 
 use monoio::net::TcpStream;
 
-use crate::api::openai::render_error;
-use crate::error::GatewayError;
+use crate::error::{ErrorKind, GatewayError};
+use crate::http::write::{OutFraming, write_response_head};
 use crate::netio;
 
 pub struct ClientConn {
@@ -14,15 +14,42 @@ pub struct ClientConn {
     pub buf: Vec<u8>,
     /// Response bytes being assembled; reused across responses.
     pub out: Vec<u8>,
+    /// The current request's id, echoed in every response head as `x-request-id`.
+    pub request_id: String,
+    /// Status of the last response head written (for metrics and the access log).
+    pub last_status: u16,
+    /// Bytes written to the client so far.
+    pub written: u64,
 }
 
 impl ClientConn {
     pub fn new(stream: TcpStream) -> ClientConn {
-        ClientConn { stream, buf: Vec::with_capacity(16 * 1024), out: Vec::with_capacity(16 * 1024) }
+        ClientConn {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+            out: Vec::with_capacity(16 * 1024),
+            request_id: String::new(),
+            last_status: 0,
+            written: 0,
+        }
+    }
+
+    /// Appends a response head with `x-request-id` added.
+    pub fn write_head(&mut self, status: u16, headers: &[(&str, &[u8])], framing: OutFraming, keep_alive: bool) {
+        self.last_status = status;
+        if self.request_id.is_empty() {
+            write_response_head(&mut self.out, status, headers, framing, keep_alive);
+            return;
+        }
+        let mut all: Vec<(&str, &[u8])> = Vec::with_capacity(headers.len() + 1);
+        all.extend_from_slice(headers);
+        all.push(("x-request-id", self.request_id.as_bytes()));
+        write_response_head(&mut self.out, status, &all, framing, keep_alive);
     }
 
     /// Writes `out` and clears it.
     pub async fn flush(&mut self) -> io::Result<()> {
+        self.written += self.out.len() as u64;
         let out = std::mem::take(&mut self.out);
         let (result, mut out) = netio::write_all(&mut self.stream, out).await;
         out.clear();
@@ -33,7 +60,13 @@ impl ClientConn {
     /// Renders an error response in the OpenAI format and writes it.
     pub async fn send_error(&mut self, error: &GatewayError, keep_alive: bool) -> io::Result<()> {
         self.out.clear();
-        render_error(error, keep_alive, &mut self.out);
+        let body = crate::api::openai::error_json(error);
+        let mut headers: Vec<(&str, &[u8])> = vec![("content-type", b"application/json")];
+        if error.kind == ErrorKind::Unauthorized {
+            headers.push(("www-authenticate", b"Bearer"));
+        }
+        self.write_head(error.status(), &headers, OutFraming::Length(body.len() as u64), keep_alive);
+        self.out.extend_from_slice(&body);
         self.flush().await
     }
 

@@ -1,18 +1,21 @@
 //! Route a request to its handler by method and path, check the gateway key, and render any error
 //! once, in the OpenAI format.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::WorkerContext;
 use super::client::ClientConn;
 use super::connection::Request;
 use crate::error::{ErrorKind, GatewayError};
-use crate::http::write::{OutFraming, write_response_head};
+use crate::http::write::OutFraming;
 use crate::messages::ControlRequest;
+use crate::metrics::CallRecord;
 use crate::routing::{Auth, Snapshot, bearer_token};
 
 /// Handles one request. Returns whether the connection may carry another.
 pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, mut request: Request) -> bool {
+    conn.request_id = request_id(cx, &request);
     // While draining, every response says `connection: close` so clients move to another instance.
     request.head.keep_alive &= !cx.lifecycle.is_draining();
     let keep_alive = request.head.keep_alive;
@@ -49,13 +52,25 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
             let body = crate::api::health::health_json(&snapshot.routes, &snapshot.health, std::time::Instant::now());
             respond_json(conn, &body, head.keep_alive, is_head).await
         }
-        ("POST", "/v1/chat/completions") => {
+        ("POST", "/v1/chat/completions") => chat(cx, conn, request).await,
+        ("GET" | "HEAD", "/metrics") => {
             let snapshot = cx.snapshot();
-            authorize(&snapshot, &request)?;
-            super::chat::handle(cx, conn, &snapshot, request).await
+            authorize_admin_if_configured(&snapshot, &request)?;
+            let text = cx.metrics_text();
+            let content_type: &[u8] = b"text/plain; version=0.0.4; charset=utf-8";
+            conn.write_head(
+                200,
+                &[("content-type", content_type)],
+                OutFraming::Length(text.len() as u64),
+                head.keep_alive,
+            );
+            if !is_head {
+                conn.out.extend_from_slice(text.as_bytes());
+            }
+            Ok(conn.flush().await.is_ok())
         }
         ("POST", "/admin/reload") => admin_reload(cx, conn, &request).await,
-        (_, "/healthz" | "/v1/health" | "/v1/models" | "/v1/chat/completions" | "/admin/reload") => {
+        (_, "/healthz" | "/v1/health" | "/v1/models" | "/v1/chat/completions" | "/admin/reload" | "/metrics") => {
             Err(GatewayError::new(
                 ErrorKind::MethodNotAllowed,
                 format!("method {} is not allowed on {}", head.method, head.path()),
@@ -67,10 +82,74 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
     }
 }
 
-fn authorize(snapshot: &Snapshot, request: &Request) -> Result<(), GatewayError> {
+/// A chat completion, measured: whatever happens, one record goes to the metrics and the access log.
+async fn chat(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> Result<bool, GatewayError> {
+    let snapshot = cx.snapshot();
+    let started = Instant::now();
+    let keep_alive = request.head.keep_alive;
+    let call = RefCell::new(CallRecord {
+        request_id: conn.request_id.clone(),
+        started: Some(started),
+        front_door: "openai",
+        bytes_in: request.body.len() as u64,
+        ..CallRecord::default()
+    });
+    let written_before = conn.written;
+    cx.metrics.in_flight.set(cx.metrics.in_flight.get() + 1);
+    let result = match authorize(&snapshot, &request) {
+        Ok(key) => {
+            call.borrow_mut().key = key.to_string();
+            super::chat::handle(cx, conn, &snapshot, request, &call).await
+        }
+        Err(error) => Err(error),
+    };
+    cx.metrics.in_flight.set(cx.metrics.in_flight.get().saturating_sub(1));
+    // Errors are written here rather than by the caller, so the record sees their status and size.
+    let reusable = match result {
+        Ok(reusable) => reusable,
+        Err(error) => {
+            log_error(cx, &error);
+            conn.send_error(&error, keep_alive).await.is_ok() && keep_alive
+        }
+    };
+    let mut record = call.into_inner();
+    record.duration = started.elapsed();
+    record.status = conn.last_status;
+    record.bytes_out = conn.written - written_before;
+    if record.served_model.is_empty() {
+        record.served_model = record.model.clone();
+    }
+    cx.metrics.record(&record);
+    if let Some(log) = &cx.access_log {
+        log.log(&record);
+    }
+    Ok(reusable)
+}
+
+/// The client's `x-request-id` when it is a sane token, else a new one unique to this process.
+fn request_id(cx: &WorkerContext, request: &Request) -> String {
+    let given = request.head.header("x-request-id").and_then(|v| std::str::from_utf8(v).ok());
+    match given {
+        Some(id) if (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_string(),
+        _ => cx.new_request_id(),
+    }
+}
+
+/// `/metrics` shows key names and spend: when an admin key exists, scrapers must present it.
+fn authorize_admin_if_configured(snapshot: &Snapshot, request: &Request) -> Result<(), GatewayError> {
+    let presented = request.head.header("authorization").and_then(bearer_token);
+    match snapshot.routes.authenticate_admin(presented) {
+        None | Some(true) => Ok(()),
+        Some(false) => Err(GatewayError::new(ErrorKind::Unauthorized, "invalid admin key")),
+    }
+}
+
+/// Checks the gateway key; returns its name (empty when the gateway is open).
+fn authorize<'a>(snapshot: &'a Snapshot, request: &Request) -> Result<&'a str, GatewayError> {
     let presented = request.head.header("authorization").and_then(bearer_token);
     match snapshot.routes.authenticate(presented) {
-        Auth::Open | Auth::Key(_) => Ok(()),
+        Auth::Open => Ok(""),
+        Auth::Key(name) => Ok(name),
         Auth::Denied => Err(GatewayError::new(
             ErrorKind::Unauthorized,
             if presented.is_some() {
@@ -88,13 +167,7 @@ async fn respond_json(
     keep_alive: bool,
     is_head: bool,
 ) -> Result<bool, GatewayError> {
-    write_response_head(
-        &mut conn.out,
-        200,
-        &[("content-type", b"application/json")],
-        OutFraming::Length(body.len() as u64),
-        keep_alive,
-    );
+    conn.write_head(200, &[("content-type", b"application/json")], OutFraming::Length(body.len() as u64), keep_alive);
     if !is_head {
         conn.out.extend_from_slice(body);
     }

@@ -113,6 +113,11 @@ pub struct WorkerContext {
     pub lifecycle: Rc<lifecycle::Lifecycle>,
     /// Requests to the control thread (admin reload); absent in contexts built outside a gateway.
     control: Option<crossbeam_channel::Sender<crate::messages::ControlRequest>>,
+    pub metrics: crate::metrics::WorkerMetrics,
+    pub access_log: Option<crate::metrics::access_log::AccessLog>,
+    /// The latest Prometheus text the control thread rendered, served as is by `/metrics`.
+    metrics_text: RefCell<std::sync::Arc<str>>,
+    requests_seen: Cell<u64>,
     rng: Cell<u64>,
 }
 
@@ -132,7 +137,32 @@ impl WorkerContext {
             tls: RefCell::new(Rc::new(TlsConnectors::build(config.providers.values().map(|p| p.as_ref()))?)),
             settings: Cell::new(Settings::from_config(config)),
             control: None,
+            metrics: crate::metrics::WorkerMetrics::new(worker_id),
+            access_log: None,
+            metrics_text: RefCell::new(std::sync::Arc::from("")),
+            requests_seen: Cell::new(0),
         })
+    }
+
+    /// Connects the context to the access-log writer.
+    pub fn with_access_log(mut self, log: Option<crate::metrics::access_log::AccessLog>) -> Self {
+        self.access_log = log;
+        self
+    }
+
+    pub fn metrics_text(&self) -> std::sync::Arc<str> {
+        std::sync::Arc::clone(&self.metrics_text.borrow())
+    }
+
+    pub fn set_metrics_text(&self, text: std::sync::Arc<str>) {
+        *self.metrics_text.borrow_mut() = text;
+    }
+
+    /// `{worker}-{sequence}-{random}` in hex: unique within the process, cheap to make.
+    pub fn new_request_id(&self) -> String {
+        let seen = self.requests_seen.get() + 1;
+        self.requests_seen.set(seen);
+        format!("{:x}-{seen:x}-{:08x}", self.worker_id, self.next_random() as u32)
     }
 
     /// Connects the context to its control thread.

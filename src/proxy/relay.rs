@@ -12,7 +12,7 @@ use super::client::ClientConn;
 use super::lifecycle::Phase;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::response::ResponseHead;
-use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_response_head};
+use crate::http::write::{OutFraming, write_chunk, write_last_chunk};
 use crate::sse::{ModelRewriter, escape_json_str, rewrite_model_in_json};
 use crate::upstream::{BodyReader, UpstreamError, UpstreamResponse};
 
@@ -24,19 +24,75 @@ pub fn is_event_stream(head: &ResponseHead) -> bool {
     head.header("content-type").is_some_and(|v| v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream"))
 }
 
+/// Corelay's own response header values for the attempt that serves.
+pub struct Meta {
+    attempts: String,
+    overhead_us: String,
+    cost_micros: Option<String>,
+}
+
+impl Meta {
+    /// `cost_micros` is known before the head only for buffered answers.
+    pub fn new(serving: &Serving<'_>, cost_micros: Option<u64>) -> Meta {
+        let call = serving.call.borrow();
+        let elapsed = call.started.map_or(std::time::Duration::ZERO, |s| s.elapsed());
+        let waited = call.upstream + serving.send_time;
+        Meta {
+            attempts: serving.attempts.to_string(),
+            overhead_us: elapsed.saturating_sub(waited).as_micros().to_string(),
+            cost_micros: cost_micros.map(|c| c.to_string()),
+        }
+    }
+}
+
 /// The provider's forwarded headers plus Corelay's own: who served, as which model, after how many
-/// attempts.
+/// attempts, the gateway's own time so far, and (for buffered answers) the cost.
 pub fn response_headers<'a>(
     head: &'a ResponseHead,
     serving: &'a Serving<'_>,
-    attempts: &'a [u8],
+    meta: &'a Meta,
 ) -> Vec<(&'a str, &'a [u8])> {
     let mut headers: Vec<(&str, &[u8])> =
         FORWARDED_HEADERS.iter().filter_map(|&name| head.header(name).map(|v| (name, v))).collect();
     headers.push(("x-corelay-provider", serving.candidate.endpoint.provider.name.as_bytes()));
     headers.push(("x-corelay-model", serving.candidate.model.id.as_bytes()));
-    headers.push(("x-corelay-attempts", attempts));
+    headers.push(("x-corelay-attempts", meta.attempts.as_bytes()));
+    headers.push(("x-corelay-overhead-us", meta.overhead_us.as_bytes()));
+    if let Some(cost) = &meta.cost_micros {
+        headers.push(("x-corelay-cost-usd-micros", cost.as_bytes()));
+    }
     headers
+}
+
+/// Records the serving attempt's outcome in the call: provider, usage, cost, time waited upstream.
+pub fn note_served(
+    serving: &Serving<'_>,
+    usage: Option<crate::chat::Usage>,
+    waited_on_body: std::time::Duration,
+) -> u64 {
+    let mut call = serving.call.borrow_mut();
+    call.provider = serving.candidate.endpoint.provider.name.clone();
+    call.served_model = serving.candidate.model.id.clone();
+    call.ttfb = Some(serving.ttfb);
+    call.upstream += serving.send_time + waited_on_body;
+    call.usage = usage;
+    call.cost_micros = usage.map_or(0, |u| serving.candidate.endpoint.price.cost_micros(&u));
+    call.cost_micros
+}
+
+/// A trailing SSE comment with the call's usage and cost, sent when the client asked for usage
+/// (`stream_options.include_usage`): SSE clients ignore comments, so nothing breaks, and streams
+/// from clients that did not ask stay byte for byte what the provider sent.
+pub fn usage_comment(call: &crate::metrics::CallRecord, out: &mut Vec<u8>) {
+    use std::io::Write;
+    let _ = match call.usage {
+        Some(u) => writeln!(
+            out,
+            ": corelay usage prompt_tokens={} completion_tokens={} cost_usd_micros={}\n",
+            u.prompt_tokens, u.completion_tokens, call.cost_micros
+        ),
+        None => writeln!(out, ": corelay usage unreported\n"),
+    };
 }
 
 /// Non-streaming answers and non-retryable provider errors: read the whole body, rewrite `model` in
@@ -51,22 +107,19 @@ pub async fn relay_buffered(
 ) -> Result<bool, UpstreamError> {
     let UpstreamResponse { head, mut body } = response;
     let bytes = body.read_to_end(cx.settings().upstream.max_response_bytes).await?;
+    let waited = body.waited();
     body.release(&cx.pool);
+    let usage = if is_success { crate::metrics::usage::from_json(&bytes) } else { None };
+    let cost = note_served(serving, usage, waited);
     let mut rewritten = Vec::new();
     let payload = if is_success && rewrite_json_model(&bytes, &serving.candidate.model.id, &mut rewritten) {
         &rewritten
     } else {
         &bytes
     };
-    let attempts = serving.attempts.to_string();
-    let headers = response_headers(&head, serving, attempts.as_bytes());
-    write_response_head(
-        &mut conn.out,
-        head.status,
-        &headers,
-        OutFraming::Length(payload.len() as u64),
-        serving.keep_alive,
-    );
+    let meta = Meta::new(serving, is_success.then_some(cost));
+    let headers = response_headers(&head, serving, &meta);
+    conn.write_head(head.status, &headers, OutFraming::Length(payload.len() as u64), serving.keep_alive);
     conn.out.extend_from_slice(payload);
     Ok(conn.flush().await.is_ok() && serving.keep_alive)
 }
@@ -169,18 +222,27 @@ pub async fn relay_stream(
 ) -> StreamEnd {
     let UpstreamResponse { head, mut body } = response;
     let HeldStream { mut rewriter, pending } = held;
-    let attempts = serving.attempts.to_string();
-    let mut headers = response_headers(&head, serving, attempts.as_bytes());
+    let meta = Meta::new(serving, None);
+    let mut headers = response_headers(&head, serving, &meta);
     headers.push(("cache-control", b"no-cache"));
-    write_response_head(&mut conn.out, head.status, &headers, OutFraming::Chunked, serving.keep_alive);
+    conn.write_head(head.status, &headers, OutFraming::Chunked, serving.keep_alive);
     write_chunk(&mut conn.out, &pending);
     if conn.flush().await.is_err() {
         return StreamEnd { reusable: false, provider_failed: false };
     }
     let provider = &serving.candidate.endpoint.provider.name;
-    match pump_events(cx, conn, &mut body, &mut rewriter, provider).await {
+    let mut usage = crate::metrics::usage::StreamUsage::default();
+    usage.scan(&pending);
+    let end = pump_events(cx, conn, &mut body, &mut rewriter, &mut usage, provider).await;
+    note_served(serving, usage.usage(), body.waited());
+    match end {
         PumpEnd::Complete => {
             body.release(&cx.pool);
+            if serving.include_usage {
+                let mut comment = Vec::new();
+                usage_comment(&serving.call.borrow(), &mut comment);
+                write_chunk(&mut conn.out, &comment);
+            }
             write_last_chunk(&mut conn.out);
             StreamEnd { reusable: conn.flush().await.is_ok() && serving.keep_alive, provider_failed: false }
         }
@@ -200,6 +262,7 @@ async fn pump_events(
     conn: &mut ClientConn,
     body: &mut BodyReader,
     rewriter: &mut ModelRewriter,
+    usage: &mut crate::metrics::usage::StreamUsage,
     provider: &str,
 ) -> PumpEnd {
     let mut events = Vec::with_capacity(16 * 1024);
@@ -237,6 +300,7 @@ async fn pump_events(
             }
         };
         if !events.is_empty() {
+            usage.scan(&events);
             write_chunk(&mut conn.out, &events);
             events.clear();
             if !finished && conn.flush().await.is_err() {
@@ -266,7 +330,7 @@ pub async fn send_failure(
             if let Some(v) = &retry_after {
                 headers.push(("retry-after", v));
             }
-            write_response_head(&mut conn.out, status, &headers, OutFraming::Length(body.len() as u64), keep_alive);
+            conn.write_head(status, &headers, OutFraming::Length(body.len() as u64), keep_alive);
             conn.out.extend_from_slice(&body);
             Ok(conn.flush().await.is_ok() && keep_alive)
         }
@@ -275,13 +339,7 @@ pub async fn send_failure(
             let body = crate::api::openai::error_json(&error);
             let headers: [(&str, &[u8]); 2] =
                 [("content-type", b"application/json"), ("x-corelay-attempts", attempts.as_bytes())];
-            write_response_head(
-                &mut conn.out,
-                error.status(),
-                &headers,
-                OutFraming::Length(body.len() as u64),
-                keep_alive,
-            );
+            conn.write_head(error.status(), &headers, OutFraming::Length(body.len() as u64), keep_alive);
             conn.out.extend_from_slice(&body);
             Ok(conn.flush().await.is_ok() && keep_alive)
         }

@@ -12,14 +12,14 @@ use super::WorkerContext;
 use super::chat::{Attempt, Failure, Serving, apply_retry_after, is_retryable_status, outcome_of};
 use super::client::ClientConn;
 use super::lifecycle::Phase;
-use super::relay::response_headers;
+use super::relay::{Meta, note_served, response_headers, usage_comment};
 use crate::api::openai_chat::{self, ChunkEncoder};
 use crate::chat::{ChatRequest, ProviderError, ProviderErrorKind, StreamEvent};
 use crate::config::ProviderKind;
 use crate::config::resolve::ResolvedProvider;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
-use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_request_head, write_response_head};
+use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_request_head};
 use crate::providers::anthropic;
 use crate::upstream::{self, BodyReader, UpstreamResponse};
 
@@ -48,6 +48,12 @@ impl Translator {
     fn finish(&mut self, out: &mut Vec<StreamEvent>) {
         match self {
             Translator::Anthropic(t) => t.finish(out),
+        }
+    }
+
+    fn usage(&self) -> crate::chat::Usage {
+        match self {
+            Translator::Anthropic(t) => t.usage(),
         }
     }
 }
@@ -117,6 +123,7 @@ pub async fn attempt(
     attempts: usize,
     keep_alive: bool,
     deadline: Instant,
+    call: &std::cell::RefCell<crate::metrics::CallRecord>,
 ) -> Attempt {
     let started = Instant::now();
     let endpoint = candidate.endpoint;
@@ -125,6 +132,7 @@ pub async fn attempt(
     let routes_version = snapshot.health.routes_version;
     let record = |outcome: Outcome, ttfb: Option<Duration>| {
         cx.health.record(routes_version, endpoint.id, outcome, ttfb, started.elapsed(), probe);
+        call.borrow_mut().attempts.push((provider.name.clone(), outcome));
     };
     let request = match build_request(provider, &endpoint.model, ir) {
         Ok(request) => request,
@@ -143,11 +151,23 @@ pub async fn attempt(
         Ok(response) => response,
         Err(e) => {
             record(outcome_of(&e), None);
+            call.borrow_mut().upstream += started.elapsed();
             return Attempt::Failed(Failure::Error(GatewayError::from_upstream(&provider.name, &e)));
         }
     };
     let ttfb = started.elapsed();
-    let serving = Serving { candidate, attempts, keep_alive, started, ttfb, probe, routes_version };
+    let serving = Serving {
+        candidate,
+        attempts,
+        keep_alive,
+        started,
+        ttfb,
+        probe,
+        routes_version,
+        call,
+        send_time: ttfb,
+        include_usage: ir.include_usage,
+    };
     if !(200..300).contains(&response.head.status) {
         return provider_error(cx, conn, snapshot, &serving, response, &record).await;
     }
@@ -163,6 +183,7 @@ pub async fn attempt(
         }
         Err((outcome, error)) => {
             record(outcome, Some(ttfb));
+            call.borrow_mut().upstream += started.elapsed();
             Attempt::Failed(Failure::Error(error))
         }
     }
@@ -188,14 +209,16 @@ async fn provider_error(
     let body = openai_chat::error_body(&error);
     let retry_after = head.header("retry-after").map(<[u8]>::to_vec);
     if is_retryable_status(head.status) || error.retryable() {
+        serving.call.borrow_mut().upstream += serving.started.elapsed();
         let content_type = Some(b"application/json".to_vec());
         return Attempt::Failed(Failure::Status { status, retry_after, content_type, body });
     }
-    let attempts = serving.attempts.to_string();
-    let mut headers = response_headers(&head, serving, attempts.as_bytes());
+    note_served(serving, None, Duration::ZERO);
+    let meta = Meta::new(serving, None);
+    let mut headers = response_headers(&head, serving, &meta);
     headers.retain(|(name, _)| *name != "content-type");
     headers.push(("content-type", b"application/json"));
-    write_response_head(&mut conn.out, status, &headers, OutFraming::Length(body.len() as u64), serving.keep_alive);
+    conn.write_head(status, &headers, OutFraming::Length(body.len() as u64), serving.keep_alive);
     conn.out.extend_from_slice(&body);
     Attempt::Served(conn.flush().await.is_ok() && serving.keep_alive)
 }
@@ -218,6 +241,7 @@ async fn buffered(
         Ok(bytes) => bytes,
         Err(e) => return Err((outcome_of(&e), GatewayError::from_upstream(&provider.name, &e))),
     };
+    let waited = body.waited();
     body.release(&cx.pool);
     let answer = match parse_response(provider.kind, &bytes) {
         Ok(answer) => answer,
@@ -227,11 +251,12 @@ async fn buffered(
         }
     };
     let json = openai_chat::encode_response(&answer, &serving.candidate.model.id, unix_now());
-    let attempts = serving.attempts.to_string();
-    let mut headers = response_headers(&head, serving, attempts.as_bytes());
+    let cost = note_served(serving, Some(answer.usage), waited);
+    let meta = Meta::new(serving, Some(cost));
+    let mut headers = response_headers(&head, serving, &meta);
     headers.retain(|(name, _)| *name != "content-type");
     headers.push(("content-type", b"application/json"));
-    write_response_head(&mut conn.out, 200, &headers, OutFraming::Length(json.len() as u64), serving.keep_alive);
+    conn.write_head(200, &headers, OutFraming::Length(json.len() as u64), serving.keep_alive);
     conn.out.extend_from_slice(&json);
     Ok((Outcome::Success, conn.flush().await.is_ok() && serving.keep_alive))
 }
@@ -309,12 +334,12 @@ async fn stream(
         }
     }
     let UpstreamResponse { head, body } = response;
-    let attempts = serving.attempts.to_string();
-    let mut headers = response_headers(&head, serving, attempts.as_bytes());
+    let meta = Meta::new(serving, None);
+    let mut headers = response_headers(&head, serving, &meta);
     headers.retain(|(name, _)| *name != "content-type");
     headers.push(("content-type", b"text/event-stream; charset=utf-8"));
     headers.push(("cache-control", b"no-cache"));
-    write_response_head(&mut conn.out, 200, &headers, OutFraming::Chunked, serving.keep_alive);
+    conn.write_head(200, &headers, OutFraming::Chunked, serving.keep_alive);
     write_chunk(&mut conn.out, &state.pending);
     state.pending.clear();
     if conn.flush().await.is_err() {
@@ -371,6 +396,10 @@ async fn pump(
         if ended {
             break;
         }
+    }
+    note_served(serving, Some(state.translator.usage()), body.waited());
+    if serving.include_usage && !failed && state.finished && !state.errored {
+        usage_comment(&serving.call.borrow(), &mut state.pending);
     }
     write_chunk(&mut conn.out, &state.pending);
     write_last_chunk(&mut conn.out);

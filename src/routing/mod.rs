@@ -27,6 +27,8 @@ pub struct Endpoint {
     /// The model name the provider knows.
     pub model: String,
     pub priority: u32,
+    /// What a call through this endpoint costs (zero when no price is configured).
+    pub price: crate::metrics::cost::Price,
 }
 
 /// A gateway model and its endpoints in configured order.
@@ -97,6 +99,11 @@ impl Routes {
                         provider: Arc::clone(&config.providers[&e.provider]),
                         model: e.model.clone(),
                         priority: e.priority.unwrap_or(position as u32),
+                        price: e
+                            .price
+                            .or(model.price)
+                            .map(|p| crate::metrics::cost::Price::from_config(&p))
+                            .unwrap_or_default(),
                     }
                 })
                 .collect();

@@ -28,13 +28,19 @@ pub struct HealthHub {
 
 struct HubState {
     latest: Arc<HealthTable>,
+    /// The Prometheus text published with `latest`.
+    metrics: Arc<str>,
     applied: Vec<u64>,
 }
 
 impl HealthHub {
     pub fn new(workers: usize, initial: HealthTable) -> HealthHub {
         HealthHub {
-            state: Mutex::new(HubState { latest: Arc::new(initial), applied: vec![0; workers] }),
+            state: Mutex::new(HubState {
+                latest: Arc::new(initial),
+                metrics: Arc::from(""),
+                applied: vec![0; workers],
+            }),
             changed: Condvar::new(),
         }
     }
@@ -43,12 +49,20 @@ impl HealthHub {
         Arc::clone(&self.lock().latest)
     }
 
+    /// The latest Prometheus text published.
+    pub fn latest_metrics(&self) -> Arc<str> {
+        Arc::clone(&self.lock().metrics)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn publish(&self, table: Arc<HealthTable>) {
-        self.lock().latest = table;
+    fn publish(&self, table: Arc<HealthTable>, metrics: Arc<str>) {
+        let mut state = self.lock();
+        state.latest = table;
+        state.metrics = metrics;
+        drop(state);
         self.changed.notify_all();
     }
 
@@ -62,11 +76,20 @@ impl HealthHub {
     /// Blocks until a published table satisfies `pred` and every worker routes with that table or a
     /// later one, or until `timeout`. Returns whether it happened.
     pub fn wait_until(&self, pred: impl Fn(&HealthTable) -> bool, timeout: Duration) -> bool {
+        self.wait(|state| pred(&state.latest), timeout)
+    }
+
+    /// Like `wait_until`, for the Prometheus text every worker serves.
+    pub fn wait_until_metrics(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> bool {
+        self.wait(|state| pred(&state.metrics), timeout)
+    }
+
+    fn wait(&self, pred: impl Fn(&HubState) -> bool, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
         let mut target: Option<u64> = None;
         loop {
-            if pred(&state.latest) {
+            if pred(&state) {
                 target.get_or_insert(state.latest.version);
             } else {
                 target = None;
@@ -111,6 +134,8 @@ pub struct ControlLoop {
     pub hub: Arc<HealthHub>,
     pub tick: Duration,
     pub stop: Arc<StopSignal>,
+    pub registry: crate::metrics::registry::Registry,
+    pub access_log: Option<crate::metrics::access_log::AccessLog>,
 }
 
 impl ControlLoop {
@@ -152,6 +177,10 @@ impl ControlLoop {
                 self.aggregator.merge(report, Instant::now());
                 None
             }
+            ToControl::Metrics(delta) => {
+                self.registry.merge(*delta);
+                None
+            }
             ToControl::Prepared { worker, version, result } if Some(version) == awaiting => Some((worker, result)),
             ToControl::Prepared { .. } => None,
         }
@@ -159,10 +188,12 @@ impl ControlLoop {
 
     fn publish(&mut self) {
         let table = Arc::new(self.aggregator.tick(Instant::now()));
+        let text: Arc<str> = Arc::from(self.registry.render(&table, &self.endpoint_keys));
         for worker in &self.workers {
             let _ = worker.send(WorkerCommand::Health(Arc::clone(&table)));
+            let _ = worker.send(WorkerCommand::Metrics(Arc::clone(&text)));
         }
-        self.hub.publish(table);
+        self.hub.publish(table, text);
     }
 
     /// Re-reads the config file and switches every worker to it in two phases: all prepare, then
@@ -191,6 +222,10 @@ impl ControlLoop {
         let needs_restart = restart_only_changes(&self.config.config, &new.config);
         let shutdown_grace_ms = new.config.server.shutdown_grace_ms;
         self.config = new;
+        // SIGHUP is also the rotation signal for an access-log file.
+        if let Some(log) = &self.access_log {
+            log.reopen();
+        }
         Ok(ReloadOutcome { version, needs_restart, shutdown_grace_ms })
     }
 

@@ -57,6 +57,7 @@ pub struct Gateway {
     control: Option<JoinHandle<()>>,
     hub: Arc<HealthHub>,
     requests: crossbeam_channel::Sender<ControlRequest>,
+    access_log: Option<(crate::metrics::access_log::AccessLog, JoinHandle<()>)>,
     /// The routes as every worker built them at start, for naming endpoints from outside.
     routes: Routes,
 }
@@ -73,6 +74,10 @@ impl Gateway {
         let listeners = bind_listeners(config.config.listen_addr(), count)?;
         let addr = listeners[0].local_addr().map_err(|e| StartError::Bind(config.config.listen_addr(), e))?;
         let stop = Arc::new(StopSignal::new());
+        let target = crate::metrics::access_log::Target::parse(&config.config.log.access);
+        let access_log = crate::metrics::access_log::start(target)
+            .map_err(|e| StartError::Control(format!("cannot open the access log: {e}")))?;
+        let log_handle = access_log.as_ref().map(|(log, _)| log.clone());
         let routes = Routes::build(&config, 0);
         let endpoints = routes.endpoint_count();
         let hub = Arc::new(HealthHub::new(count, HealthTable::new(endpoints, count)));
@@ -93,6 +98,7 @@ impl Gateway {
                 to_control: report_tx.clone(),
                 commands: command_rx,
                 requests: requests.clone(),
+                access_log: log_handle.clone(),
             };
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new()
@@ -104,7 +110,7 @@ impl Gateway {
         drop(ready_tx);
         drop(report_tx);
         let channels = ControlChannels { from_workers: report_rx, workers: command_txs, requests: request_rx };
-        let control = spawn_control(&config, &routes, channels, &hub, &stop)?;
+        let control = spawn_control(&config, &routes, channels, &hub, &stop, log_handle)?;
         let mut gateway = Gateway {
             addr,
             drivers: vec![Driver::Uring; count],
@@ -113,6 +119,7 @@ impl Gateway {
             control: Some(control),
             hub,
             requests,
+            access_log,
             routes,
         };
         for _ in 0..count {
@@ -180,6 +187,12 @@ impl Gateway {
         if let Some(control) = self.control.take() {
             let _ = control.join();
         }
+        // The writer ends once every handle is gone: the workers' and the control thread's went with
+        // them; dropping ours lets it drain the queue and stop.
+        if let Some((log, writer)) = self.access_log.take() {
+            drop(log);
+            let _ = writer.join();
+        }
     }
 }
 
@@ -202,6 +215,7 @@ fn spawn_control(
     channels: ControlChannels,
     hub: &Arc<HealthHub>,
     stop: &Arc<StopSignal>,
+    access_log: Option<crate::metrics::access_log::AccessLog>,
 ) -> Result<JoinHandle<()>, StartError> {
     let h = &config.config.health;
     let ms = std::time::Duration::from_millis;
@@ -218,6 +232,8 @@ fn spawn_control(
         hub: Arc::clone(hub),
         tick: ms(h.tick_ms),
         stop: Arc::clone(stop),
+        registry: crate::metrics::registry::Registry::new(workers),
+        access_log,
     };
     std::thread::Builder::new()
         .name("corelay-control".into())

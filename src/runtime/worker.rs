@@ -49,6 +49,7 @@ pub struct WorkerSpec {
     pub commands: Receiver<WorkerCommand>,
     /// Requests to the control thread (an admin reload).
     pub requests: Sender<crate::messages::ControlRequest>,
+    pub access_log: Option<crate::metrics::access_log::AccessLog>,
 }
 
 /// After the grace period, how long cut streams get to send their error event.
@@ -100,7 +101,7 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
     let health = HealthTable::new(routes.endpoint_count(), spec.workers);
     let snapshot = Snapshot::new(std::rc::Rc::new(routes), health);
     let cx = match WorkerContext::new(id, &spec.config, snapshot) {
-        Ok(cx) => Rc::new(cx.with_control(spec.requests.clone())),
+        Ok(cx) => Rc::new(cx.with_control(spec.requests.clone()).with_access_log(spec.access_log.clone())),
         Err(e) => {
             let _ = ready.send(Err((id, format!("cannot build TLS configuration: {e}"))));
             return;
@@ -111,7 +112,7 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
     monoio::spawn(sweep_pool(Rc::clone(&cx), Arc::clone(&spec.stop)));
     let tick = Duration::from_millis(spec.config.config.health.tick_ms);
     let channels = (spec.to_control, spec.commands);
-    monoio::spawn(control_tick(Rc::clone(&cx), channels, spec.workers, tick, Arc::clone(&spec.stop)));
+    monoio::spawn(control_tick(Rc::clone(&cx), channels, spec.workers, tick, Arc::clone(&spec.stop), driver));
     accept_loop(&cx, &listener, &spec.stop, spec.config.config.server.max_connections_per_core).await;
     close_listener(listener);
     log::info!("worker {id} stopped accepting; draining {} connection(s)", cx.lifecycle.open_connections());
@@ -189,6 +190,7 @@ async fn control_tick(
     workers: usize,
     tick: Duration,
     stop: Arc<StopSignal>,
+    driver: Driver,
 ) {
     let mut prepared: Option<PreparedConfig> = None;
     while !stop.is_stopped() {
@@ -196,10 +198,15 @@ async fn control_tick(
         let applied = cx.snapshot().health.version;
         // A full channel means the control thread is behind; this delta is dropped, not waited for.
         let _ = to_control.try_send(ToControl::Report(cx.health.take_report(applied)));
+        let pool = (cx.pool.stats.hits.get(), cx.pool.stats.misses.get(), cx.pool.stats.evictions.get());
+        let open = cx.lifecycle.open_connections() as u64;
+        let metrics = cx.metrics.take_delta(open, pool, driver.name());
+        let _ = to_control.try_send(ToControl::Metrics(Box::new(metrics)));
         let mut latest: Option<Arc<HealthTable>> = None;
         for command in commands.try_iter() {
             match command {
                 WorkerCommand::Health(table) => latest = Some(table),
+                WorkerCommand::Metrics(text) => cx.set_metrics_text(text),
                 WorkerCommand::Prepare { version, config, workers: count } => {
                     let result = cx.prepare(version, &config, count.max(workers));
                     let reply = result.as_ref().map(|_| ()).map_err(String::clone);

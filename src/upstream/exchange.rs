@@ -204,6 +204,8 @@ pub struct BodyReader {
     pos: usize,
     decoder: BodyDecoder,
     read_idle_timeout: Duration,
+    /// Time spent waiting on the provider's reads, for the gateway-overhead measurement.
+    waited: Duration,
 }
 
 impl BodyReader {
@@ -223,7 +225,13 @@ impl BodyReader {
             pos,
             decoder: BodyDecoder::new(head.framing),
             read_idle_timeout,
+            waited: Duration::ZERO,
         }
+    }
+
+    /// How long reads of this body waited on the provider so far.
+    pub fn waited(&self) -> Duration {
+        self.waited
     }
 
     /// The next piece of payload as it arrived; `None` once the body ended cleanly.
@@ -268,7 +276,9 @@ impl BodyReader {
         self.buf.drain(..self.pos);
         self.pos = 0;
         let buf = std::mem::take(&mut self.buf);
+        let started = std::time::Instant::now();
         let read = monoio::time::timeout(self.read_idle_timeout, conn.read_append(buf)).await;
+        self.waited += started.elapsed();
         let Ok((result, buf)) = read else {
             self.conn = None;
             return Err(UpstreamError::ReadIdleTimeout);

@@ -14,8 +14,8 @@
 //!   see a JSON object, as OpenAI sends for a call without parameters.
 //! - Empty deltas (the customary first `input_json_delta` of `""`) are not forwarded.
 //! - Usage is merged: `message_start` gives input and cache counts, `message_delta` the final
-//!   output count (and, in current API versions, updated input counts, which win). One `Usage` event
-//!   goes out at `message_delta`; `Finish` at `message_stop`.
+//!   output count (and, in current API versions, updated input counts, which win). A `Usage` event
+//!   goes out at `message_delta` (at `message_stop` when no delta came); `Finish` at `message_stop`.
 //! - An `error` event ends the stream with `Error`, classified like an HTTP error (an
 //!   `overloaded_error` is retryable). Malformed JSON, an oversized event, an event before
 //!   `message_start` or the body ending before `message_stop` end it with a `Malformed` error.
@@ -131,6 +131,8 @@ pub struct EventMapper {
     tool_calls: u32,
     stop_reason: Option<FinishReason>,
     counters: Counters,
+    /// A `Usage` event went out (at `message_delta`).
+    usage_sent: bool,
 }
 
 /// An event's head: its type and index, with the members left as raw JSON until the type says
@@ -421,10 +423,16 @@ impl EventMapper {
             self.counters.merge(usage);
         }
         out.push(StreamEvent::Usage(self.counters.usage()));
+        self.usage_sent = true;
     }
 
     fn on_message_stop(&mut self, out: &mut Vec<StreamEvent>) {
         self.close_block(out);
+        if !self.usage_sent {
+            // No message_delta: message_start's counts are all there is, and clients that asked
+            // for usage still get it.
+            out.push(StreamEvent::Usage(self.counters.usage()));
+        }
         self.state = State::Done;
         out.push(StreamEvent::Finish(self.stop_reason.unwrap_or_default()));
     }
@@ -490,6 +498,19 @@ mod tests {
                 StreamEvent::Finish(FinishReason::ToolCalls),
             ]
         );
+    }
+
+    #[test]
+    fn a_stream_without_message_delta_still_reports_usage() {
+        let events = translate(&sse(&[START, r#"{"type":"message_stop"}"#]));
+        let usage = Usage {
+            prompt_tokens: 10,
+            completion_tokens: 1,
+            cache_read_tokens: 3,
+            cache_write_tokens: 2,
+            ..Usage::default()
+        };
+        assert_eq!(events[1..], [StreamEvent::Usage(usage), StreamEvent::Finish(FinishReason::Stop)]);
     }
 
     #[test]

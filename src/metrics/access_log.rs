@@ -1,0 +1,201 @@
+//! The access log: one JSON line per request, written off the request path by a dedicated thread.
+//! Workers `try_send` a record; when the thread falls behind, records are dropped and counted rather
+//! than slowing requests. `Reopen` (sent on SIGHUP) reopens the file, for rotation by logrotate.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use serde::Serialize;
+
+use super::CallRecord;
+
+/// Records queued for the writer at most; beyond it new records are dropped.
+const QUEUE: usize = 65_536;
+
+pub enum LogMessage {
+    Call(Box<CallRecord>),
+    Reopen,
+}
+
+/// Where access-log lines go, from `[log] access`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Off,
+    Stdout,
+    File(PathBuf),
+}
+
+impl Target {
+    pub fn parse(value: &str) -> Target {
+        match value {
+            "" | "off" => Target::Off,
+            "stdout" | "-" => Target::Stdout,
+            path => Target::File(PathBuf::from(path)),
+        }
+    }
+}
+
+/// A worker's handle: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct AccessLog {
+    tx: Sender<LogMessage>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl AccessLog {
+    pub fn log(&self, call: &CallRecord) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(LogMessage::Call(Box::new(call.clone()))) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn reopen(&self) {
+        let _ = self.tx.try_send(LogMessage::Reopen);
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts the writer thread; `None` when the log is off. The thread ends when every handle is gone.
+pub fn start(target: Target) -> io::Result<Option<(AccessLog, JoinHandle<()>)>> {
+    let sink = match &target {
+        Target::Off => return Ok(None),
+        Target::Stdout => Sink::Stdout,
+        Target::File(path) => Sink::File(path.clone(), open(path)?),
+    };
+    let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+    let handle = std::thread::Builder::new().name("corelay-access-log".into()).spawn(move || write_loop(rx, sink))?;
+    Ok(Some((AccessLog { tx, dropped: Arc::new(AtomicU64::new(0)) }, handle)))
+}
+
+enum Sink {
+    Stdout,
+    File(PathBuf, BufWriter<File>),
+}
+
+fn open(path: &std::path::Path) -> io::Result<BufWriter<File>> {
+    Ok(BufWriter::new(OpenOptions::new().create(true).append(true).open(path)?))
+}
+
+fn write_loop(rx: Receiver<LogMessage>, mut sink: Sink) {
+    let mut line = Vec::with_capacity(1024);
+    while let Ok(message) = rx.recv() {
+        match message {
+            LogMessage::Call(call) => {
+                line.clear();
+                if serde_json::to_writer(&mut line, &Line::from(call.as_ref())).is_ok() {
+                    line.push(b'\n');
+                    write(&mut sink, &line);
+                }
+            }
+            LogMessage::Reopen => reopen(&mut sink),
+        }
+        // Flush when the queue is drained, so lines are visible promptly without a write per line.
+        if rx.is_empty() {
+            flush(&mut sink);
+        }
+    }
+    flush(&mut sink);
+}
+
+fn write(sink: &mut Sink, line: &[u8]) {
+    let _ = match sink {
+        Sink::Stdout => io::stdout().lock().write_all(line),
+        Sink::File(_, file) => file.write_all(line),
+    };
+}
+
+fn flush(sink: &mut Sink) {
+    let _ = match sink {
+        Sink::Stdout => io::stdout().lock().flush(),
+        Sink::File(_, file) => file.flush(),
+    };
+}
+
+fn reopen(sink: &mut Sink) {
+    if let Sink::File(path, file) = sink {
+        let _ = file.flush();
+        match open(path) {
+            Ok(fresh) => *file = fresh,
+            Err(e) => log::error!("cannot reopen the access log {}: {e}", path.display()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Tokens {
+    prompt: u64,
+    completion: u64,
+    cache_read: u64,
+    cache_write: u64,
+    reasoning: u64,
+}
+
+#[derive(Serialize)]
+struct Attempt<'a> {
+    provider: &'a str,
+    outcome: &'static str,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    ts_unix_ms: u128,
+    request_id: &'a str,
+    key: &'a str,
+    front_door: &'static str,
+    model: &'a str,
+    served_model: &'a str,
+    provider: &'a str,
+    attempts: Vec<Attempt<'a>>,
+    status: u16,
+    stream: bool,
+    ttfb_ms: Option<f64>,
+    duration_ms: f64,
+    overhead_ms: f64,
+    tokens: Option<Tokens>,
+    cost_usd_micros: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+impl<'a> From<&'a CallRecord> for Line<'a> {
+    fn from(c: &'a CallRecord) -> Line<'a> {
+        let ms = |d: std::time::Duration| d.as_micros() as f64 / 1000.0;
+        Line {
+            ts_unix_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
+            request_id: &c.request_id,
+            key: &c.key,
+            front_door: c.front_door,
+            model: &c.model,
+            served_model: &c.served_model,
+            provider: &c.provider,
+            attempts: c
+                .attempts
+                .iter()
+                .map(|(provider, outcome)| Attempt { provider, outcome: outcome.name() })
+                .collect(),
+            status: c.status,
+            stream: c.stream,
+            ttfb_ms: c.ttfb.map(ms),
+            duration_ms: ms(c.duration),
+            overhead_ms: ms(c.overhead()),
+            tokens: c.usage.map(|u| Tokens {
+                prompt: u.prompt_tokens,
+                completion: u.completion_tokens,
+                cache_read: u.cache_read_tokens,
+                cache_write: u.cache_write_tokens,
+                reasoning: u.reasoning_tokens,
+            }),
+            cost_usd_micros: c.cost_micros,
+            bytes_in: c.bytes_in,
+            bytes_out: c.bytes_out,
+        }
+    }
+}

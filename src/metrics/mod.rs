@@ -1,0 +1,205 @@
+//! Observability: what each call used, cost and took, counted per worker without locks, merged by
+//! the control thread into Prometheus text, and written as one access-log line per request.
+//!
+//! Workers record into `WorkerMetrics` (plain cells and maps, one per core) and hand their delta to
+//! the control thread every tick; `Registry` (control thread only) keeps the totals and renders the
+//! scrape, which workers then serve from their own copy.
+
+pub mod access_log;
+pub mod cost;
+pub mod registry;
+pub mod usage;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::chat::Usage;
+use crate::health::{Outcome, new_histogram, record_micros};
+
+/// Everything known about one client request when it ends.
+#[derive(Debug, Clone, Default)]
+pub struct CallRecord {
+    pub request_id: String,
+    /// When the request's body had been read and handling began.
+    pub started: Option<std::time::Instant>,
+    pub front_door: &'static str,
+    /// The gateway key's name (never the secret); empty when the gateway is open.
+    pub key: String,
+    /// The model the client asked for.
+    pub model: String,
+    /// The gateway model that served (differs when a fallback model served).
+    pub served_model: String,
+    pub provider: String,
+    /// Every upstream attempt, in order.
+    pub attempts: Vec<(String, Outcome)>,
+    pub status: u16,
+    pub stream: bool,
+    pub ttfb: Option<Duration>,
+    pub duration: Duration,
+    /// Time spent waiting on providers; `duration - upstream` is the gateway's own overhead.
+    pub upstream: Duration,
+    pub usage: Option<Usage>,
+    pub cost_micros: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl CallRecord {
+    pub fn overhead(&self) -> Duration {
+        self.duration.saturating_sub(self.upstream)
+    }
+}
+
+/// Label set of the per-request counters; every part has few values.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestLabels {
+    pub front_door: &'static str,
+    pub model: String,
+    pub provider: String,
+    pub status_class: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpendLabels {
+    pub model: String,
+    pub provider: String,
+    pub key: String,
+}
+
+/// Counter increments since the last tick.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    pub requests: u64,
+    pub tokens: [u64; 5],
+    pub cost_micros: u64,
+    pub without_usage: u64,
+}
+
+pub const TOKEN_KINDS: [&str; 5] = ["prompt", "completion", "cache_read", "cache_write", "reasoning"];
+
+/// One worker's measurements since its last report.
+#[derive(Debug, Clone)]
+pub struct MetricsDelta {
+    pub worker: usize,
+    pub requests: HashMap<RequestLabels, u64>,
+    pub spend: HashMap<SpendLabels, Counters>,
+    pub attempts: HashMap<(String, &'static str), u64>,
+    pub failovers: HashMap<String, u64>,
+    pub latency: Histogram<u64>,
+    pub ttfb: Histogram<u64>,
+    pub overhead: Histogram<u64>,
+    /// Exact sums in microseconds, for the summaries' `_sum`.
+    pub sums_us: [u64; 3],
+    /// Gauges, sampled at report time.
+    pub in_flight: u64,
+    pub open_connections: u64,
+    pub pool: (u64, u64, u64),
+    pub driver: &'static str,
+}
+
+/// A worker's recorder. Single-threaded; `RefCell`s only.
+pub struct WorkerMetrics {
+    worker: usize,
+    delta: RefCell<MetricsDelta>,
+    pub in_flight: Cell<u64>,
+}
+
+fn empty_delta(worker: usize) -> MetricsDelta {
+    MetricsDelta {
+        worker,
+        requests: HashMap::new(),
+        spend: HashMap::new(),
+        attempts: HashMap::new(),
+        failovers: HashMap::new(),
+        latency: new_histogram(),
+        ttfb: new_histogram(),
+        overhead: new_histogram(),
+        sums_us: [0; 3],
+        in_flight: 0,
+        open_connections: 0,
+        pool: (0, 0, 0),
+        driver: "",
+    }
+}
+
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+impl WorkerMetrics {
+    pub fn new(worker: usize) -> WorkerMetrics {
+        WorkerMetrics { worker, delta: RefCell::new(empty_delta(worker)), in_flight: Cell::new(0) }
+    }
+
+    /// Counts a finished request.
+    pub fn record(&self, call: &CallRecord) {
+        let mut delta = self.delta.borrow_mut();
+        let labels = RequestLabels {
+            front_door: call.front_door,
+            model: call.model.clone(),
+            provider: if call.provider.is_empty() { "none".into() } else { call.provider.clone() },
+            status_class: status_class(call.status),
+        };
+        *delta.requests.entry(labels).or_default() += 1;
+        for (provider, outcome) in &call.attempts {
+            *delta.attempts.entry((provider.clone(), outcome.name())).or_default() += 1;
+        }
+        if call.attempts.len() > 1 {
+            *delta.failovers.entry(call.model.clone()).or_default() += call.attempts.len() as u64 - 1;
+        }
+        if !call.provider.is_empty() && (200..300).contains(&call.status) {
+            let spend = SpendLabels {
+                model: call.served_model.clone(),
+                provider: call.provider.clone(),
+                key: call.key.clone(),
+            };
+            let counters = delta.spend.entry(spend).or_default();
+            counters.requests += 1;
+            match &call.usage {
+                Some(u) => {
+                    let kinds = [
+                        u.prompt_tokens,
+                        u.completion_tokens,
+                        u.cache_read_tokens,
+                        u.cache_write_tokens,
+                        u.reasoning_tokens,
+                    ];
+                    for (total, add) in counters.tokens.iter_mut().zip(kinds) {
+                        *total += add;
+                    }
+                    counters.cost_micros += call.cost_micros;
+                }
+                None => counters.without_usage += 1,
+            }
+        }
+        let (duration, overhead) = (call.duration.as_micros() as u64, call.overhead().as_micros() as u64);
+        record_micros(&mut delta.latency, duration);
+        record_micros(&mut delta.overhead, overhead);
+        delta.sums_us[0] += duration;
+        delta.sums_us[2] += overhead;
+        if let Some(ttfb) = call.ttfb {
+            let ttfb = ttfb.as_micros() as u64;
+            record_micros(&mut delta.ttfb, ttfb);
+            delta.sums_us[1] += ttfb;
+        }
+    }
+
+    /// Everything since the last call, with the gauges sampled now.
+    pub fn take_delta(&self, open_connections: u64, pool: (u64, u64, u64), driver: &'static str) -> MetricsDelta {
+        let mut delta = std::mem::replace(&mut *self.delta.borrow_mut(), empty_delta(self.worker));
+        delta.in_flight = self.in_flight.get();
+        delta.open_connections = open_connections;
+        delta.pool = pool;
+        delta.driver = driver;
+        delta
+    }
+}

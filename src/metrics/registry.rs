@@ -1,0 +1,286 @@
+//! The control thread's totals of every worker's metrics, rendered as Prometheus text format 0.0.4.
+//! Counters only grow; latency summaries are cumulative HDR histograms with exact sums.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use hdrhistogram::Histogram;
+
+use super::{Counters, MetricsDelta, RequestLabels, SpendLabels, TOKEN_KINDS};
+use crate::health::{EndpointState, HealthTable, new_histogram};
+
+/// Reads one per-core value out of a worker's gauges.
+type GaugeOf = fn(&WorkerGauges) -> u64;
+
+#[derive(Debug, Clone, Default)]
+struct WorkerGauges {
+    in_flight: u64,
+    open_connections: u64,
+    pool: (u64, u64, u64),
+    driver: &'static str,
+}
+
+pub struct Registry {
+    requests: BTreeMap<RequestLabels, u64>,
+    spend: BTreeMap<SpendLabels, Counters>,
+    attempts: BTreeMap<(String, &'static str), u64>,
+    failovers: BTreeMap<String, u64>,
+    histograms: [Histogram<u64>; 3],
+    sums_us: [u64; 3],
+    workers: Vec<WorkerGauges>,
+}
+
+const SUMMARIES: [(&str, &str); 3] = [
+    ("corelay_request_duration_seconds", "Whole request time, as the client sees it."),
+    ("corelay_time_to_first_byte_seconds", "From the request sent to a provider to its response head."),
+    ("corelay_gateway_overhead_seconds", "Request time minus time spent waiting on providers."),
+];
+
+impl Registry {
+    pub fn new(workers: usize) -> Registry {
+        Registry {
+            requests: BTreeMap::new(),
+            spend: BTreeMap::new(),
+            attempts: BTreeMap::new(),
+            failovers: BTreeMap::new(),
+            histograms: [new_histogram(), new_histogram(), new_histogram()],
+            sums_us: [0; 3],
+            workers: vec![WorkerGauges::default(); workers],
+        }
+    }
+
+    pub fn merge(&mut self, delta: MetricsDelta) {
+        for (labels, n) in delta.requests {
+            *self.requests.entry(labels).or_default() += n;
+        }
+        for (labels, c) in delta.spend {
+            let total = self.spend.entry(labels).or_default();
+            total.requests += c.requests;
+            total.cost_micros += c.cost_micros;
+            total.without_usage += c.without_usage;
+            for (t, add) in total.tokens.iter_mut().zip(c.tokens) {
+                *t += add;
+            }
+        }
+        for (labels, n) in delta.attempts {
+            *self.attempts.entry(labels).or_default() += n;
+        }
+        for (model, n) in delta.failovers {
+            *self.failovers.entry(model).or_default() += n;
+        }
+        for (total, add) in self.histograms.iter_mut().zip([&delta.latency, &delta.ttfb, &delta.overhead]) {
+            let _ = total.add(add);
+        }
+        for (sum, add) in self.sums_us.iter_mut().zip(delta.sums_us) {
+            *sum += add;
+        }
+        if let Some(gauges) = self.workers.get_mut(delta.worker) {
+            *gauges = WorkerGauges {
+                in_flight: delta.in_flight,
+                open_connections: delta.open_connections,
+                pool: delta.pool,
+                driver: delta.driver,
+            };
+        }
+    }
+
+    /// The cumulative overhead histogram (for reports).
+    pub fn overhead(&self) -> &Histogram<u64> {
+        &self.histograms[2]
+    }
+
+    /// Prometheus text for everything counted so far, plus endpoint health from `table`.
+    pub fn render(&self, table: &HealthTable, endpoint_keys: &[(String, String)]) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        self.render_requests(&mut out);
+        self.render_spend(&mut out);
+        self.render_summaries(&mut out);
+        self.render_workers(&mut out);
+        render_health(&mut out, table, endpoint_keys);
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        header(
+            out,
+            "corelay_requests_total",
+            "counter",
+            "Client requests by front door, model, provider and status class.",
+        );
+        for (l, n) in &self.requests {
+            let labels = [
+                ("front_door", l.front_door),
+                ("model", &l.model),
+                ("provider", &l.provider),
+                ("status_class", l.status_class),
+            ];
+            sample(out, "corelay_requests_total", &labels, *n);
+        }
+        header(out, "corelay_upstream_attempts_total", "counter", "Attempts at providers by outcome.");
+        for ((provider, outcome), n) in &self.attempts {
+            sample(out, "corelay_upstream_attempts_total", &[("provider", provider), ("outcome", outcome)], *n);
+        }
+        header(out, "corelay_failovers_total", "counter", "Attempts beyond the first, by requested model.");
+        for (model, n) in &self.failovers {
+            sample(out, "corelay_failovers_total", &[("model", model)], *n);
+        }
+    }
+
+    fn render_spend(&self, out: &mut String) {
+        header(out, "corelay_tokens_total", "counter", "Tokens of served calls, by model, provider and kind.");
+        for (l, c) in &self.spend {
+            for (kind, n) in TOKEN_KINDS.iter().zip(c.tokens) {
+                let labels = [("model", l.model.as_str()), ("provider", &l.provider), ("kind", kind)];
+                sample(out, "corelay_tokens_total", &labels, n);
+            }
+        }
+        header(
+            out,
+            "corelay_cost_usd_micros_total",
+            "counter",
+            "Spend in microdollars, by model, provider and gateway key.",
+        );
+        for (l, c) in &self.spend {
+            let labels = [("model", l.model.as_str()), ("provider", &l.provider), ("key", &l.key)];
+            sample(out, "corelay_cost_usd_micros_total", &labels, c.cost_micros);
+        }
+        header(out, "corelay_calls_without_usage_total", "counter", "Served calls whose provider reported no usage.");
+        for (l, c) in &self.spend {
+            let labels = [("model", l.model.as_str()), ("provider", &l.provider)];
+            sample(out, "corelay_calls_without_usage_total", &labels, c.without_usage);
+        }
+    }
+
+    fn render_summaries(&self, out: &mut String) {
+        for (i, (name, help)) in SUMMARIES.iter().enumerate() {
+            header(out, name, "summary", help);
+            let h = &self.histograms[i];
+            for q in ["0.5", "0.9", "0.99", "0.999"] {
+                let value = if h.is_empty() { 0 } else { h.value_at_quantile(q.parse().unwrap_or(0.5)) };
+                let _ = writeln!(out, "{name}{{quantile=\"{q}\"}} {}", seconds(value));
+            }
+            let _ = writeln!(out, "{name}_sum {}", seconds(self.sums_us[i]));
+            let _ = writeln!(out, "{name}_count {}", h.len());
+        }
+    }
+
+    fn render_workers(&self, out: &mut String) {
+        let gauges: [(&str, &str, GaugeOf); 2] = [
+            ("corelay_in_flight_requests", "Requests being served, per core.", |g| g.in_flight),
+            ("corelay_open_connections", "Open client connections, per core.", |g| g.open_connections),
+        ];
+        for (name, help, value) in gauges {
+            header(out, name, "gauge", help);
+            for (core, g) in self.workers.iter().enumerate() {
+                sample(out, name, &[("core", &core.to_string())], value(g));
+            }
+        }
+        let pool: [(&str, GaugeOf); 3] = [
+            ("corelay_pool_hits_total", |g| g.pool.0),
+            ("corelay_pool_misses_total", |g| g.pool.1),
+            ("corelay_pool_evictions_total", |g| g.pool.2),
+        ];
+        for (name, value) in pool {
+            header(out, name, "counter", "Upstream connection pool activity, per core.");
+            for (core, g) in self.workers.iter().enumerate() {
+                sample(out, name, &[("core", &core.to_string())], value(g));
+            }
+        }
+        header(out, "corelay_worker_driver", "gauge", "The I/O driver each core runs (1 = in use).");
+        for (core, g) in self.workers.iter().enumerate() {
+            let driver = if g.driver.is_empty() { "unknown" } else { g.driver };
+            sample(out, "corelay_worker_driver", &[("core", &core.to_string()), ("driver", driver)], 1);
+        }
+    }
+}
+
+fn render_health(out: &mut String, table: &HealthTable, endpoint_keys: &[(String, String)]) {
+    header(out, "corelay_endpoint_health", "gauge", "Endpoint health state (1 = current state).");
+    for (id, (provider, model)) in endpoint_keys.iter().enumerate() {
+        let state = match table.get(id).state {
+            EndpointState::Healthy => "healthy",
+            EndpointState::Ejected { .. } => "ejected",
+            EndpointState::Probing { .. } => "probing",
+        };
+        for candidate in ["healthy", "ejected", "probing"] {
+            let labels = [("provider", provider.as_str()), ("model", model.as_str()), ("state", candidate)];
+            sample(out, "corelay_endpoint_health", &labels, u64::from(candidate == state));
+        }
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
+    out.push_str(name);
+    out.push('{');
+    for (i, (key, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{key}=\"");
+        escape_label(value, out);
+        out.push('"');
+    }
+    let _ = writeln!(out, "}} {value}");
+}
+
+/// Label values escape backslash, double quote and newline (text format 0.0.4).
+fn escape_label(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn seconds(micros: u64) -> String {
+    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{CallRecord, WorkerMetrics};
+
+    #[test]
+    fn renders_merged_counters_with_escaped_labels() {
+        let worker = WorkerMetrics::new(0);
+        let call = CallRecord {
+            front_door: "openai",
+            model: "acme/\"quoted\"".into(),
+            served_model: "acme/\"quoted\"".into(),
+            provider: "mock".into(),
+            attempts: vec![
+                ("bad".into(), crate::health::Outcome::ServerError),
+                ("mock".into(), crate::health::Outcome::Success),
+            ],
+            status: 200,
+            usage: Some(crate::chat::Usage { prompt_tokens: 10, completion_tokens: 5, ..Default::default() }),
+            cost_micros: 42,
+            ..CallRecord::default()
+        };
+        worker.record(&call);
+        worker.record(&call);
+        let mut registry = Registry::new(1);
+        registry.merge(worker.take_delta(3, (1, 2, 0), "io_uring"));
+        let text = registry.render(&HealthTable::new(0, 1), &[]);
+        assert!(text.contains("corelay_requests_total{front_door=\"openai\",model=\"acme/\\\"quoted\\\"\",provider=\"mock\",status_class=\"2xx\"} 2"), "{text}");
+        assert!(text.contains("corelay_upstream_attempts_total{provider=\"bad\",outcome=\"server_error\"} 2"));
+        assert!(text.contains("corelay_failovers_total{model=\"acme/\\\"quoted\\\"\"} 2"));
+        assert!(
+            text.contains("corelay_tokens_total{model=\"acme/\\\"quoted\\\"\",provider=\"mock\",kind=\"prompt\"} 20")
+        );
+        assert!(
+            text.contains("corelay_cost_usd_micros_total{model=\"acme/\\\"quoted\\\"\",provider=\"mock\",key=\"\"} 84")
+        );
+        assert!(text.contains("corelay_open_connections{core=\"0\"} 3"));
+        assert!(text.contains("corelay_worker_driver{core=\"0\",driver=\"io_uring\"} 1"));
+        assert!(text.contains("corelay_request_duration_seconds_count 2"));
+    }
+}

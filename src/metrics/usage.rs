@@ -1,0 +1,115 @@
+//! Token usage read from OpenAI-format answers that pass through untranslated: the `usage` object of
+//! a `chat.completion`, and the usage chunk of a stream (sent when the client asked for
+//! `stream_options.include_usage`). Translated providers report usage through `chat::StreamEvent`.
+
+use memchr::memmem;
+use serde::Deserialize;
+
+use crate::chat::Usage;
+
+#[derive(Deserialize, Default)]
+struct OpenAiUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Deserialize, Default)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+impl From<OpenAiUsage> for Usage {
+    fn from(u: OpenAiUsage) -> Usage {
+        Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            cache_read_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+            cache_write_tokens: 0,
+            reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
+        }
+    }
+}
+
+/// The usage of a `chat.completion` JSON body, if it has one.
+pub fn from_json(body: &[u8]) -> Option<Usage> {
+    let raw = sonic_rs::get(body, &["usage"]).ok()?;
+    sonic_rs::from_str::<OpenAiUsage>(raw.as_raw_str()).ok().map(Usage::from)
+}
+
+/// Watches a passing SSE stream for OpenAI's usage chunk. Fed the same complete lines the client
+/// gets; only lines containing a usage object are parsed, so the cost per event is one substring
+/// search.
+pub struct StreamUsage {
+    finder: memmem::Finder<'static>,
+    usage: Option<Usage>,
+}
+
+impl Default for StreamUsage {
+    fn default() -> Self {
+        StreamUsage { finder: memmem::Finder::new(b"\"usage\":{"), usage: None }
+    }
+}
+
+impl StreamUsage {
+    /// Looks at complete SSE lines (as released by the model rewriter).
+    pub fn scan(&mut self, lines: &[u8]) {
+        for at in self.finder.find_iter(lines) {
+            let start = lines[..at].iter().rposition(|&b| b == b'\n' || b == b'\r').map_or(0, |i| i + 1);
+            let end = lines[at..].iter().position(|&b| b == b'\n' || b == b'\r').map_or(lines.len(), |i| at + i);
+            let line = &lines[start..end];
+            if let Some(data) = line.strip_prefix(b"data:") {
+                let data = data.strip_prefix(b" ").unwrap_or(data);
+                if let Some(usage) = from_json(data) {
+                    self.usage = Some(usage);
+                }
+            }
+        }
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_completion_usage_with_details() {
+        let body = br#"{"id":"x","usage":{"prompt_tokens":20,"completion_tokens":7,"total_tokens":27,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":2}}}"#;
+        let u = from_json(body).unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens, u.cache_read_tokens, u.reasoning_tokens), (20, 7, 4, 2));
+        assert_eq!(from_json(br#"{"usage":null}"#), None);
+    }
+
+    #[test]
+    fn finds_the_usage_chunk_of_every_recorded_stream_that_has_one() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/openai/chat");
+        let path = format!("{dir}/openai-chat-stream-usage.sse");
+        let bytes = std::fs::read(path).unwrap();
+        let mut scanner = StreamUsage::default();
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            scanner.scan(piece);
+        }
+        let usage = scanner.usage().expect("the recording ends with a usage chunk");
+        let text = String::from_utf8(bytes).unwrap();
+        let last = text.lines().rfind(|l| l.contains("\"usage\":{")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(last.trim_start_matches("data: ")).unwrap();
+        assert_eq!(usage.prompt_tokens, json["usage"]["prompt_tokens"].as_u64().unwrap());
+        assert_eq!(usage.completion_tokens, json["usage"]["completion_tokens"].as_u64().unwrap());
+    }
+}
