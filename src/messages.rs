@@ -18,8 +18,8 @@ pub enum WorkerCommand {
     Commit { version: u64 },
     /// Some worker could not prepare `version`; drop it.
     Abort { version: u64 },
-    /// The latest Prometheus text, for `/metrics`.
-    Metrics(Arc<str>),
+    /// The latest Prometheus text (`/metrics`) and dashboard data (`/v1/stats`).
+    Metrics { text: Arc<str>, stats: Arc<str> },
 }
 
 /// A worker -> the control thread.

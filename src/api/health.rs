@@ -32,9 +32,16 @@ struct Endpoint<'a> {
 }
 
 pub fn health_json(routes: &Routes, table: &HealthTable, now: Instant) -> Vec<u8> {
-    let endpoints = (0..routes.endpoint_count())
-        .filter_map(|id| {
-            let (provider, model) = routes.endpoint_key(id)?;
+    serde_json::to_vec(&health_value(routes.endpoint_keys(), table, now)).expect("plain data serializes")
+}
+
+/// The health report as a JSON value, for embedding (the dashboard's stats).
+pub fn health_value(endpoint_keys: &[(String, String)], table: &HealthTable, now: Instant) -> serde_json::Value {
+    let endpoints = endpoint_keys
+        .iter()
+        .enumerate()
+        .map(|(id, (provider, model))| {
+            let (provider, model) = (provider.as_str(), model.as_str());
             let h = table.get(id);
             let (state, until) = match h.state {
                 EndpointState::Healthy => ("healthy", None),
@@ -44,7 +51,7 @@ pub fn health_json(routes: &Routes, table: &HealthTable, now: Instant) -> Vec<u8
             let until = until.into_iter().chain(h.cooldown_until).max();
             let retry_in_ms = until.map_or(0, |u| u.saturating_duration_since(now).as_millis() as u64);
             let ms = |us: u64| us as f64 / 1000.0;
-            Some(Endpoint {
+            Endpoint {
                 provider,
                 model,
                 state: if state == "healthy" && retry_in_ms > 0 { "cooldown" } else { state },
@@ -58,8 +65,8 @@ pub fn health_json(routes: &Routes, table: &HealthTable, now: Instant) -> Vec<u8
                 latency_p99_ms: ms(h.latency_p99_us),
                 ttfb_p50_ms: ms(h.ttfb_p50_us),
                 ttfb_p99_ms: ms(h.ttfb_p99_us),
-            })
+            }
         })
         .collect();
-    serde_json::to_vec(&Report { version: table.version, endpoints }).expect("plain data serializes")
+    serde_json::to_value(Report { version: table.version, endpoints }).expect("plain data serializes")
 }

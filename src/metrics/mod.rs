@@ -8,6 +8,7 @@
 pub mod access_log;
 pub mod cost;
 pub mod registry;
+pub mod timeline;
 pub mod usage;
 
 use std::cell::{Cell, RefCell};

@@ -3,4 +3,5 @@
 
 pub mod anthropic;
 pub mod aws;
+pub mod gemini;
 pub mod openai;

@@ -53,6 +53,27 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
             respond_json(conn, &body, head.keep_alive, is_head).await
         }
         ("POST", "/v1/chat/completions") => chat(cx, conn, request).await,
+        ("GET" | "HEAD", "/dashboard") => {
+            // The page itself holds no data; `/v1/stats` (which it polls) is guarded like `/metrics`.
+            const PAGE: &str = include_str!("../api/dashboard.html");
+            let content_type: &[u8] = b"text/html; charset=utf-8";
+            conn.write_head(
+                200,
+                &[("content-type", content_type)],
+                OutFraming::Length(PAGE.len() as u64),
+                head.keep_alive,
+            );
+            if !is_head {
+                conn.out.extend_from_slice(PAGE.as_bytes());
+            }
+            Ok(conn.flush().await.is_ok())
+        }
+        ("GET" | "HEAD", "/v1/stats") => {
+            let snapshot = cx.snapshot();
+            authorize_admin_if_configured(&snapshot, &request)?;
+            let stats = cx.stats_json();
+            respond_json(conn, stats.as_bytes(), head.keep_alive, is_head).await
+        }
         ("GET" | "HEAD", "/metrics") => {
             let snapshot = cx.snapshot();
             authorize_admin_if_configured(&snapshot, &request)?;
@@ -70,12 +91,20 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
             Ok(conn.flush().await.is_ok())
         }
         ("POST", "/admin/reload") => admin_reload(cx, conn, &request).await,
-        (_, "/healthz" | "/v1/health" | "/v1/models" | "/v1/chat/completions" | "/admin/reload" | "/metrics") => {
-            Err(GatewayError::new(
-                ErrorKind::MethodNotAllowed,
-                format!("method {} is not allowed on {}", head.method, head.path()),
-            ))
-        }
+        (
+            _,
+            "/healthz"
+            | "/v1/health"
+            | "/v1/models"
+            | "/v1/chat/completions"
+            | "/admin/reload"
+            | "/metrics"
+            | "/dashboard"
+            | "/v1/stats",
+        ) => Err(GatewayError::new(
+            ErrorKind::MethodNotAllowed,
+            format!("method {} is not allowed on {}", head.method, head.path()),
+        )),
         (method, path) => {
             Err(GatewayError::new(ErrorKind::RouteNotFound, format!("unknown request URL: {method} {path}")))
         }

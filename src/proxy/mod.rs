@@ -117,6 +117,8 @@ pub struct WorkerContext {
     pub access_log: Option<crate::metrics::access_log::AccessLog>,
     /// The latest Prometheus text the control thread rendered, served as is by `/metrics`.
     metrics_text: RefCell<std::sync::Arc<str>>,
+    /// The latest dashboard JSON, served by `/v1/stats`.
+    stats_json: RefCell<std::sync::Arc<str>>,
     requests_seen: Cell<u64>,
     rng: Cell<u64>,
 }
@@ -140,6 +142,7 @@ impl WorkerContext {
             metrics: crate::metrics::WorkerMetrics::new(worker_id),
             access_log: None,
             metrics_text: RefCell::new(std::sync::Arc::from("")),
+            stats_json: RefCell::new(std::sync::Arc::from("{\"seconds\":[],\"health\":null}")),
             requests_seen: Cell::new(0),
         })
     }
@@ -154,8 +157,13 @@ impl WorkerContext {
         std::sync::Arc::clone(&self.metrics_text.borrow())
     }
 
-    pub fn set_metrics_text(&self, text: std::sync::Arc<str>) {
+    pub fn set_metrics_text(&self, text: std::sync::Arc<str>, stats: std::sync::Arc<str>) {
         *self.metrics_text.borrow_mut() = text;
+        *self.stats_json.borrow_mut() = stats;
+    }
+
+    pub fn stats_json(&self) -> std::sync::Arc<str> {
+        std::sync::Arc::clone(&self.stats_json.borrow())
     }
 
     /// `{worker}-{sequence}-{random}` in hex: unique within the process, cheap to make.

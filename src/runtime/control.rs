@@ -135,6 +135,9 @@ pub struct ControlLoop {
     pub tick: Duration,
     pub stop: Arc<StopSignal>,
     pub registry: crate::metrics::registry::Registry,
+    pub timeline: crate::metrics::timeline::Timeline,
+    /// The dashboard JSON and the second it was rendered for (rendered at most once a second).
+    pub stats: (u64, Arc<str>),
     pub access_log: Option<crate::metrics::access_log::AccessLog>,
 }
 
@@ -178,6 +181,7 @@ impl ControlLoop {
                 None
             }
             ToControl::Metrics(delta) => {
+                self.timeline.merge(&delta, unix_now());
                 self.registry.merge(*delta);
                 None
             }
@@ -189,9 +193,15 @@ impl ControlLoop {
     fn publish(&mut self) {
         let table = Arc::new(self.aggregator.tick(Instant::now()));
         let text: Arc<str> = Arc::from(self.registry.render(&table, &self.endpoint_keys));
+        let now = unix_now();
+        if self.stats.0 != now {
+            let health = crate::api::health::health_value(&self.endpoint_keys, &table, Instant::now());
+            self.stats = (now, Arc::from(self.timeline.render(now, &health)));
+        }
         for worker in &self.workers {
             let _ = worker.send(WorkerCommand::Health(Arc::clone(&table)));
-            let _ = worker.send(WorkerCommand::Metrics(Arc::clone(&text)));
+            let stats = Arc::clone(&self.stats.1);
+            let _ = worker.send(WorkerCommand::Metrics { text: Arc::clone(&text), stats });
         }
         self.hub.publish(table, text);
     }
@@ -246,6 +256,10 @@ impl ControlLoop {
         }
         Ok(())
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Settings a running process cannot change, reported instead of silently ignored.

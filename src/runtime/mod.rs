@@ -233,6 +233,8 @@ fn spawn_control(
         tick: ms(h.tick_ms),
         stop: Arc::clone(stop),
         registry: crate::metrics::registry::Registry::new(workers),
+        timeline: crate::metrics::timeline::Timeline::default(),
+        stats: (0, Arc::from("{\"seconds\":[],\"health\":null}")),
         access_log,
     };
     std::thread::Builder::new()

@@ -206,7 +206,7 @@ async fn control_tick(
         for command in commands.try_iter() {
             match command {
                 WorkerCommand::Health(table) => latest = Some(table),
-                WorkerCommand::Metrics(text) => cx.set_metrics_text(text),
+                WorkerCommand::Metrics { text, stats } => cx.set_metrics_text(text, stats),
                 WorkerCommand::Prepare { version, config, workers: count } => {
                     let result = cx.prepare(version, &config, count.max(workers));
                     let reply = result.as_ref().map(|_| ()).map_err(String::clone);

@@ -77,6 +77,7 @@ def gateway():
 
         [models."acme/chat-small"]
         endpoints = [{{ provider = "mock", model = "gpt-4o-mini" }}]
+        price = {{ input = 0.15, output = 0.6 }}
 
         [models."acme/rate-limited"]
         endpoints = [{{ provider = "limited", model = "gpt-4o-mini" }}]

@@ -1,0 +1,404 @@
+//! Gemini `streamGenerateContent?alt=sse` -> internal stream events, incrementally.
+//! [`StreamTranslator`] takes the SSE body in arbitrary pieces; [`ChunkMapper`] is the state machine
+//! behind it and takes one chunk's JSON, for transports that frame chunks themselves. It encodes
+//! nothing for clients, and what parts mean is `wire.rs`'s business.
+//!
+//! Gemini's stream has no start or stop events: every chunk is a whole `GenerateContentResponse`
+//! (`data: {json}` with CRLF line ends, no `event:` names, no `[DONE]`), the last one carries
+//! `finishReason`, and the body just ends. So:
+//! - `Start` goes out with the first chunk (`responseId`, `modelVersion`).
+//! - Function calls arrive whole: each one is a `ToolCallStart` and one `ToolCallDelta` with all
+//!   its arguments, numbered 0, 1, ... across the answer.
+//! - `usageMetadata` is cumulative and repeated on (almost) every chunk: each new value replaces the
+//!   last and goes out as a `Usage` event when it changed, so usage is live mid-stream and never
+//!   summed.
+//! - A `finishReason` (or a prompt blocked by `promptFeedback.blockReason`) is remembered, and
+//!   `Finish` goes out when the body ends, after any later usage; content after it is still
+//!   forwarded (Gemini sends none, and dropping it would lose text). Function calls turn `STOP` into
+//!   `tool_calls`. A `Usage` event always precedes `Finish`, so clients that asked for usage get it.
+//! - An `{"error": {...}}` chunk ends the stream with `Error`, classified like an HTTP error body
+//!   (`UNAVAILABLE` and `RESOURCE_EXHAUSTED` are retryable). Malformed JSON, an oversized event, or
+//!   the body ending before any chunk or before a `finishReason` end it with a `Malformed` error.
+
+use super::wire::{Piece, WireCandidate, WireResponse};
+use super::{final_reason, finish_reason};
+use crate::chat::{FinishReason, ProviderError, ProviderErrorKind, StreamEvent, Usage};
+use crate::sse::decoder::{SseDecoder, SseError};
+
+/// SSE bytes -> internal events. Feed every body piece, then call [`StreamTranslator::finish`] at
+/// the end of the body; each call appends to `out` the events it completed.
+#[derive(Debug, Default)]
+pub struct StreamTranslator {
+    decoder: SseDecoder,
+    mapper: ChunkMapper,
+}
+
+impl StreamTranslator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A translator whose SSE decoder accepts events up to `max_event_bytes`.
+    pub fn with_max_event_bytes(max_event_bytes: usize) -> Self {
+        Self { decoder: SseDecoder::with_max_event_bytes(max_event_bytes), mapper: ChunkMapper::new() }
+    }
+
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<StreamEvent>) {
+        let mut rest = input;
+        while !self.mapper.is_done() {
+            match self.decoder.next_event(&mut rest) {
+                Ok(Some(event)) => self.mapper.on_chunk(event.data, out),
+                Ok(None) => break,
+                Err(error) => self.mapper.fail(decode_error(error), out),
+            }
+        }
+    }
+
+    /// The provider's body ended: flush the last event and close the stream (`Finish` after a
+    /// `finishReason`, an error otherwise).
+    pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        if !self.mapper.is_done() {
+            match self.decoder.finish() {
+                Ok(Some(event)) => self.mapper.on_chunk(event.data, out),
+                Ok(None) => {}
+                Err(error) => self.mapper.fail(decode_error(error), out),
+            }
+        }
+        self.mapper.finish(out);
+    }
+
+    /// Usage as known so far (complete once the stream finished).
+    pub fn usage(&self) -> Usage {
+        self.mapper.usage()
+    }
+
+    /// True once a terminal event (`Finish` or `Error`) went out.
+    pub fn is_done(&self) -> bool {
+        self.mapper.is_done()
+    }
+}
+
+fn decode_error(error: SseError) -> ProviderError {
+    malformed(format!("Gemini stream: {error}"))
+}
+
+/// Where the stream stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum State {
+    /// No chunk yet; the first one starts the answer.
+    #[default]
+    AwaitingStart,
+    /// Chunks are coming and none has said why the answer ended.
+    Streaming,
+    /// A chunk gave the finish reason (before the tool-call rule); the end of the body closes the
+    /// stream.
+    Finishing(FinishReason),
+    /// A terminal event went out; everything else is ignored.
+    Done,
+}
+
+/// The stream state machine over decoded chunk JSON.
+#[derive(Debug, Default)]
+pub struct ChunkMapper {
+    state: State,
+    /// Function calls seen so far: the next call's index.
+    tool_calls: u32,
+    /// The latest `usageMetadata`, mapped.
+    usage: Usage,
+    /// The usage of the last `Usage` event, if any went out.
+    usage_sent: Option<Usage>,
+}
+
+impl ChunkMapper {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Maps one chunk's JSON (the SSE `data`).
+    pub fn on_chunk(&mut self, json: &[u8], out: &mut Vec<StreamEvent>) {
+        if self.is_done() {
+            return;
+        }
+        let mapped = match serde_json::from_slice::<WireResponse<'_>>(json) {
+            Ok(chunk) => self.dispatch(chunk, out),
+            Err(e) => Err(malformed(format!("malformed Gemini chunk: {e}"))),
+        };
+        if let Err(error) = mapped {
+            self.fail(error, out);
+        }
+    }
+
+    /// The transport ended: the answer is complete if a finish reason came, cut short otherwise.
+    pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        match self.state {
+            State::Finishing(reason) => self.close(reason, out),
+            State::AwaitingStart => self.fail(malformed("the Gemini stream ended before any chunk"), out),
+            State::Streaming => self.fail(malformed("the Gemini stream ended before a finishReason"), out),
+            State::Done => {}
+        }
+    }
+
+    /// Ends the stream with `error` unless it already ended.
+    pub fn fail(&mut self, error: ProviderError, out: &mut Vec<StreamEvent>) {
+        if !self.is_done() {
+            self.state = State::Done;
+            out.push(StreamEvent::Error(error));
+        }
+    }
+
+    /// One chunk; an `Err` ends the stream.
+    fn dispatch(&mut self, mut chunk: WireResponse<'_>, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        if let Some(error) = &chunk.error {
+            return Err(error.classify(ProviderErrorKind::Server));
+        }
+        if self.state == State::AwaitingStart {
+            out.push(StreamEvent::Start { id: chunk.id(), model: chunk.model() });
+            self.state = State::Streaming;
+        }
+        match chunk.take_candidate() {
+            Some(candidate) => self.on_candidate(candidate, out),
+            None if chunk.prompt_blocked() => self.finish_with(FinishReason::ContentFilter),
+            // A chunk with usage only.
+            None => {}
+        }
+        if let Some(wire) = &chunk.usage_metadata {
+            self.usage = wire.usage();
+            self.send_usage_if_changed(out);
+        }
+        Ok(())
+    }
+
+    fn on_candidate(&mut self, candidate: WireCandidate<'_>, out: &mut Vec<StreamEvent>) {
+        for part in candidate.content.into_iter().flat_map(|content| content.parts) {
+            if let Some(piece) = part.into_piece(self.tool_calls) {
+                self.on_piece(piece, out);
+            }
+        }
+        if let Some(reason) = candidate.finish_reason.as_deref() {
+            self.finish_with(finish_reason(reason));
+        }
+    }
+
+    fn on_piece(&mut self, piece: Piece<'_>, out: &mut Vec<StreamEvent>) {
+        match piece {
+            Piece::Text(text) => out.push(StreamEvent::TextDelta(text.into_owned())),
+            Piece::Thought(text) => out.push(StreamEvent::ReasoningDelta(text.into_owned())),
+            Piece::Call { id, name, arguments } => {
+                let index = self.tool_calls;
+                self.tool_calls = self.tool_calls.saturating_add(1);
+                out.push(StreamEvent::ToolCallStart { index, id, name });
+                out.push(StreamEvent::ToolCallDelta { index, arguments });
+            }
+        }
+    }
+
+    /// Remembers why the answer ended; the first reason given stands.
+    fn finish_with(&mut self, reason: FinishReason) {
+        if self.state == State::Streaming {
+            self.state = State::Finishing(reason);
+        }
+    }
+
+    fn send_usage_if_changed(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.usage_sent != Some(self.usage) {
+            self.usage_sent = Some(self.usage);
+            out.push(StreamEvent::Usage(self.usage));
+        }
+    }
+
+    fn close(&mut self, reason: FinishReason, out: &mut Vec<StreamEvent>) {
+        if self.usage_sent.is_none() {
+            // No chunk carried usage: clients that asked for it still get a usage chunk.
+            self.send_usage_if_changed(out);
+        }
+        self.state = State::Done;
+        out.push(StreamEvent::Finish(final_reason(reason, self.tool_calls > 0)));
+    }
+}
+
+fn malformed(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(ProviderErrorKind::Malformed, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn translate(input: &[u8]) -> Vec<StreamEvent> {
+        let mut translator = StreamTranslator::new();
+        let mut out = Vec::new();
+        translator.feed(input, &mut out);
+        translator.finish(&mut out);
+        out
+    }
+
+    fn sse(chunks: &[&str]) -> Vec<u8> {
+        chunks.iter().flat_map(|json| format!("data: {json}\r\n\r\n").into_bytes()).collect()
+    }
+
+    fn usage(prompt: u64, completion: u64, reasoning: u64) -> Usage {
+        Usage { prompt_tokens: prompt, completion_tokens: completion, reasoning_tokens: reasoning, ..Usage::default() }
+    }
+
+    const FIRST: &str = r#"{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":1,"thoughtsTokenCount":3},"modelVersion":"gemini-x","responseId":"r1"}"#;
+
+    #[test]
+    fn usage_is_replaced_never_summed_and_sent_when_it_changes() {
+        let input = sse(&[
+            FIRST,
+            r#"{"candidates":[{"content":{"parts":[{"text":" there"}]}}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":1,"thoughtsTokenCount":3}}"#,
+            r#"{"candidates":[{"content":{"parts":[{"text":"!"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":4,"thoughtsTokenCount":3}}"#,
+        ]);
+        assert_eq!(
+            translate(&input),
+            vec![
+                StreamEvent::Start { id: "r1".into(), model: "gemini-x".into() },
+                StreamEvent::TextDelta("Hi".into()),
+                StreamEvent::Usage(usage(5, 4, 3)),
+                StreamEvent::TextDelta(" there".into()),
+                StreamEvent::TextDelta("!".into()),
+                StreamEvent::Usage(usage(9, 7, 3)),
+                StreamEvent::Finish(FinishReason::Stop),
+            ]
+        );
+    }
+
+    #[test]
+    fn function_calls_are_numbered_and_make_stop_tool_calls() {
+        let input = sse(&[
+            r#"{"candidates":[{"content":{"parts":[{"text":"plan","thought":true},{"functionCall":{"name":"a","args":{"x": 1}}},{"functionCall":{"name":"b"}}]}}],"responseId":"r"}"#,
+            r#"{"candidates":[{"content":{"parts":[{"text":""}]},"finishReason":"STOP"}]}"#,
+        ]);
+        assert_eq!(
+            translate(&input),
+            vec![
+                StreamEvent::Start { id: "r".into(), model: String::new() },
+                StreamEvent::ReasoningDelta("plan".into()),
+                StreamEvent::ToolCallStart { index: 0, id: "call_0".into(), name: "a".into() },
+                StreamEvent::ToolCallDelta { index: 0, arguments: r#"{"x":1}"#.into() },
+                StreamEvent::ToolCallStart { index: 1, id: "call_1".into(), name: "b".into() },
+                StreamEvent::ToolCallDelta { index: 1, arguments: "{}".into() },
+                StreamEvent::Usage(Usage::default()),
+                StreamEvent::Finish(FinishReason::ToolCalls),
+            ]
+        );
+    }
+
+    #[test]
+    fn finish_reasons_wait_for_the_end_of_the_body() {
+        let mut translator = StreamTranslator::new();
+        let mut out = Vec::new();
+        translator.feed(&sse(&[r#"{"candidates":[{"finishReason":"MAX_TOKENS"}]}"#]), &mut out);
+        assert!(!translator.is_done());
+        // Late usage still counts.
+        translator.feed(&sse(&[r#"{"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":8}}"#]), &mut out);
+        translator.finish(&mut out);
+        assert_eq!(out[1..], [StreamEvent::Usage(usage(2, 8, 0)), StreamEvent::Finish(FinishReason::Length)]);
+        for (reason, expected) in [("SAFETY", FinishReason::ContentFilter), ("RECITATION", FinishReason::ContentFilter)]
+        {
+            let chunk = format!(r#"{{"candidates":[{{"finishReason":"{reason}"}}]}}"#);
+            assert_eq!(translate(&sse(&[&chunk])).last(), Some(&StreamEvent::Finish(expected)), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_blocked_prompt_is_a_content_filter_finish() {
+        let input = sse(&[
+            r#"{"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},"usageMetadata":{"promptTokenCount":7},"responseId":"r"}"#,
+        ]);
+        assert_eq!(
+            translate(&input),
+            vec![
+                StreamEvent::Start { id: "r".into(), model: String::new() },
+                StreamEvent::Usage(usage(7, 0, 0)),
+                StreamEvent::Finish(FinishReason::ContentFilter),
+            ]
+        );
+    }
+
+    #[test]
+    fn error_chunks_are_classified_and_end_the_stream() {
+        let input = sse(&[
+            FIRST,
+            r#"{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}"#,
+            r#"{"candidates":[{"finishReason":"STOP"}]}"#,
+        ]);
+        let events = translate(&input);
+        let error =
+            ProviderError::new(ProviderErrorKind::Overloaded, "The model is overloaded. Please try again later.");
+        assert_eq!(events[3..], [StreamEvent::Error(error)]);
+        assert!(matches!(&events[3], StreamEvent::Error(e) if e.retryable()));
+    }
+
+    #[test]
+    fn broken_streams_end_with_a_malformed_error() {
+        let cases: [&[u8]; 4] =
+            [b"", b"data: {not json}\r\n\r\n", b"data: [DONE]\n\n", FIRST.as_bytes() /* no `data:` field */];
+        for input in cases {
+            let events = translate(input);
+            let Some(StreamEvent::Error(error)) = events.last() else { panic!("{events:?}") };
+            assert_eq!(error.kind, ProviderErrorKind::Malformed, "{:?}", String::from_utf8_lossy(input));
+            assert!(error.retryable());
+        }
+        // Cut off before the finish reason, after content.
+        let events = translate(&sse(&[FIRST]));
+        assert!(matches!(events.last(), Some(StreamEvent::Error(e)) if e.message.contains("finishReason")));
+    }
+
+    #[test]
+    fn oversized_events_fail_the_stream() {
+        let mut translator = StreamTranslator::with_max_event_bytes(64);
+        let mut out = Vec::new();
+        translator.feed(&sse(&[FIRST]), &mut out);
+        translator.finish(&mut out);
+        assert!(matches!(&out[..], [StreamEvent::Error(e)] if e.kind == ProviderErrorKind::Malformed));
+        assert!(translator.is_done());
+    }
+
+    #[test]
+    fn other_candidates_are_ignored() {
+        let input = sse(&[
+            r#"{"candidates":[{"content":{"parts":[{"text":"two"}]},"index":1},{"content":{"parts":[{"text":"one"}]},"index":0,"finishReason":"STOP"}]}"#,
+        ]);
+        let texts: Vec<_> = translate(&input).into_iter().filter(|e| matches!(e, StreamEvent::TextDelta(_))).collect();
+        assert_eq!(texts, [StreamEvent::TextDelta("one".into())]);
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let fragments: [&[u8]; 11] = [
+            b"data: ",
+            FIRST.as_bytes(),
+            br#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":[1]}}]},"finishReason":"STOP"}]}"#,
+            br#"{"candidates":[{"content":{"parts":[{"functionCall":{}}]},"index":4294967295}]}"#,
+            br#"{"usageMetadata":{"promptTokenCount":18446744073709551615,"toolUsePromptTokenCount":9,"thoughtsTokenCount":18446744073709551615,"candidatesTokenCount":1}}"#,
+            br#"{"error":{"code":70000,"status":7}}"#,
+            br#"{"promptFeedback":{"blockReason":"OTHER"}}"#,
+            b"\r\n\r\n",
+            b"\r",
+            b"\n",
+            b"\xff\xfe",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..500 {
+            let mut input = Vec::new();
+            for _ in 0..12 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                input.extend_from_slice(fragments[(seed % fragments.len() as u64) as usize]);
+            }
+            let events = translate(&input);
+            assert!(events.last().is_some_and(StreamEvent::is_terminal));
+            assert_eq!(events.iter().filter(|e| e.is_terminal()).count(), 1);
+        }
+    }
+}
