@@ -53,10 +53,21 @@ const ERROR_EVENT: &[u8] =
 pub(crate) fn plan_response(req: &Request, config: &MockConfig, seq: u64) -> Action {
     let close = config.close_after_response || !req.keep_alive;
     let path = req.path();
-    // `/messages` (Anthropic), `:rawPredict` / `:streamRawPredict` (Vertex) and `/converse*` (Bedrock)
-    // share the chat behaviour: tests configure the reply bytes in that provider's format.
-    let chat_like =
-        ["/chat/completions", "/messages", ":rawPredict", ":streamRawPredict", "/converse", "/converse-stream"];
+    // `/messages` (Anthropic), `:rawPredict` / `:streamRawPredict` (Vertex Anthropic),
+    // `:generateContent` / `:streamGenerateContent` (Gemini) and `/converse*`, `/invoke*` (Bedrock) share
+    // the chat behaviour: tests configure the reply bytes in that provider's format.
+    let chat_like = [
+        "/chat/completions",
+        "/messages",
+        ":rawPredict",
+        ":streamRawPredict",
+        ":generateContent",
+        ":streamGenerateContent",
+        "/converse",
+        "/converse-stream",
+        "/invoke",
+        "/invoke-with-response-stream",
+    ];
     if req.method == "POST" && chat_like.iter().any(|suffix| path.ends_with(suffix)) {
         return chat(req, config, seq, close);
     }
@@ -105,7 +116,14 @@ fn chat(req: &Request, config: &MockConfig, seq: u64, close: bool) -> Action {
         _ => {}
     }
     let chat = match openai::parse_chat_request(&req.body) {
-        Ok(chat) => chat,
+        // Gemini, Vertex and Bedrock choose streaming by path, not by a body field.
+        Ok(mut chat) => {
+            let path = req.path();
+            let streaming_path =
+                [":streamGenerateContent", ":streamRawPredict", "/converse-stream", "/invoke-with-response-stream"];
+            chat.stream |= streaming_path.iter().any(|suffix| path.ends_with(suffix));
+            chat
+        }
         Err(message) => {
             let body = openai::error_json(&message, "invalid_request_error", None);
             return Action::Respond(simple(400, body, seq, close));

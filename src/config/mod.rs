@@ -230,6 +230,8 @@ pub enum ProviderKind {
     Openai,
     /// Anthropic's Messages API: requests and answers are translated.
     Anthropic,
+    /// Google AI Studio's Gemini API (`generateContent`): translated.
+    Gemini,
 }
 
 /// `[providers.NAME]`.

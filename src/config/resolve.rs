@@ -48,8 +48,9 @@ pub struct ResolvedProvider {
     pub api_key: Option<Secret>,
     /// Extra trust anchors for this provider's TLS, in DER.
     pub extra_roots: Vec<CertificateDer<'static>>,
-    /// `max_tokens` for providers that require one when the client sent none.
-    pub default_max_tokens: u32,
+    /// `max_tokens` when the client sent none, as configured; providers that require one (Anthropic)
+    /// fall back to `DEFAULT_MAX_TOKENS`, the others send none.
+    pub default_max_tokens: Option<u32>,
 }
 
 /// A gateway key clients may present.
@@ -121,7 +122,7 @@ fn resolve_provider(
         addrs,
         api_key,
         extra_roots,
-        default_max_tokens: provider.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        default_max_tokens: provider.default_max_tokens,
     })
 }
 

@@ -16,11 +16,12 @@ use super::relay::{Meta, note_served, response_headers, usage_comment};
 use crate::api::openai_chat::{self, ChunkEncoder};
 use crate::chat::{ChatRequest, ProviderError, ProviderErrorKind, StreamEvent};
 use crate::config::ProviderKind;
+use crate::config::resolve::DEFAULT_MAX_TOKENS;
 use crate::config::resolve::ResolvedProvider;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_request_head};
-use crate::providers::anthropic;
+use crate::providers::{anthropic, gemini};
 use crate::upstream::{self, BodyReader, UpstreamResponse};
 
 /// Largest error body read from a provider.
@@ -29,12 +30,14 @@ const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// A provider stream decoder, by provider kind (enum dispatch on the hot path, no trait objects).
 enum Translator {
     Anthropic(anthropic::StreamTranslator),
+    Gemini(gemini::StreamTranslator),
 }
 
 impl Translator {
     fn for_kind(kind: ProviderKind) -> Option<Translator> {
         match kind {
             ProviderKind::Anthropic => Some(Translator::Anthropic(anthropic::StreamTranslator::new())),
+            ProviderKind::Gemini => Some(Translator::Gemini(gemini::StreamTranslator::new())),
             ProviderKind::Openai => None,
         }
     }
@@ -42,57 +45,62 @@ impl Translator {
     fn feed(&mut self, input: &[u8], out: &mut Vec<StreamEvent>) {
         match self {
             Translator::Anthropic(t) => t.feed(input, out),
+            Translator::Gemini(t) => t.feed(input, out),
         }
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) {
         match self {
             Translator::Anthropic(t) => t.finish(out),
+            Translator::Gemini(t) => t.finish(out),
         }
     }
 
     fn usage(&self) -> crate::chat::Usage {
         match self {
             Translator::Anthropic(t) => t.usage(),
+            Translator::Gemini(t) => t.usage(),
         }
     }
 }
 
 /// The complete upstream request (head and body) for `provider`.
 fn build_request(provider: &ResolvedProvider, model: &str, ir: &ChatRequest) -> Result<Vec<u8>, GatewayError> {
-    match provider.kind {
+    let key = provider.api_key.as_ref().map_or("", |k| k.expose());
+    let invalid = |e: crate::chat::RequestError| GatewayError::new(ErrorKind::InvalidField, e.to_string());
+    let (body, headers, path) = match provider.kind {
         ProviderKind::Anthropic => {
             let options = anthropic::RequestOptions {
                 model,
-                default_max_tokens: provider.default_max_tokens,
+                default_max_tokens: provider.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
                 dialect: anthropic::Dialect::Anthropic,
             };
-            let body = anthropic::request_body(ir, &options)
-                .map_err(|e| GatewayError::new(ErrorKind::InvalidField, e.to_string()))?;
-            let key = provider.api_key.as_ref().map_or("", |k| k.expose());
-            let headers = anthropic::request_headers(key, ir.stream);
-            let headers: Vec<(&str, &[u8])> =
-                headers.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, v.as_slice())).collect();
-            let target = provider.origin.target(anthropic::MESSAGES_PATH);
-            let mut out = Vec::with_capacity(512 + body.len());
-            write_request_head(
-                &mut out,
-                "POST",
-                &target,
-                &provider.origin.authority,
-                &headers,
-                Some(body.len() as u64),
-            );
-            out.extend_from_slice(&body);
-            Ok(out)
+            let body = anthropic::request_body(ir, &options).map_err(invalid)?;
+            (body, anthropic::request_headers(key, ir.stream), anthropic::MESSAGES_PATH.to_string())
         }
-        ProviderKind::Openai => Err(GatewayError::new(ErrorKind::Internal, "openai is not a translated kind")),
-    }
+        ProviderKind::Gemini => {
+            let options = gemini::RequestOptions { default_max_tokens: provider.default_max_tokens };
+            let body = gemini::request_body(ir, &options).map_err(invalid)?;
+            (body, gemini::request_headers(key, ir.stream), gemini::path(model, ir.stream))
+        }
+        ProviderKind::Openai => {
+            return Err(GatewayError::new(ErrorKind::Internal, "openai is not a translated kind"));
+        }
+    };
+    // A provider without a key (a private deployment behind its own auth) gets no empty key header.
+    let headers: Vec<(&str, &[u8])> =
+        headers.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, v.as_slice())).collect();
+    let target = provider.origin.target(&path);
+    let mut out = Vec::with_capacity(512 + body.len());
+    write_request_head(&mut out, "POST", &target, &provider.origin.authority, &headers, Some(body.len() as u64));
+    out.extend_from_slice(&body);
+    Ok(out)
 }
 
 fn classify_error(kind: ProviderKind, status: u16, body: &[u8]) -> ProviderError {
     match kind {
         ProviderKind::Anthropic => anthropic::classify_error(status, body),
+        ProviderKind::Gemini => gemini::classify_error(status, body),
         ProviderKind::Openai => ProviderError::new(ProviderErrorKind::Server, format!("HTTP {status}")),
     }
 }
@@ -100,6 +108,7 @@ fn classify_error(kind: ProviderKind, status: u16, body: &[u8]) -> ProviderError
 fn parse_response(kind: ProviderKind, body: &[u8]) -> Result<crate::chat::ChatResponse, ProviderError> {
     match kind {
         ProviderKind::Anthropic => anthropic::parse_response(body),
+        ProviderKind::Gemini => gemini::parse_response(body),
         ProviderKind::Openai => Err(ProviderError::new(ProviderErrorKind::Malformed, "not a translated kind")),
     }
 }
