@@ -232,6 +232,20 @@ pub enum ProviderKind {
     Anthropic,
     /// Google AI Studio's Gemini API (`generateContent`): translated.
     Gemini,
+    /// AWS Bedrock (Converse / ConverseStream, or InvokeModel for Anthropic models), signed with
+    /// SigV4: translated.
+    Bedrock,
+}
+
+/// Which Bedrock API a provider calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BedrockApi {
+    /// Converse / ConverseStream: any model.
+    #[default]
+    Converse,
+    /// InvokeModel / InvokeModelWithResponseStream with Anthropic's Messages body.
+    Invoke,
 }
 
 /// `[providers.NAME]`.
@@ -245,6 +259,15 @@ pub struct ProviderConfig {
     pub ca_file: Option<PathBuf>,
     /// `max_tokens` sent when the client gave none, for providers that require one (Anthropic).
     pub default_max_tokens: Option<u32>,
+    /// Bedrock: the AWS region requests are signed for.
+    pub region: Option<String>,
+    /// Bedrock: environment variables holding the AWS credentials (SigV4). Without them, a Bedrock
+    /// API key from `api_key_env` is sent as a bearer token.
+    pub aws_access_key_id_env: Option<String>,
+    pub aws_secret_access_key_env: Option<String>,
+    pub aws_session_token_env: Option<String>,
+    /// Bedrock: which API (default `converse`).
+    pub bedrock_api: Option<BedrockApi>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -557,6 +580,25 @@ fn validate_provider(name: &str, provider: &ProviderConfig, issues: &mut Vec<Con
         && env.is_empty()
     {
         issues.push(issue(&format!("providers.{name}.api_key_env"), "must not be empty"));
+    }
+    let is_bedrock = provider.kind == ProviderKind::Bedrock;
+    if is_bedrock && provider.region.as_deref().is_none_or(str::is_empty) {
+        issues.push(issue(&format!("providers.{name}.region"), "a bedrock provider needs its AWS region"));
+    }
+    let aws_keys = [&provider.aws_access_key_id_env, &provider.aws_secret_access_key_env];
+    if is_bedrock && aws_keys.iter().filter(|k| k.is_some()).count() == 1 {
+        issues.push(issue(
+            &format!("providers.{name}"),
+            "set both aws_access_key_id_env and aws_secret_access_key_env, or neither",
+        ));
+    }
+    let bedrock_only = [("region", provider.region.is_some()), ("bedrock_api", provider.bedrock_api.is_some())];
+    for (key, set) in
+        bedrock_only.into_iter().chain([("aws_access_key_id_env", provider.aws_access_key_id_env.is_some())])
+    {
+        if set && !is_bedrock {
+            issues.push(issue(&format!("providers.{name}.{key}"), "only applies to kind = \"bedrock\""));
+        }
     }
 }
 

@@ -51,6 +51,23 @@ pub struct ResolvedProvider {
     /// `max_tokens` when the client sent none, as configured; providers that require one (Anthropic)
     /// fall back to `DEFAULT_MAX_TOKENS`, the others send none.
     pub default_max_tokens: Option<u32>,
+    /// Bedrock: region, API and SigV4 credentials (absent: the API key, if any, is a bearer token).
+    pub bedrock: Option<BedrockSettings>,
+}
+
+/// What a Bedrock provider signs with.
+#[derive(Debug, Clone)]
+pub struct BedrockSettings {
+    pub region: String,
+    pub api: super::BedrockApi,
+    pub credentials: Option<AwsCredentials>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AwsCredentials {
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
 }
 
 /// A gateway key clients may present.
@@ -111,6 +128,7 @@ fn resolve_provider(
         Some(env) => Some(Secret(read_env(env, &format!("providers.{name}.api_key_env"), issues)?)),
         None => None,
     };
+    let bedrock = resolve_bedrock(name, provider, issues);
     let extra_roots = match &provider.ca_file {
         Some(path) => load_roots(path, &format!("providers.{name}.ca_file"), issues)?,
         None => Vec::new(),
@@ -123,6 +141,39 @@ fn resolve_provider(
         api_key,
         extra_roots,
         default_max_tokens: provider.default_max_tokens,
+        bedrock,
+    })
+}
+
+fn resolve_bedrock(
+    name: &str,
+    provider: &super::ProviderConfig,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<BedrockSettings> {
+    if provider.kind != super::ProviderKind::Bedrock {
+        return None;
+    }
+    let key = |field: &str| format!("providers.{name}.{field}");
+    let credentials = match (&provider.aws_access_key_id_env, &provider.aws_secret_access_key_env) {
+        (Some(id), Some(secret)) => {
+            let access_key_id = read_env(id, &key("aws_access_key_id_env"), issues).map(Secret);
+            let secret_access_key = read_env(secret, &key("aws_secret_access_key_env"), issues).map(Secret);
+            // A session token is optional even when its variable is named: it exists only for
+            // temporary credentials.
+            let session_token = provider
+                .aws_session_token_env
+                .as_ref()
+                .and_then(|v| std::env::var(v).ok())
+                .filter(|t| !t.is_empty())
+                .map(Secret);
+            Some(AwsCredentials { access_key_id: access_key_id?, secret_access_key: secret_access_key?, session_token })
+        }
+        _ => None,
+    };
+    Some(BedrockSettings {
+        region: provider.region.clone().unwrap_or_default(),
+        api: provider.bedrock_api.unwrap_or_default(),
+        credentials,
     })
 }
 

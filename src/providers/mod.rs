@@ -3,5 +3,6 @@
 
 pub mod anthropic;
 pub mod aws;
+pub mod bedrock;
 pub mod gemini;
 pub mod openai;

@@ -15,13 +15,16 @@ use super::lifecycle::Phase;
 use super::relay::{Meta, note_served, response_headers, usage_comment};
 use crate::api::openai_chat::{self, ChunkEncoder};
 use crate::chat::{ChatRequest, ProviderError, ProviderErrorKind, StreamEvent};
+use crate::config::BedrockApi;
 use crate::config::ProviderKind;
 use crate::config::resolve::DEFAULT_MAX_TOKENS;
 use crate::config::resolve::ResolvedProvider;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
+use crate::http::response::ResponseHead;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_request_head};
-use crate::providers::{anthropic, gemini};
+use crate::providers::aws::sigv4::{Credentials, SigningTime};
+use crate::providers::{anthropic, bedrock, gemini};
 use crate::upstream::{self, BodyReader, UpstreamResponse};
 
 /// Largest error body read from a provider.
@@ -31,13 +34,19 @@ const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 enum Translator {
     Anthropic(anthropic::StreamTranslator),
     Gemini(gemini::StreamTranslator),
+    Bedrock(bedrock::StreamTranslator),
 }
 
 impl Translator {
-    fn for_kind(kind: ProviderKind) -> Option<Translator> {
-        match kind {
+    /// The decoder for `provider`'s stream; `head` gives Bedrock's request id (its stream has none).
+    fn for_provider(provider: &ResolvedProvider, head: &ResponseHead) -> Option<Translator> {
+        match provider.kind {
             ProviderKind::Anthropic => Some(Translator::Anthropic(anthropic::StreamTranslator::new())),
             ProviderKind::Gemini => Some(Translator::Gemini(gemini::StreamTranslator::new())),
+            ProviderKind::Bedrock => {
+                let api = bedrock_api(provider);
+                Some(Translator::Bedrock(bedrock::StreamTranslator::new(api, request_id(head))))
+            }
             ProviderKind::Openai => None,
         }
     }
@@ -46,6 +55,7 @@ impl Translator {
         match self {
             Translator::Anthropic(t) => t.feed(input, out),
             Translator::Gemini(t) => t.feed(input, out),
+            Translator::Bedrock(t) => t.feed(input, out),
         }
     }
 
@@ -53,6 +63,7 @@ impl Translator {
         match self {
             Translator::Anthropic(t) => t.finish(out),
             Translator::Gemini(t) => t.finish(out),
+            Translator::Bedrock(t) => t.finish(out),
         }
     }
 
@@ -60,6 +71,7 @@ impl Translator {
         match self {
             Translator::Anthropic(t) => t.usage(),
             Translator::Gemini(t) => t.usage(),
+            Translator::Bedrock(t) => t.usage(),
         }
     }
 }
@@ -83,6 +95,7 @@ fn build_request(provider: &ResolvedProvider, model: &str, ir: &ChatRequest) -> 
             let body = gemini::request_body(ir, &options).map_err(invalid)?;
             (body, gemini::request_headers(key, ir.stream), gemini::path(model, ir.stream))
         }
+        ProviderKind::Bedrock => return build_bedrock_request(provider, model, ir, key),
         ProviderKind::Openai => {
             return Err(GatewayError::new(ErrorKind::Internal, "openai is not a translated kind"));
         }
@@ -97,18 +110,89 @@ fn build_request(provider: &ResolvedProvider, model: &str, ir: &ChatRequest) -> 
     Ok(out)
 }
 
-fn classify_error(kind: ProviderKind, status: u16, body: &[u8]) -> ProviderError {
-    match kind {
+fn bedrock_api(provider: &ResolvedProvider) -> bedrock::Api {
+    match provider.bedrock.as_ref().map(|b| b.api) {
+        Some(BedrockApi::Invoke) => bedrock::Api::InvokeAnthropic,
+        _ => bedrock::Api::Converse,
+    }
+}
+
+fn request_id(head: &ResponseHead) -> &str {
+    head.header("x-amzn-requestid").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("")
+}
+
+/// A Bedrock request, signed with SigV4 over exactly the host and path that go on the wire (or
+/// carrying a Bedrock API key as a bearer token when no AWS credentials are configured).
+fn build_bedrock_request(
+    provider: &ResolvedProvider,
+    model: &str,
+    ir: &ChatRequest,
+    api_key: &str,
+) -> Result<Vec<u8>, GatewayError> {
+    let settings = provider
+        .bedrock
+        .as_ref()
+        .ok_or_else(|| GatewayError::new(ErrorKind::Internal, "bedrock provider without bedrock settings"))?;
+    let api = bedrock_api(provider);
+    let options = bedrock::RequestOptions {
+        model,
+        api,
+        family: bedrock::ModelFamily::detect(model),
+        default_max_tokens: provider.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+    };
+    let body =
+        bedrock::request_body(ir, &options).map_err(|e| GatewayError::new(ErrorKind::InvalidField, e.to_string()))?;
+    let target = provider.origin.target(&bedrock::path(api, model, ir.stream));
+    let host = provider.origin.authority.as_str();
+    let signed = bedrock::SignedRequest { method: "POST", path: &target, host, body: &body };
+    let unsigned =
+        |why: String| GatewayError::new(ErrorKind::BadGateway, format!("provider `{}`: {why}", provider.name));
+    let headers = match &settings.credentials {
+        Some(c) => {
+            let mut credentials = Credentials::new(c.access_key_id.expose(), c.secret_access_key.expose());
+            if let Some(token) = &c.session_token {
+                credentials = credentials.with_session_token(token.expose());
+            }
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let time = SigningTime::from_unix_seconds(now).map_err(|e| unsigned(format!("cannot sign: {e:?}")))?;
+            let auth = bedrock::Auth::SigV4 { region: &settings.region, credentials: &credentials, time };
+            bedrock::request_headers(api, ir.stream, &auth, &signed)
+        }
+        None if !api_key.is_empty() => {
+            bedrock::request_headers(api, ir.stream, &bedrock::Auth::Bearer(api_key), &signed)
+        }
+        None => return Err(unsigned("no AWS credentials or Bedrock API key configured".into())),
+    }
+    .map_err(|e| unsigned(format!("cannot sign the request: {e:?}")))?;
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+    let mut out = Vec::with_capacity(1024 + body.len());
+    write_request_head(&mut out, "POST", &target, host, &headers, Some(body.len() as u64));
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn classify_error(provider: &ResolvedProvider, head: &ResponseHead, body: &[u8]) -> ProviderError {
+    let status = head.status;
+    match provider.kind {
         ProviderKind::Anthropic => anthropic::classify_error(status, body),
         ProviderKind::Gemini => gemini::classify_error(status, body),
+        ProviderKind::Bedrock => {
+            let error_type = head.header("x-amzn-errortype").and_then(|v| std::str::from_utf8(v).ok());
+            bedrock::classify_error(status, error_type, body)
+        }
         ProviderKind::Openai => ProviderError::new(ProviderErrorKind::Server, format!("HTTP {status}")),
     }
 }
 
-fn parse_response(kind: ProviderKind, body: &[u8]) -> Result<crate::chat::ChatResponse, ProviderError> {
-    match kind {
+fn parse_response(
+    provider: &ResolvedProvider,
+    head: &ResponseHead,
+    body: &[u8],
+) -> Result<crate::chat::ChatResponse, ProviderError> {
+    match provider.kind {
         ProviderKind::Anthropic => anthropic::parse_response(body),
         ProviderKind::Gemini => gemini::parse_response(body),
+        ProviderKind::Bedrock => bedrock::parse_response(bedrock_api(provider), body, request_id(head)),
         ProviderKind::Openai => Err(ProviderError::new(ProviderErrorKind::Malformed, "not a translated kind")),
     }
 }
@@ -212,7 +296,7 @@ async fn provider_error(
     let UpstreamResponse { head, mut body } = response;
     let bytes = body.read_to_end(MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
     body.release(&cx.pool);
-    let error = classify_error(provider.kind, head.status, &bytes);
+    let error = classify_error(provider, &head, &bytes);
     record(outcome_of_provider_error(&error), Some(serving.ttfb));
     let status = openai_chat::error_status(&error);
     let body = openai_chat::error_body(&error);
@@ -252,7 +336,7 @@ async fn buffered(
     };
     let waited = body.waited();
     body.release(&cx.pool);
-    let answer = match parse_response(provider.kind, &bytes) {
+    let answer = match parse_response(provider, &head, &bytes) {
         Ok(answer) => answer,
         Err(error) => {
             let why = format!("provider `{}` sent an answer that cannot be read: {}", provider.name, error.message);
@@ -314,7 +398,7 @@ async fn stream(
     deadline: Instant,
 ) -> Ended {
     let provider = &serving.candidate.endpoint.provider;
-    let translator = Translator::for_kind(provider.kind).expect("translated kinds have translators");
+    let translator = Translator::for_provider(provider, &response.head).expect("translated kinds have translators");
     let mut state = TranslatedStream {
         translator,
         encoder: ChunkEncoder::new(&serving.candidate.model.id, unix_now(), ir.include_usage),

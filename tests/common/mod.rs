@@ -7,12 +7,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use corelay::config::resolve::{ResolvedProvider, Secret};
+use corelay::config::resolve::{AwsCredentials, ResolvedProvider, Secret};
 use corelay::config::{Config, resolve};
 use corelay::runtime::Gateway;
 
 /// The provider key tests configure; it must reach the mock and nothing else.
 pub const PROVIDER_KEY: &str = "sk-provider-secret-0123456789";
+/// The AWS access key id injected into Bedrock providers (the secret is never sent, only used to sign).
+pub const AWS_ACCESS_KEY_ID: &str = "AKIDCORELAYTEST";
 
 /// A config with one `openai` provider at `base_url` serving `acme/chat-small` as `gpt-4o-mini`,
 /// one worker, port 0. `extra` is appended (more tables) and `server_extra` goes into `[server]`.
@@ -48,6 +50,13 @@ pub fn start_gateway(text: &str) -> Gateway {
     for provider in resolved.providers.values_mut() {
         let mut with_key: ResolvedProvider = (**provider).clone();
         with_key.api_key = Some(Secret::new(PROVIDER_KEY.to_string()));
+        if let Some(bedrock) = &mut with_key.bedrock {
+            bedrock.credentials = Some(AwsCredentials {
+                access_key_id: Secret::new(AWS_ACCESS_KEY_ID.into()),
+                secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()),
+                session_token: None,
+            });
+        }
         *provider = Arc::new(with_key);
     }
     Gateway::start(resolved).expect("gateway starts")
