@@ -235,6 +235,9 @@ pub enum ProviderKind {
     /// AWS Bedrock (Converse / ConverseStream, or InvokeModel for Anthropic models), signed with
     /// SigV4: translated.
     Bedrock,
+    /// Google Vertex AI: Gemini models (`generateContent`) and Anthropic models (`rawPredict`),
+    /// chosen by the model name; translated.
+    Vertex,
 }
 
 /// Which Bedrock API a provider calls.
@@ -268,6 +271,9 @@ pub struct ProviderConfig {
     pub aws_session_token_env: Option<String>,
     /// Bedrock: which API (default `converse`).
     pub bedrock_api: Option<BedrockApi>,
+    /// Vertex: the Google Cloud project and location in every request path.
+    pub project: Option<String>,
+    pub location: Option<String>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -591,6 +597,13 @@ fn validate_provider(name: &str, provider: &ProviderConfig, issues: &mut Vec<Con
             &format!("providers.{name}"),
             "set both aws_access_key_id_env and aws_secret_access_key_env, or neither",
         ));
+    }
+    if provider.kind == ProviderKind::Vertex {
+        for (field, value) in [("project", &provider.project), ("location", &provider.location)] {
+            if value.as_deref().is_none_or(str::is_empty) {
+                issues.push(issue(&format!("providers.{name}.{field}"), "a vertex provider needs it"));
+            }
+        }
     }
     let bedrock_only = [("region", provider.region.is_some()), ("bedrock_api", provider.bedrock_api.is_some())];
     for (key, set) in

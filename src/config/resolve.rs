@@ -53,6 +53,8 @@ pub struct ResolvedProvider {
     pub default_max_tokens: Option<u32>,
     /// Bedrock: region, API and SigV4 credentials (absent: the API key, if any, is a bearer token).
     pub bedrock: Option<BedrockSettings>,
+    /// Vertex: (project, location). The access token is `api_key`.
+    pub vertex: Option<(String, String)>,
 }
 
 /// What a Bedrock provider signs with.
@@ -142,6 +144,8 @@ fn resolve_provider(
         extra_roots,
         default_max_tokens: provider.default_max_tokens,
         bedrock,
+        vertex: (provider.kind == super::ProviderKind::Vertex)
+            .then(|| (provider.project.clone().unwrap_or_default(), provider.location.clone().unwrap_or_default())),
     })
 }
 

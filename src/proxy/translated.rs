@@ -39,7 +39,7 @@ enum Translator {
 
 impl Translator {
     /// The decoder for `provider`'s stream; `head` gives Bedrock's request id (its stream has none).
-    fn for_provider(provider: &ResolvedProvider, head: &ResponseHead) -> Option<Translator> {
+    fn for_provider(provider: &ResolvedProvider, model: &str, head: &ResponseHead) -> Option<Translator> {
         match provider.kind {
             ProviderKind::Anthropic => Some(Translator::Anthropic(anthropic::StreamTranslator::new())),
             ProviderKind::Gemini => Some(Translator::Gemini(gemini::StreamTranslator::new())),
@@ -47,6 +47,10 @@ impl Translator {
                 let api = bedrock_api(provider);
                 Some(Translator::Bedrock(bedrock::StreamTranslator::new(api, request_id(head))))
             }
+            ProviderKind::Vertex if is_vertex_anthropic(model) => {
+                Some(Translator::Anthropic(anthropic::StreamTranslator::new()))
+            }
+            ProviderKind::Vertex => Some(Translator::Gemini(gemini::StreamTranslator::new())),
             ProviderKind::Openai => None,
         }
     }
@@ -96,6 +100,10 @@ fn build_request(provider: &ResolvedProvider, model: &str, ir: &ChatRequest) -> 
             (body, gemini::request_headers(key, ir.stream), gemini::path(model, ir.stream))
         }
         ProviderKind::Bedrock => return build_bedrock_request(provider, model, ir, key),
+        ProviderKind::Vertex => {
+            let (project, location) = provider.vertex.clone().unwrap_or_default();
+            vertex_request(ir, model, &project, &location, key, provider.default_max_tokens).map_err(invalid)?
+        }
         ProviderKind::Openai => {
             return Err(GatewayError::new(ErrorKind::Internal, "openai is not a translated kind"));
         }
@@ -108,6 +116,43 @@ fn build_request(provider: &ResolvedProvider, model: &str, ir: &ChatRequest) -> 
     write_request_head(&mut out, "POST", &target, &provider.origin.authority, &headers, Some(body.len() as u64));
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// Vertex serves Anthropic's models through `rawPredict` and Google's through `generateContent`.
+fn is_vertex_anthropic(model: &str) -> bool {
+    model.starts_with("claude")
+}
+
+type RenderedRequest = (Vec<u8>, Vec<(&'static str, Vec<u8>)>, String);
+
+/// Body, headers and path of a Vertex request: Anthropic's dialect (no model in the body, the Vertex
+/// `anthropic_version`) or Gemini's body, both with the access token as a bearer.
+fn vertex_request(
+    ir: &ChatRequest,
+    model: &str,
+    project: &str,
+    location: &str,
+    token: &str,
+    default_max_tokens: Option<u32>,
+) -> Result<RenderedRequest, crate::chat::RequestError> {
+    if !is_vertex_anthropic(model) {
+        let body = gemini::request_body(ir, &gemini::RequestOptions { default_max_tokens })?;
+        let path = gemini::vertex_path(project, location, model, ir.stream);
+        return Ok((body, gemini::vertex_request_headers(token, ir.stream), path));
+    }
+    let options = anthropic::RequestOptions {
+        model,
+        default_max_tokens: default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        dialect: anthropic::Dialect::Vertex,
+    };
+    let body = anthropic::request_body(ir, &options)?;
+    let accept: &[u8] = if ir.stream { b"text/event-stream" } else { b"application/json" };
+    let headers = vec![
+        ("content-type", b"application/json".to_vec()),
+        ("accept", accept.to_vec()),
+        ("authorization", [b"Bearer ".as_slice(), token.as_bytes()].concat()),
+    ];
+    Ok((body, headers, anthropic::vertex_path(project, location, model, ir.stream)))
 }
 
 fn bedrock_api(provider: &ResolvedProvider) -> bedrock::Api {
@@ -171,11 +216,12 @@ fn build_bedrock_request(
     Ok(out)
 }
 
-fn classify_error(provider: &ResolvedProvider, head: &ResponseHead, body: &[u8]) -> ProviderError {
+fn classify_error(provider: &ResolvedProvider, model: &str, head: &ResponseHead, body: &[u8]) -> ProviderError {
     let status = head.status;
     match provider.kind {
         ProviderKind::Anthropic => anthropic::classify_error(status, body),
-        ProviderKind::Gemini => gemini::classify_error(status, body),
+        ProviderKind::Vertex if is_vertex_anthropic(model) => anthropic::classify_error(status, body),
+        ProviderKind::Gemini | ProviderKind::Vertex => gemini::classify_error(status, body),
         ProviderKind::Bedrock => {
             let error_type = head.header("x-amzn-errortype").and_then(|v| std::str::from_utf8(v).ok());
             bedrock::classify_error(status, error_type, body)
@@ -186,12 +232,14 @@ fn classify_error(provider: &ResolvedProvider, head: &ResponseHead, body: &[u8])
 
 fn parse_response(
     provider: &ResolvedProvider,
+    model: &str,
     head: &ResponseHead,
     body: &[u8],
 ) -> Result<crate::chat::ChatResponse, ProviderError> {
     match provider.kind {
         ProviderKind::Anthropic => anthropic::parse_response(body),
-        ProviderKind::Gemini => gemini::parse_response(body),
+        ProviderKind::Vertex if is_vertex_anthropic(model) => anthropic::parse_response(body),
+        ProviderKind::Gemini | ProviderKind::Vertex => gemini::parse_response(body),
         ProviderKind::Bedrock => bedrock::parse_response(bedrock_api(provider), body, request_id(head)),
         ProviderKind::Openai => Err(ProviderError::new(ProviderErrorKind::Malformed, "not a translated kind")),
     }
@@ -296,7 +344,7 @@ async fn provider_error(
     let UpstreamResponse { head, mut body } = response;
     let bytes = body.read_to_end(MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
     body.release(&cx.pool);
-    let error = classify_error(provider, &head, &bytes);
+    let error = classify_error(provider, &serving.candidate.endpoint.model, &head, &bytes);
     record(outcome_of_provider_error(&error), Some(serving.ttfb));
     let status = openai_chat::error_status(&error);
     let body = openai_chat::error_body(&error);
@@ -336,7 +384,7 @@ async fn buffered(
     };
     let waited = body.waited();
     body.release(&cx.pool);
-    let answer = match parse_response(provider, &head, &bytes) {
+    let answer = match parse_response(provider, &serving.candidate.endpoint.model, &head, &bytes) {
         Ok(answer) => answer,
         Err(error) => {
             let why = format!("provider `{}` sent an answer that cannot be read: {}", provider.name, error.message);
@@ -398,7 +446,9 @@ async fn stream(
     deadline: Instant,
 ) -> Ended {
     let provider = &serving.candidate.endpoint.provider;
-    let translator = Translator::for_provider(provider, &response.head).expect("translated kinds have translators");
+    let model = &serving.candidate.endpoint.model;
+    let translator =
+        Translator::for_provider(provider, model, &response.head).expect("translated kinds have translators");
     let mut state = TranslatedStream {
         translator,
         encoder: ChunkEncoder::new(&serving.candidate.model.id, unix_now(), ir.include_usage),
