@@ -6,3 +6,4 @@ pub mod aws;
 pub mod bedrock;
 pub mod gemini;
 pub mod openai;
+pub mod openai_chat;

@@ -15,8 +15,8 @@ use super::client::ClientConn;
 use super::connection::Request;
 use super::relay::{self, Held};
 use super::translated;
-use crate::api::openai_chat;
 use crate::api::route_fields::{self, RouteFields};
+use crate::api::{FrontDoor, openai_chat};
 use crate::chat::ChatRequest;
 use crate::config::ProviderKind;
 use crate::error::{ErrorKind, GatewayError};
@@ -62,6 +62,8 @@ pub struct Serving<'a> {
     pub send_time: Duration,
     /// The client asked for usage at the end of a stream.
     pub include_usage: bool,
+    /// The client's format.
+    pub front_door: crate::api::FrontDoor,
 }
 
 /// `Ok(reusable)` once a response was written; `Err` when nothing was written yet.
@@ -73,26 +75,83 @@ pub async fn handle(
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let mut fields = route_fields::extract(&request.body)?;
-    {
-        let mut record = call.borrow_mut();
-        record.model = fields.model.clone();
-        record.stream = fields.stream;
-    }
+    note_request(call, &fields.model, fields.stream);
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
+    let candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
+    let ir = parse_if_translating(&request.body, &candidates, cx.settings().routing.max_attempts)?;
+    let plan = Plan::OpenAi { request: &request, fields: &fields, ir: ir.as_ref() };
+    run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await
+}
+
+/// `POST /v1/messages`: an Anthropic-format request, translated for every provider kind.
+pub async fn handle_messages(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &Snapshot,
+    request: Request,
+    call: &RefCell<CallRecord>,
+) -> Result<bool, GatewayError> {
+    let ir = crate::api::anthropic_messages::parse_request(&request.body).map_err(request_error)?;
+    note_request(call, &ir.model, ir.stream);
+    let head = &request.head;
+    let options = crate::routing::RoutingOptions::default().with_headers(|name| head.header(name));
+    let candidates = candidates(cx, snapshot, &ir.model, &options)?;
+    run_attempts(cx, conn, snapshot, &Plan::Anthropic { ir: &ir }, &candidates, head.keep_alive, call).await
+}
+
+fn note_request(call: &RefCell<CallRecord>, model: &str, stream: bool) {
+    let mut record = call.borrow_mut();
+    record.model = model.to_string();
+    record.stream = stream;
+}
+
+fn candidates<'s>(
+    cx: &WorkerContext,
+    snapshot: &'s Snapshot,
+    model: &str,
+    options: &crate::routing::RoutingOptions,
+) -> Result<Vec<Candidate<'s>>, GatewayError> {
     let now = Instant::now();
-    let candidates = order_candidates(
+    order_candidates(
         &snapshot.routes,
-        &fields.model,
-        &fields.options,
+        model,
+        options,
         |id| cx.health.is_avoided(id, &snapshot.health, now),
         |id| snapshot.health.get(id).ttfb_p50_us,
     )
-    .map_err(route_error)?;
-    let deadline = now + cx.settings().routing.deadline;
-    let ir = parse_if_translating(&request.body, &candidates, cx.settings().routing.max_attempts)?;
+    .map_err(route_error)
+}
+
+/// What the attempts send: the OpenAI client's body (passed through to OpenAI-kind providers, the
+/// parsed internal request for the others), or an Anthropic client's parsed request.
+enum Plan<'r> {
+    OpenAi { request: &'r Request, fields: &'r RouteFields, ir: Option<&'r ChatRequest> },
+    Anthropic { ir: &'r ChatRequest },
+}
+
+impl Plan<'_> {
+    fn front_door(&self) -> FrontDoor {
+        match self {
+            Plan::OpenAi { .. } => FrontDoor::OpenAi,
+            Plan::Anthropic { .. } => FrontDoor::Anthropic,
+        }
+    }
+}
+
+/// Tries candidates in order until one serves, within the deadline, `max_attempts` and the retry
+/// budget; when none does, the last failure is the answer.
+async fn run_attempts(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &Snapshot,
+    plan: &Plan<'_>,
+    candidates: &[Candidate<'_>],
+    keep_alive: bool,
+    call: &RefCell<CallRecord>,
+) -> Result<bool, GatewayError> {
+    let deadline = Instant::now() + cx.settings().routing.deadline;
     cx.retry_budget.borrow().deposit();
-    let keep_alive = request.head.keep_alive;
     let mut last_failure = None;
     let mut attempts = 0;
     for (index, candidate) in candidates.iter().take(cx.settings().routing.max_attempts).enumerate() {
@@ -100,11 +159,31 @@ pub async fn handle(
             break;
         }
         attempts += 1;
-        let outcome = match (&ir, candidate.endpoint.provider.kind) {
-            (Some(ir), kind) if kind != ProviderKind::Openai => {
-                translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline, call).await
+        let kind = candidate.endpoint.provider.kind;
+        let outcome = match plan {
+            Plan::OpenAi { request, fields, ir: Some(ir) } if kind != ProviderKind::Openai => {
+                let _ = (request, fields);
+                translated::attempt(
+                    cx,
+                    conn,
+                    snapshot,
+                    ir,
+                    candidate,
+                    attempts,
+                    keep_alive,
+                    deadline,
+                    call,
+                    FrontDoor::OpenAi,
+                )
+                .await
             }
-            _ => attempt(cx, conn, snapshot, &request, &fields, candidate, attempts, deadline, call).await,
+            Plan::OpenAi { request, fields, .. } => {
+                attempt(cx, conn, snapshot, request, fields, candidate, attempts, deadline, call).await
+            }
+            Plan::Anthropic { ir } => {
+                let door = FrontDoor::Anthropic;
+                translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline, call, door).await
+            }
         };
         match outcome {
             Attempt::Served(reusable) => return Ok(reusable),
@@ -112,7 +191,15 @@ pub async fn handle(
         }
     }
     let failure = last_failure.expect("at least one candidate was tried");
-    relay::send_failure(conn, failure, attempts, keep_alive).await
+    relay::send_failure(conn, failure, attempts, keep_alive, plan.front_door()).await
+}
+
+fn request_error(e: crate::chat::RequestError) -> GatewayError {
+    let error = GatewayError::new(ErrorKind::InvalidField, e.to_string());
+    match e.param() {
+        Some(param) => error.with_param(param.to_string()),
+        None => error,
+    }
 }
 
 /// The internal request, parsed only when a candidate that may be tried speaks another format.
@@ -125,13 +212,7 @@ fn parse_if_translating(
     if !translating {
         return Ok(None);
     }
-    openai_chat::parse_request(body).map(Some).map_err(|e| {
-        let error = GatewayError::new(ErrorKind::InvalidField, e.to_string());
-        match e.param() {
-            Some(param) => error.with_param(param.to_string()),
-            None => error,
-        }
-    })
+    openai_chat::parse_request(body).map(Some).map_err(request_error)
 }
 
 fn route_error(error: RouteError) -> GatewayError {
@@ -230,6 +311,7 @@ async fn attempt(
         call,
         send_time: ttfb,
         include_usage: fields.include_usage,
+        front_door: FrontDoor::OpenAi,
     };
     let is_success = (200..300).contains(&status);
     if is_success && fields.stream && relay::is_event_stream(&response.head) {

@@ -59,8 +59,18 @@ impl ClientConn {
 
     /// Renders an error response in the OpenAI format and writes it.
     pub async fn send_error(&mut self, error: &GatewayError, keep_alive: bool) -> io::Result<()> {
+        self.send_error_as(error, keep_alive, crate::api::FrontDoor::OpenAi).await
+    }
+
+    /// Renders an error response in the given front door's format and writes it.
+    pub async fn send_error_as(
+        &mut self,
+        error: &GatewayError,
+        keep_alive: bool,
+        front_door: crate::api::FrontDoor,
+    ) -> io::Result<()> {
         self.out.clear();
-        let body = crate::api::openai::error_json(error);
+        let body = front_door.gateway_error_body(error);
         let mut headers: Vec<(&str, &[u8])> = vec![("content-type", b"application/json")];
         if error.kind == ErrorKind::Unauthorized {
             headers.push(("www-authenticate", b"Bearer"));

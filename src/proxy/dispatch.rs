@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::WorkerContext;
 use super::client::ClientConn;
 use super::connection::Request;
+use crate::api::FrontDoor;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::write::OutFraming;
 use crate::messages::ControlRequest;
@@ -52,7 +53,8 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
             let body = crate::api::health::health_json(&snapshot.routes, &snapshot.health, std::time::Instant::now());
             respond_json(conn, &body, head.keep_alive, is_head).await
         }
-        ("POST", "/v1/chat/completions") => chat(cx, conn, request).await,
+        ("POST", "/v1/chat/completions") => api_call(cx, conn, request, FrontDoor::OpenAi).await,
+        ("POST", "/v1/messages") => api_call(cx, conn, request, FrontDoor::Anthropic).await,
         ("GET" | "HEAD", "/dashboard") => {
             // The page itself holds no data; `/v1/stats` (which it polls) is guarded like `/metrics`.
             const PAGE: &str = include_str!("../api/dashboard.html");
@@ -111,15 +113,21 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
     }
 }
 
-/// A chat completion, measured: whatever happens, one record goes to the metrics and the access log.
-async fn chat(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> Result<bool, GatewayError> {
+/// A model call through a front door, measured: whatever happens, one record goes to the metrics and
+/// the access log, and errors are written in the front door's format.
+async fn api_call(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    request: Request,
+    front_door: FrontDoor,
+) -> Result<bool, GatewayError> {
     let snapshot = cx.snapshot();
     let started = Instant::now();
     let keep_alive = request.head.keep_alive;
     let call = RefCell::new(CallRecord {
         request_id: conn.request_id.clone(),
         started: Some(started),
-        front_door: "openai",
+        front_door: front_door.name(),
         bytes_in: request.body.len() as u64,
         ..CallRecord::default()
     });
@@ -128,7 +136,10 @@ async fn chat(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> Re
     let result = match authorize(&snapshot, &request) {
         Ok(key) => {
             call.borrow_mut().key = key.to_string();
-            super::chat::handle(cx, conn, &snapshot, request, &call).await
+            match front_door {
+                FrontDoor::OpenAi => super::chat::handle(cx, conn, &snapshot, request, &call).await,
+                FrontDoor::Anthropic => super::chat::handle_messages(cx, conn, &snapshot, request, &call).await,
+            }
         }
         Err(error) => Err(error),
     };
@@ -138,7 +149,7 @@ async fn chat(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> Re
         Ok(reusable) => reusable,
         Err(error) => {
             log_error(cx, &error);
-            conn.send_error(&error, keep_alive).await.is_ok() && keep_alive
+            conn.send_error_as(&error, keep_alive, front_door).await.is_ok() && keep_alive
         }
     };
     let mut record = call.into_inner();
@@ -173,9 +184,11 @@ fn authorize_admin_if_configured(snapshot: &Snapshot, request: &Request) -> Resu
     }
 }
 
-/// Checks the gateway key; returns its name (empty when the gateway is open).
+/// Checks the gateway key (a Bearer token, or `x-api-key` as Anthropic clients send it); returns its
+/// name (empty when the gateway is open).
 fn authorize<'a>(snapshot: &'a Snapshot, request: &Request) -> Result<&'a str, GatewayError> {
-    let presented = request.head.header("authorization").and_then(bearer_token);
+    let presented =
+        request.head.header("authorization").and_then(bearer_token).or_else(|| request.head.header("x-api-key"));
     match snapshot.routes.authenticate(presented) {
         Auth::Open => Ok(""),
         Auth::Key(name) => Ok(name),

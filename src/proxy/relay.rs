@@ -319,6 +319,7 @@ pub async fn send_failure(
     failure: Failure,
     attempts: usize,
     keep_alive: bool,
+    front_door: crate::api::FrontDoor,
 ) -> Result<bool, GatewayError> {
     let attempts = attempts.to_string();
     match failure {
@@ -336,7 +337,7 @@ pub async fn send_failure(
         }
         Failure::Error(error) => {
             log::warn!("all {attempts} attempt(s) failed: {error}");
-            let body = crate::api::openai::error_json(&error);
+            let body = front_door.gateway_error_body(&error);
             let headers: [(&str, &[u8]); 2] =
                 [("content-type", b"application/json"), ("x-corelay-attempts", attempts.as_bytes())];
             conn.write_head(error.status(), &headers, OutFraming::Length(body.len() as u64), keep_alive);

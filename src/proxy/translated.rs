@@ -13,7 +13,7 @@ use super::chat::{Attempt, Failure, Serving, apply_retry_after, is_retryable_sta
 use super::client::ClientConn;
 use super::lifecycle::Phase;
 use super::relay::{Meta, note_served, response_headers, usage_comment};
-use crate::api::openai_chat::{self, ChunkEncoder};
+use crate::api::{FrontDoor, StreamEncoder};
 use crate::chat::{ChatRequest, ProviderError, ProviderErrorKind, StreamEvent};
 use crate::config::BedrockApi;
 use crate::config::ProviderKind;
@@ -24,6 +24,7 @@ use crate::health::Outcome;
 use crate::http::response::ResponseHead;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_request_head};
 use crate::providers::aws::sigv4::{Credentials, SigningTime};
+use crate::providers::openai_chat as openai_provider;
 use crate::providers::{anthropic, bedrock, gemini};
 use crate::upstream::{self, BodyReader, UpstreamResponse};
 
@@ -35,6 +36,8 @@ enum Translator {
     Anthropic(anthropic::StreamTranslator),
     Gemini(gemini::StreamTranslator),
     Bedrock(bedrock::StreamTranslator),
+    /// An OpenAI-compatible provider behind a client that speaks another format.
+    OpenaiChat(openai_provider::StreamTranslator),
 }
 
 impl Translator {
@@ -51,7 +54,7 @@ impl Translator {
                 Some(Translator::Anthropic(anthropic::StreamTranslator::new()))
             }
             ProviderKind::Vertex => Some(Translator::Gemini(gemini::StreamTranslator::new())),
-            ProviderKind::Openai => None,
+            ProviderKind::Openai => Some(Translator::OpenaiChat(openai_provider::StreamTranslator::new())),
         }
     }
 
@@ -60,6 +63,7 @@ impl Translator {
             Translator::Anthropic(t) => t.feed(input, out),
             Translator::Gemini(t) => t.feed(input, out),
             Translator::Bedrock(t) => t.feed(input, out),
+            Translator::OpenaiChat(t) => t.feed(input, out),
         }
     }
 
@@ -68,6 +72,7 @@ impl Translator {
             Translator::Anthropic(t) => t.finish(out),
             Translator::Gemini(t) => t.finish(out),
             Translator::Bedrock(t) => t.finish(out),
+            Translator::OpenaiChat(t) => t.finish(out),
         }
     }
 
@@ -76,6 +81,7 @@ impl Translator {
             Translator::Anthropic(t) => t.usage(),
             Translator::Gemini(t) => t.usage(),
             Translator::Bedrock(t) => t.usage(),
+            Translator::OpenaiChat(t) => t.usage(),
         }
     }
 }
@@ -105,7 +111,9 @@ fn build_request(provider: &ResolvedProvider, model: &str, ir: &ChatRequest) -> 
             vertex_request(ir, model, &project, &location, key, provider.default_max_tokens).map_err(invalid)?
         }
         ProviderKind::Openai => {
-            return Err(GatewayError::new(ErrorKind::Internal, "openai is not a translated kind"));
+            let options = openai_provider::RequestOptions { model, legacy_max_tokens: false, pass_extra: false };
+            let body = openai_provider::request_body(ir, &options).map_err(invalid)?;
+            return Ok(crate::providers::openai::chat_request(provider, &body, ir.stream));
         }
     };
     // A provider without a key (a private deployment behind its own auth) gets no empty key header.
@@ -226,7 +234,7 @@ fn classify_error(provider: &ResolvedProvider, model: &str, head: &ResponseHead,
             let error_type = head.header("x-amzn-errortype").and_then(|v| std::str::from_utf8(v).ok());
             bedrock::classify_error(status, error_type, body)
         }
-        ProviderKind::Openai => ProviderError::new(ProviderErrorKind::Server, format!("HTTP {status}")),
+        ProviderKind::Openai => openai_provider::classify_error(status, body),
     }
 }
 
@@ -241,7 +249,7 @@ fn parse_response(
         ProviderKind::Vertex if is_vertex_anthropic(model) => anthropic::parse_response(body),
         ProviderKind::Gemini | ProviderKind::Vertex => gemini::parse_response(body),
         ProviderKind::Bedrock => bedrock::parse_response(bedrock_api(provider), body, request_id(head)),
-        ProviderKind::Openai => Err(ProviderError::new(ProviderErrorKind::Malformed, "not a translated kind")),
+        ProviderKind::Openai => openai_provider::parse_response(body),
     }
 }
 
@@ -265,6 +273,7 @@ pub async fn attempt(
     keep_alive: bool,
     deadline: Instant,
     call: &std::cell::RefCell<crate::metrics::CallRecord>,
+    front_door: FrontDoor,
 ) -> Attempt {
     let started = Instant::now();
     let endpoint = candidate.endpoint;
@@ -308,6 +317,7 @@ pub async fn attempt(
         call,
         send_time: ttfb,
         include_usage: ir.include_usage,
+        front_door,
     };
     if !(200..300).contains(&response.head.status) {
         return provider_error(cx, conn, snapshot, &serving, response, &record).await;
@@ -346,8 +356,8 @@ async fn provider_error(
     body.release(&cx.pool);
     let error = classify_error(provider, &serving.candidate.endpoint.model, &head, &bytes);
     record(outcome_of_provider_error(&error), Some(serving.ttfb));
-    let status = openai_chat::error_status(&error);
-    let body = openai_chat::error_body(&error);
+    let status = serving.front_door.error_status(&error);
+    let body = serving.front_door.error_body(&error);
     let retry_after = head.header("retry-after").map(<[u8]>::to_vec);
     if is_retryable_status(head.status) || error.retryable() {
         serving.call.borrow_mut().upstream += serving.started.elapsed();
@@ -391,7 +401,7 @@ async fn buffered(
             return Err((Outcome::ServerError, GatewayError::new(ErrorKind::BadGateway, why)));
         }
     };
-    let json = openai_chat::encode_response(&answer, &serving.candidate.model.id, unix_now());
+    let json = serving.front_door.encode_response(&answer, &serving.candidate.model.id, unix_now());
     let cost = note_served(serving, Some(answer.usage), waited);
     let meta = Meta::new(serving, Some(cost));
     let mut headers = response_headers(&head, serving, &meta);
@@ -405,7 +415,7 @@ async fn buffered(
 /// The state a translated stream carries between upstream reads.
 struct TranslatedStream {
     translator: Translator,
-    encoder: ChunkEncoder,
+    encoder: StreamEncoder,
     events: Vec<StreamEvent>,
     /// Encoded bytes not yet written to the client.
     pending: Vec<u8>,
@@ -451,7 +461,7 @@ async fn stream(
         Translator::for_provider(provider, model, &response.head).expect("translated kinds have translators");
     let mut state = TranslatedStream {
         translator,
-        encoder: ChunkEncoder::new(&serving.candidate.model.id, unix_now(), ir.include_usage),
+        encoder: serving.front_door.stream_encoder(&serving.candidate.model.id, unix_now(), ir.include_usage),
         events: Vec::new(),
         pending: Vec::with_capacity(16 * 1024),
         finished: false,
@@ -541,7 +551,7 @@ async fn pump(
         }
     }
     note_served(serving, Some(state.translator.usage()), body.waited());
-    if serving.include_usage && !failed && state.finished && !state.errored {
+    if serving.include_usage && serving.front_door == FrontDoor::OpenAi && !failed && state.finished && !state.errored {
         usage_comment(&serving.call.borrow(), &mut state.pending);
     }
     write_chunk(&mut conn.out, &state.pending);

@@ -60,6 +60,9 @@ def gateway():
     """A gateway with one gateway key in front of two mocks: a healthy one and one that answers 429."""
     mock, base_url = _start_mock("--events", "6")
     limited, limited_url = _start_mock("--fault", "status:429:3")
+    fixtures = ROOT.parent / "shared" / "fixtures" / "anthropic"
+    claude_stream, claude_stream_url = _start_mock("--replay-sse", str(fixtures / "anthropic-messages-stream-text.sse"))
+    claude_json, claude_json_url = _start_mock("--replay-json", str(fixtures / "anthropic-messages-basic.response.json"))
     config = textwrap.dedent(
         f"""
         [server]
@@ -82,6 +85,20 @@ def gateway():
         [models."acme/rate-limited"]
         endpoints = [{{ provider = "limited", model = "gpt-4o-mini" }}]
 
+        [providers.claude-stream]
+        kind = "anthropic"
+        base_url = "{claude_stream_url}"
+
+        [providers.claude-json]
+        kind = "anthropic"
+        base_url = "{claude_json_url}"
+
+        [models."anthropic/claude-stream"]
+        endpoints = [{{ provider = "claude-stream", model = "claude-sonnet-4-5" }}]
+
+        [models."anthropic/claude-json"]
+        endpoints = [{{ provider = "claude-json", model = "claude-sonnet-4-5" }}]
+
         [[keys]]
         name = "sdk-tests"
         key = "{GATEWAY_KEY}"
@@ -102,6 +119,6 @@ def gateway():
         yield f"http://{match.group(1)}/v1"
     finally:
         _stop(proc)
-        _stop(mock)
-        _stop(limited)
+        for started in (mock, limited, claude_stream, claude_json):
+            _stop(started)
         os.unlink(config_path)

@@ -27,6 +27,7 @@ options:
                            close-before-headers | reset-after:N | stall-after:N |
                            malformed-after:N | missing-final | error-first
   --replay-sse FILE        replay FILE verbatim as the body of every streaming reply
+  --replay-json FILE       replay FILE verbatim as the body of every non-streaming reply
   --replay-piece-bytes N   write replayed bytes N at a time (default 0: one SSE event at a time)
   --help                   print this help
 ";
@@ -84,6 +85,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--framing" => config.framing = parse_framing(&value)?,
             "--fault" => config.fault = parse_fault(&value)?,
             "--replay-sse" => config.reply = Reply::Sse(read_file(&value)?),
+            "--replay-json" => config.reply = Reply::Json(read_file(&value)?),
             "--replay-piece-bytes" => config.replay_piece_bytes = parse(&flag, &value)?,
             _ => return Err(format!("unknown option {flag}")),
         }
@@ -103,7 +105,7 @@ fn millis(flag: &str, value: &str) -> Result<Duration, String> {
 }
 
 fn read_file(path: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("--replay-sse {path}: {e}"))
+    std::fs::read(path).map_err(|e| format!("{path}: {e}"))
 }
 
 fn parse_framing(value: &str) -> Result<Framing, String> {
