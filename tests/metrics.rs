@@ -160,3 +160,70 @@ fn a_stream_without_usage_is_counted_as_such() {
     let line = r#"corelay_calls_without_usage_total{model="acme/openai",provider="openai"} 1"#;
     assert!(gateway.health().wait_until_metrics(|t| t.lines().any(|l| l == line), Duration::from_secs(10)));
 }
+
+#[test]
+fn gemini_and_bedrock_usage_and_costs_are_exact_streaming_and_not() {
+    let gemini = MockProvider::start(MockConfig::default()).unwrap();
+    let bedrock = MockProvider::start(MockConfig::default()).unwrap();
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+cores = 1
+[health]
+tick_ms = 20
+[providers.gemini]
+kind = "gemini"
+base_url = "{}"
+[providers.bedrock]
+kind = "bedrock"
+base_url = "{}"
+region = "us-east-1"
+[models."acme/gemini"]
+endpoints = [{{ provider = "gemini", model = "gemini-2.5-flash" }}]
+price = {{ input = 1.0, output = 2.0 }}
+[models."acme/bedrock"]
+endpoints = [{{ provider = "bedrock", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }}]
+price = {{ input = 3.0, output = 4.0 }}
+[[keys]]
+name = "team-a"
+key = "{KEY}"
+"#,
+        gemini.base_url(),
+        bedrock.base_url()
+    );
+    let gateway = start_gateway(&text);
+    let mut client = Client::connect(gateway.local_addr());
+    let json = |bytes: Vec<u8>| MockConfig { reply: Reply::Json(bytes), ..MockConfig::default() };
+    let sse = |bytes: Vec<u8>| MockConfig { reply: Reply::Sse(bytes), ..MockConfig::default() };
+
+    // Gemini: 13 + 8 tokens = 13 + 16 = 29 µ$; streamed 18 prompt + (80 + 35 thinking) = 18 + 230 = 248 µ$.
+    gemini.set_config(json(fixture("gemini/gemini-generate-basic.response.json")));
+    assert_eq!(chat(&mut client, "acme/gemini", false).header("x-corelay-cost-usd-micros"), Some("29"));
+    gemini.set_config(sse(fixture("gemini/gemini-stream.sse")));
+    let streamed = chat(&mut client, "acme/gemini", true);
+    assert!(streamed.text().contains("cost_usd_micros=248"), "{}", streamed.text());
+    // Bedrock: 7 + 30 tokens = 21 + 120 = 141 µ$; streamed 13 + 82 = 39 + 328 = 367 µ$.
+    bedrock.set_config(json(fixture("bedrock/bedrock-converse-basic.response.json")));
+    assert_eq!(chat(&mut client, "acme/bedrock", false).header("x-corelay-cost-usd-micros"), Some("141"));
+    bedrock.set_config(sse(fixture("bedrock/bedrock-converse-stream.bin")));
+    let streamed = chat(&mut client, "acme/bedrock", true);
+    assert!(streamed.text().contains("cost_usd_micros=367"), "{}", streamed.text());
+
+    let expected = [
+        r#"corelay_tokens_total{model="acme/gemini",provider="gemini",kind="prompt"} 31"#,
+        r#"corelay_tokens_total{model="acme/gemini",provider="gemini",kind="completion"} 123"#,
+        r#"corelay_tokens_total{model="acme/gemini",provider="gemini",kind="reasoning"} 35"#,
+        r#"corelay_cost_usd_micros_total{model="acme/gemini",provider="gemini",key="team-a"} 277"#,
+        r#"corelay_tokens_total{model="acme/bedrock",provider="bedrock",kind="prompt"} 20"#,
+        r#"corelay_tokens_total{model="acme/bedrock",provider="bedrock",kind="completion"} 112"#,
+        r#"corelay_cost_usd_micros_total{model="acme/bedrock",provider="bedrock",key="team-a"} 508"#,
+        r#"corelay_requests_total{front_door="openai",model="acme/bedrock",provider="bedrock",status_class="2xx"} 2"#,
+    ];
+    let all_there = |text: &str| expected.iter().all(|line| text.lines().any(|l| l == *line));
+    assert!(
+        gateway.health().wait_until_metrics(all_there, Duration::from_secs(10)),
+        "{}",
+        gateway.health().latest_metrics()
+    );
+}
