@@ -7,7 +7,16 @@
 //! the proxy must still forward the original bytes.
 //!
 //! Figures (2 vCPU AMD EPYC VM, Linux 6.18, rustc 1.95, 2026-11-25, criterion medians; see README):
-//! RESULTS_PLACEHOLDER
+//!
+//! | case | 1 KB (955 B) | 250 KB |
+//! |---|---:|---:|
+//! | corelay_extract (sonic-rs struct + model span + providerOptions) | 645 ns | 95.7 µs |
+//! | serde_json struct (validating) | 718 ns | 129.9 µs |
+//! | sonic-rs struct (validating) | 567 ns | 81.7 µs |
+//! | simd-json struct, with the copy it needs | 1.24 µs | 217.2 µs |
+//! | sonic-rs `get` (no validation; the floor) | 378 ns | 85.8 µs |
+//!
+//! sonic-rs wins every validating case; corelay_extract adds the span bookkeeping on top of it.
 
 use std::borrow::Cow;
 use std::hint::black_box;

@@ -3,7 +3,16 @@
 //! thread.
 //!
 //! Figures (2 vCPU AMD EPYC VM, Linux 6.18, rustc 1.95, 2026-11-25, criterion medians):
-//! RESULTS_PLACEHOLDER
+//!
+//! | bench | time |
+//! |---|---:|
+//! | routing/lookup_200_models | 17.8 ns |
+//! | routing/order_candidates_default (3 endpoints, health consulted) | 99.6 ns |
+//! | routing/order_candidates_with_order | 123.9 ns |
+//! | routing/snapshot_swap_600_endpoints (clone the table, new `Rc`) | 1.14 µs |
+//! | health/record_attempt (two HDR records + counters, per attempt) | 49.3 ns |
+//! | health/merge_report_16_endpoints (control thread; includes cloning the report) | 60.5 µs |
+//! | health/tick_16_endpoints (control thread, every tick) | 84.8 µs |
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
