@@ -12,6 +12,7 @@
 mod error;
 mod request;
 mod response;
+mod sse_translator;
 mod stream;
 
 pub use error::{ProviderError, ProviderErrorKind, RequestError};
@@ -19,4 +20,5 @@ pub use request::{
     ChatRequest, Effort, ExtraField, Media, Message, Part, Reasoning, ResponseFormat, Tool, ToolCall, ToolChoice,
 };
 pub use response::{ChatResponse, FinishReason, Usage};
+pub use sse_translator::{SseEventMapper, SseTranslator};
 pub use stream::StreamEvent;

@@ -22,64 +22,33 @@
 
 use super::wire::{Piece, WireCandidate, WireResponse};
 use super::{final_reason, finish_reason};
-use crate::chat::{FinishReason, ProviderError, ProviderErrorKind, StreamEvent, Usage};
-use crate::sse::decoder::{SseDecoder, SseError};
+use crate::chat::{FinishReason, ProviderError, ProviderErrorKind, SseEventMapper, SseTranslator, StreamEvent, Usage};
 
-/// SSE bytes -> internal events. Feed every body piece, then call [`StreamTranslator::finish`] at
-/// the end of the body; each call appends to `out` the events it completed.
-#[derive(Debug, Default)]
-pub struct StreamTranslator {
-    decoder: SseDecoder,
-    mapper: ChunkMapper,
-}
+/// SSE bytes -> internal events: the shared SSE translator driving [`ChunkMapper`].
+pub type StreamTranslator = SseTranslator<ChunkMapper>;
 
-impl StreamTranslator {
-    pub fn new() -> Self {
-        Self::default()
+impl SseEventMapper for ChunkMapper {
+    const PROVIDER: &'static str = "Gemini";
+
+    fn on_data(&mut self, data: &[u8], out: &mut Vec<StreamEvent>) {
+        self.on_chunk(data, out);
     }
 
-    /// A translator whose SSE decoder accepts events up to `max_event_bytes`.
-    pub fn with_max_event_bytes(max_event_bytes: usize) -> Self {
-        Self { decoder: SseDecoder::with_max_event_bytes(max_event_bytes), mapper: ChunkMapper::new() }
+    fn fail(&mut self, error: ProviderError, out: &mut Vec<StreamEvent>) {
+        ChunkMapper::fail(self, error, out);
     }
 
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<StreamEvent>) {
-        let mut rest = input;
-        while !self.mapper.is_done() {
-            match self.decoder.next_event(&mut rest) {
-                Ok(Some(event)) => self.mapper.on_chunk(event.data, out),
-                Ok(None) => break,
-                Err(error) => self.mapper.fail(decode_error(error), out),
-            }
-        }
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        ChunkMapper::finish(self, out);
     }
 
-    /// The provider's body ended: flush the last event and close the stream (`Finish` after a
-    /// `finishReason`, an error otherwise).
-    pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
-        if !self.mapper.is_done() {
-            match self.decoder.finish() {
-                Ok(Some(event)) => self.mapper.on_chunk(event.data, out),
-                Ok(None) => {}
-                Err(error) => self.mapper.fail(decode_error(error), out),
-            }
-        }
-        self.mapper.finish(out);
+    fn usage(&self) -> Usage {
+        ChunkMapper::usage(self)
     }
 
-    /// Usage as known so far (complete once the stream finished).
-    pub fn usage(&self) -> Usage {
-        self.mapper.usage()
+    fn is_done(&self) -> bool {
+        ChunkMapper::is_done(self)
     }
-
-    /// True once a terminal event (`Finish` or `Error`) went out.
-    pub fn is_done(&self) -> bool {
-        self.mapper.is_done()
-    }
-}
-
-fn decode_error(error: SseError) -> ProviderError {
-    malformed(format!("Gemini stream: {error}"))
 }
 
 /// Where the stream stands.
