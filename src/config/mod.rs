@@ -238,6 +238,15 @@ pub enum ProviderKind {
     /// Google Vertex AI: Gemini models (`generateContent`) and Anthropic models (`rawPredict`),
     /// chosen by the model name; translated.
     Vertex,
+    /// Azure OpenAI: OpenAI's format (passed through) at a deployment path, `api-key` header.
+    Azure,
+}
+
+impl ProviderKind {
+    /// Kinds that speak OpenAI's chat format, so an OpenAI client's body passes through untranslated.
+    pub fn speaks_openai(self) -> bool {
+        matches!(self, ProviderKind::Openai | ProviderKind::Azure)
+    }
 }
 
 /// Which Bedrock API a provider calls.
@@ -271,6 +280,8 @@ pub struct ProviderConfig {
     pub aws_session_token_env: Option<String>,
     /// Bedrock: which API (default `converse`).
     pub bedrock_api: Option<BedrockApi>,
+    /// Azure: the `api-version` query parameter (default 2024-10-21).
+    pub api_version: Option<String>,
     /// Vertex: the Google Cloud project and location in every request path.
     pub project: Option<String>,
     pub location: Option<String>,

@@ -18,6 +18,9 @@ use crate::upstream::Origin;
 /// `max_tokens` for Anthropic-style providers when neither the client nor the config gives one.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
+/// Azure OpenAI's `api-version` when the config names none (the current GA version).
+pub const AZURE_API_VERSION: &str = "2024-10-21";
+
 /// A secret string: usable, never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -55,6 +58,8 @@ pub struct ResolvedProvider {
     pub bedrock: Option<BedrockSettings>,
     /// Vertex: (project, location). The access token is `api_key`.
     pub vertex: Option<(String, String)>,
+    /// Azure: the `api-version` sent with every request.
+    pub api_version: Option<String>,
 }
 
 /// What a Bedrock provider signs with.
@@ -144,6 +149,8 @@ fn resolve_provider(
         extra_roots,
         default_max_tokens: provider.default_max_tokens,
         bedrock,
+        api_version: (provider.kind == super::ProviderKind::Azure)
+            .then(|| provider.api_version.clone().unwrap_or_else(|| AZURE_API_VERSION.to_string())),
         vertex: (provider.kind == super::ProviderKind::Vertex)
             .then(|| (provider.project.clone().unwrap_or_default(), provider.location.clone().unwrap_or_default())),
     })

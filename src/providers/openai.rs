@@ -1,24 +1,36 @@
-//! The `openai` provider kind: OpenAI and every OpenAI-compatible server. The body passes through with
-//! only `model` replaced (done by the caller); this module writes the request head.
+//! The `openai` and `azure` provider kinds: OpenAI, every OpenAI-compatible server, and Azure OpenAI
+//! deployments. The body passes through with only `model` replaced (done by the caller); this module
+//! writes the request head: `/chat/completions` with a Bearer key, or Azure's deployment path with
+//! `api-version` and an `api-key` header.
 //!
 //! Headers are built fresh, never copied from the client, so client credentials cannot reach the provider.
 
+use crate::config::ProviderKind;
 use crate::config::resolve::ResolvedProvider;
 use crate::http::write::write_request_head;
 
 const USER_AGENT: &str = concat!("corelay/", env!("CARGO_PKG_VERSION"));
 
 /// The complete upstream request (head and body) for a chat completion.
-pub fn chat_request(provider: &ResolvedProvider, body: &[u8], stream: bool) -> Vec<u8> {
-    let target = provider.origin.target("/chat/completions");
+pub fn chat_request(provider: &ResolvedProvider, body: &[u8], stream: bool, model: &str) -> Vec<u8> {
+    let target = match &provider.api_version {
+        Some(version) => {
+            provider.origin.target(&format!("/openai/deployments/{model}/chat/completions?api-version={version}"))
+        }
+        None => provider.origin.target("/chat/completions"),
+    };
     let accept: &[u8] = if stream { b"text/event-stream" } else { b"application/json" };
     let mut authorization = Vec::new();
     let mut headers: Vec<(&str, &[u8])> =
         vec![("content-type", b"application/json"), ("accept", accept), ("user-agent", USER_AGENT.as_bytes())];
-    if let Some(key) = &provider.api_key {
-        authorization.extend_from_slice(b"Bearer ");
-        authorization.extend_from_slice(key.expose().as_bytes());
-        headers.push(("authorization", &authorization));
+    match (&provider.api_key, provider.kind) {
+        (Some(key), ProviderKind::Azure) => headers.push(("api-key", key.expose().as_bytes())),
+        (Some(key), _) => {
+            authorization.extend_from_slice(b"Bearer ");
+            authorization.extend_from_slice(key.expose().as_bytes());
+            headers.push(("authorization", &authorization));
+        }
+        (None, _) => {}
     }
     let mut out = Vec::with_capacity(512 + body.len());
     write_request_head(&mut out, "POST", &target, &provider.origin.authority, &headers, Some(body.len() as u64));

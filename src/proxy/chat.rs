@@ -18,7 +18,6 @@ use super::translated;
 use crate::api::route_fields::{self, RouteFields};
 use crate::api::{FrontDoor, openai_chat};
 use crate::chat::ChatRequest;
-use crate::config::ProviderKind;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
 use crate::http::response::ResponseHead;
@@ -161,7 +160,7 @@ async fn run_attempts(
         attempts += 1;
         let kind = candidate.endpoint.provider.kind;
         let outcome = match plan {
-            Plan::OpenAi { request, fields, ir: Some(ir) } if kind != ProviderKind::Openai => {
+            Plan::OpenAi { request, fields, ir: Some(ir) } if !kind.speaks_openai() => {
                 let _ = (request, fields);
                 translated::attempt(
                     cx,
@@ -208,7 +207,7 @@ fn parse_if_translating(
     candidates: &[Candidate<'_>],
     max_attempts: usize,
 ) -> Result<Option<ChatRequest>, GatewayError> {
-    let translating = candidates.iter().take(max_attempts).any(|c| c.endpoint.provider.kind != ProviderKind::Openai);
+    let translating = candidates.iter().take(max_attempts).any(|c| !c.endpoint.provider.kind.speaks_openai());
     if !translating {
         return Ok(None);
     }
@@ -264,7 +263,7 @@ async fn attempt(
     let endpoint = candidate.endpoint;
     let probe = cx.health.claim_probe(endpoint.id, &snapshot.health);
     let body = route_fields::provider_body(&request.body, fields, &endpoint.model);
-    let upstream_request = providers::openai::chat_request(&endpoint.provider, &body, fields.stream);
+    let upstream_request = providers::openai::chat_request(&endpoint.provider, &body, fields.stream, &endpoint.model);
     drop(body);
     let tls = cx.tls();
     let exchange = upstream::ExchangeContext {

@@ -54,7 +54,9 @@ impl Translator {
                 Some(Translator::Anthropic(anthropic::StreamTranslator::new()))
             }
             ProviderKind::Vertex => Some(Translator::Gemini(gemini::StreamTranslator::new())),
-            ProviderKind::Openai => Some(Translator::OpenaiChat(openai_provider::StreamTranslator::new())),
+            ProviderKind::Openai | ProviderKind::Azure => {
+                Some(Translator::OpenaiChat(openai_provider::StreamTranslator::new()))
+            }
         }
     }
 
@@ -110,10 +112,10 @@ fn build_request(provider: &ResolvedProvider, model: &str, ir: &ChatRequest) -> 
             let (project, location) = provider.vertex.clone().unwrap_or_default();
             vertex_request(ir, model, &project, &location, key, provider.default_max_tokens).map_err(invalid)?
         }
-        ProviderKind::Openai => {
+        ProviderKind::Openai | ProviderKind::Azure => {
             let options = openai_provider::RequestOptions { model, legacy_max_tokens: false, pass_extra: false };
             let body = openai_provider::request_body(ir, &options).map_err(invalid)?;
-            return Ok(crate::providers::openai::chat_request(provider, &body, ir.stream));
+            return Ok(crate::providers::openai::chat_request(provider, &body, ir.stream, model));
         }
     };
     // A provider without a key (a private deployment behind its own auth) gets no empty key header.
@@ -234,7 +236,7 @@ fn classify_error(provider: &ResolvedProvider, model: &str, head: &ResponseHead,
             let error_type = head.header("x-amzn-errortype").and_then(|v| std::str::from_utf8(v).ok());
             bedrock::classify_error(status, error_type, body)
         }
-        ProviderKind::Openai => openai_provider::classify_error(status, body),
+        ProviderKind::Openai | ProviderKind::Azure => openai_provider::classify_error(status, body),
     }
 }
 
@@ -249,7 +251,7 @@ fn parse_response(
         ProviderKind::Vertex if is_vertex_anthropic(model) => anthropic::parse_response(body),
         ProviderKind::Gemini | ProviderKind::Vertex => gemini::parse_response(body),
         ProviderKind::Bedrock => bedrock::parse_response(bedrock_api(provider), body, request_id(head)),
-        ProviderKind::Openai => openai_provider::parse_response(body),
+        ProviderKind::Openai | ProviderKind::Azure => openai_provider::parse_response(body),
     }
 }
 
