@@ -96,7 +96,8 @@ pub async fn handle_messages(
     let head = &request.head;
     let options = crate::routing::RoutingOptions::default().with_headers(|name| head.header(name));
     let candidates = candidates(cx, snapshot, &ir.model, &options)?;
-    run_attempts(cx, conn, snapshot, &Plan::Anthropic { ir: &ir }, &candidates, head.keep_alive, call).await
+    let plan = Plan::Translated { ir: &ir, front_door: FrontDoor::Anthropic };
+    run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
 }
 
 fn note_request(call: &RefCell<CallRecord>, model: &str, stream: bool) {
@@ -122,18 +123,19 @@ fn candidates<'s>(
     .map_err(route_error)
 }
 
-/// What the attempts send: the OpenAI client's body (passed through to OpenAI-kind providers, the
-/// parsed internal request for the others), or an Anthropic client's parsed request.
+/// What the attempts send: the OpenAI client's body (passed through to OpenAI-format providers, the
+/// parsed internal request for the others), or another front door's parsed request, translated for
+/// every provider.
 enum Plan<'r> {
     OpenAi { request: &'r Request, fields: &'r RouteFields, ir: Option<&'r ChatRequest> },
-    Anthropic { ir: &'r ChatRequest },
+    Translated { ir: &'r ChatRequest, front_door: FrontDoor },
 }
 
 impl Plan<'_> {
     fn front_door(&self) -> FrontDoor {
         match self {
             Plan::OpenAi { .. } => FrontDoor::OpenAi,
-            Plan::Anthropic { .. } => FrontDoor::Anthropic,
+            Plan::Translated { front_door, .. } => *front_door,
         }
     }
 }
@@ -179,8 +181,8 @@ async fn run_attempts(
             Plan::OpenAi { request, fields, .. } => {
                 attempt(cx, conn, snapshot, request, fields, candidate, attempts, deadline, call).await
             }
-            Plan::Anthropic { ir } => {
-                let door = FrontDoor::Anthropic;
+            Plan::Translated { ir, front_door } => {
+                let door = *front_door;
                 translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline, call, door).await
             }
         };

@@ -119,7 +119,12 @@ impl Future for Wait<'_> {
                 key
             }
         };
-        self.lifecycle.waiters.borrow_mut().insert(key, cx.waker().clone());
+        // A stream's relay polls the same waiter on every event: re-register only when the task's
+        // waker changed, so the common poll costs a map lookup and no clone.
+        let mut waiters = self.lifecycle.waiters.borrow_mut();
+        if !waiters.get(&key).is_some_and(|w| w.will_wake(cx.waker())) {
+            waiters.insert(key, cx.waker().clone());
+        }
         Poll::Pending
     }
 }

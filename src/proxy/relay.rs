@@ -266,10 +266,12 @@ async fn pump_events(
     provider: &str,
 ) -> PumpEnd {
     let mut events = Vec::with_capacity(16 * 1024);
+    // One waiter for the whole stream rather than one per event.
+    let mut abort = std::pin::pin!(cx.lifecycle.reached(Phase::Aborting));
     loop {
         let next = monoio::select! {
             // The shutdown grace period is over: end the stream with an error the client can see.
-            _ = cx.lifecycle.reached(Phase::Aborting) => None,
+            _ = &mut abort => None,
             next = body.next_piece() => Some(next),
         };
         let Some(next) = next else {

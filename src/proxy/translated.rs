@@ -517,9 +517,10 @@ async fn pump(
 ) -> Ended {
     let mut committed = true;
     let mut failed = false;
+    let mut abort = std::pin::pin!(cx.lifecycle.reached(Phase::Aborting));
     while !state.finished {
         let next = monoio::select! {
-            _ = cx.lifecycle.reached(Phase::Aborting) => None,
+            _ = &mut abort => None,
             next = body.next_piece() => Some(next),
         };
         let piece = match next {
