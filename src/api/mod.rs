@@ -1,6 +1,7 @@
 //! Front doors: the client-facing formats. Each knows how to read its requests and render its
 //! responses and errors; none knows about sockets or providers.
 
+pub mod ai_sdk;
 pub mod anthropic_messages;
 pub mod health;
 pub mod openai;
@@ -17,12 +18,16 @@ pub enum FrontDoor {
     OpenAi,
     /// Anthropic Messages (`/v1/messages`).
     Anthropic,
+    /// The Vercel AI SDK's gateway protocol (`/v{1,3,4}/ai/language-model`), in the client's spec
+    /// version.
+    AiSdk(ai_sdk::SpecVersion),
 }
 
 /// A stream encoder for one front door (enum dispatch, no trait objects on the hot path).
 pub enum StreamEncoder {
     OpenAi(openai_chat::ChunkEncoder),
     Anthropic(anthropic_messages::StreamEncoder),
+    AiSdk(Box<ai_sdk::StreamEncoder>),
 }
 
 impl StreamEncoder {
@@ -30,6 +35,19 @@ impl StreamEncoder {
         match self {
             StreamEncoder::OpenAi(e) => e.encode(event, out),
             StreamEncoder::Anthropic(e) => e.encode(event, out),
+            StreamEncoder::AiSdk(e) => e.encode(event, out),
+        }
+    }
+
+    /// Whether the format carries the gateway's routing and cost metadata (`providerMetadata.gateway`).
+    pub fn wants_gateway_metadata(&self) -> bool {
+        matches!(self, StreamEncoder::AiSdk(_))
+    }
+
+    /// Routing and cost for the finish part, where the format has a place for them.
+    pub fn set_gateway_metadata(&mut self, metadata: serde_json::Value) {
+        if let StreamEncoder::AiSdk(e) = self {
+            e.set_gateway_metadata(metadata);
         }
     }
 }
@@ -40,6 +58,7 @@ impl FrontDoor {
         match self {
             FrontDoor::OpenAi => "openai",
             FrontDoor::Anthropic => "anthropic",
+            FrontDoor::AiSdk(_) => "ai_sdk",
         }
     }
 
@@ -49,13 +68,24 @@ impl FrontDoor {
                 StreamEncoder::OpenAi(openai_chat::ChunkEncoder::new(gateway_model, created, include_usage))
             }
             FrontDoor::Anthropic => StreamEncoder::Anthropic(anthropic_messages::StreamEncoder::new(gateway_model)),
+            FrontDoor::AiSdk(spec) => {
+                StreamEncoder::AiSdk(Box::new(ai_sdk::StreamEncoder::new(gateway_model).with_spec(spec)))
+            }
         }
     }
 
-    pub fn encode_response(self, answer: &ChatResponse, gateway_model: &str, created: u64) -> Vec<u8> {
+    /// `gateway_metadata` (routing, cost) goes where the format has a place for it (the AI SDK's).
+    pub fn encode_response(
+        self,
+        answer: &ChatResponse,
+        gateway_model: &str,
+        created: u64,
+        gateway_metadata: Option<&serde_json::Value>,
+    ) -> Vec<u8> {
         match self {
             FrontDoor::OpenAi => openai_chat::encode_response(answer, gateway_model, created),
             FrontDoor::Anthropic => anthropic_messages::encode_response(answer, gateway_model),
+            FrontDoor::AiSdk(spec) => ai_sdk::encode_response_with(answer, gateway_model, spec, gateway_metadata),
         }
     }
 
@@ -63,6 +93,7 @@ impl FrontDoor {
         match self {
             FrontDoor::OpenAi => openai_chat::error_status(error),
             FrontDoor::Anthropic => anthropic_messages::error_status(error),
+            FrontDoor::AiSdk(_) => ai_sdk::error_status(error),
         }
     }
 
@@ -70,6 +101,7 @@ impl FrontDoor {
         match self {
             FrontDoor::OpenAi => openai_chat::error_body(error),
             FrontDoor::Anthropic => anthropic_messages::error_body(error),
+            FrontDoor::AiSdk(_) => ai_sdk::error_body(error),
         }
     }
 
@@ -78,6 +110,7 @@ impl FrontDoor {
         match self {
             FrontDoor::OpenAi => openai::error_json(error),
             FrontDoor::Anthropic => anthropic_messages::gateway_error_body(error),
+            FrontDoor::AiSdk(_) => ai_sdk::gateway_error_body(error),
         }
     }
 }

@@ -100,6 +100,36 @@ pub async fn handle_messages(
     run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
 }
 
+/// `POST {base}/language-model` from the Vercel AI SDK: model and streaming come in headers, routing
+/// options in `providerOptions.gateway`; translated for every provider.
+pub async fn handle_ai_sdk(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &Snapshot,
+    request: Request,
+    call: &RefCell<CallRecord>,
+    spec: crate::api::ai_sdk::SpecVersion,
+) -> Result<bool, GatewayError> {
+    let head = &request.head;
+    let text = |name: &str| head.header(name).and_then(|v| std::str::from_utf8(v).ok());
+    let model = text("ai-language-model-id").ok_or_else(|| {
+        GatewayError::new(ErrorKind::InvalidField, "the ai-language-model-id header is required").with_param("model")
+    })?;
+    let stream = text("ai-language-model-streaming").is_some_and(|v| v.trim() == "true");
+    let ir = crate::api::ai_sdk::parse_request(&request.body, model, stream).map_err(request_error)?;
+    note_request(call, &ir.model, ir.stream);
+    let gateway = crate::api::ai_sdk::gateway_options(&request.body).map_err(request_error)?;
+    let options = crate::routing::RoutingOptions {
+        order: gateway.order,
+        only: (!gateway.only.is_empty()).then_some(gateway.only),
+        models: gateway.models,
+    }
+    .with_headers(|name| head.header(name));
+    let candidates = candidates(cx, snapshot, &ir.model, &options)?;
+    let plan = Plan::Translated { ir: &ir, front_door: FrontDoor::AiSdk(spec) };
+    run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
+}
+
 fn note_request(call: &RefCell<CallRecord>, model: &str, stream: bool) {
     let mut record = call.borrow_mut();
     record.model = model.to_string();

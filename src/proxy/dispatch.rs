@@ -55,6 +55,22 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         }
         ("POST", "/v1/chat/completions") => api_call(cx, conn, request, FrontDoor::OpenAi).await,
         ("POST", "/v1/messages") => api_call(cx, conn, request, FrontDoor::Anthropic).await,
+        ("POST", path) if ai_sdk_route(path, "/language-model").is_some() => {
+            let prefix = ai_sdk_route(path, "/language-model").unwrap_or_default();
+            let spec = ai_sdk_spec(&request, "ai-language-model-specification-version", prefix);
+            api_call(cx, conn, request, FrontDoor::AiSdk(spec)).await
+        }
+        ("GET" | "HEAD", path) if ai_sdk_route(path, "/config").is_some() => {
+            let snapshot = cx.snapshot();
+            authorize(&snapshot, &request)?;
+            let prefix = ai_sdk_route(path, "/config").unwrap_or_default();
+            let spec = ai_sdk_spec(&request, "ai-language-model-specification-version", prefix);
+            let routes = &snapshot.routes;
+            let models: Vec<(&str, &str, &str)> =
+                routes.model_ids().filter_map(|id| routes.model(id).map(|m| (id, id, m.owned_by.as_str()))).collect();
+            let body = crate::api::ai_sdk::config_json_for(spec, &models);
+            respond_json(conn, &body, head.keep_alive, is_head).await
+        }
         ("GET" | "HEAD", "/dashboard") => {
             // The page itself holds no data; `/v1/stats` (which it polls) is guarded like `/metrics`.
             const PAGE: &str = include_str!("../api/dashboard.html");
@@ -139,6 +155,7 @@ async fn api_call(
             match front_door {
                 FrontDoor::OpenAi => super::chat::handle(cx, conn, &snapshot, request, &call).await,
                 FrontDoor::Anthropic => super::chat::handle_messages(cx, conn, &snapshot, request, &call).await,
+                FrontDoor::AiSdk(spec) => super::chat::handle_ai_sdk(cx, conn, &snapshot, request, &call, spec).await,
             }
         }
         Err(error) => Err(error),
@@ -164,6 +181,20 @@ async fn api_call(
         log.log(&record);
     }
     Ok(reusable)
+}
+
+/// The AI SDK's base path prefix (`/v1/ai`, `/v3/ai`, `/v4/ai`) when `path` is `{prefix}{endpoint}`.
+fn ai_sdk_route<'p>(path: &'p str, endpoint: &str) -> Option<&'p str> {
+    let prefix = path.strip_suffix(endpoint)?;
+    matches!(prefix, "/v1/ai" | "/v3/ai" | "/v4/ai").then_some(prefix)
+}
+
+/// The client's spec version: its header when it sends one, else the one its path prefix implies.
+fn ai_sdk_spec(request: &Request, header: &str, prefix: &str) -> crate::api::ai_sdk::SpecVersion {
+    use crate::api::ai_sdk::SpecVersion;
+    let from_header =
+        request.head.header(header).and_then(|v| std::str::from_utf8(v).ok()).and_then(SpecVersion::from_header);
+    from_header.or_else(|| SpecVersion::from_path_prefix(prefix)).unwrap_or_default()
 }
 
 /// The client's `x-request-id` when it is a sane token, else a new one unique to this process.

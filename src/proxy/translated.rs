@@ -403,7 +403,8 @@ async fn buffered(
             return Err((Outcome::ServerError, GatewayError::new(ErrorKind::BadGateway, why)));
         }
     };
-    let json = serving.front_door.encode_response(&answer, &serving.candidate.model.id, unix_now());
+    let metadata = gateway_metadata(serving, &answer.usage);
+    let json = serving.front_door.encode_response(&answer, &serving.candidate.model.id, unix_now(), Some(&metadata));
     let cost = note_served(serving, Some(answer.usage), waited);
     let meta = Meta::new(serving, Some(cost));
     let mut headers = response_headers(&head, serving, &meta);
@@ -426,10 +427,35 @@ struct TranslatedStream {
     errored: bool,
 }
 
+/// `providerMetadata.gateway` for the AI SDK: every attempt of this request (the serving one last),
+/// the cost, and a generation id.
+fn gateway_metadata(serving: &Serving<'_>, usage: &crate::chat::Usage) -> serde_json::Value {
+    let call = serving.call.borrow();
+    let provider = &serving.candidate.endpoint.provider.name;
+    let mut attempts: Vec<serde_json::Value> = call
+        .attempts
+        .iter()
+        .map(|(p, outcome)| serde_json::json!({"provider": p, "success": false, "outcome": outcome.name()}))
+        .collect();
+    attempts.push(serde_json::json!({"provider": provider, "success": true, "outcome": "success"}));
+    let cost_micros = serving.candidate.endpoint.price.cost_micros(usage);
+    serde_json::json!({
+        "routing": {
+            "originalModelId": serving.candidate.model.id,
+            "resolvedProvider": provider,
+            "resolvedProviderApiModelId": serving.candidate.endpoint.model,
+            "finalProvider": provider,
+            "attempts": attempts,
+        },
+        "cost": format!("{}.{:06}", cost_micros / 1_000_000, cost_micros % 1_000_000),
+        "generationId": format!("gen_{}", call.request_id),
+    })
+}
+
 impl TranslatedStream {
     /// Translates and encodes one piece (or the end, with `None`). Returns the first error event when
     /// it arrives before anything committing, which the caller turns into a failover.
-    fn absorb(&mut self, piece: Option<&[u8]>, committed: &mut bool) -> Option<ProviderError> {
+    fn absorb(&mut self, piece: Option<&[u8]>, committed: &mut bool, serving: &Serving<'_>) -> Option<ProviderError> {
         match piece {
             Some(bytes) => self.translator.feed(bytes, &mut self.events),
             None => self.translator.finish(&mut self.events),
@@ -443,6 +469,9 @@ impl TranslatedStream {
             *committed |= event.commits();
             self.finished |= event.is_terminal();
             self.errored |= matches!(event, StreamEvent::Error(_));
+            if matches!(event, StreamEvent::Finish(_)) && self.encoder.wants_gateway_metadata() {
+                self.encoder.set_gateway_metadata(gateway_metadata(serving, &self.translator.usage()));
+            }
             self.encoder.encode(&event, &mut self.pending);
         }
         None
@@ -480,7 +509,7 @@ async fn stream(
             Ok(Ok(piece)) => piece,
         };
         let ended = piece.is_none();
-        if let Some(error) = state.absorb(piece, &mut committed) {
+        if let Some(error) = state.absorb(piece, &mut committed, serving) {
             let why = format!("provider `{}` began the stream with an error: {}", provider.name, error.message);
             return Err((Outcome::StreamError, GatewayError::new(ErrorKind::BadGateway, why)));
         }
@@ -541,7 +570,7 @@ async fn pump(
             Some(Ok(piece)) => piece,
         };
         let ended = piece.is_none();
-        state.absorb(piece, &mut committed);
+        state.absorb(piece, &mut committed, serving);
         if !state.pending.is_empty() {
             write_chunk(&mut conn.out, &state.pending);
             state.pending.clear();

@@ -63,6 +63,7 @@ def gateway():
     fixtures = ROOT.parent / "shared" / "fixtures" / "anthropic"
     claude_stream, claude_stream_url = _start_mock("--replay-sse", str(fixtures / "anthropic-messages-stream-text.sse"))
     claude_json, claude_json_url = _start_mock("--replay-json", str(fixtures / "anthropic-messages-basic.response.json"))
+    unavailable, unavailable_url = _start_mock("--fault", "status:503")
     config = textwrap.dedent(
         f"""
         [server]
@@ -99,6 +100,26 @@ def gateway():
         [models."anthropic/claude-json"]
         endpoints = [{{ provider = "claude-json", model = "claude-sonnet-4-5" }}]
 
+        # The seed's model: the first provider is down (503), the second answers.
+        [providers.vertex]
+        kind = "openai"
+        base_url = "{unavailable_url}"
+
+        [providers.bedrock]
+        kind = "openai"
+        base_url = "{base_url}"
+
+        [providers.anthropic]
+        kind = "anthropic"
+        base_url = "{claude_json_url}"
+
+        [models."anthropic/claude-sonnet-4"]
+        endpoints = [
+          {{ provider = "vertex", model = "claude-sonnet-4" }},
+          {{ provider = "bedrock", model = "claude-sonnet-4" }},
+          {{ provider = "anthropic", model = "claude-sonnet-4" }},
+        ]
+
         [[keys]]
         name = "sdk-tests"
         key = "{GATEWAY_KEY}"
@@ -119,6 +140,6 @@ def gateway():
         yield f"http://{match.group(1)}/v1"
     finally:
         _stop(proc)
-        for started in (mock, limited, claude_stream, claude_json):
+        for started in (mock, limited, claude_stream, claude_json, unavailable):
             _stop(started)
         os.unlink(config_path)

@@ -45,7 +45,13 @@ def test_stream_helper_accumulates_the_final_message(gateway):
 
 def test_models_list(gateway):
     ids = [m.id for m in client(gateway).models.list()]
-    assert ids == ["acme/chat-small", "acme/rate-limited", "anthropic/claude-json", "anthropic/claude-stream"]
+    assert ids == [
+        "acme/chat-small",
+        "acme/rate-limited",
+        "anthropic/claude-json",
+        "anthropic/claude-sonnet-4",
+        "anthropic/claude-stream",
+    ]
 
 
 def test_unknown_model_raises_not_found(gateway):

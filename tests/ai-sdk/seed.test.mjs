@@ -1,0 +1,51 @@
+// The seed's two calls with the real Vercel AI SDK (ai + @ai-sdk/gateway, pinned in package.json),
+// unchanged but for createGateway({ baseURL }), against a running Corelay. Run by
+// tests/sdk/test_ai_sdk.py, which starts Corelay and the mock providers and passes their addresses.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { generateText, streamText } from "ai";
+import { createGateway, GatewayAuthenticationError, GatewayModelNotFoundError } from "@ai-sdk/gateway";
+
+const baseURL = process.env.CORELAY_AI_SDK_BASE_URL;
+const apiKey = process.env.CORELAY_GATEWAY_KEY;
+const gateway = createGateway({ baseURL, apiKey });
+
+test("generateText from the seed", async () => {
+  const { text, providerMetadata } = await generateText({
+    model: gateway("anthropic/claude-sonnet-4"),
+    prompt: "Why is the sky blue?",
+  });
+  assert.ok(text.length > 0, "some text came back");
+  assert.ok(providerMetadata?.gateway, "gateway metadata is present");
+});
+
+test("streamText with providerOptions.gateway.order from the seed", async () => {
+  const result = streamText({
+    model: gateway("anthropic/claude-sonnet-4"),
+    prompt: "Why is the sky blue?",
+    providerOptions: { gateway: { order: ["vertex", "bedrock", "anthropic"] } },
+  });
+  let streamed = "";
+  for await (const part of result.textStream) streamed += part;
+  assert.ok(streamed.length > 0, "streamed text arrived");
+  assert.equal(streamed, await result.text);
+  const metadata = await result.providerMetadata;
+  const attempts = metadata?.gateway?.routing?.attempts ?? [];
+  // The first provider in `order` fails (its mock answers 503), so two attempts show.
+  assert.equal(attempts.length, 2, JSON.stringify(metadata));
+  assert.equal(attempts[0].provider, "vertex");
+  assert.equal(attempts[1].provider, "bedrock");
+});
+
+// `ai` bundles its own copy of @ai-sdk/gateway, so the class is recognised by name as well.
+const is = (error, cls) => cls.isInstance(error) || error?.name === cls.name;
+
+test("errors map to the SDK's error classes", async () => {
+  await assert.rejects(generateText({ model: gateway("acme/does-not-exist"), prompt: "hi" }), (error) =>
+    is(error, GatewayModelNotFoundError),
+  );
+  const wrongKey = createGateway({ baseURL, apiKey: "not-the-key" });
+  await assert.rejects(generateText({ model: wrongKey("anthropic/claude-sonnet-4"), prompt: "hi" }), (error) =>
+    is(error, GatewayAuthenticationError),
+  );
+});
