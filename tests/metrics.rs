@@ -135,6 +135,10 @@ fn counters_tokens_and_costs_are_exact() {
         assert!(scraped.text().lines().any(|l| l == line), "missing {line}\n{}", scraped.text());
     }
     assert!(!scraped.text().contains(KEY), "the key's secret never appears, only its name");
+    let origin = format!("origin=\"http://{}\"", openai.addr());
+    let text = scraped.text();
+    let pool_lines = text.lines().filter(|l| l.starts_with("corelay_pool_misses_total{") && l.contains(&origin));
+    assert!(pool_lines.count() > 0, "pool counters per provider origin: {text}");
 }
 
 #[test]

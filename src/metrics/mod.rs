@@ -97,7 +97,8 @@ pub struct MetricsDelta {
     /// Gauges, sampled at report time.
     pub in_flight: u64,
     pub open_connections: u64,
-    pub pool: (u64, u64, u64),
+    /// Cumulative pool counters per origin.
+    pub pool: Vec<(String, crate::upstream::PoolCounters)>,
     pub driver: &'static str,
 }
 
@@ -121,7 +122,7 @@ fn empty_delta(worker: usize) -> MetricsDelta {
         sums_us: [0; 3],
         in_flight: 0,
         open_connections: 0,
-        pool: (0, 0, 0),
+        pool: Vec::new(),
         driver: "",
     }
 }
@@ -195,7 +196,12 @@ impl WorkerMetrics {
     }
 
     /// Everything since the last call, with the gauges sampled now.
-    pub fn take_delta(&self, open_connections: u64, pool: (u64, u64, u64), driver: &'static str) -> MetricsDelta {
+    pub fn take_delta(
+        &self,
+        open_connections: u64,
+        pool: Vec<(String, crate::upstream::PoolCounters)>,
+        driver: &'static str,
+    ) -> MetricsDelta {
         let mut delta = std::mem::replace(&mut *self.delta.borrow_mut(), empty_delta(self.worker));
         delta.in_flight = self.in_flight.get();
         delta.open_connections = open_connections;

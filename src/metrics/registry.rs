@@ -16,7 +16,7 @@ type GaugeOf = fn(&WorkerGauges) -> u64;
 struct WorkerGauges {
     in_flight: u64,
     open_connections: u64,
-    pool: (u64, u64, u64),
+    pool: Vec<(String, crate::upstream::PoolCounters)>,
     driver: &'static str,
 }
 
@@ -175,15 +175,18 @@ impl Registry {
                 sample(out, name, &[("core", &core.to_string())], value(g));
             }
         }
-        let pool: [(&str, GaugeOf); 3] = [
-            ("corelay_pool_hits_total", |g| g.pool.0),
-            ("corelay_pool_misses_total", |g| g.pool.1),
-            ("corelay_pool_evictions_total", |g| g.pool.2),
+        type PoolOf = fn(&crate::upstream::PoolCounters) -> u64;
+        let pool: [(&str, PoolOf); 3] = [
+            ("corelay_pool_hits_total", |c| c.hits),
+            ("corelay_pool_misses_total", |c| c.misses),
+            ("corelay_pool_evictions_total", |c| c.evictions),
         ];
         for (name, value) in pool {
-            header(out, name, "counter", "Upstream connection pool activity, per core.");
+            header(out, name, "counter", "Upstream connection pool activity, per core and provider origin.");
             for (core, g) in self.workers.iter().enumerate() {
-                sample(out, name, &[("core", &core.to_string())], value(g));
+                for (origin, counters) in &g.pool {
+                    sample(out, name, &[("core", &core.to_string()), ("origin", origin)], value(counters));
+                }
             }
         }
         header(out, "corelay_worker_driver", "gauge", "The I/O driver each core runs (1 = in use).");
@@ -268,7 +271,9 @@ mod tests {
         worker.record(&call);
         worker.record(&call);
         let mut registry = Registry::new(1);
-        registry.merge(worker.take_delta(3, (1, 2, 0), "io_uring"));
+        let pool =
+            vec![("http://mock:80".to_string(), crate::upstream::PoolCounters { hits: 1, misses: 2, evictions: 0 })];
+        registry.merge(worker.take_delta(3, pool, "io_uring"));
         let text = registry.render(&HealthTable::new(0, 1), &[]);
         assert!(text.contains("corelay_requests_total{front_door=\"openai\",model=\"acme/\\\"quoted\\\"\",provider=\"mock\",status_class=\"2xx\"} 2"), "{text}");
         assert!(text.contains("corelay_upstream_attempts_total{provider=\"bad\",outcome=\"server_error\"} 2"));
@@ -281,6 +286,7 @@ mod tests {
         );
         assert!(text.contains("corelay_open_connections{core=\"0\"} 3"));
         assert!(text.contains("corelay_worker_driver{core=\"0\",driver=\"io_uring\"} 1"));
+        assert!(text.contains("corelay_pool_misses_total{core=\"0\",origin=\"http://mock:80\"} 2"), "{text}");
         assert!(text.contains("corelay_request_duration_seconds_count 2"));
     }
 }

@@ -148,7 +148,7 @@ mod tests {
         worker.record(&ok);
         worker.record(&failed);
         let mut timeline = Timeline::default();
-        timeline.merge(&worker.take_delta(0, (0, 0, 0), "epoll"), 100);
+        timeline.merge(&worker.take_delta(0, Vec::new(), "epoll"), 100);
         let json: serde_json::Value = serde_json::from_str(&timeline.render(100, &serde_json::Value::Null)).unwrap();
         assert_eq!(json["seconds"].as_array().unwrap().len(), 0, "the current second is still open");
         let json: serde_json::Value = serde_json::from_str(&timeline.render(101, &serde_json::Value::Null)).unwrap();

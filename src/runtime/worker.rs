@@ -198,7 +198,7 @@ async fn control_tick(
         let applied = cx.snapshot().health.version;
         // A full channel means the control thread is behind; this delta is dropped, not waited for.
         let _ = to_control.try_send(ToControl::Report(cx.health.take_report(applied)));
-        let pool = (cx.pool.stats.hits.get(), cx.pool.stats.misses.get(), cx.pool.stats.evictions.get());
+        let pool = cx.pool.counters();
         let open = cx.lifecycle.open_connections() as u64;
         let metrics = cx.metrics.take_delta(open, pool, driver.name());
         let _ = to_control.try_send(ToControl::Metrics(Box::new(metrics)));

@@ -13,5 +13,5 @@ mod tls;
 pub use conn::UpstreamConn;
 pub use exchange::{BodyReader, ExchangeContext, UpstreamError, UpstreamResponse, send};
 pub use origin::{Origin, PoolKey, Scheme};
-pub use pool::{Pool, PoolSettings};
+pub use pool::{Pool, PoolCounters, PoolSettings};
 pub use tls::TlsConnectors;

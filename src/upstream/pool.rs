@@ -23,24 +23,24 @@ struct IdleConn {
     idle_since: Instant,
 }
 
-/// Counters a scrape can read; plain cells because only this worker writes them.
-#[derive(Debug, Default)]
-pub struct PoolStats {
-    pub hits: Cell<u64>,
-    pub misses: Cell<u64>,
-    /// Idle connections found dead or expired and closed.
-    pub evictions: Cell<u64>,
+/// Per origin: connections reused, connections that had to be opened, and idle connections found
+/// dead or expired and closed. Only this worker writes them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PoolCounters {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
 }
 
 pub struct Pool {
     settings: Cell<PoolSettings>,
     idle: RefCell<HashMap<PoolKey, Vec<IdleConn>>>,
-    pub stats: PoolStats,
+    stats: RefCell<HashMap<PoolKey, PoolCounters>>,
 }
 
 impl Pool {
     pub fn new(settings: PoolSettings) -> Pool {
-        Pool { settings: Cell::new(settings), idle: RefCell::new(HashMap::new()), stats: PoolStats::default() }
+        Pool { settings: Cell::new(settings), idle: RefCell::new(HashMap::new()), stats: RefCell::new(HashMap::new()) }
     }
 
     /// New limits from a reload; idle connections beyond them go at the next sweep or put.
@@ -54,20 +54,20 @@ impl Pool {
         let now = Instant::now();
         let mut idle = self.idle.borrow_mut();
         let Some(conns) = idle.get_mut(key) else {
-            self.stats.misses.set(self.stats.misses.get() + 1);
+            self.count(key, |c| c.misses += 1);
             return None;
         };
         while let Some(entry) = conns.pop() {
             if now.duration_since(entry.idle_since) < self.settings.get().idle_timeout && entry.conn.is_idle_and_open()
             {
-                self.stats.hits.set(self.stats.hits.get() + 1);
+                self.count(key, |c| c.hits += 1);
                 let mut conn = entry.conn;
                 conn.reused = true;
                 return Some(conn);
             }
-            self.stats.evictions.set(self.stats.evictions.get() + 1);
+            self.count(key, |c| c.evictions += 1);
         }
-        self.stats.misses.set(self.stats.misses.get() + 1);
+        self.count(key, |c| c.misses += 1);
         None
     }
 
@@ -84,15 +84,30 @@ impl Pool {
     pub fn evict_expired(&self) {
         let now = Instant::now();
         let mut idle = self.idle.borrow_mut();
-        for conns in idle.values_mut() {
+        for (key, conns) in idle.iter_mut() {
             let before = conns.len();
             conns.retain(|e| {
                 now.duration_since(e.idle_since) < self.settings.get().idle_timeout && e.conn.is_idle_and_open()
             });
             let evicted = (before - conns.len()) as u64;
-            self.stats.evictions.set(self.stats.evictions.get() + evicted);
+            if evicted > 0 {
+                self.count(key, |c| c.evictions += evicted);
+            }
         }
         idle.retain(|_, conns| !conns.is_empty());
+    }
+
+    fn count(&self, key: &PoolKey, update: impl FnOnce(&mut PoolCounters)) {
+        let mut stats = self.stats.borrow_mut();
+        match stats.get_mut(key) {
+            Some(counters) => update(counters),
+            None => update(stats.entry(key.clone()).or_default()),
+        }
+    }
+
+    /// Cumulative counters per origin (`scheme://host:port`), for metrics.
+    pub fn counters(&self) -> Vec<(String, PoolCounters)> {
+        self.stats.borrow().iter().map(|(key, c)| (key.to_string(), *c)).collect()
     }
 
     pub fn idle_count(&self) -> usize {
