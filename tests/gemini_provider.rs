@@ -92,3 +92,32 @@ fn a_recorded_gemini_answer_reaches_an_openai_client_as_a_completion() {
     assert_eq!(json["usage"]["completion_tokens"], 8);
     assert_eq!(mock.requests()[0].path, "/v1/models/gemini-2.5-flash:generateContent");
 }
+
+#[test]
+fn a_gemini_429_pauses_the_provider_for_its_retry_info_delay() {
+    let exhausted = fixture("errors/gemini-error-429-resource-exhausted.json");
+    let gemini = MockProvider::start(MockConfig {
+        fault: loadtest::Fault::Status { code: 429, retry_after_s: None, body: Some(exhausted) },
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let openai = MockProvider::start(MockConfig::default()).unwrap();
+    let config = format!(
+        "{}[providers.openai]\nkind = \"openai\"\nbase_url = \"{}\"\n",
+        config(&gemini.base_url()).replace(
+            "endpoints = [{ provider = \"gemini\", model = \"gemini-2.5-flash\" }]",
+            "endpoints = [{ provider = \"gemini\", model = \"gemini-2.5-flash\" }, { provider = \"openai\", model = \"gpt-4o\" }]"
+        ),
+        openai.base_url()
+    );
+    let gateway = start_gateway(&config);
+    let mut client = Client::connect(gateway.local_addr());
+
+    for _ in 0..5 {
+        let response = client.post("/v1/chat/completions", &[], &chat(false));
+        assert_eq!(response.header("x-corelay-provider"), Some("openai"));
+    }
+
+    assert_eq!(gemini.requests().len(), 1, "after the 429, Gemini is left alone for its RetryInfo delay");
+    assert_eq!(openai.requests().len(), 5);
+}

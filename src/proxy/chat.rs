@@ -422,7 +422,12 @@ pub fn apply_retry_after(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Ca
     else {
         return;
     };
-    let until = Instant::now() + Duration::from_secs(seconds).min(MAX_COOLDOWN);
+    cool_down(cx, snapshot, candidate, Duration::from_secs(seconds));
+}
+
+/// Pauses the candidate's provider (all its models) on every core for `pause` (capped).
+pub fn cool_down(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<'_>, pause: Duration) {
+    let until = Instant::now() + pause.min(MAX_COOLDOWN);
     for id in snapshot.routes.endpoints_of_provider(&candidate.endpoint.provider.name) {
         cx.health.cooldown(id, until);
     }

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::WorkerContext;
-use super::chat::{Attempt, Failure, Serving, apply_retry_after, is_retryable_status, outcome_of};
+use super::chat::{Attempt, Failure, Serving, apply_retry_after, cool_down, is_retryable_status, outcome_of};
 use super::client::ClientConn;
 use super::lifecycle::Phase;
 use super::relay::{Meta, note_served, response_headers, usage_comment};
@@ -357,6 +357,14 @@ async fn provider_error(
     let bytes = body.read_to_end(MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
     body.release(&cx.pool);
     let error = classify_error(provider, &serving.candidate.endpoint.model, &head, &bytes);
+    // Google says when to come back in the body (RetryInfo), not in a Retry-After header.
+    let google = matches!(provider.kind, ProviderKind::Gemini | ProviderKind::Vertex);
+    if google
+        && matches!(head.status, 429 | 503)
+        && let Some(pause) = gemini::retry_delay(&bytes)
+    {
+        cool_down(cx, snapshot, serving.candidate, pause);
+    }
     record(outcome_of_provider_error(&error), Some(serving.ttfb));
     let status = serving.front_door.error_status(&error);
     let body = serving.front_door.error_body(&error);
