@@ -3,7 +3,7 @@
 // tests/sdk/test_ai_sdk.py, which starts Corelay and the mock providers and passes their addresses.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { generateText, streamText } from "ai";
+import { generateText, jsonSchema, streamText, tool } from "ai";
 import { createGateway, GatewayAuthenticationError, GatewayModelNotFoundError } from "@ai-sdk/gateway";
 
 const baseURL = process.env.CORELAY_AI_SDK_BASE_URL;
@@ -35,6 +35,24 @@ test("streamText with providerOptions.gateway.order from the seed", async () => 
   assert.equal(attempts.length, 2, JSON.stringify(metadata));
   assert.equal(attempts[0].provider, "vertex");
   assert.equal(attempts[1].provider, "bedrock");
+});
+
+test("tool calls stream through as the SDK's tool calls", async () => {
+  const result = streamText({
+    model: gateway("acme/tools"),
+    prompt: "What is the weather in New York City?",
+    tools: {
+      get_weather: tool({
+        description: "Current weather for a city",
+        inputSchema: jsonSchema({ type: "object", properties: { city: { type: "string" } }, required: ["city"] }),
+      }),
+    },
+  });
+  const calls = await result.toolCalls;
+  assert.equal(calls.length, 1, JSON.stringify(calls));
+  assert.equal(calls[0].toolName, "get_weather");
+  assert.deepEqual(calls[0].input, { city: "New York City" });
+  assert.equal(await result.finishReason, "tool-calls");
 });
 
 // `ai` bundles its own copy of @ai-sdk/gateway, so the class is recognised by name as well.

@@ -64,6 +64,8 @@ def gateway():
     claude_stream, claude_stream_url = _start_mock("--replay-sse", str(fixtures / "anthropic-messages-stream-text.sse"))
     claude_json, claude_json_url = _start_mock("--replay-json", str(fixtures / "anthropic-messages-basic.response.json"))
     unavailable, unavailable_url = _start_mock("--fault", "status:503")
+    openai_fixtures = ROOT.parent / "shared" / "fixtures" / "openai" / "chat"
+    tools, tools_url = _start_mock("--replay-sse", str(openai_fixtures / "openai-chat-stream-tool-call.sse"))
     config = textwrap.dedent(
         f"""
         [server]
@@ -113,6 +115,14 @@ def gateway():
         kind = "anthropic"
         base_url = "{claude_json_url}"
 
+        # Streams a recorded tool call (get_weather for New York City).
+        [providers.tools]
+        kind = "openai"
+        base_url = "{tools_url}"
+
+        [models."acme/tools"]
+        endpoints = [{{ provider = "tools", model = "gpt-4o" }}]
+
         [models."anthropic/claude-sonnet-4"]
         endpoints = [
           {{ provider = "vertex", model = "claude-sonnet-4" }},
@@ -140,6 +150,6 @@ def gateway():
         yield f"http://{match.group(1)}/v1"
     finally:
         _stop(proc)
-        for started in (mock, limited, claude_stream, claude_json, unavailable):
+        for started in (mock, limited, claude_stream, claude_json, unavailable, tools):
             _stop(started)
         os.unlink(config_path)

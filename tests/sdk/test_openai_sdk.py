@@ -48,6 +48,7 @@ def test_models_list(gateway):
     assert ids == [
         "acme/chat-small",
         "acme/rate-limited",
+        "acme/tools",
         "anthropic/claude-json",
         "anthropic/claude-sonnet-4",
         "anthropic/claude-stream",
