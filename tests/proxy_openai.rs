@@ -516,3 +516,27 @@ fn admin_reload_applies_the_file_and_needs_the_admin_key() {
     assert!(broken.text().contains(":1:"), "names the line: {}", broken.text());
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn embeddings_pass_through_to_openai_format_providers_only() {
+    let embedding = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.25,-0.5]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":5,"total_tokens":5}}"#;
+    let provider = mock(MockConfig { reply: loadtest::Reply::Json(embedding.to_vec()), ..MockConfig::default() });
+    let extra = "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+[models.\"acme/embed\"]\nendpoints = [{ provider = \"mock\", model = \"text-embedding-3-small\" }]\n\
+[models.\"acme/claude\"]\nendpoints = [{ provider = \"claude\", model = \"claude-x\" }]\n";
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", extra));
+    let mut client = Client::connect(gateway.local_addr());
+
+    let response = client.post("/v1/embeddings", &[], br#"{"model":"acme/embed","input":"hello"}"#);
+    let refused = client.post("/v1/embeddings", &[], br#"{"model":"acme/claude","input":"hello"}"#);
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    let json = response.json();
+    assert_eq!(json["model"], "acme/embed");
+    assert_eq!(json["data"][0]["embedding"][1], -0.5);
+    let seen = &provider.requests()[0];
+    assert_eq!(seen.path, "/v1/embeddings");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&seen.body).unwrap()["model"], "text-embedding-3-small");
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["error"]["param"], "model");
+}

@@ -58,6 +58,7 @@ pub(crate) fn plan_response(req: &Request, config: &MockConfig, seq: u64) -> Act
     // the chat behaviour: tests configure the reply bytes in that provider's format.
     let chat_like = [
         "/chat/completions",
+        "/embeddings",
         "/messages",
         ":rawPredict",
         ":streamRawPredict",

@@ -16,6 +16,8 @@ use crate::error::GatewayError;
 pub enum FrontDoor {
     /// OpenAI chat completions (`/v1/chat/completions`).
     OpenAi,
+    /// OpenAI embeddings (`/v1/embeddings`): OpenAI's formats, passed through.
+    OpenAiEmbeddings,
     /// Anthropic Messages (`/v1/messages`).
     Anthropic,
     /// The Vercel AI SDK's gateway protocol (`/v{1,3,4}/ai/language-model`), in the client's spec
@@ -57,6 +59,7 @@ impl FrontDoor {
     pub fn name(self) -> &'static str {
         match self {
             FrontDoor::OpenAi => "openai",
+            FrontDoor::OpenAiEmbeddings => "openai_embeddings",
             FrontDoor::Anthropic => "anthropic",
             FrontDoor::AiSdk(_) => "ai_sdk",
         }
@@ -64,7 +67,7 @@ impl FrontDoor {
 
     pub fn stream_encoder(self, gateway_model: &str, created: u64, include_usage: bool) -> StreamEncoder {
         match self {
-            FrontDoor::OpenAi => {
+            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => {
                 StreamEncoder::OpenAi(openai_chat::ChunkEncoder::new(gateway_model, created, include_usage))
             }
             FrontDoor::Anthropic => StreamEncoder::Anthropic(anthropic_messages::StreamEncoder::new(gateway_model)),
@@ -83,7 +86,9 @@ impl FrontDoor {
         gateway_metadata: Option<&serde_json::Value>,
     ) -> Vec<u8> {
         match self {
-            FrontDoor::OpenAi => openai_chat::encode_response(answer, gateway_model, created),
+            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => {
+                openai_chat::encode_response(answer, gateway_model, created)
+            }
             FrontDoor::Anthropic => anthropic_messages::encode_response(answer, gateway_model),
             FrontDoor::AiSdk(spec) => ai_sdk::encode_response_with(answer, gateway_model, spec, gateway_metadata),
         }
@@ -91,7 +96,7 @@ impl FrontDoor {
 
     pub fn error_status(self, error: &ProviderError) -> u16 {
         match self {
-            FrontDoor::OpenAi => openai_chat::error_status(error),
+            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai_chat::error_status(error),
             FrontDoor::Anthropic => anthropic_messages::error_status(error),
             FrontDoor::AiSdk(_) => ai_sdk::error_status(error),
         }
@@ -99,7 +104,7 @@ impl FrontDoor {
 
     pub fn error_body(self, error: &ProviderError) -> Vec<u8> {
         match self {
-            FrontDoor::OpenAi => openai_chat::error_body(error),
+            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai_chat::error_body(error),
             FrontDoor::Anthropic => anthropic_messages::error_body(error),
             FrontDoor::AiSdk(_) => ai_sdk::error_body(error),
         }
@@ -108,7 +113,7 @@ impl FrontDoor {
     /// The body of an error the gateway itself answers with (its status is `error.status()`).
     pub fn gateway_error_body(self, error: &GatewayError) -> Vec<u8> {
         match self {
-            FrontDoor::OpenAi => openai::error_json(error),
+            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai::error_json(error),
             FrontDoor::Anthropic => anthropic_messages::gateway_error_body(error),
             FrontDoor::AiSdk(_) => ai_sdk::gateway_error_body(error),
         }

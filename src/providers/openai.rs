@@ -11,13 +11,33 @@ use crate::http::write::write_request_head;
 
 const USER_AGENT: &str = concat!("corelay/", env!("CARGO_PKG_VERSION"));
 
+/// Which OpenAI operation a request calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Chat,
+    Embeddings,
+}
+
+impl Operation {
+    fn path(self) -> &'static str {
+        match self {
+            Operation::Chat => "/chat/completions",
+            Operation::Embeddings => "/embeddings",
+        }
+    }
+}
+
 /// The complete upstream request (head and body) for a chat completion.
 pub fn chat_request(provider: &ResolvedProvider, body: &[u8], stream: bool, model: &str) -> Vec<u8> {
+    request(provider, Operation::Chat, body, stream, model)
+}
+
+/// The complete upstream request (head and body) for `operation`; `model` names the Azure deployment.
+pub fn request(provider: &ResolvedProvider, operation: Operation, body: &[u8], stream: bool, model: &str) -> Vec<u8> {
+    let path = operation.path();
     let target = match &provider.api_version {
-        Some(version) => {
-            provider.origin.target(&format!("/openai/deployments/{model}/chat/completions?api-version={version}"))
-        }
-        None => provider.origin.target("/chat/completions"),
+        Some(version) => provider.origin.target(&format!("/openai/deployments/{model}{path}?api-version={version}")),
+        None => provider.origin.target(path),
     };
     let accept: &[u8] = if stream { b"text/event-stream" } else { b"application/json" };
     let mut authorization = Vec::new();

@@ -23,6 +23,7 @@ use crate::health::Outcome;
 use crate::http::response::ResponseHead;
 use crate::metrics::CallRecord;
 use crate::providers;
+use crate::providers::openai::Operation;
 use crate::routing::{Candidate, RouteError, Snapshot, order_candidates};
 use crate::upstream::{self, UpstreamError, UpstreamResponse};
 
@@ -79,8 +80,32 @@ pub async fn handle(
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
     let ir = parse_if_translating(&request.body, &candidates, cx.settings().routing.max_attempts)?;
-    let plan = Plan::OpenAi { request: &request, fields: &fields, ir: ir.as_ref() };
+    let plan = Plan::OpenAi { request: &request, fields: &fields, ir: ir.as_ref(), operation: Operation::Chat };
     run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await
+}
+
+/// `POST /v1/embeddings`: passed through to OpenAI-format providers (OpenAI-compatible and Azure);
+/// endpoints of other kinds are skipped, and a model with none left is a 400.
+pub async fn handle_embeddings(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &Snapshot,
+    request: Request,
+    call: &RefCell<CallRecord>,
+) -> Result<bool, GatewayError> {
+    let mut fields = route_fields::extract(&request.body)?;
+    fields.stream = false;
+    note_request(call, &fields.model, false);
+    let head = &request.head;
+    fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
+    let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
+    candidates.retain(|c| c.endpoint.provider.kind.speaks_openai());
+    if candidates.is_empty() {
+        let why = format!("`{}` has no endpoint that serves embeddings (openai or azure kinds)", fields.model);
+        return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
+    }
+    let plan = Plan::OpenAi { request: &request, fields: &fields, ir: None, operation: Operation::Embeddings };
+    run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
 }
 
 /// `POST /v1/messages`: an Anthropic-format request, translated for every provider kind.
@@ -157,7 +182,7 @@ fn candidates<'s>(
 /// parsed internal request for the others), or another front door's parsed request, translated for
 /// every provider.
 enum Plan<'r> {
-    OpenAi { request: &'r Request, fields: &'r RouteFields, ir: Option<&'r ChatRequest> },
+    OpenAi { request: &'r Request, fields: &'r RouteFields, ir: Option<&'r ChatRequest>, operation: Operation },
     Translated { ir: &'r ChatRequest, front_door: FrontDoor },
 }
 
@@ -192,7 +217,7 @@ async fn run_attempts(
         attempts += 1;
         let kind = candidate.endpoint.provider.kind;
         let outcome = match plan {
-            Plan::OpenAi { request, fields, ir: Some(ir) } if !kind.speaks_openai() => {
+            Plan::OpenAi { request, fields, ir: Some(ir), .. } if !kind.speaks_openai() => {
                 let _ = (request, fields);
                 translated::attempt(
                     cx,
@@ -208,8 +233,9 @@ async fn run_attempts(
                 )
                 .await
             }
-            Plan::OpenAi { request, fields, .. } => {
-                attempt(cx, conn, snapshot, request, fields, candidate, attempts, deadline, call).await
+            Plan::OpenAi { request, fields, operation, .. } => {
+                let exchange = OpenAiExchange { request, fields, operation: *operation };
+                attempt(cx, conn, snapshot, &exchange, candidate, attempts, deadline, call).await
             }
             Plan::Translated { ir, front_door } => {
                 let door = *front_door;
@@ -279,23 +305,31 @@ fn backoff(cx: &WorkerContext, retry: u32) -> Duration {
     Duration::from_micros(cx.next_random() % cap_us)
 }
 
+/// An OpenAI-format request passed through: the client's request, its routing fields, the operation.
+struct OpenAiExchange<'r> {
+    request: &'r Request,
+    fields: &'r RouteFields,
+    operation: Operation,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn attempt(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    request: &Request,
-    fields: &RouteFields,
+    exchange: &OpenAiExchange<'_>,
     candidate: &Candidate<'_>,
     attempts: usize,
     deadline: Instant,
     call: &RefCell<CallRecord>,
 ) -> Attempt {
+    let OpenAiExchange { request, fields, operation } = *exchange;
     let started = Instant::now();
     let endpoint = candidate.endpoint;
     let probe = cx.health.claim_probe(endpoint.id, &snapshot.health);
     let body = route_fields::provider_body(&request.body, fields, &endpoint.model);
-    let upstream_request = providers::openai::chat_request(&endpoint.provider, &body, fields.stream, &endpoint.model);
+    let upstream_request =
+        providers::openai::request(&endpoint.provider, operation, &body, fields.stream, &endpoint.model);
     drop(body);
     let tls = cx.tls();
     let exchange = upstream::ExchangeContext {
