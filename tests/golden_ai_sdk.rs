@@ -339,3 +339,23 @@ fn truncated_and_mangled_bodies_never_panic() {
         }
     }
 }
+
+#[test]
+fn embedding_call_and_answer_match_the_capture() {
+    let capture: Value = serde_json::from_str(&read("extra-05-post-v4-ai-embedding-model-request.json")).unwrap();
+    let body = capture["rawBody"].as_str().unwrap();
+    let request: Value =
+        serde_json::from_slice(&ai_sdk::embeddings_request(body.as_bytes(), "openai/text-embedding-3-small").unwrap())
+            .unwrap();
+    assert_eq!(request["input"], json!(["hello", "world"]));
+    assert_eq!(request["model"], "openai/text-embedding-3-small");
+    assert_eq!(request["providerOptions"], json!({"gateway": {"tags": ["emb"]}}));
+
+    let (status, captured) = captured_response("extra-05-post-v4-ai-embedding-model-response.http");
+    assert_eq!(status, 200);
+    let captured: Value = serde_json::from_str(&captured).unwrap();
+    let openai = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2,0.3]},{"object":"embedding","index":1,"embedding":[0.2,0.2,0.3]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#;
+    let metadata = captured["providerMetadata"]["gateway"].clone();
+    let ours: Value = serde_json::from_slice(&ai_sdk::embeddings_response(openai, &metadata).unwrap()).unwrap();
+    assert_eq!(ours, captured);
+}

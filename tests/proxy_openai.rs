@@ -540,3 +540,26 @@ fn embeddings_pass_through_to_openai_format_providers_only() {
     assert_eq!(refused.status, 400);
     assert_eq!(refused.json()["error"]["param"], "model");
 }
+
+#[test]
+fn ai_sdk_embedding_calls_are_answered_in_the_sdks_shape() {
+    let embedding = br#"{"object":"list","data":[{"object":"embedding","index":1,"embedding":[0.5]},{"object":"embedding","index":0,"embedding":[0.25]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":5,"total_tokens":5}}"#;
+    let provider = mock(MockConfig { reply: loadtest::Reply::Json(embedding.to_vec()), ..MockConfig::default() });
+    let extra = "[models.\"acme/embed\"]\nendpoints = [{ provider = \"mock\", model = \"text-embedding-3-small\" }]\n";
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", extra));
+    let mut client = Client::connect(gateway.local_addr());
+
+    let body = br#"{"values":["a","b"],"providerOptions":{"gateway":{"order":["mock"]}}}"#;
+    let response = client.post("/v4/ai/embedding-model", &[("ai-model-id", "acme/embed")], body);
+    let missing_model = client.post("/v4/ai/embedding-model", &[], body);
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    let json = response.json();
+    assert_eq!(json["embeddings"], serde_json::json!([[0.25], [0.5]]));
+    assert_eq!(json["usage"]["tokens"], 5);
+    assert_eq!(json["providerMetadata"]["gateway"]["routing"]["finalProvider"], "mock");
+    let seen: serde_json::Value = serde_json::from_slice(&provider.requests()[0].body).unwrap();
+    assert_eq!(seen, serde_json::json!({"model": "text-embedding-3-small", "input": ["a", "b"]}));
+    assert_eq!(provider.requests()[0].path, "/v1/embeddings");
+    assert_eq!(missing_model.status, 400, "{}", missing_model.text());
+}

@@ -262,6 +262,60 @@ pub fn config_json_for(spec: SpecVersion, models: &[ConfigModel<'_>]) -> Vec<u8>
     serde_json::to_vec(&json!({ "models": entries })).unwrap_or_default()
 }
 
+/// The OpenAI embeddings request for an AI SDK `embedding-model` body
+/// (`{"values": [...], "dimensions"?, "providerOptions"?}`), with the gateway model id (routing swaps
+/// in the provider's). `providerOptions` stays, so routing reads `providerOptions.gateway` as it does
+/// for OpenAI clients, and cuts it out before the provider sees the body.
+pub fn embeddings_request(body: &[u8], gateway_model: &str) -> Result<Vec<u8>, RequestError> {
+    #[derive(serde::Deserialize)]
+    struct EmbeddingCall {
+        values: Vec<Value>,
+        #[serde(default)]
+        dimensions: Option<u64>,
+        #[serde(default, rename = "providerOptions")]
+        provider_options: Option<Value>,
+    }
+    let call: EmbeddingCall = serde_json::from_slice(body)
+        .map_err(|e| RequestError::invalid("values", format!("invalid embedding request: {e}")))?;
+    if call.values.is_empty() {
+        return Err(RequestError::invalid("values", "at least one value is required"));
+    }
+    let mut request = json!({ "model": gateway_model, "input": call.values });
+    if let Some(dimensions) = call.dimensions {
+        request["dimensions"] = json!(dimensions);
+    }
+    if let Some(options) = call.provider_options {
+        request["providerOptions"] = options;
+    }
+    serde_json::to_vec(&request).map_err(|e| RequestError::invalid("values", e.to_string()))
+}
+
+/// An OpenAI embeddings answer re-shaped for the AI SDK: `embeddings` in input order, `usage.tokens`,
+/// and `providerMetadata.gateway`. `None` when the answer is not an OpenAI embeddings list.
+pub fn embeddings_response(openai: &[u8], gateway_metadata: &Value) -> Option<Vec<u8>> {
+    let answer: Value = serde_json::from_slice(openai).ok()?;
+    let mut items: Vec<(u64, Value)> = answer
+        .get("data")?
+        .as_array()?
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            (
+                item.get("index").and_then(Value::as_u64).unwrap_or(i as u64),
+                item.get("embedding").cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    items.sort_by_key(|(index, _)| *index);
+    let tokens = answer.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
+    let body = json!({
+        "embeddings": items.into_iter().map(|(_, e)| e).collect::<Vec<_>>(),
+        "usage": { "tokens": tokens },
+        "providerMetadata": { "gateway": gateway_metadata },
+    });
+    serde_json::to_vec(&body).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,5 +373,29 @@ mod tests {
         assert_eq!(usage_json(&usage, SpecVersion::V4)["outputTokens"]["text"], 3);
         assert_eq!(usage_json(&usage, SpecVersion::V2)["totalTokens"], 15);
         assert_eq!(finish_json(FinishReason::ToolCalls, SpecVersion::V2), json!("tool-calls"));
+    }
+
+    #[test]
+    fn an_embedding_call_becomes_an_openai_embeddings_request_with_routing_options_kept() {
+        let body = br#"{"values":["hello","world"],"dimensions":3,"providerOptions":{"gateway":{"order":["b"]}}}"#;
+        let request: Value = serde_json::from_slice(&embeddings_request(body, "acme/embed").unwrap()).unwrap();
+        assert_eq!(
+            request,
+            json!({"model":"acme/embed","input":["hello","world"],"dimensions":3,"providerOptions":{"gateway":{"order":["b"]}}})
+        );
+        assert!(embeddings_request(br#"{"values":[]}"#, "m").is_err());
+        assert!(embeddings_request(br#"{"value":"x"}"#, "m").is_err());
+    }
+
+    #[test]
+    fn an_openai_embeddings_answer_is_reshaped_in_input_order() {
+        let openai = br#"{"object":"list","data":[{"object":"embedding","index":1,"embedding":[0.2]},{"object":"embedding","index":0,"embedding":[0.1]}],"model":"m","usage":{"prompt_tokens":8,"total_tokens":8}}"#;
+        let reshaped: Value =
+            serde_json::from_slice(&embeddings_response(openai, &json!({"cost":"0.000001"})).unwrap()).unwrap();
+        assert_eq!(
+            reshaped,
+            json!({"embeddings":[[0.1],[0.2]],"usage":{"tokens":8},"providerMetadata":{"gateway":{"cost":"0.000001"}}})
+        );
+        assert!(embeddings_response(br#"{"error":{"message":"no"}}"#, &json!({})).is_none());
     }
 }

@@ -23,6 +23,8 @@ pub enum FrontDoor {
     /// The Vercel AI SDK's gateway protocol (`/v{1,3,4}/ai/language-model`), in the client's spec
     /// version.
     AiSdk(ai_sdk::SpecVersion),
+    /// The AI SDK's `/v{1,3,4}/ai/embedding-model`: OpenAI-format providers' embeddings, re-shaped.
+    AiSdkEmbeddings,
 }
 
 /// A stream encoder for one front door (enum dispatch, no trait objects on the hot path).
@@ -62,12 +64,14 @@ impl FrontDoor {
             FrontDoor::OpenAiEmbeddings => "openai_embeddings",
             FrontDoor::Anthropic => "anthropic",
             FrontDoor::AiSdk(_) => "ai_sdk",
+            FrontDoor::AiSdkEmbeddings => "ai_sdk_embeddings",
         }
     }
 
     pub fn stream_encoder(self, gateway_model: &str, created: u64, include_usage: bool) -> StreamEncoder {
         match self {
-            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => {
+            // Embeddings never stream; the OpenAI encoder stands in.
+            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings | FrontDoor::AiSdkEmbeddings => {
                 StreamEncoder::OpenAi(openai_chat::ChunkEncoder::new(gateway_model, created, include_usage))
             }
             FrontDoor::Anthropic => StreamEncoder::Anthropic(anthropic_messages::StreamEncoder::new(gateway_model)),
@@ -86,7 +90,7 @@ impl FrontDoor {
         gateway_metadata: Option<&serde_json::Value>,
     ) -> Vec<u8> {
         match self {
-            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => {
+            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings | FrontDoor::AiSdkEmbeddings => {
                 openai_chat::encode_response(answer, gateway_model, created)
             }
             FrontDoor::Anthropic => anthropic_messages::encode_response(answer, gateway_model),
@@ -98,7 +102,7 @@ impl FrontDoor {
         match self {
             FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai_chat::error_status(error),
             FrontDoor::Anthropic => anthropic_messages::error_status(error),
-            FrontDoor::AiSdk(_) => ai_sdk::error_status(error),
+            FrontDoor::AiSdk(_) | FrontDoor::AiSdkEmbeddings => ai_sdk::error_status(error),
         }
     }
 
@@ -106,7 +110,7 @@ impl FrontDoor {
         match self {
             FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai_chat::error_body(error),
             FrontDoor::Anthropic => anthropic_messages::error_body(error),
-            FrontDoor::AiSdk(_) => ai_sdk::error_body(error),
+            FrontDoor::AiSdk(_) | FrontDoor::AiSdkEmbeddings => ai_sdk::error_body(error),
         }
     }
 
@@ -115,7 +119,7 @@ impl FrontDoor {
         match self {
             FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai::error_json(error),
             FrontDoor::Anthropic => anthropic_messages::gateway_error_body(error),
-            FrontDoor::AiSdk(_) => ai_sdk::gateway_error_body(error),
+            FrontDoor::AiSdk(_) | FrontDoor::AiSdkEmbeddings => ai_sdk::gateway_error_body(error),
         }
     }
 }

@@ -80,7 +80,13 @@ pub async fn handle(
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
     let ir = parse_if_translating(&request.body, &candidates, cx.settings().routing.max_attempts)?;
-    let plan = Plan::OpenAi { request: &request, fields: &fields, ir: ir.as_ref(), operation: Operation::Chat };
+    let plan = Plan::OpenAi {
+        request: &request,
+        fields: &fields,
+        ir: ir.as_ref(),
+        operation: Operation::Chat,
+        front_door: FrontDoor::OpenAi,
+    };
     run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await
 }
 
@@ -93,6 +99,18 @@ pub async fn handle_embeddings(
     request: Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
+    handle_embeddings_as(cx, conn, snapshot, request, call, FrontDoor::OpenAiEmbeddings).await
+}
+
+/// An OpenAI embeddings request, answered in `front_door`'s format.
+async fn handle_embeddings_as(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &Snapshot,
+    request: Request,
+    call: &RefCell<CallRecord>,
+    front_door: FrontDoor,
+) -> Result<bool, GatewayError> {
     let mut fields = route_fields::extract(&request.body)?;
     fields.stream = false;
     note_request(call, &fields.model, false);
@@ -104,8 +122,26 @@ pub async fn handle_embeddings(
         let why = format!("`{}` has no endpoint that serves embeddings (openai or azure kinds)", fields.model);
         return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
     }
-    let plan = Plan::OpenAi { request: &request, fields: &fields, ir: None, operation: Operation::Embeddings };
+    let plan =
+        Plan::OpenAi { request: &request, fields: &fields, ir: None, operation: Operation::Embeddings, front_door };
     run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
+}
+
+/// `POST {base}/embedding-model` from the Vercel AI SDK: the model comes in a header, the values in
+/// the body; sent as an OpenAI embeddings request and the answer re-shaped for the SDK.
+pub async fn handle_ai_sdk_embeddings(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &Snapshot,
+    request: Request,
+    call: &RefCell<CallRecord>,
+) -> Result<bool, GatewayError> {
+    let model = request.head.header("ai-model-id").and_then(|v| std::str::from_utf8(v).ok()).ok_or_else(|| {
+        GatewayError::new(ErrorKind::InvalidField, "the ai-model-id header is required").with_param("model")
+    })?;
+    let body = crate::api::ai_sdk::embeddings_request(&request.body, model).map_err(request_error)?;
+    let embeddings = Request { head: request.head, body };
+    handle_embeddings_as(cx, conn, snapshot, embeddings, call, FrontDoor::AiSdkEmbeddings).await
 }
 
 /// `POST /v1/messages`: an Anthropic-format request, translated for every provider kind.
@@ -182,14 +218,23 @@ fn candidates<'s>(
 /// parsed internal request for the others), or another front door's parsed request, translated for
 /// every provider.
 enum Plan<'r> {
-    OpenAi { request: &'r Request, fields: &'r RouteFields, ir: Option<&'r ChatRequest>, operation: Operation },
-    Translated { ir: &'r ChatRequest, front_door: FrontDoor },
+    OpenAi {
+        request: &'r Request,
+        fields: &'r RouteFields,
+        ir: Option<&'r ChatRequest>,
+        operation: Operation,
+        front_door: FrontDoor,
+    },
+    Translated {
+        ir: &'r ChatRequest,
+        front_door: FrontDoor,
+    },
 }
 
 impl Plan<'_> {
     fn front_door(&self) -> FrontDoor {
         match self {
-            Plan::OpenAi { .. } => FrontDoor::OpenAi,
+            Plan::OpenAi { front_door, .. } => *front_door,
             Plan::Translated { front_door, .. } => *front_door,
         }
     }
@@ -233,8 +278,8 @@ async fn run_attempts(
                 )
                 .await
             }
-            Plan::OpenAi { request, fields, operation, .. } => {
-                let exchange = OpenAiExchange { request, fields, operation: *operation };
+            Plan::OpenAi { request, fields, operation, front_door, .. } => {
+                let exchange = OpenAiExchange { request, fields, operation: *operation, front_door: *front_door };
                 attempt(cx, conn, snapshot, &exchange, candidate, attempts, deadline, call).await
             }
             Plan::Translated { ir, front_door } => {
@@ -310,6 +355,8 @@ struct OpenAiExchange<'r> {
     request: &'r Request,
     fields: &'r RouteFields,
     operation: Operation,
+    /// The client's format: OpenAI's own, or one re-shaped from it (the AI SDK's embeddings).
+    front_door: FrontDoor,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -323,7 +370,7 @@ async fn attempt(
     deadline: Instant,
     call: &RefCell<CallRecord>,
 ) -> Attempt {
-    let OpenAiExchange { request, fields, operation } = *exchange;
+    let OpenAiExchange { request, fields, operation, front_door } = *exchange;
     let started = Instant::now();
     let endpoint = candidate.endpoint;
     let probe = cx.health.claim_probe(endpoint.id, &snapshot.health);
@@ -376,7 +423,7 @@ async fn attempt(
         call,
         send_time: ttfb,
         include_usage: fields.include_usage,
-        front_door: FrontDoor::OpenAi,
+        front_door,
     };
     let is_success = (200..300).contains(&status);
     if is_success && fields.stream && relay::is_event_stream(&response.head) {

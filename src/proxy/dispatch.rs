@@ -61,6 +61,9 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
             let spec = ai_sdk_spec(&request, "ai-language-model-specification-version", prefix);
             api_call(cx, conn, request, FrontDoor::AiSdk(spec)).await
         }
+        ("POST", path) if ai_sdk_route(path, "/embedding-model").is_some() => {
+            api_call(cx, conn, request, FrontDoor::AiSdkEmbeddings).await
+        }
         ("GET" | "HEAD", path) if ai_sdk_route(path, "/config").is_some() => {
             let snapshot = cx.snapshot();
             authorize(&snapshot, &request)?;
@@ -160,6 +163,9 @@ async fn api_call(
                 }
                 FrontDoor::Anthropic => super::chat::handle_messages(cx, conn, &snapshot, request, &call).await,
                 FrontDoor::AiSdk(spec) => super::chat::handle_ai_sdk(cx, conn, &snapshot, request, &call, spec).await,
+                FrontDoor::AiSdkEmbeddings => {
+                    super::chat::handle_ai_sdk_embeddings(cx, conn, &snapshot, request, &call).await
+                }
             }
         }
         Err(error) => Err(error),

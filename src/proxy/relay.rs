@@ -10,6 +10,7 @@ use super::WorkerContext;
 use super::chat::{Failure, Serving};
 use super::client::ClientConn;
 use super::lifecycle::Phase;
+use crate::api::FrontDoor;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::response::ResponseHead;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk};
@@ -112,13 +113,25 @@ pub async fn relay_buffered(
     let usage = if is_success { crate::metrics::usage::from_json(&bytes) } else { None };
     let cost = note_served(serving, usage, waited);
     let mut rewritten = Vec::new();
-    let payload = if is_success && rewrite_json_model(&bytes, &serving.candidate.model.id, &mut rewritten) {
+    let reshaped = is_success && serving.front_door == FrontDoor::AiSdkEmbeddings;
+    let payload = if reshaped {
+        let metadata = super::translated::gateway_metadata(serving, &usage.unwrap_or_default());
+        match crate::api::ai_sdk::embeddings_response(&bytes, &metadata) {
+            Some(body) => rewritten = body,
+            None => return Err(UpstreamError::UnreadableAnswer("not an OpenAI embeddings list".into())),
+        }
+        &rewritten
+    } else if is_success && rewrite_json_model(&bytes, &serving.candidate.model.id, &mut rewritten) {
         &rewritten
     } else {
         &bytes
     };
     let meta = Meta::new(serving, is_success.then_some(cost));
-    let headers = response_headers(&head, serving, &meta);
+    let mut headers = response_headers(&head, serving, &meta);
+    if reshaped {
+        headers.retain(|(name, _)| *name != "content-type");
+        headers.push(("content-type", b"application/json"));
+    }
     conn.write_head(head.status, &headers, OutFraming::Length(payload.len() as u64), serving.keep_alive);
     conn.out.extend_from_slice(payload);
     Ok(conn.flush().await.is_ok() && serving.keep_alive)

@@ -437,7 +437,7 @@ struct TranslatedStream {
 
 /// `providerMetadata.gateway` for the AI SDK: every attempt of this request (the serving one last),
 /// the cost, and a generation id.
-fn gateway_metadata(serving: &Serving<'_>, usage: &crate::chat::Usage) -> serde_json::Value {
+pub(super) fn gateway_metadata(serving: &Serving<'_>, usage: &crate::chat::Usage) -> serde_json::Value {
     let call = serving.call.borrow();
     let provider = &serving.candidate.endpoint.provider.name;
     let mut attempts: Vec<serde_json::Value> = call

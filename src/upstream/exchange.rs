@@ -40,6 +40,8 @@ pub enum UpstreamError {
     ReadIdleTimeout,
     Read(io::Error),
     BadResponseHead(String),
+    /// A well-framed body the gateway cannot read as the answer it expected.
+    UnreadableAnswer(String),
     BadBody(BodyError),
     /// A buffered body exceeded the configured limit.
     BodyTooLarge,
@@ -57,6 +59,7 @@ impl std::fmt::Display for UpstreamError {
             UpstreamError::ReadIdleTimeout => f.write_str("provider stopped sending mid-response"),
             UpstreamError::Read(e) => write!(f, "connection to provider failed mid-response: {e}"),
             UpstreamError::BadResponseHead(why) => write!(f, "provider sent an invalid HTTP response: {why}"),
+            UpstreamError::UnreadableAnswer(why) => write!(f, "provider sent an answer that cannot be read: {why}"),
             UpstreamError::BadBody(e) => write!(f, "provider sent an invalid response body: {e}"),
             UpstreamError::BodyTooLarge => f.write_str("provider response exceeds the gateway's limit"),
         }

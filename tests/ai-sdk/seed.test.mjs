@@ -3,7 +3,7 @@
 // tests/sdk/test_ai_sdk.py, which starts Corelay and the mock providers and passes their addresses.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { generateText, jsonSchema, streamText, tool } from "ai";
+import { embed, embedMany, generateText, jsonSchema, streamText, tool } from "ai";
 import { createGateway, GatewayAuthenticationError, GatewayModelNotFoundError } from "@ai-sdk/gateway";
 
 const baseURL = process.env.CORELAY_AI_SDK_BASE_URL;
@@ -53,6 +53,16 @@ test("tool calls stream through as the SDK's tool calls", async () => {
   assert.equal(calls[0].toolName, "get_weather");
   assert.deepEqual(calls[0].input, { city: "New York City" });
   assert.equal(await result.finishReason, "tool-calls");
+});
+
+test("embed and embedMany go through the embedding-model endpoint", async () => {
+  const single = await embed({ model: gateway.embeddingModel("acme/embed"), value: "hello" });
+  assert.equal(single.embedding.length, 3, JSON.stringify(single));
+  assert.ok(single.providerMetadata?.gateway?.routing, JSON.stringify(single.providerMetadata));
+  const many = await embedMany({ model: gateway.embeddingModel("acme/embed"), values: ["hello", "world"] });
+  assert.equal(many.embeddings.length, 2);
+  assert.deepEqual(many.embeddings[1], [0.0321, 0.0654, -0.0987]);
+  assert.equal(many.usage.tokens, 4);
 });
 
 // `ai` bundles its own copy of @ai-sdk/gateway, so the class is recognised by name as well.

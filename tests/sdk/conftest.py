@@ -66,6 +66,8 @@ def gateway():
     unavailable, unavailable_url = _start_mock("--fault", "status:503")
     openai_fixtures = ROOT.parent / "shared" / "fixtures" / "openai" / "chat"
     tools, tools_url = _start_mock("--replay-sse", str(openai_fixtures / "openai-chat-stream-tool-call.sse"))
+    # Our own OpenAI-shaped embeddings answer (two vectors); no recorded one exists in shared/fixtures.
+    embed, embed_url = _start_mock("--replay-json", str(ROOT / "tests" / "sdk" / "data" / "openai-embeddings.json"))
     config = textwrap.dedent(
         f"""
         [server]
@@ -123,6 +125,14 @@ def gateway():
         [models."acme/tools"]
         endpoints = [{{ provider = "tools", model = "gpt-4o" }}]
 
+        [providers.embed]
+        kind = "openai"
+        base_url = "{embed_url}"
+
+        [models."acme/embed"]
+        endpoints = [{{ provider = "embed", model = "text-embedding-3-small" }}]
+        price = {{ input = 0.02, output = 0 }}
+
         [models."anthropic/claude-sonnet-4"]
         endpoints = [
           {{ provider = "vertex", model = "claude-sonnet-4" }},
@@ -150,6 +160,6 @@ def gateway():
         yield f"http://{match.group(1)}/v1"
     finally:
         _stop(proc)
-        for started in (mock, limited, claude_stream, claude_json, unavailable, tools):
+        for started in (mock, limited, claude_stream, claude_json, unavailable, tools, embed):
             _stop(started)
         os.unlink(config_path)

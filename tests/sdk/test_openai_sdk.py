@@ -47,6 +47,7 @@ def test_models_list(gateway):
     ids = [m.id for m in client(gateway).models.list()]
     assert ids == [
         "acme/chat-small",
+        "acme/embed",
         "acme/rate-limited",
         "acme/tools",
         "anthropic/claude-json",
