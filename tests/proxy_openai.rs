@@ -563,3 +563,30 @@ fn ai_sdk_embedding_calls_are_answered_in_the_sdks_shape() {
     assert_eq!(provider.requests()[0].path, "/v1/embeddings");
     assert_eq!(missing_model.status, 400, "{}", missing_model.text());
 }
+
+#[test]
+fn count_tokens_passes_through_to_anthropic_kinds_with_the_providers_key() {
+    let provider =
+        mock(MockConfig { reply: loadtest::Reply::Json(br#"{"input_tokens":14}"#.to_vec()), ..MockConfig::default() });
+    let extra = format!(
+        "[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}\"\napi_key_env = \"CORELAY_TEST_PROVIDER_KEY\"\n\
+[models.\"acme/counted\"]\nendpoints = [{{ provider = \"claude\", model = \"claude-sonnet-4-5\" }}]\n",
+        provider.base_url()
+    );
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", &extra));
+    let mut client = Client::connect(gateway.local_addr());
+
+    let body = br#"{"model":"acme/counted","messages":[{"role":"user","content":"Hello"}]}"#;
+    let counted = client.post("/v1/messages/count_tokens", &[("anthropic-version", "2023-06-01")], body);
+    let refused = client.post("/v1/messages/count_tokens", &[], br#"{"model":"acme/chat-small","messages":[]}"#);
+
+    assert_eq!(counted.status, 200, "{}", counted.text());
+    assert_eq!(counted.json()["input_tokens"], 14);
+    let seen = &provider.requests()[0];
+    assert_eq!(seen.path, "/v1/messages/count_tokens");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&seen.body).unwrap()["model"], "claude-sonnet-4-5");
+    assert_eq!(seen.header("x-api-key"), Some(PROVIDER_KEY));
+    assert_eq!(seen.header("authorization"), None, "the client's credentials stay at the gateway");
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["type"], "invalid_request_error");
+}

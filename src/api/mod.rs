@@ -20,6 +20,8 @@ pub enum FrontDoor {
     OpenAiEmbeddings,
     /// Anthropic Messages (`/v1/messages`).
     Anthropic,
+    /// Anthropic's `/v1/messages/count_tokens`: passed through to Anthropic-kind providers.
+    AnthropicCountTokens,
     /// The Vercel AI SDK's gateway protocol (`/v{1,3,4}/ai/language-model`), in the client's spec
     /// version.
     AiSdk(ai_sdk::SpecVersion),
@@ -63,6 +65,7 @@ impl FrontDoor {
             FrontDoor::OpenAi => "openai",
             FrontDoor::OpenAiEmbeddings => "openai_embeddings",
             FrontDoor::Anthropic => "anthropic",
+            FrontDoor::AnthropicCountTokens => "anthropic_count_tokens",
             FrontDoor::AiSdk(_) => "ai_sdk",
             FrontDoor::AiSdkEmbeddings => "ai_sdk_embeddings",
         }
@@ -74,7 +77,9 @@ impl FrontDoor {
             FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings | FrontDoor::AiSdkEmbeddings => {
                 StreamEncoder::OpenAi(openai_chat::ChunkEncoder::new(gateway_model, created, include_usage))
             }
-            FrontDoor::Anthropic => StreamEncoder::Anthropic(anthropic_messages::StreamEncoder::new(gateway_model)),
+            FrontDoor::Anthropic | FrontDoor::AnthropicCountTokens => {
+                StreamEncoder::Anthropic(anthropic_messages::StreamEncoder::new(gateway_model))
+            }
             FrontDoor::AiSdk(spec) => {
                 StreamEncoder::AiSdk(Box::new(ai_sdk::StreamEncoder::new(gateway_model).with_spec(spec)))
             }
@@ -93,7 +98,9 @@ impl FrontDoor {
             FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings | FrontDoor::AiSdkEmbeddings => {
                 openai_chat::encode_response(answer, gateway_model, created)
             }
-            FrontDoor::Anthropic => anthropic_messages::encode_response(answer, gateway_model),
+            FrontDoor::Anthropic | FrontDoor::AnthropicCountTokens => {
+                anthropic_messages::encode_response(answer, gateway_model)
+            }
             FrontDoor::AiSdk(spec) => ai_sdk::encode_response_with(answer, gateway_model, spec, gateway_metadata),
         }
     }
@@ -101,7 +108,7 @@ impl FrontDoor {
     pub fn error_status(self, error: &ProviderError) -> u16 {
         match self {
             FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai_chat::error_status(error),
-            FrontDoor::Anthropic => anthropic_messages::error_status(error),
+            FrontDoor::Anthropic | FrontDoor::AnthropicCountTokens => anthropic_messages::error_status(error),
             FrontDoor::AiSdk(_) | FrontDoor::AiSdkEmbeddings => ai_sdk::error_status(error),
         }
     }
@@ -109,7 +116,7 @@ impl FrontDoor {
     pub fn error_body(self, error: &ProviderError) -> Vec<u8> {
         match self {
             FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai_chat::error_body(error),
-            FrontDoor::Anthropic => anthropic_messages::error_body(error),
+            FrontDoor::Anthropic | FrontDoor::AnthropicCountTokens => anthropic_messages::error_body(error),
             FrontDoor::AiSdk(_) | FrontDoor::AiSdkEmbeddings => ai_sdk::error_body(error),
         }
     }
@@ -118,7 +125,7 @@ impl FrontDoor {
     pub fn gateway_error_body(self, error: &GatewayError) -> Vec<u8> {
         match self {
             FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai::error_json(error),
-            FrontDoor::Anthropic => anthropic_messages::gateway_error_body(error),
+            FrontDoor::Anthropic | FrontDoor::AnthropicCountTokens => anthropic_messages::gateway_error_body(error),
             FrontDoor::AiSdk(_) | FrontDoor::AiSdkEmbeddings => ai_sdk::gateway_error_body(error),
         }
     }

@@ -33,6 +33,8 @@ pub const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
 pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 /// The Messages endpoint, relative to a base URL ending in `/v1` (as the `openai` kind's does).
 pub const MESSAGES_PATH: &str = "/messages";
+/// Token counting (`POST /v1/messages/count_tokens`), relative to the same base URL.
+pub const COUNT_TOKENS_PATH: &str = "/messages/count_tokens";
 
 /// The headers api.anthropic.com needs, as (lowercase name, value) pairs for the proxy's head
 /// writer. Built fresh for every request so no client header can reach the provider.

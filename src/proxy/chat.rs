@@ -80,11 +80,11 @@ pub async fn handle(
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
     let ir = parse_if_translating(&request.body, &candidates, cx.settings().routing.max_attempts)?;
-    let plan = Plan::OpenAi {
+    let plan = Plan::PassThrough {
         request: &request,
         fields: &fields,
         ir: ir.as_ref(),
-        operation: Operation::Chat,
+        operation: PassThrough::OpenAi(Operation::Chat),
         front_door: FrontDoor::OpenAi,
     };
     run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await
@@ -122,8 +122,13 @@ async fn handle_embeddings_as(
         let why = format!("`{}` has no endpoint that serves embeddings (openai or azure kinds)", fields.model);
         return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
     }
-    let plan =
-        Plan::OpenAi { request: &request, fields: &fields, ir: None, operation: Operation::Embeddings, front_door };
+    let plan = Plan::PassThrough {
+        request: &request,
+        fields: &fields,
+        ir: None,
+        operation: PassThrough::OpenAi(Operation::Embeddings),
+        front_door,
+    };
     run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
 }
 
@@ -142,6 +147,36 @@ pub async fn handle_ai_sdk_embeddings(
     let body = crate::api::ai_sdk::embeddings_request(&request.body, model).map_err(request_error)?;
     let embeddings = Request { head: request.head, body };
     handle_embeddings_as(cx, conn, snapshot, embeddings, call, FrontDoor::AiSdkEmbeddings).await
+}
+
+/// `POST /v1/messages/count_tokens`: passed through to the model's `anthropic`-kind endpoints, the
+/// only kind that offers it; a model with none is a 400 naming the reason.
+pub async fn handle_count_tokens(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &Snapshot,
+    request: Request,
+    call: &RefCell<CallRecord>,
+) -> Result<bool, GatewayError> {
+    let mut fields = route_fields::extract(&request.body)?;
+    fields.stream = false;
+    note_request(call, &fields.model, false);
+    let head = &request.head;
+    fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
+    let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
+    candidates.retain(|c| c.endpoint.provider.kind == crate::config::ProviderKind::Anthropic);
+    if candidates.is_empty() {
+        let why = format!("`{}` has no endpoint that counts tokens (anthropic kind)", fields.model);
+        return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
+    }
+    let plan = Plan::PassThrough {
+        request: &request,
+        fields: &fields,
+        ir: None,
+        operation: PassThrough::AnthropicCountTokens,
+        front_door: FrontDoor::AnthropicCountTokens,
+    };
+    run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
 }
 
 /// `POST /v1/messages`: an Anthropic-format request, translated for every provider kind.
@@ -214,15 +249,16 @@ fn candidates<'s>(
     .map_err(route_error)
 }
 
-/// What the attempts send: the OpenAI client's body (passed through to OpenAI-format providers, the
-/// parsed internal request for the others), or another front door's parsed request, translated for
-/// every provider.
+/// What the attempts send: the client's body passed through (OpenAI's formats to OpenAI-format
+/// providers, with the parsed internal request for the others where it is a chat; Anthropic's token
+/// counting), or another front door's parsed request, translated for every provider.
 enum Plan<'r> {
-    OpenAi {
+    /// A body passed through (OpenAI's formats, or Anthropic's token counting).
+    PassThrough {
         request: &'r Request,
         fields: &'r RouteFields,
         ir: Option<&'r ChatRequest>,
-        operation: Operation,
+        operation: PassThrough,
         front_door: FrontDoor,
     },
     Translated {
@@ -234,7 +270,7 @@ enum Plan<'r> {
 impl Plan<'_> {
     fn front_door(&self) -> FrontDoor {
         match self {
-            Plan::OpenAi { front_door, .. } => *front_door,
+            Plan::PassThrough { front_door, .. } => *front_door,
             Plan::Translated { front_door, .. } => *front_door,
         }
     }
@@ -262,7 +298,7 @@ async fn run_attempts(
         attempts += 1;
         let kind = candidate.endpoint.provider.kind;
         let outcome = match plan {
-            Plan::OpenAi { request, fields, ir: Some(ir), .. } if !kind.speaks_openai() => {
+            Plan::PassThrough { request, fields, ir: Some(ir), .. } if !kind.speaks_openai() => {
                 let _ = (request, fields);
                 translated::attempt(
                     cx,
@@ -278,8 +314,8 @@ async fn run_attempts(
                 )
                 .await
             }
-            Plan::OpenAi { request, fields, operation, front_door, .. } => {
-                let exchange = OpenAiExchange { request, fields, operation: *operation, front_door: *front_door };
+            Plan::PassThrough { request, fields, operation, front_door, .. } => {
+                let exchange = PassThroughExchange { request, fields, operation: *operation, front_door: *front_door };
                 attempt(cx, conn, snapshot, &exchange, candidate, attempts, deadline, call).await
             }
             Plan::Translated { ir, front_door } => {
@@ -350,11 +386,21 @@ fn backoff(cx: &WorkerContext, retry: u32) -> Duration {
     Duration::from_micros(cx.next_random() % cap_us)
 }
 
-/// An OpenAI-format request passed through: the client's request, its routing fields, the operation.
-struct OpenAiExchange<'r> {
+/// Which provider call a passed-through body makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PassThrough {
+    /// An OpenAI operation, to `openai` and `azure` kinds.
+    OpenAi(Operation),
+    /// Anthropic's `/v1/messages/count_tokens`, to `anthropic` kinds.
+    AnthropicCountTokens,
+}
+
+/// A request passed through with only `model` replaced: the client's request, its routing fields,
+/// the provider call.
+struct PassThroughExchange<'r> {
     request: &'r Request,
     fields: &'r RouteFields,
-    operation: Operation,
+    operation: PassThrough,
     /// The client's format: OpenAI's own, or one re-shaped from it (the AI SDK's embeddings).
     front_door: FrontDoor,
 }
@@ -364,19 +410,23 @@ async fn attempt(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    exchange: &OpenAiExchange<'_>,
+    exchange: &PassThroughExchange<'_>,
     candidate: &Candidate<'_>,
     attempts: usize,
     deadline: Instant,
     call: &RefCell<CallRecord>,
 ) -> Attempt {
-    let OpenAiExchange { request, fields, operation, front_door } = *exchange;
+    let PassThroughExchange { request, fields, operation, front_door } = *exchange;
     let started = Instant::now();
     let endpoint = candidate.endpoint;
     let probe = cx.health.claim_probe(endpoint.id, &snapshot.health);
     let body = route_fields::provider_body(&request.body, fields, &endpoint.model);
-    let upstream_request =
-        providers::openai::request(&endpoint.provider, operation, &body, fields.stream, &endpoint.model);
+    let upstream_request = match operation {
+        PassThrough::OpenAi(operation) => {
+            providers::openai::request(&endpoint.provider, operation, &body, fields.stream, &endpoint.model)
+        }
+        PassThrough::AnthropicCountTokens => count_tokens_request(&endpoint.provider, &body),
+    };
     drop(body);
     let tls = cx.tls();
     let exchange = upstream::ExchangeContext {
@@ -440,6 +490,27 @@ async fn attempt(
             failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)))
         }
     }
+}
+
+/// Anthropic's token-counting request: the client's body (model replaced) with the provider's key;
+/// headers built fresh, as for every provider call.
+fn count_tokens_request(provider: &crate::config::resolve::ResolvedProvider, body: &[u8]) -> Vec<u8> {
+    let key = provider.api_key.as_ref().map_or("", |k| k.expose());
+    let headers = providers::anthropic::request_headers(key, false);
+    let headers: Vec<(&str, &[u8])> =
+        headers.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, v.as_slice())).collect();
+    let target = provider.origin.target(providers::anthropic::COUNT_TOKENS_PATH);
+    let mut out = Vec::with_capacity(512 + body.len());
+    crate::http::write::write_request_head(
+        &mut out,
+        "POST",
+        &target,
+        &provider.origin.authority,
+        &headers,
+        Some(body.len() as u64),
+    );
+    out.extend_from_slice(body);
+    out
 }
 
 /// A streamed 200: held until its first event, so an error as the first event still fails over.

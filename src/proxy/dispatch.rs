@@ -55,6 +55,7 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         }
         ("POST", "/v1/chat/completions") => api_call(cx, conn, request, FrontDoor::OpenAi).await,
         ("POST", "/v1/messages") => api_call(cx, conn, request, FrontDoor::Anthropic).await,
+        ("POST", "/v1/messages/count_tokens") => api_call(cx, conn, request, FrontDoor::AnthropicCountTokens).await,
         ("POST", "/v1/embeddings") => api_call(cx, conn, request, FrontDoor::OpenAiEmbeddings).await,
         ("POST", path) if ai_sdk_route(path, "/language-model").is_some() => {
             let prefix = ai_sdk_route(path, "/language-model").unwrap_or_default();
@@ -162,6 +163,9 @@ async fn api_call(
                     super::chat::handle_embeddings(cx, conn, &snapshot, request, &call).await
                 }
                 FrontDoor::Anthropic => super::chat::handle_messages(cx, conn, &snapshot, request, &call).await,
+                FrontDoor::AnthropicCountTokens => {
+                    super::chat::handle_count_tokens(cx, conn, &snapshot, request, &call).await
+                }
                 FrontDoor::AiSdk(spec) => super::chat::handle_ai_sdk(cx, conn, &snapshot, request, &call, spec).await,
                 FrontDoor::AiSdkEmbeddings => {
                     super::chat::handle_ai_sdk_embeddings(cx, conn, &snapshot, request, &call).await

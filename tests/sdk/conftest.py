@@ -68,6 +68,8 @@ def gateway():
     tools, tools_url = _start_mock("--replay-sse", str(openai_fixtures / "openai-chat-stream-tool-call.sse"))
     # Our own OpenAI-shaped embeddings answer (two vectors); no recorded one exists in shared/fixtures.
     embed, embed_url = _start_mock("--replay-json", str(ROOT / "tests" / "sdk" / "data" / "openai-embeddings.json"))
+    # Anthropic's documented count_tokens answer shape, our own numbers.
+    counter, counter_url = _start_mock("--replay-json", str(ROOT / "tests" / "sdk" / "data" / "anthropic-count-tokens.json"))
     config = textwrap.dedent(
         f"""
         [server]
@@ -133,6 +135,13 @@ def gateway():
         endpoints = [{{ provider = "embed", model = "text-embedding-3-small" }}]
         price = {{ input = 0.02, output = 0 }}
 
+        [providers.counter]
+        kind = "anthropic"
+        base_url = "{counter_url}"
+
+        [models."anthropic/claude-counted"]
+        endpoints = [{{ provider = "counter", model = "claude-sonnet-4-5" }}]
+
         [models."anthropic/claude-sonnet-4"]
         endpoints = [
           {{ provider = "vertex", model = "claude-sonnet-4" }},
@@ -160,6 +169,6 @@ def gateway():
         yield f"http://{match.group(1)}/v1"
     finally:
         _stop(proc)
-        for started in (mock, limited, claude_stream, claude_json, unavailable, tools, embed):
+        for started in (mock, limited, claude_stream, claude_json, unavailable, tools, embed, counter):
             _stop(started)
         os.unlink(config_path)

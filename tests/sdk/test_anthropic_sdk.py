@@ -32,6 +32,17 @@ def test_streamed_messages_from_an_anthropic_provider(gateway):
     assert final.usage.output_tokens == 5
 
 
+def test_count_tokens_from_an_anthropic_provider(gateway):
+    counted = client(gateway).messages.count_tokens(model="anthropic/claude-counted", messages=MESSAGES)
+    assert counted.input_tokens == 14
+
+
+def test_count_tokens_for_a_model_without_an_anthropic_provider_is_a_clear_400(gateway):
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client(gateway).messages.count_tokens(model="acme/chat-small", messages=MESSAGES)
+    assert "counts tokens" in str(refused.value)
+
+
 def test_messages_to_an_openai_provider(gateway):
     message = client(gateway).messages.create(model="acme/chat-small", max_tokens=100, messages=MESSAGES)
     assert message.model == "acme/chat-small"

@@ -50,6 +50,7 @@ def test_models_list(gateway):
         "acme/embed",
         "acme/rate-limited",
         "acme/tools",
+        "anthropic/claude-counted",
         "anthropic/claude-json",
         "anthropic/claude-sonnet-4",
         "anthropic/claude-stream",
