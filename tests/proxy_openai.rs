@@ -348,6 +348,10 @@ fn request_errors_get_openai_envelopes() {
     assert_openai_error(&client.post(chat, &[], b"{\"model\": 7}"), 400, None, Some("model"));
     assert_openai_error(&client.post("/v1/nothing", &[], b"{}"), 404, None, None);
     assert_openai_error(&client.get(chat, &[]), 405, None, None);
+    assert_openai_error(&client.get("/v1/messages", &[]), 405, None, None);
+    let credits = client.get("/v1/credits", &[]);
+    assert_openai_error(&credits, 404, None, None);
+    assert!(credits.text().contains("/v1/stats"), "says where spend is: {}", credits.text());
     assert!(provider.requests().is_empty(), "no bad request reached the provider");
 
     let big = vec![b' '; 4096];

@@ -120,6 +120,9 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
             | "/v1/health"
             | "/v1/models"
             | "/v1/chat/completions"
+            | "/v1/messages"
+            | "/v1/messages/count_tokens"
+            | "/v1/embeddings"
             | "/admin/reload"
             | "/metrics"
             | "/dashboard"
@@ -127,6 +130,14 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         ) => Err(GatewayError::new(
             ErrorKind::MethodNotAllowed,
             format!("method {} is not allowed on {}", head.method, head.path()),
+        )),
+        (_, "/v1/credits" | "/v1/report" | "/v1/generation") => Err(GatewayError::new(
+            ErrorKind::RouteNotFound,
+            format!(
+                "{} is not served: Corelay keeps no credit balance or per-generation store; spend and volume \
+                 are at /v1/stats and /metrics",
+                head.path()
+            ),
         )),
         (method, path) => {
             Err(GatewayError::new(ErrorKind::RouteNotFound, format!("unknown request URL: {method} {path}")))
