@@ -99,16 +99,19 @@ pub async fn handle_embeddings(
     request: Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
-    handle_embeddings_as(cx, conn, snapshot, request, call, FrontDoor::OpenAiEmbeddings).await
+    let operation = PassThrough::OpenAi(Operation::Embeddings);
+    pass_through(cx, conn, snapshot, request, call, operation, FrontDoor::OpenAiEmbeddings).await
 }
 
-/// An OpenAI embeddings request, answered in `front_door`'s format.
-async fn handle_embeddings_as(
+/// A body passed through to the model's endpoints that offer `operation` (others are skipped; a
+/// model with none left is a 400 saying why), answered in `front_door`'s format.
+async fn pass_through(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
     request: Request,
     call: &RefCell<CallRecord>,
+    operation: PassThrough,
     front_door: FrontDoor,
 ) -> Result<bool, GatewayError> {
     let mut fields = route_fields::extract(&request.body)?;
@@ -117,18 +120,12 @@ async fn handle_embeddings_as(
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
-    candidates.retain(|c| c.endpoint.provider.kind.speaks_openai());
+    candidates.retain(|c| operation.is_offered_by(c.endpoint.provider.kind));
     if candidates.is_empty() {
-        let why = format!("`{}` has no endpoint that serves embeddings (openai or azure kinds)", fields.model);
+        let why = format!("`{}` has no endpoint that {}", fields.model, operation.offered_by());
         return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
     }
-    let plan = Plan::PassThrough {
-        request: &request,
-        fields: &fields,
-        ir: None,
-        operation: PassThrough::OpenAi(Operation::Embeddings),
-        front_door,
-    };
+    let plan = Plan::PassThrough { request: &request, fields: &fields, ir: None, operation, front_door };
     run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
 }
 
@@ -146,7 +143,8 @@ pub async fn handle_ai_sdk_embeddings(
     })?;
     let body = crate::api::ai_sdk::embeddings_request(&request.body, model).map_err(request_error)?;
     let embeddings = Request { head: request.head, body };
-    handle_embeddings_as(cx, conn, snapshot, embeddings, call, FrontDoor::AiSdkEmbeddings).await
+    let operation = PassThrough::OpenAi(Operation::Embeddings);
+    pass_through(cx, conn, snapshot, embeddings, call, operation, FrontDoor::AiSdkEmbeddings).await
 }
 
 /// `POST /v1/messages/count_tokens`: passed through to the model's `anthropic`-kind endpoints, the
@@ -158,25 +156,8 @@ pub async fn handle_count_tokens(
     request: Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
-    let mut fields = route_fields::extract(&request.body)?;
-    fields.stream = false;
-    note_request(call, &fields.model, false);
-    let head = &request.head;
-    fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
-    let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
-    candidates.retain(|c| c.endpoint.provider.kind == crate::config::ProviderKind::Anthropic);
-    if candidates.is_empty() {
-        let why = format!("`{}` has no endpoint that counts tokens (anthropic kind)", fields.model);
-        return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
-    }
-    let plan = Plan::PassThrough {
-        request: &request,
-        fields: &fields,
-        ir: None,
-        operation: PassThrough::AnthropicCountTokens,
-        front_door: FrontDoor::AnthropicCountTokens,
-    };
-    run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
+    let operation = PassThrough::AnthropicCountTokens;
+    pass_through(cx, conn, snapshot, request, call, operation, FrontDoor::AnthropicCountTokens).await
 }
 
 /// `POST /v1/messages`: an Anthropic-format request, translated for every provider kind.
@@ -393,6 +374,24 @@ enum PassThrough {
     OpenAi(Operation),
     /// Anthropic's `/v1/messages/count_tokens`, to `anthropic` kinds.
     AnthropicCountTokens,
+}
+
+impl PassThrough {
+    fn is_offered_by(self, kind: crate::config::ProviderKind) -> bool {
+        match self {
+            PassThrough::OpenAi(_) => kind.speaks_openai(),
+            PassThrough::AnthropicCountTokens => kind == crate::config::ProviderKind::Anthropic,
+        }
+    }
+
+    /// The end of "`model` has no endpoint that ...", for a model none of whose endpoints offer it.
+    fn offered_by(self) -> &'static str {
+        match self {
+            PassThrough::OpenAi(Operation::Chat) => "serves chat (openai or azure kinds)",
+            PassThrough::OpenAi(Operation::Embeddings) => "serves embeddings (openai or azure kinds)",
+            PassThrough::AnthropicCountTokens => "counts tokens (anthropic kind)",
+        }
+    }
 }
 
 /// A request passed through with only `model` replaced: the client's request, its routing fields,
