@@ -41,6 +41,8 @@ use corelay::chat::{FinishReason, ProviderErrorKind, RequestError, StreamEvent};
 use corelay::providers::{anthropic, openai_chat};
 use serde_json::{Map, Value, json};
 
+mod golden_files;
+
 mod split_check;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
@@ -73,26 +75,9 @@ fn stem(path: &str) -> &str {
     name.split_once('.').map_or(name, |(stem, _)| stem)
 }
 
-fn blessing() -> bool {
-    std::env::var_os("CORELAY_BLESS").is_some_and(|v| v == "1")
-}
-
 /// Compares `actual` with the expected file `name`, or writes it when blessing.
 fn check_golden(name: &str, actual: &[u8]) {
-    let path = Path::new(GOLDEN).join(name);
-    if blessing() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    if expected != actual {
-        panic!(
-            "{name} differs from its expected file\n--- expected\n{}\n--- actual\n{}",
-            String::from_utf8_lossy(&expected),
-            String::from_utf8_lossy(actual)
-        );
-    }
+    golden_files::check(GOLDEN, name, actual);
 }
 
 /// The events of an Anthropic SSE body as their data JSON; each event's name must equal its type.

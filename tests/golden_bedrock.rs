@@ -34,6 +34,9 @@ use corelay::providers::bedrock::{
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+mod golden_files;
+use golden_files::read;
+
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/bedrock/");
 const GATEWAY_MODEL: &str = "acme/claude";
@@ -43,34 +46,13 @@ const CREATED: u64 = 1_764_115_200;
 /// other id.
 const REQUEST_ID: &str = "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b";
 
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 fn fixture(relative: &str) -> Vec<u8> {
     read(&Path::new(FIXTURES).join(relative))
 }
 
-fn blessing() -> bool {
-    std::env::var_os("CORELAY_BLESS").is_some_and(|v| v == "1")
-}
-
 /// Compares `actual` with the expected file `name`, or writes it when blessing.
 fn check_golden(name: &str, actual: &[u8]) {
-    let path = Path::new(GOLDEN).join(name);
-    if blessing() {
-        std::fs::create_dir_all(GOLDEN).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = read(&path);
-    if expected != actual {
-        panic!(
-            "{name} differs from its expected file\n--- expected\n{}\n--- actual\n{}",
-            String::from_utf8_lossy(&expected),
-            String::from_utf8_lossy(actual)
-        );
-    }
+    golden_files::check(GOLDEN, name, actual);
 }
 
 /// What a client would receive for one stream fed in `pieces`.
