@@ -1,5 +1,6 @@
 //! Golden tests of the OpenAI-client <-> Anthropic-provider translation, on the recorded traffic in
-//! `../shared/fixtures/anthropic` (fidelity notes in its `INDEX.md`). It owns no translation code;
+//! `../shared/fixtures/anthropic` and `../shared/fixtures/vercel-ai/anthropic` (fidelity notes in
+//! `INDEX.md`). It owns no translation code;
 //! it drives `sse::decoder`, `providers::anthropic` and `api::openai_chat` as the proxy will.
 //!
 //! - Every recorded stream goes through decoder + translator + OpenAI encoder whole, split in two at
@@ -138,6 +139,38 @@ fn stream_cases() -> Vec<StreamCase> {
             usage: usage(377, 65),
             tool_calls: 1,
         },
+        // The Vercel AI SDK's recordings: one event JSON per line, framed as SSE by `stream_fixture`.
+        StreamCase {
+            path: "vercel-ai/anthropic/anthropic-clear-thinking.1.chunks.txt",
+            end: Finish(FinishReason::Stop),
+            usage: usage(69, 53),
+            tool_calls: 0,
+        },
+        StreamCase {
+            path: "vercel-ai/anthropic/anthropic-json-tool.1.chunks.txt",
+            end: Finish(FinishReason::ToolCalls),
+            usage: usage(849, 47),
+            tool_calls: 1,
+        },
+        // message_delta's input_tokens (61) replaces message_start's (43).
+        StreamCase {
+            path: "vercel-ai/anthropic/anthropic-message-delta-input-tokens.chunks.txt",
+            end: Finish(FinishReason::Stop),
+            usage: usage(61, 2),
+            tool_calls: 0,
+        },
+        StreamCase {
+            path: "vercel-ai/anthropic/anthropic-text.chunks.txt",
+            end: Finish(FinishReason::Stop),
+            usage: usage(12, 30),
+            tool_calls: 0,
+        },
+        StreamCase {
+            path: "vercel-ai/anthropic/anthropic-tool-no-args.chunks.txt",
+            end: Finish(FinishReason::ToolCalls),
+            usage: usage(565, 48),
+            tool_calls: 1,
+        },
     ]
 }
 
@@ -146,13 +179,31 @@ fn stem(path: &str) -> &str {
     name.split_once('.').map_or(name, |(stem, _)| stem)
 }
 
-/// Every `.sse` under `anthropic/`, so a fixture added later cannot go untested.
+/// A recorded stream as the provider sends it: `.sse` files as they are; the Vercel AI SDK's
+/// `.chunks.txt` (one event JSON per line) framed as Anthropic's SSE (`event: {type}` then `data:`).
+fn stream_fixture(path: &str) -> Vec<u8> {
+    let recorded = fixture(path);
+    if !path.ends_with(".chunks.txt") {
+        return recorded;
+    }
+    let mut framed = Vec::new();
+    for line in recorded.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
+        let event: Value = serde_json::from_slice(line).unwrap_or_else(|e| panic!("{path}: {e}"));
+        framed.extend_from_slice(format!("event: {}\ndata: ", event["type"].as_str().unwrap()).as_bytes());
+        framed.extend_from_slice(line);
+        framed.extend_from_slice(b"\n\n");
+    }
+    framed
+}
+
+/// Every `.sse` under `anthropic/` and `.chunks.txt` under `vercel-ai/anthropic/`, so a fixture added
+/// later cannot go untested.
 fn recorded_streams() -> Vec<String> {
     let mut found = Vec::new();
-    for dir in ["anthropic", "anthropic/sdk"] {
+    for (dir, suffix) in [("anthropic", ".sse"), ("anthropic/sdk", ".sse"), ("vercel-ai/anthropic", ".chunks.txt")] {
         for entry in std::fs::read_dir(Path::new(FIXTURES).join(dir)).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
-            if name.ends_with(".sse") {
+            if name.ends_with(suffix) {
                 found.push(format!("{dir}/{name}"));
             }
         }
@@ -171,7 +222,7 @@ fn every_recorded_stream_has_a_case() {
 #[test]
 fn recorded_streams_match_their_golden_files() {
     for case in stream_cases() {
-        let input = fixture(case.path);
+        let input = stream_fixture(case.path);
         let outcome = relay([input.as_slice()]);
         check_golden(&format!("{}.expected", stem(case.path)), &outcome.client_bytes);
 
@@ -207,7 +258,7 @@ fn assert_usage_chunk(client_bytes: &[u8], expected: &Usage, path: &str) {
 #[test]
 fn recorded_streams_give_the_same_bytes_however_split() {
     for case in stream_cases() {
-        let input = fixture(case.path);
+        let input = stream_fixture(case.path);
         let whole = relay([input.as_slice()]).client_bytes;
         for at in 0..=input.len() {
             let split = relay([&input[..at], &input[at..]]);
@@ -240,12 +291,24 @@ fn recorded_responses_match_their_golden_files() {
         ("anthropic-messages-basic", FinishReason::Stop, usage(20, 10), 0),
         ("anthropic-messages-parallel-tool-use", FinishReason::ToolCalls, usage(423, 202), 4),
         ("anthropic-messages-thinking-tool-use", FinishReason::ToolCalls, usage(398, 155), 1),
+        ("vercel-ai/anthropic-clear-thinking.1", FinishReason::Stop, usage(69, 33), 0),
+        ("vercel-ai/anthropic-json-tool.1", FinishReason::ToolCalls, usage(1151, 87), 1),
+        ("vercel-ai/anthropic-text", FinishReason::Stop, usage(12, 29), 0),
+        ("vercel-ai/anthropic-tool-no-args", FinishReason::ToolCalls, usage(602, 93), 1),
     ];
     for (name, finish, usage, tool_calls) in cases {
-        let response = parse_response(&fixture(&format!("anthropic/{name}.response.json"))).unwrap();
+        // Ours are `anthropic/{name}.response.json`; the Vercel AI SDK's `vercel-ai/anthropic/{name}.json`.
+        // (Their streams' expected files share the stem, so theirs get `.response.expected`.)
+        let (path, expected) = match name.strip_prefix("vercel-ai/") {
+            Some(vercel) => {
+                (format!("vercel-ai/anthropic/{vercel}.json"), format!("{}.response.expected", stem(vercel)))
+            }
+            None => (format!("anthropic/{name}.response.json"), format!("{name}.expected")),
+        };
+        let response = parse_response(&fixture(&path)).unwrap_or_else(|e| panic!("{path}: {e:?}"));
         assert_eq!((response.finish_reason, response.usage, response.tool_calls.len()), (finish, usage, tool_calls));
         let body = encode_response(&response, GATEWAY_MODEL, CREATED);
-        check_golden(&format!("{name}.expected"), &body);
+        check_golden(&expected, &body);
         let parsed: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(parsed["usage"]["total_tokens"], usage.prompt_tokens + usage.completion_tokens);
     }
