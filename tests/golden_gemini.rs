@@ -1,5 +1,6 @@
 //! Golden tests of the OpenAI-client <-> Gemini-provider translation, on the recorded Gemini traffic
-//! in `../shared/fixtures/gemini` and the Gemini half of `../shared/fixtures/vertex` (fidelity notes
+//! in `../shared/fixtures/gemini`, the Gemini half of `../shared/fixtures/vertex` and the Vercel AI
+//! SDK's `../shared/fixtures/vercel-ai/google` (fidelity notes
 //! in `../shared/fixtures/INDEX.md`; the Vertex-Anthropic files belong to `golden_anthropic`). It owns
 //! no translation code; it drives `providers::gemini` and `api::openai_chat` as the proxy will.
 //!
@@ -127,6 +128,26 @@ fn stream_cases() -> Vec<StreamCase> {
             usage: usage(5, 1, 100),
             tool_calls: 0,
         },
+        // The Vercel AI SDK's recordings: one chunk JSON per line, framed as SSE by `stream_fixture`.
+        StreamCase {
+            path: "vercel-ai/google/google-reasoning.chunks.txt",
+            finish: FinishReason::Stop,
+            usage: usage(9, 29, 256),
+            tool_calls: 0,
+        },
+        StreamCase {
+            path: "vercel-ai/google/google-text.chunks.txt",
+            finish: FinishReason::Stop,
+            usage: usage(9, 23, 185),
+            tool_calls: 0,
+        },
+        // A functionCall, then an empty text part with STOP: still a tool call to the client.
+        StreamCase {
+            path: "vercel-ai/google/google-tool-call.chunks.txt",
+            finish: FinishReason::ToolCalls,
+            usage: usage(29, 15, 45),
+            tool_calls: 1,
+        },
     ]
 }
 
@@ -135,14 +156,36 @@ fn stem(path: &str) -> &str {
     name.split_once('.').map_or(name, |(stem, _)| stem)
 }
 
-/// Every Gemini-format `.sse` under `gemini/` and `vertex/`, so a fixture added later cannot go
-/// untested.
+/// Recordings of Vertex's streamed function-call arguments (`partialArgs`, `willContinue`): sent only
+/// when a request sets `streamFunctionCallArguments`, which Corelay never does, so not a case.
+const NOT_REQUESTED_BY_CORELAY: [&str; 2] =
+    ["google-stream-tool-call-arguments.chunks.txt", "google-vertex-stream-tool-call-arguments-nested.1.chunks.txt"];
+
+/// A recorded stream as the provider sends it: `.sse` files as they are; the Vercel AI SDK's
+/// `.chunks.txt` (one chunk JSON per line) framed as Gemini's SSE (`data: ...` and CRLF CRLF).
+fn stream_fixture(path: &str) -> Vec<u8> {
+    let recorded = fixture(path);
+    if !path.ends_with(".chunks.txt") {
+        return recorded;
+    }
+    let mut framed = Vec::new();
+    for line in recorded.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
+        framed.extend_from_slice(b"data: ");
+        framed.extend_from_slice(line);
+        framed.extend_from_slice(b"\r\n\r\n");
+    }
+    framed
+}
+
+/// Every Gemini-format `.sse` under `gemini/` and `vertex/`, and `.chunks.txt` under
+/// `vercel-ai/google/`, so a fixture added later cannot go untested.
 fn recorded_streams() -> Vec<String> {
     let mut found = Vec::new();
-    for dir in ["gemini", "vertex"] {
+    for (dir, suffix) in [("gemini", ".sse"), ("vertex", ".sse"), ("vercel-ai/google", ".chunks.txt")] {
         for entry in std::fs::read_dir(Path::new(FIXTURES).join(dir)).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
-            if name.ends_with(".sse") && !name.starts_with("vertex-anthropic") {
+            let applies = !name.starts_with("vertex-anthropic") && !NOT_REQUESTED_BY_CORELAY.contains(&name.as_str());
+            if name.ends_with(suffix) && applies {
                 found.push(format!("{dir}/{name}"));
             }
         }
@@ -173,7 +216,7 @@ fn last_usage_metadata(sse: &[u8]) -> Value {
 #[test]
 fn recorded_streams_match_their_golden_files() {
     for case in stream_cases() {
-        let input = fixture(case.path);
+        let input = stream_fixture(case.path);
         let outcome = relay([input.as_slice()]);
         check_golden(&format!("{}.expected", stem(case.path)), &outcome.client_bytes);
 
@@ -219,7 +262,7 @@ fn assert_usage_chunk(client_bytes: &[u8], expected: &Usage, path: &str) {
 #[test]
 fn recorded_streams_give_the_same_bytes_however_split() {
     for case in stream_cases() {
-        let input = fixture(case.path);
+        let input = stream_fixture(case.path);
         let whole = relay([input.as_slice()]);
         for at in 0..=input.len() {
             let split = relay([&input[..at], &input[at..]]);
@@ -330,6 +373,30 @@ fn recorded_responses_match_their_golden_files() {
         let parsed: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(parsed["choices"][0]["message"]["content"], "The capital of France is Paris.\n");
         assert_eq!(parsed["usage"]["total_tokens"], 21);
+    }
+}
+
+#[test]
+fn the_ai_sdks_recorded_bodies_match_their_golden_files() {
+    let cases = [
+        ("google-text", "Un6LacrVMcjUxs0PmJfWoQc", FinishReason::Stop, usage(9, 28, 244), 0),
+        ("google-reasoning", "YH6LaZT7ENmPxN8P-r2J8Aw", FinishReason::Stop, usage(9, 29, 282), 0),
+        // A functionCall part with STOP: a tool call to the client.
+        ("google-tool-call", "m36LaZGyCLz1xs0PtNSB-QU", FinishReason::ToolCalls, usage(29, 15, 893), 1),
+    ];
+    for (name, id, finish, expected_usage, tool_calls) in cases {
+        let path = format!("vercel-ai/google/{name}.json");
+        let response = parse_response(&fixture(&path)).unwrap_or_else(|e| panic!("{path}: {e:?}"));
+        assert_eq!(response.id, id, "{path}");
+        assert_eq!(
+            (response.finish_reason, response.usage, response.tool_calls.len()),
+            (finish, expected_usage, tool_calls)
+        );
+        let body = encode_response(&response, GATEWAY_MODEL, CREATED);
+        // Their streams' expected files share the stem.
+        check_golden(&format!("{name}.response.expected"), &body);
+        let parsed: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(parsed["usage"]["total_tokens"], expected_usage.total_tokens(), "{path}");
     }
 }
 
