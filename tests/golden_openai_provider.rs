@@ -1,5 +1,6 @@
 //! Golden tests of OpenAI chat completions as a translated provider (`providers::openai_chat`), on
-//! the recorded traffic in `../shared/fixtures/openai/chat`. It owns no translation code; it drives
+//! the recorded traffic in `../shared/fixtures/openai/chat` (and the Vercel AI SDK's recorded chat
+//! stream, `vercel-ai/openai/openai-text.chunks.txt`). It owns no translation code; it drives
 //! the provider mappings and the OpenAI front door's encoders (`api::openai_chat`) back to back.
 //!
 //! - Streams: every recorded stream, whole, split in two at every byte offset (`split_check`) and
@@ -39,6 +40,23 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(FIXTURES).join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A recorded stream: ours (`openai/chat/*.sse`) as they are; the Vercel AI SDK's
+/// `vercel-ai/openai/*.chunks.txt` (one chunk JSON per line, and no `[DONE]`, which the SDK's fixture
+/// format leaves out) framed as OpenAI's SSE with the `[DONE]` OpenAI ends every stream with.
+fn stream_fixture(name: &str) -> Vec<u8> {
+    let Some(vercel) = name.strip_prefix("vercel-ai/") else { return fixture(name) };
+    let path = format!("{}/../shared/fixtures/vercel-ai/{vercel}", env!("CARGO_MANIFEST_DIR"));
+    let recorded = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut framed = Vec::new();
+    for line in recorded.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
+        framed.extend_from_slice(b"data: ");
+        framed.extend_from_slice(line);
+        framed.extend_from_slice(b"\n\n");
+    }
+    framed.extend_from_slice(b"data: [DONE]\n\n");
+    framed
 }
 
 /// What a client would receive for one stream fed in `pieces`.
@@ -88,6 +106,7 @@ fn stream_cases() -> Vec<StreamCase> {
         case("openai-chat-stream-tool-call-usage.sse", FinishReason::ToolCalls, (53, 15, 0, 0), 1),
         case("openai-chat-stream-tool-call.sse", FinishReason::ToolCalls, (44, 16, 0, 0), 1),
         case("openai-chat-stream-usage.sse", FinishReason::Stop, (14, 30, 0, 0), 0),
+        case("vercel-ai/openai/openai-text.chunks.txt", FinishReason::Stop, (16, 300, 0, 0), 0),
     ]
 }
 
@@ -103,7 +122,8 @@ fn listed(suffix: &str) -> Vec<String> {
 
 #[test]
 fn every_recorded_stream_has_a_case() {
-    let cased: Vec<String> = stream_cases().iter().map(|c| c.name.to_owned()).collect();
+    let cased: Vec<String> =
+        stream_cases().iter().map(|c| c.name.to_owned()).filter(|name| !name.starts_with("vercel-ai/")).collect();
     assert_eq!(cased, listed(".sse"));
 }
 
@@ -189,7 +209,7 @@ fn normalize(chunks: &[String]) -> Vec<Value> {
 #[test]
 fn recorded_streams_come_back_as_the_same_chunks() {
     for case in stream_cases() {
-        let input = fixture(case.name);
+        let input = stream_fixture(case.name);
         let recorded = data_events(&input);
         let (model, created) = recorded_identity(&recorded);
         let outcome = relay([input.as_slice()], &model, created);
@@ -223,7 +243,7 @@ fn recorded_streams_come_back_as_the_same_chunks() {
 #[test]
 fn recorded_streams_give_the_same_bytes_however_split() {
     for case in stream_cases() {
-        let input = fixture(case.name);
+        let input = stream_fixture(case.name);
         let fresh = (StreamTranslator::new(), ChunkEncoder::new("m", 1, true));
         let whole = split_check::assert_every_split(&fresh, &input, feed, finish, case.name);
         assert!(whole == relay([input.as_slice()], "m", 1).client_bytes, "{}", case.name);
