@@ -24,6 +24,8 @@ use corelay::chat::{
 use corelay::error::{ErrorKind, GatewayError};
 use serde_json::{Value, json};
 
+mod split_check;
+
 const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/protocols/ai-sdk-captures/");
 
 fn read(name: &str) -> String {
@@ -358,4 +360,63 @@ fn embedding_call_and_answer_match_the_capture() {
     let metadata = captured["providerMetadata"]["gateway"].clone();
     let ours: Value = serde_json::from_slice(&ai_sdk::embeddings_response(openai, &metadata).unwrap()).unwrap();
     assert_eq!(ours, captured);
+}
+
+type Relay = (corelay::providers::openai_chat::StreamTranslator, StreamEncoder);
+
+fn feed((translator, encoder): &mut Relay, piece: &[u8], out: &mut Vec<u8>) {
+    let mut events = Vec::new();
+    translator.feed(piece, &mut events);
+    events.iter().for_each(|event| encoder.encode(event, out));
+}
+
+fn finish((translator, encoder): &mut Relay, out: &mut Vec<u8>) {
+    let mut events = Vec::new();
+    translator.finish(&mut events);
+    events.iter().for_each(|event| encoder.encode(event, out));
+}
+
+/// The door's stream encoding, behind a provider whose bytes are parsed: every recorded OpenAI chat
+/// stream, translated and encoded as AI SDK parts, gives the same parts however the provider's bytes
+/// are split (at every event boundary and inside every event, and one byte at a time), and ends with
+/// exactly one `finish` part whose reason is the recording's.
+#[test]
+fn recorded_provider_streams_give_the_same_parts_however_split() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/openai/chat/");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".sse"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "the recorded OpenAI streams are there: {names:?}");
+    for name in &names {
+        let input = std::fs::read(format!("{dir}{name}")).unwrap();
+        let fresh: Relay = (
+            corelay::providers::openai_chat::StreamTranslator::new(),
+            StreamEncoder::new("acme/chat").with_spec(SpecVersion::V4),
+        );
+        let whole = split_check::assert_every_split(&fresh, &input, feed, finish, name);
+        let mut bytewise_relay = fresh.clone();
+        let mut bytewise = Vec::new();
+        input.chunks(1).for_each(|piece| feed(&mut bytewise_relay, piece, &mut bytewise));
+        finish(&mut bytewise_relay, &mut bytewise);
+        assert!(bytewise == whole, "{name} fed one byte at a time");
+
+        let parts = sse_parts(std::str::from_utf8(&whole).unwrap());
+        let finishes: Vec<&Value> = parts.iter().filter(|p| p["type"] == "finish").collect();
+        assert_eq!(finishes.len(), 1, "{name}");
+        assert_eq!(parts.last().map(|p| &p["type"]), Some(&json!("finish")), "{name}");
+        let recorded = String::from_utf8(input).unwrap();
+        let expected = if recorded.contains("\"finish_reason\":\"tool_calls\"") {
+            "tool-calls"
+        } else if recorded.contains("\"finish_reason\":\"length\"") {
+            "length"
+        } else {
+            "stop"
+        };
+        let reason = &finishes[0]["finishReason"];
+        let unified = reason.get("unified").unwrap_or(reason);
+        assert_eq!(unified, expected, "{name}");
+    }
 }
