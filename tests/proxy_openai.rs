@@ -594,3 +594,21 @@ fn count_tokens_passes_through_to_anthropic_kinds_with_the_providers_key() {
     assert_eq!(refused.status, 400, "{}", refused.text());
     assert_eq!(refused.json()["error"]["type"], "invalid_request_error");
 }
+
+#[test]
+fn ai_sdk_embedding_errors_come_back_in_the_sdks_envelope() {
+    let body = br#"{"error":{"message":"Input too long for this model","type":"invalid_request_error","param":"input","code":null}}"#;
+    let fault = Fault::Status { code: 400, retry_after_s: None, body: Some(body.to_vec()) };
+    let provider = mock(MockConfig { fault, ..MockConfig::default() });
+    let extra = "[models.\"acme/embed\"]\nendpoints = [{ provider = \"mock\", model = \"text-embedding-3-small\" }]\n";
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", extra));
+    let mut client = Client::connect(gateway.local_addr());
+
+    let response = client.post("/v4/ai/embedding-model", &[("ai-model-id", "acme/embed")], br#"{"values":["a"]}"#);
+
+    assert_eq!(response.status, 400, "{}", response.text());
+    let json = response.json();
+    assert!(json["error"]["message"].as_str().unwrap().contains("Input too long"), "{json}");
+    assert!(json["error"]["type"].is_string(), "the SDK maps errors by type: {json}");
+    assert_ne!(response.body, body.to_vec(), "not OpenAI's body passed through");
+}

@@ -111,30 +111,49 @@ pub async fn relay_buffered(
     let waited = body.waited();
     body.release(&cx.pool);
     let usage = if is_success { crate::metrics::usage::from_json(&bytes) } else { None };
+    // The AI SDK's embeddings door re-shapes OpenAI's answers and errors into its own.
+    let reshaped = if serving.front_door == FrontDoor::AiSdkEmbeddings {
+        Some(reshape_for_ai_sdk(serving, head.status, &bytes, is_success, usage)?)
+    } else {
+        None
+    };
     let cost = note_served(serving, usage, waited);
     let mut rewritten = Vec::new();
-    let reshaped = is_success && serving.front_door == FrontDoor::AiSdkEmbeddings;
-    let payload = if reshaped {
-        let metadata = super::translated::gateway_metadata(serving, &usage.unwrap_or_default());
-        match crate::api::ai_sdk::embeddings_response(&bytes, &metadata) {
-            Some(body) => rewritten = body,
-            None => return Err(UpstreamError::UnreadableAnswer("not an OpenAI embeddings list".into())),
+    let (status, payload) = match &reshaped {
+        Some((status, body)) => (*status, body.as_slice()),
+        None if is_success && rewrite_json_model(&bytes, &serving.candidate.model.id, &mut rewritten) => {
+            (head.status, rewritten.as_slice())
         }
-        &rewritten
-    } else if is_success && rewrite_json_model(&bytes, &serving.candidate.model.id, &mut rewritten) {
-        &rewritten
-    } else {
-        &bytes
+        None => (head.status, bytes.as_slice()),
     };
     let meta = Meta::new(serving, is_success.then_some(cost));
     let mut headers = response_headers(&head, serving, &meta);
-    if reshaped {
+    if reshaped.is_some() {
         headers.retain(|(name, _)| *name != "content-type");
         headers.push(("content-type", b"application/json"));
     }
-    conn.write_head(head.status, &headers, OutFraming::Length(payload.len() as u64), serving.keep_alive);
+    conn.write_head(status, &headers, OutFraming::Length(payload.len() as u64), serving.keep_alive);
     conn.out.extend_from_slice(payload);
     Ok(conn.flush().await.is_ok() && serving.keep_alive)
+}
+
+/// The AI SDK embeddings door's status and body for an OpenAI embeddings response: the SDK's shape
+/// (with `providerMetadata.gateway`) for a success, its error envelope for an error.
+fn reshape_for_ai_sdk(
+    serving: &Serving<'_>,
+    status: u16,
+    bytes: &[u8],
+    is_success: bool,
+    usage: Option<crate::chat::Usage>,
+) -> Result<(u16, Vec<u8>), UpstreamError> {
+    if !is_success {
+        let error = crate::providers::openai_chat::classify_error(status, bytes);
+        return Ok((serving.front_door.error_status(&error), serving.front_door.error_body(&error)));
+    }
+    let metadata = super::translated::gateway_metadata(serving, &usage.unwrap_or_default());
+    crate::api::ai_sdk::embeddings_response(bytes, &metadata)
+        .map(|body| (status, body))
+        .ok_or_else(|| UpstreamError::UnreadableAnswer("not an OpenAI embeddings list".into()))
 }
 
 fn rewrite_json_model(json: &[u8], model: &str, out: &mut Vec<u8>) -> bool {
