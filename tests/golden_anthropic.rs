@@ -23,7 +23,10 @@ use corelay::providers::anthropic::{Dialect, RequestOptions, StreamTranslator, p
 use serde_json::{Value, json};
 
 mod golden_files;
+mod translated_relay;
+use corelay::providers::Translator;
 use golden_files::read;
+use translated_relay::Outcome;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/anthropic/");
@@ -40,31 +43,9 @@ fn check_golden(name: &str, actual: &[u8]) {
     golden_files::check(GOLDEN, name, actual);
 }
 
-/// What a client would receive for one stream fed in `pieces`.
-struct Outcome {
-    events: Vec<StreamEvent>,
-    client_bytes: Vec<u8>,
-    usage: Usage,
-}
-
 fn relay<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
-    let mut translator = StreamTranslator::new();
-    let mut encoder = ChunkEncoder::new(GATEWAY_MODEL, CREATED, true);
-    let (mut events, mut client_bytes) = (Vec::new(), Vec::new());
-    let mut batch = Vec::new();
-    for piece in pieces {
-        translator.feed(piece, &mut batch);
-        for event in batch.drain(..) {
-            encoder.encode(&event, &mut client_bytes);
-            events.push(event);
-        }
-    }
-    translator.finish(&mut batch);
-    for event in batch.drain(..) {
-        encoder.encode(&event, &mut client_bytes);
-        events.push(event);
-    }
-    Outcome { events, client_bytes, usage: translator.usage() }
+    let translator = Translator::Anthropic(StreamTranslator::new());
+    translated_relay::relay(translator, ChunkEncoder::new(GATEWAY_MODEL, CREATED, true), pieces)
 }
 
 /// How a recorded stream must end, with its usage as recorded (`input_tokens` +

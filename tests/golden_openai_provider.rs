@@ -30,8 +30,12 @@ use std::path::Path;
 
 use corelay::api::openai_chat::{ChunkEncoder, encode_response, parse_request};
 use corelay::chat::{FinishReason, StreamEvent, Usage};
+use corelay::providers::Translator;
 use corelay::providers::openai_chat::{RequestOptions, StreamTranslator, parse_response, request_body};
 use serde_json::{Map, Value, json};
+use translated_relay::Outcome;
+
+mod translated_relay;
 
 mod split_check;
 
@@ -64,30 +68,9 @@ fn stream_fixture(name: &str) -> Vec<u8> {
     framed
 }
 
-/// What a client would receive for one stream fed in `pieces`.
-struct Outcome {
-    events: Vec<StreamEvent>,
-    client_bytes: Vec<u8>,
-    usage: Usage,
-}
-
 fn relay<'a>(pieces: impl IntoIterator<Item = &'a [u8]>, model: &str, created: u64) -> Outcome {
-    let mut translator = StreamTranslator::new();
-    let mut encoder = ChunkEncoder::new(model, created, true);
-    let (mut events, mut client_bytes, mut batch) = (Vec::new(), Vec::new(), Vec::new());
-    for piece in pieces {
-        translator.feed(piece, &mut batch);
-        for event in batch.drain(..) {
-            encoder.encode(&event, &mut client_bytes);
-            events.push(event);
-        }
-    }
-    translator.finish(&mut batch);
-    for event in batch.drain(..) {
-        encoder.encode(&event, &mut client_bytes);
-        events.push(event);
-    }
-    Outcome { events, client_bytes, usage: translator.usage() }
+    let translator = Translator::OpenaiChat(StreamTranslator::new());
+    translated_relay::relay(translator, ChunkEncoder::new(model, created, true), pieces)
 }
 
 struct StreamCase {

@@ -25,65 +25,27 @@ use crate::http::response::ResponseHead;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_request_head};
 use crate::providers::aws::sigv4::{Credentials, SigningTime};
 use crate::providers::openai_chat as openai_provider;
-use crate::providers::{anthropic, bedrock, gemini};
+use crate::providers::{Translator, anthropic, bedrock, gemini};
 use crate::upstream::{self, BodyReader, UpstreamResponse};
 
 /// Largest error body read from a provider.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
-/// A provider stream decoder, by provider kind (enum dispatch on the hot path, no trait objects).
-enum Translator {
-    Anthropic(anthropic::StreamTranslator),
-    Gemini(gemini::StreamTranslator),
-    Bedrock(bedrock::StreamTranslator),
-    /// An OpenAI-compatible provider behind a client that speaks another format.
-    OpenaiChat(openai_provider::StreamTranslator),
-}
-
-impl Translator {
-    /// The decoder for `provider`'s stream; `head` gives Bedrock's request id (its stream has none).
-    fn for_provider(provider: &ResolvedProvider, model: &str, head: &ResponseHead) -> Option<Translator> {
-        match provider.kind {
-            ProviderKind::Anthropic => Some(Translator::Anthropic(anthropic::StreamTranslator::new())),
-            ProviderKind::Gemini => Some(Translator::Gemini(gemini::StreamTranslator::new())),
-            ProviderKind::Bedrock => {
-                let api = bedrock_api(provider);
-                Some(Translator::Bedrock(bedrock::StreamTranslator::new(api, request_id(head))))
-            }
-            ProviderKind::Vertex if is_vertex_anthropic(model) => {
-                Some(Translator::Anthropic(anthropic::StreamTranslator::new()))
-            }
-            ProviderKind::Vertex => Some(Translator::Gemini(gemini::StreamTranslator::new())),
-            ProviderKind::Openai | ProviderKind::Azure => {
-                Some(Translator::OpenaiChat(openai_provider::StreamTranslator::new()))
-            }
+/// The decoder for `provider`'s stream; `head` gives Bedrock's request id (its stream has none).
+fn translator_for(provider: &ResolvedProvider, model: &str, head: &ResponseHead) -> Option<Translator> {
+    match provider.kind {
+        ProviderKind::Anthropic => Some(Translator::Anthropic(anthropic::StreamTranslator::new())),
+        ProviderKind::Gemini => Some(Translator::Gemini(gemini::StreamTranslator::new())),
+        ProviderKind::Bedrock => {
+            let api = bedrock_api(provider);
+            Some(Translator::Bedrock(bedrock::StreamTranslator::new(api, request_id(head))))
         }
-    }
-
-    fn feed(&mut self, input: &[u8], out: &mut Vec<StreamEvent>) {
-        match self {
-            Translator::Anthropic(t) => t.feed(input, out),
-            Translator::Gemini(t) => t.feed(input, out),
-            Translator::Bedrock(t) => t.feed(input, out),
-            Translator::OpenaiChat(t) => t.feed(input, out),
+        ProviderKind::Vertex if is_vertex_anthropic(model) => {
+            Some(Translator::Anthropic(anthropic::StreamTranslator::new()))
         }
-    }
-
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
-        match self {
-            Translator::Anthropic(t) => t.finish(out),
-            Translator::Gemini(t) => t.finish(out),
-            Translator::Bedrock(t) => t.finish(out),
-            Translator::OpenaiChat(t) => t.finish(out),
-        }
-    }
-
-    fn usage(&self) -> crate::chat::Usage {
-        match self {
-            Translator::Anthropic(t) => t.usage(),
-            Translator::Gemini(t) => t.usage(),
-            Translator::Bedrock(t) => t.usage(),
-            Translator::OpenaiChat(t) => t.usage(),
+        ProviderKind::Vertex => Some(Translator::Gemini(gemini::StreamTranslator::new())),
+        ProviderKind::Openai | ProviderKind::Azure => {
+            Some(Translator::OpenaiChat(openai_provider::StreamTranslator::new()))
         }
     }
 }
@@ -496,8 +458,7 @@ async fn stream(
 ) -> Ended {
     let provider = &serving.candidate.endpoint.provider;
     let model = &serving.candidate.endpoint.model;
-    let translator =
-        Translator::for_provider(provider, model, &response.head).expect("translated kinds have translators");
+    let translator = translator_for(provider, model, &response.head).expect("translated kinds have translators");
     let mut state = TranslatedStream {
         translator,
         encoder: serving.front_door.stream_encoder(&serving.candidate.model.id, unix_now(), ir.include_usage),
