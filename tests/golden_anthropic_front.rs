@@ -42,6 +42,7 @@ use corelay::providers::{anthropic, openai_chat};
 use serde_json::{Map, Value, json};
 
 mod golden_files;
+use golden_files::mutations;
 
 mod split_check;
 
@@ -551,18 +552,6 @@ fn an_overloaded_first_event_leaves_room_to_fail_over() {
     let StreamEvent::Error(error) = events.last().unwrap() else { panic!("{events:?}") };
     assert_eq!(error.kind, ProviderErrorKind::Overloaded);
     assert_eq!(corelay::api::anthropic_messages::error_status(error), 529);
-}
-
-/// Corrupts `body` one byte at a time with JSON-significant bytes, and truncates it at every offset.
-fn mutations(body: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    let flips = (0..body.len()).flat_map(move |at| {
-        [b'"', b'{', b'}', b'[', b']', b'0', b'\\', b':', b',', 0xff].into_iter().map(move |byte| {
-            let mut mutated = body.to_vec();
-            mutated[at] = byte;
-            mutated
-        })
-    });
-    (0..body.len()).map(|at| body[..at].to_vec()).chain(flips)
 }
 
 #[test]

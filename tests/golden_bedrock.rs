@@ -35,6 +35,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 mod golden_files;
+use golden_files::mutations;
 mod translated_relay;
 use corelay::providers::Translator;
 use golden_files::read;
@@ -673,18 +674,6 @@ fn signing_reproduces_the_generated_sigv4_vectors() {
         actual.sort();
         assert_eq!(actual, expected, "{name}");
     }
-}
-
-/// Corrupts `body` one byte at a time with JSON-significant bytes, and truncates it at every offset.
-fn mutations(body: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    let flips = (0..body.len()).flat_map(move |at| {
-        [b'"', b'{', b'}', b'[', b']', b'0', b'\\', b':', b',', 0xff].into_iter().map(move |byte| {
-            let mut mutated = body.to_vec();
-            mutated[at] = byte;
-            mutated
-        })
-    });
-    (0..body.len()).map(|at| body[..at].to_vec()).chain(flips)
 }
 
 #[test]

@@ -29,6 +29,7 @@ use corelay::providers::gemini::{
 use serde_json::{Value, json};
 
 mod golden_files;
+use golden_files::mutations;
 mod translated_relay;
 use corelay::providers::Translator;
 use golden_files::read;
@@ -628,18 +629,6 @@ fn tool_schemas_pass_through_byte_for_byte() {
         ),
         "{out}"
     );
-}
-
-/// Corrupts `body` one byte at a time with JSON-significant bytes, and truncates it at every offset.
-fn mutations(body: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    let flips = (0..body.len()).flat_map(move |at| {
-        [b'"', b'{', b'}', b'[', b']', b'0', b'\\', b':', b',', 0xff].into_iter().map(move |byte| {
-            let mut mutated = body.to_vec();
-            mutated[at] = byte;
-            mutated
-        })
-    });
-    (0..body.len()).map(|at| body[..at].to_vec()).chain(flips)
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Expected-output files for the golden tests: compared byte for byte, or (re)written when the tests
-//! run with `CORELAY_BLESS=1`. It owns no translation code and knows nothing of any format.
+//! What the golden tests share: expected-output files, compared byte for byte or (re)written when
+//! the tests run with `CORELAY_BLESS=1`, and the corrupted-input corpus of their never-panic tests.
+//! It owns no translation code and knows nothing of any format.
 
 use std::path::Path;
 
@@ -28,4 +29,16 @@ pub fn check(dir: &str, name: &str, actual: &[u8]) {
             String::from_utf8_lossy(actual)
         );
     }
+}
+
+/// Corrupts `body` one byte at a time with JSON-significant bytes, and truncates it at every offset.
+pub fn mutations(body: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let flips = (0..body.len()).flat_map(move |at| {
+        [b'"', b'{', b'}', b'[', b']', b'0', b'\\', b':', b',', 0xff].into_iter().map(move |byte| {
+            let mut mutated = body.to_vec();
+            mutated[at] = byte;
+            mutated
+        })
+    });
+    (0..body.len()).map(|at| body[..at].to_vec()).chain(flips)
 }
