@@ -20,6 +20,8 @@ pub enum WorkerCommand {
     Abort { version: u64 },
     /// The latest Prometheus text (`/metrics`) and dashboard data (`/v1/stats`).
     Metrics { text: Arc<str>, stats: Arc<str> },
+    /// A new access token for a provider's service account (from the token refresher).
+    AccessToken(Arc<crate::providers::vertex_auth::AccessToken>),
 }
 
 /// A worker -> the control thread.

@@ -7,34 +7,22 @@ use std::path::PathBuf;
 
 use common::{Client, chat_body, config_text, start_gateway};
 use loadtest::{MockConfig, MockOptions, MockProvider, MockTls};
-use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 const MODEL: &str = "acme/chat-small";
 
 /// A CA (returned as PEM) and a mock serving a `localhost` leaf it issued.
 fn tls_mock() -> (MockProvider, String) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let ca = Issuer::new(ca_params, ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let mut leaf_params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
-    let tls = MockTls { cert_chain_pem: leaf.pem().into_bytes(), key_pem: leaf_key.serialize_pem().into_bytes() };
+    let pki = common::TestPki::localhost();
+    let tls = MockTls { cert_chain_pem: pki.leaf_pem.into_bytes(), key_pem: pki.leaf_key_pem.into_bytes() };
     let mock =
         MockProvider::start_with(MockConfig::default(), MockOptions { tls: Some(tls), ..MockOptions::default() })
             .expect("TLS mock starts");
-    (mock, ca_cert.pem())
+    (mock, pki.ca_pem)
 }
 
 /// Writes the CA to a file unique to this test process and name.
 fn ca_file(name: &str, pem: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("corelay-test-{}-{name}.pem", std::process::id()));
-    std::fs::write(&path, pem).unwrap();
-    path
+    common::temp_file(name, "pem", pem)
 }
 
 fn https_base_url(mock: &MockProvider) -> String {

@@ -285,6 +285,13 @@ pub struct ProviderConfig {
     /// Vertex: the Google Cloud project and location in every request path.
     pub project: Option<String>,
     pub location: Option<String>,
+    /// Vertex: a service-account key file (JSON, as Google issues it). Corelay signs an RS256 JWT with
+    /// it, exchanges that for an access token at `token_url`, and refreshes the token before it
+    /// expires, off the request path. Instead of `api_key_env` (a static access token).
+    pub service_account_file: Option<PathBuf>,
+    /// Vertex: where assertions are exchanged for tokens; default: the key file's `token_uri`, else
+    /// https://oauth2.googleapis.com/token. `http://` is accepted for loopback hosts only.
+    pub token_url: Option<String>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -615,6 +622,13 @@ fn validate_provider(name: &str, provider: &ProviderConfig, issues: &mut Vec<Con
                 issues.push(issue(&format!("providers.{name}.{field}"), "a vertex provider needs it"));
             }
         }
+        validate_vertex_auth(name, provider, issues);
+    }
+    let vertex_only = [("service_account_file", provider.service_account_file.is_some())];
+    for (key, set) in vertex_only {
+        if set && provider.kind != ProviderKind::Vertex {
+            issues.push(issue(&format!("providers.{name}.{key}"), "only applies to kind = \"vertex\""));
+        }
     }
     let bedrock_only = [("region", provider.region.is_some()), ("bedrock_api", provider.bedrock_api.is_some())];
     for (key, set) in
@@ -624,6 +638,32 @@ fn validate_provider(name: &str, provider: &ProviderConfig, issues: &mut Vec<Con
             issues.push(issue(&format!("providers.{name}.{key}"), "only applies to kind = \"bedrock\""));
         }
     }
+}
+
+/// One way to authenticate, and a token URL that will not leak an assertion over plain HTTP.
+fn validate_vertex_auth(name: &str, provider: &ProviderConfig, issues: &mut Vec<ConfigIssue>) {
+    if provider.service_account_file.is_some() && provider.api_key_env.is_some() {
+        issues.push(issue(
+            &format!("providers.{name}.service_account_file"),
+            "set service_account_file or api_key_env (a static access token), not both",
+        ));
+    }
+    let Some(url) = &provider.token_url else { return };
+    let key = format!("providers.{name}.token_url");
+    if provider.service_account_file.is_none() {
+        issues.push(issue(&key, "only applies with service_account_file"));
+    }
+    match crate::upstream::Origin::parse_base_url(url) {
+        Err(why) => issues.push(issue(&key, format!("`{url}`: {why}"))),
+        Ok(origin) if origin.key.scheme == crate::upstream::Scheme::Http && !is_loopback(&origin.host) => {
+            issues.push(issue(&key, format!("`{url}`: must be https:// (plain http only to a loopback host)")));
+        }
+        Ok(_) => {}
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn report_unknown(table: &str, unknown: &UnknownKeys, issues: &mut Vec<ConfigIssue>) {

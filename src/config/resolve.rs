@@ -56,10 +56,28 @@ pub struct ResolvedProvider {
     pub default_max_tokens: Option<u32>,
     /// Bedrock: region, API and SigV4 credentials (absent: the API key, if any, is a bearer token).
     pub bedrock: Option<BedrockSettings>,
-    /// Vertex: (project, location). The access token is `api_key`.
-    pub vertex: Option<(String, String)>,
+    /// Vertex: project, location and how tokens are had.
+    pub vertex: Option<VertexSettings>,
     /// Azure: the `api-version` sent with every request.
     pub api_version: Option<String>,
+}
+
+/// Where a Vertex provider's requests go and what authenticates them.
+#[derive(Debug, Clone)]
+pub struct VertexSettings {
+    pub project: String,
+    pub location: String,
+    /// A service account whose tokens the refresher fetches; absent: `api_key` is a static token.
+    pub service_account: Option<ServiceAccountSettings>,
+}
+
+/// A service account and the token URL its assertions are exchanged at.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountSettings {
+    pub account: Arc<crate::providers::vertex_auth::ServiceAccount>,
+    pub token_url: String,
+    /// The key file, for telling a changed account from an unchanged one on reload.
+    pub file: std::path::PathBuf,
 }
 
 /// What a Bedrock provider signs with.
@@ -136,6 +154,7 @@ fn resolve_provider(
         None => None,
     };
     let bedrock = resolve_bedrock(name, provider, issues);
+    let vertex = resolve_vertex(name, provider, issues);
     let extra_roots = match &provider.ca_file {
         Some(path) => load_roots(path, &format!("providers.{name}.ca_file"), issues)?,
         None => Vec::new(),
@@ -151,9 +170,54 @@ fn resolve_provider(
         bedrock,
         api_version: (provider.kind == super::ProviderKind::Azure)
             .then(|| provider.api_version.clone().unwrap_or_else(|| AZURE_API_VERSION.to_string())),
-        vertex: (provider.kind == super::ProviderKind::Vertex)
-            .then(|| (provider.project.clone().unwrap_or_default(), provider.location.clone().unwrap_or_default())),
+        vertex,
     })
+}
+
+fn resolve_vertex(
+    name: &str,
+    provider: &super::ProviderConfig,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<VertexSettings> {
+    if provider.kind != super::ProviderKind::Vertex {
+        return None;
+    }
+    let service_account = provider.service_account_file.as_ref().and_then(|path| {
+        let key = format!("providers.{name}.service_account_file");
+        let account = read_service_account(path, &key, issues)?;
+        let token_url = provider
+            .token_url
+            .clone()
+            .or_else(|| account.token_uri.clone())
+            .unwrap_or_else(|| crate::providers::vertex_auth::DEFAULT_TOKEN_URL.to_string());
+        if let Err(why) = crate::upstream::Origin::parse_base_url(&token_url) {
+            issues.push(at(&key, format!("the key file's token_uri `{token_url}`: {why}")));
+            return None;
+        }
+        Some(ServiceAccountSettings { account: Arc::new(account), token_url, file: path.clone() })
+    });
+    Some(VertexSettings {
+        project: provider.project.clone().unwrap_or_default(),
+        location: provider.location.clone().unwrap_or_default(),
+        service_account,
+    })
+}
+
+fn read_service_account(
+    path: &std::path::Path,
+    key: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<crate::providers::vertex_auth::ServiceAccount> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            issues.push(at(key, format!("cannot read {}: {e}", path.display())));
+            return None;
+        }
+    };
+    crate::providers::vertex_auth::ServiceAccount::from_key_file(&bytes)
+        .map_err(|e| issues.push(at(key, format!("{}: {e}", path.display()))))
+        .ok()
 }
 
 fn resolve_bedrock(

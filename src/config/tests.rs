@@ -147,3 +147,61 @@ fn the_reference_config_states_the_real_defaults() {
     assert_eq!(format!("{:?}", reference.routing), format!("{:?}", defaults.routing), "[routing]");
     assert_eq!(format!("{:?}", reference.health), format!("{:?}", defaults.health), "[health]");
 }
+
+fn vertex_provider(auth: &str) -> String {
+    format!(
+        "[providers.v]\nkind = \"vertex\"\nbase_url = \"http://127.0.0.1:9\"\nproject = \"p\"\nlocation = \"us-east5\"\n{auth}\n[models.m]\nendpoints = [{{ provider = \"v\", model = \"gemini-2.5-flash\" }}]\n"
+    )
+}
+
+fn issue_keys(text: &str) -> Vec<(String, String)> {
+    Config::parse(text).map_or_else(|issues| issues.into_iter().map(|i| (i.key, i.message)).collect(), |_| Vec::new())
+}
+
+#[test]
+fn vertex_takes_a_service_account_or_a_static_token_and_a_safe_token_url() {
+    assert!(Config::parse(&vertex_provider("service_account_file = \"/etc/corelay/sa.json\"")).is_ok());
+    let loopback = "service_account_file = \"/sa.json\"\ntoken_url = \"http://127.0.0.1:8089/token\"";
+    assert!(Config::parse(&vertex_provider(loopback)).is_ok());
+
+    let both = issue_keys(&vertex_provider("service_account_file = \"/sa.json\"\napi_key_env = \"T\""));
+    assert_eq!(both[0].0, "providers.v.service_account_file");
+    assert!(both[0].1.contains("not both"), "{both:?}");
+    let plain_remote =
+        issue_keys(&vertex_provider("service_account_file = \"/sa.json\"\ntoken_url = \"http://oauth.example/token\""));
+    assert_eq!(plain_remote[0].0, "providers.v.token_url");
+    assert!(plain_remote[0].1.contains("must be https://"), "{plain_remote:?}");
+    let orphan = issue_keys(&vertex_provider("token_url = \"https://oauth.example/token\""));
+    assert_eq!(
+        orphan,
+        vec![("providers.v.token_url".to_string(), "only applies with service_account_file".to_string())]
+    );
+    let wrong_kind = MINIMAL.replace("api_key_env = \"MOCK_KEY\"", "service_account_file = \"/sa.json\"");
+    assert_eq!(issue_keys(&wrong_kind)[0].0, "providers.mock.service_account_file");
+}
+
+#[test]
+fn an_unreadable_or_invalid_key_file_is_a_resolve_error_naming_the_key() {
+    let missing = Config::parse(&vertex_provider("service_account_file = \"/nonexistent/corelay-sa.json\"")).unwrap();
+    let issues = resolve::resolve(missing).unwrap_err();
+    assert_eq!(issues[0].key, "providers.v.service_account_file");
+    assert!(issues[0].message.contains("cannot read /nonexistent/corelay-sa.json"), "{issues:?}");
+
+    let not_a_key = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let invalid = Config::parse(&vertex_provider(&format!("service_account_file = \"{not_a_key}\""))).unwrap();
+    let issues = resolve::resolve(invalid).unwrap_err();
+    assert!(issues[0].message.contains("not a JSON service-account key file"), "{issues:?}");
+}
+
+#[test]
+fn a_key_files_token_uri_is_used_unless_the_config_names_a_token_url() {
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vertex-test-service-account.json");
+    let token_url_of = |auth: String| {
+        let resolved = resolve::resolve(Config::parse(&vertex_provider(&auth)).unwrap()).unwrap();
+        let vertex = resolved.providers["v"].vertex.clone().unwrap();
+        vertex.service_account.unwrap().token_url
+    };
+    assert_eq!(token_url_of(format!("service_account_file = \"{key}\"")), "https://oauth2.googleapis.com/token");
+    let configured = format!("service_account_file = \"{key}\"\ntoken_url = \"https://sts.example/token\"");
+    assert_eq!(token_url_of(configured), "https://sts.example/token");
+}

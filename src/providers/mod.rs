@@ -8,6 +8,7 @@ pub mod bedrock;
 pub mod gemini;
 pub mod openai;
 pub mod openai_chat;
+pub mod vertex_auth;
 
 use crate::chat::{StreamEvent, Usage};
 

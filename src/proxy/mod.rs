@@ -121,6 +121,8 @@ pub struct WorkerContext {
     stats_json: RefCell<std::sync::Arc<str>>,
     requests_seen: Cell<u64>,
     rng: Cell<u64>,
+    /// This worker's copy of the service-account access tokens the refresher publishes.
+    access_tokens: RefCell<crate::providers::vertex_auth::TokenTable>,
 }
 
 impl WorkerContext {
@@ -144,7 +146,19 @@ impl WorkerContext {
             metrics_text: RefCell::new(std::sync::Arc::from("")),
             stats_json: RefCell::new(std::sync::Arc::from("{\"seconds\":[],\"health\":null}")),
             requests_seen: Cell::new(0),
+            access_tokens: RefCell::default(),
         })
+    }
+
+    /// Installs a freshly fetched access token for requests that start from now on.
+    pub fn install_access_token(&self, token: &crate::providers::vertex_auth::AccessToken) {
+        self.access_tokens.borrow_mut().install(token);
+    }
+
+    /// The access tokens in force; hold the borrow only while building a request (never across an
+    /// await).
+    pub fn access_tokens(&self) -> std::cell::Ref<'_, crate::providers::vertex_auth::TokenTable> {
+        self.access_tokens.borrow()
     }
 
     /// Connects the context to the access-log writer.

@@ -25,6 +25,7 @@ use crate::http::response::ResponseHead;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_request_head};
 use crate::providers::aws::sigv4::{Credentials, SigningTime};
 use crate::providers::openai_chat as openai_provider;
+use crate::providers::vertex_auth::TokenTable;
 use crate::providers::{Translator, anthropic, bedrock, gemini};
 use crate::upstream::{self, BodyReader, UpstreamResponse};
 
@@ -50,9 +51,24 @@ fn translator_for(provider: &ResolvedProvider, model: &str, head: &ResponseHead)
     }
 }
 
-/// The complete upstream request (head and body) for `provider`.
-fn build_request(provider: &ResolvedProvider, model: &str, ir: &ChatRequest) -> Result<Vec<u8>, GatewayError> {
-    let key = provider.api_key.as_ref().map_or("", |k| k.expose());
+/// The secret a request to `provider` carries: its service account's current access token, or its
+/// static key (empty for a provider without one).
+fn credential<'a>(provider: &'a ResolvedProvider, tokens: &'a TokenTable) -> Result<&'a str, GatewayError> {
+    if provider.vertex.as_ref().is_some_and(|v| v.service_account.is_some()) {
+        let missing = |why| GatewayError::new(ErrorKind::BadGateway, format!("provider `{}`: {why}", provider.name));
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        return tokens.valid(&provider.name, now_ms as u64).map_err(missing);
+    }
+    Ok(provider.api_key.as_ref().map_or("", |k| k.expose()))
+}
+
+/// The complete upstream request (head and body) for `provider`, authenticated with `key`.
+fn build_request(
+    provider: &ResolvedProvider,
+    model: &str,
+    ir: &ChatRequest,
+    key: &str,
+) -> Result<Vec<u8>, GatewayError> {
     let invalid = |e: crate::chat::RequestError| GatewayError::new(ErrorKind::InvalidField, e.to_string());
     let (body, headers, path) = match provider.kind {
         ProviderKind::Anthropic => {
@@ -71,8 +87,12 @@ fn build_request(provider: &ResolvedProvider, model: &str, ir: &ChatRequest) -> 
         }
         ProviderKind::Bedrock => return build_bedrock_request(provider, model, ir, key),
         ProviderKind::Vertex => {
-            let (project, location) = provider.vertex.clone().unwrap_or_default();
-            vertex_request(ir, model, &project, &location, key, provider.default_max_tokens).map_err(invalid)?
+            let vertex = provider
+                .vertex
+                .as_ref()
+                .ok_or_else(|| GatewayError::new(ErrorKind::Internal, "vertex provider without vertex settings"))?;
+            let (project, location) = (&vertex.project, &vertex.location);
+            vertex_request(ir, model, project, location, key, provider.default_max_tokens).map_err(invalid)?
         }
         ProviderKind::Openai | ProviderKind::Azure => {
             let options = openai_provider::RequestOptions { model, legacy_max_tokens: false, pass_extra: false };
@@ -248,9 +268,18 @@ pub async fn attempt(
         cx.health.record(routes_version, endpoint.id, outcome, ttfb, started.elapsed(), probe);
         call.borrow_mut().attempts.push((provider.name.clone(), outcome));
     };
-    let request = match build_request(provider, &endpoint.model, ir) {
-        Ok(request) => request,
-        Err(error) => return Attempt::Failed(Failure::Error(error)),
+    let request = {
+        let tokens = cx.access_tokens();
+        credential(provider, &tokens).map(|key| build_request(provider, &endpoint.model, ir, key))
+    };
+    let request = match request {
+        Ok(Ok(request)) => request,
+        Ok(Err(error)) => return Attempt::Failed(Failure::Error(error)),
+        Err(no_token) => {
+            // The provider cannot be called at all: to health, that is as good as unreachable.
+            record(Outcome::ConnectError, None);
+            return Attempt::Failed(Failure::Error(no_token));
+        }
     };
     let settings = cx.settings();
     let tls = cx.tls();

@@ -131,6 +131,8 @@ pub struct ControlLoop {
     pub from_workers: Receiver<ToControl>,
     pub workers: Vec<Sender<WorkerCommand>>,
     pub requests: Receiver<ControlRequest>,
+    /// The token refresher learns each committed config's service accounts here.
+    pub token_reloads: Sender<Vec<super::tokens::Account>>,
     pub hub: Arc<HealthHub>,
     pub tick: Duration,
     pub stop: Arc<StopSignal>,
@@ -229,6 +231,7 @@ impl ControlLoop {
         self.aggregator.remap(version, &self.endpoint_keys, &keys, ejection_policy(&new.config));
         self.endpoint_keys = keys;
         self.routes_version = version;
+        let _ = self.token_reloads.send(super::tokens::accounts(&new));
         let needs_restart = restart_only_changes(&self.config.config, &new.config);
         let shutdown_grace_ms = new.config.server.shutdown_grace_ms;
         self.config = new;

@@ -9,6 +9,7 @@
 mod control;
 pub mod limits;
 mod stop;
+mod tokens;
 mod worker;
 
 use std::io;
@@ -78,6 +79,8 @@ impl Gateway {
         let access_log = crate::metrics::access_log::start(target)
             .map_err(|e| StartError::Control(format!("cannot open the access log: {e}")))?;
         let log_handle = access_log.as_ref().map(|(log, _)| log.clone());
+        // Before any worker serves, so Vertex service accounts work from the first request.
+        let (access_tokens, token_schedule) = tokens::first_round(tokens::accounts(&config));
         let routes = Routes::build(&config, 0);
         let endpoints = routes.endpoint_count();
         let hub = Arc::new(HealthHub::new(count, HealthTable::new(endpoints, count)));
@@ -99,6 +102,7 @@ impl Gateway {
                 commands: command_rx,
                 requests: requests.clone(),
                 access_log: log_handle.clone(),
+                access_tokens: access_tokens.clone(),
             };
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new()
@@ -109,7 +113,16 @@ impl Gateway {
         }
         drop(ready_tx);
         drop(report_tx);
-        let channels = ControlChannels { from_workers: report_rx, workers: command_txs, requests: request_rx };
+        let (token_reloads, reloads) = crossbeam_channel::unbounded();
+        let refresher = tokens::Refresher { tracked: token_schedule, workers: command_txs.clone(), reloads };
+        // Not joined: it ends when the control thread drops `token_reloads`, and a fetch in flight
+        // then must not hold up shutdown.
+        std::thread::Builder::new()
+            .name("corelay-tokens".into())
+            .spawn(move || refresher.run())
+            .map_err(|e| StartError::Control(format!("cannot start the token refresher: {e}")))?;
+        let channels =
+            ControlChannels { from_workers: report_rx, workers: command_txs, requests: request_rx, token_reloads };
         let control = spawn_control(&config, &routes, channels, &hub, &stop, log_handle)?;
         let mut gateway = Gateway {
             addr,
@@ -207,6 +220,8 @@ struct ControlChannels {
     from_workers: crossbeam_channel::Receiver<ToControl>,
     workers: Vec<crossbeam_channel::Sender<WorkerCommand>>,
     requests: crossbeam_channel::Receiver<ControlRequest>,
+    /// The service accounts of each newly committed config, to the token refresher.
+    token_reloads: crossbeam_channel::Sender<Vec<tokens::Account>>,
 }
 
 fn spawn_control(
@@ -229,6 +244,7 @@ fn spawn_control(
         from_workers: channels.from_workers,
         workers: channels.workers,
         requests: channels.requests,
+        token_reloads: channels.token_reloads,
         hub: Arc::clone(hub),
         tick: ms(h.tick_ms),
         stop: Arc::clone(stop),

@@ -50,6 +50,8 @@ pub struct WorkerSpec {
     /// Requests to the control thread (an admin reload).
     pub requests: Sender<crate::messages::ControlRequest>,
     pub access_log: Option<crate::metrics::access_log::AccessLog>,
+    /// Service-account access tokens fetched before the workers started.
+    pub access_tokens: Vec<crate::providers::vertex_auth::AccessToken>,
 }
 
 /// After the grace period, how long cut streams get to send their error event.
@@ -107,6 +109,9 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
             return;
         }
     };
+    for token in &spec.access_tokens {
+        cx.install_access_token(token);
+    }
     log::info!("worker {id} serving with the {} driver", driver.name());
     let _ = ready.send(Ok((id, driver)));
     monoio::spawn(sweep_pool(Rc::clone(&cx), Arc::clone(&spec.stop)));
@@ -207,6 +212,7 @@ async fn control_tick(
             match command {
                 WorkerCommand::Health(table) => latest = Some(table),
                 WorkerCommand::Metrics { text, stats } => cx.set_metrics_text(text, stats),
+                WorkerCommand::AccessToken(token) => cx.install_access_token(&token),
                 WorkerCommand::Prepare { version, config, workers: count } => {
                     let result = cx.prepare(version, &config, count.max(workers));
                     let reply = result.as_ref().map(|_| ()).map_err(String::clone);

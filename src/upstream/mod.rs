@@ -4,6 +4,7 @@
 //! Everything here runs inside one worker and is `!Send` by design: connections never cross cores.
 //! It knows nothing of routing, client formats or SSE; it moves bytes to and from an origin.
 
+pub mod blocking;
 mod conn;
 mod exchange;
 mod origin;

@@ -251,3 +251,37 @@ pub fn chat_body(model: &str, stream: bool) -> Vec<u8> {
     }))
     .unwrap()
 }
+
+/// A test CA and a `localhost` leaf it issued, all PEM: a TLS mock serves the leaf, the gateway
+/// trusts the CA through a `ca_file`.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub leaf_pem: String,
+    pub leaf_key_pem: String,
+}
+
+impl TestPki {
+    pub fn localhost() -> TestPki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let ca = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let mut leaf_params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
+        TestPki { ca_pem: ca_cert.pem(), leaf_pem: leaf.pem(), leaf_key_pem: leaf_key.serialize_pem() }
+    }
+}
+
+/// Writes `contents` to a temporary file unique to this test process and `name`.
+pub fn temp_file(name: &str, extension: &str, contents: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("corelay-test-{}-{name}.{extension}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
