@@ -348,7 +348,6 @@ fn request_errors_get_openai_envelopes() {
     assert_openai_error(&client.post(chat, &[], b"{\"model\": 7}"), 400, None, Some("model"));
     assert_openai_error(&client.post("/v1/nothing", &[], b"{}"), 404, None, None);
     assert_openai_error(&client.get(chat, &[]), 405, None, None);
-    assert_openai_error(&client.get("/v1/messages", &[]), 405, None, None);
     let credits = client.get("/v1/credits", &[]);
     assert_openai_error(&credits, 404, None, None);
     assert!(credits.text().contains("/v1/stats"), "says where spend is: {}", credits.text());
@@ -357,6 +356,28 @@ fn request_errors_get_openai_envelopes() {
     let big = vec![b' '; 4096];
     assert_openai_error(&client.post(chat, &[], &big), 413, Some("request_too_large"), None);
     assert!(client.is_closed(), "a rejected body is not read, so the connection closes");
+}
+
+#[test]
+fn routing_errors_come_in_the_format_of_the_api_the_path_belongs_to() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let mut client = Client::connect(gateway.local_addr());
+
+    let anthropic = client.get("/v1/messages", &[]);
+    let ai_sdk_method = client.get("/v4/ai/language-model", &[]);
+    let ai_sdk_unknown = client.post("/v3/ai/image-model", &[], b"{}");
+    let openai_unknown = client.post("/v1/nothing", &[], b"{}");
+
+    assert_eq!(anthropic.status, 405, "{}", anthropic.text());
+    assert_eq!(anthropic.json()["type"], "error", "Anthropic's envelope: {}", anthropic.text());
+    assert_eq!(anthropic.json()["error"]["type"], "invalid_request_error");
+    assert_eq!(ai_sdk_method.status, 405, "{}", ai_sdk_method.text());
+    assert_eq!(ai_sdk_method.json()["error"]["type"], "invalid_request_error", "{}", ai_sdk_method.text());
+    assert_eq!(ai_sdk_unknown.status, 404, "{}", ai_sdk_unknown.text());
+    assert_eq!(ai_sdk_unknown.json()["error"]["type"], "not_found", "the AI SDK's type: {}", ai_sdk_unknown.text());
+    assert_eq!(openai_unknown.status, 404);
+    assert_eq!(openai_unknown.json()["error"]["type"], "invalid_request_error", "{}", openai_unknown.text());
 }
 
 #[test]

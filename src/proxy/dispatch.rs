@@ -1,5 +1,6 @@
 //! Route a request to its handler by method and path, check the gateway key, and render any error
-//! once, in the OpenAI format.
+//! once, in the format of the API the path belongs to (OpenAI unless it is Anthropic's or the AI
+//! SDK's).
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -20,12 +21,30 @@ pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, mut request: Requ
     // While draining, every response says `connection: close` so clients move to another instance.
     request.head.keep_alive &= !cx.lifecycle.is_draining();
     let keep_alive = request.head.keep_alive;
+    let door = error_door(&request);
     match route(cx, conn, request).await {
         Ok(reusable) => reusable && keep_alive,
         Err(error) => {
             log_error(cx, &error);
-            conn.send_error(&error, keep_alive).await.is_ok() && keep_alive
+            conn.send_error_as(&error, keep_alive, door).await.is_ok() && keep_alive
         }
+    }
+}
+
+/// Whose error format a routing-level error (unknown path, wrong method, missing key) is written in:
+/// an SDK only understands its own API's errors, so the path's API decides, not the handler that
+/// never ran.
+fn error_door(request: &Request) -> FrontDoor {
+    let path = request.head.path();
+    if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+        return FrontDoor::Anthropic;
+    }
+    let prefix = ["/v1/ai", "/v3/ai", "/v4/ai"]
+        .into_iter()
+        .find(|p| path.strip_prefix(p).is_some_and(|r| r.is_empty() || r.starts_with('/')));
+    match prefix {
+        Some(prefix) => FrontDoor::AiSdk(ai_sdk_spec(request, "ai-language-model-specification-version", prefix)),
+        None => FrontDoor::OpenAi,
     }
 }
 
@@ -127,10 +146,12 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
             | "/metrics"
             | "/dashboard"
             | "/v1/stats",
-        ) => Err(GatewayError::new(
-            ErrorKind::MethodNotAllowed,
-            format!("method {} is not allowed on {}", head.method, head.path()),
-        )),
+        ) => Err(method_not_allowed(head)),
+        (_, path)
+            if ["/language-model", "/embedding-model", "/config"].iter().any(|e| ai_sdk_route(path, e).is_some()) =>
+        {
+            Err(method_not_allowed(head))
+        }
         (_, "/v1/credits" | "/v1/report" | "/v1/generation") => Err(GatewayError::new(
             ErrorKind::RouteNotFound,
             format!(
@@ -143,6 +164,10 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
             Err(GatewayError::new(ErrorKind::RouteNotFound, format!("unknown request URL: {method} {path}")))
         }
     }
+}
+
+fn method_not_allowed(head: &crate::http::request::RequestHead) -> GatewayError {
+    GatewayError::new(ErrorKind::MethodNotAllowed, format!("method {} is not allowed on {}", head.method, head.path()))
 }
 
 /// A model call through a front door, measured: whatever happens, one record goes to the metrics and
