@@ -53,11 +53,12 @@ const ERROR_EVENT: &[u8] =
 pub(crate) fn plan_response(req: &Request, config: &MockConfig, seq: u64) -> Action {
     let close = config.close_after_response || !req.keep_alive;
     let path = req.path();
-    // `/messages` and `/messages/count_tokens` (Anthropic), `:rawPredict` / `:streamRawPredict` (Vertex Anthropic),
+    // `/responses` (OpenAI's Responses API), `/messages` and `/messages/count_tokens` (Anthropic), `:rawPredict` / `:streamRawPredict` (Vertex Anthropic),
     // `:generateContent` / `:streamGenerateContent` (Gemini) and `/converse*`, `/invoke*` (Bedrock) share
     // the chat behaviour: tests configure the reply bytes in that provider's format.
     let chat_like = [
         "/chat/completions",
+        "/responses",
         "/embeddings",
         "/messages",
         "/messages/count_tokens",

@@ -240,6 +240,10 @@ pub enum ProviderKind {
     Vertex,
     /// Azure OpenAI: OpenAI's format (passed through) at a deployment path, `api-key` header.
     Azure,
+    /// OpenAI's Responses API (`/responses`), for models served only there (o1-pro, o3-pro, the codex
+    /// models): requests and answers are translated.
+    #[serde(rename = "openai_responses")]
+    OpenaiResponses,
 }
 
 impl ProviderKind {

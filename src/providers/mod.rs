@@ -8,6 +8,7 @@ pub mod bedrock;
 pub mod gemini;
 pub mod openai;
 pub mod openai_chat;
+pub mod openai_responses;
 pub mod vertex_auth;
 
 use crate::chat::{StreamEvent, Usage};
@@ -20,6 +21,8 @@ pub enum Translator {
     Bedrock(bedrock::StreamTranslator),
     /// An OpenAI-compatible provider behind a client that speaks another format.
     OpenaiChat(openai_chat::StreamTranslator),
+    /// OpenAI's Responses API (`/v1/responses`), for models served only there.
+    OpenaiResponses(openai_responses::StreamTranslator),
 }
 
 impl Translator {
@@ -29,6 +32,7 @@ impl Translator {
             Translator::Gemini(t) => t.feed(input, out),
             Translator::Bedrock(t) => t.feed(input, out),
             Translator::OpenaiChat(t) => t.feed(input, out),
+            Translator::OpenaiResponses(t) => t.feed(input, out),
         }
     }
 
@@ -38,6 +42,7 @@ impl Translator {
             Translator::Gemini(t) => t.finish(out),
             Translator::Bedrock(t) => t.finish(out),
             Translator::OpenaiChat(t) => t.finish(out),
+            Translator::OpenaiResponses(t) => t.finish(out),
         }
     }
 
@@ -48,6 +53,7 @@ impl Translator {
             Translator::Gemini(t) => t.usage(),
             Translator::Bedrock(t) => t.usage(),
             Translator::OpenaiChat(t) => t.usage(),
+            Translator::OpenaiResponses(t) => t.usage(),
         }
     }
 }

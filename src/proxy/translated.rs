@@ -26,7 +26,7 @@ use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_reques
 use crate::providers::aws::sigv4::{Credentials, SigningTime};
 use crate::providers::openai_chat as openai_provider;
 use crate::providers::vertex_auth::TokenTable;
-use crate::providers::{Translator, anthropic, bedrock, gemini};
+use crate::providers::{Translator, anthropic, bedrock, gemini, openai_responses};
 use crate::upstream::{self, BodyReader, UpstreamResponse};
 
 /// Largest error body read from a provider.
@@ -48,6 +48,7 @@ fn translator_for(provider: &ResolvedProvider, model: &str, head: &ResponseHead)
         ProviderKind::Openai | ProviderKind::Azure => {
             Some(Translator::OpenaiChat(openai_provider::StreamTranslator::new()))
         }
+        ProviderKind::OpenaiResponses => Some(Translator::OpenaiResponses(openai_responses::StreamTranslator::new())),
     }
 }
 
@@ -94,6 +95,11 @@ fn build_request(
             let (project, location) = (&vertex.project, &vertex.location);
             vertex_request(ir, model, project, location, key, provider.default_max_tokens).map_err(invalid)?
         }
+        ProviderKind::OpenaiResponses => {
+            let options = openai_responses::RequestOptions { model, reasoning_summary: false };
+            let body = openai_responses::request_body(ir, &options).map_err(invalid)?;
+            (body, openai_responses_headers(key, ir.stream), openai_responses::RESPONSES_PATH.to_string())
+        }
         ProviderKind::Openai | ProviderKind::Azure => {
             let options = openai_provider::RequestOptions { model, legacy_max_tokens: false, pass_extra: false };
             let body = openai_provider::request_body(ir, &options).map_err(invalid)?;
@@ -108,6 +114,13 @@ fn build_request(
     write_request_head(&mut out, "POST", &target, &provider.origin.authority, &headers, Some(body.len() as u64));
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// OpenAI's Responses API takes the key as a bearer, like chat completions.
+fn openai_responses_headers(key: &str, stream: bool) -> Vec<(&'static str, Vec<u8>)> {
+    let accept: &[u8] = if stream { b"text/event-stream" } else { b"application/json" };
+    let authorization = if key.is_empty() { Vec::new() } else { [b"Bearer ".as_slice(), key.as_bytes()].concat() };
+    vec![("content-type", b"application/json".to_vec()), ("accept", accept.to_vec()), ("authorization", authorization)]
 }
 
 /// Vertex serves Anthropic's models through `rawPredict` and Google's through `generateContent`.
@@ -219,6 +232,7 @@ fn classify_error(provider: &ResolvedProvider, model: &str, head: &ResponseHead,
             bedrock::classify_error(status, error_type, body)
         }
         ProviderKind::Openai | ProviderKind::Azure => openai_provider::classify_error(status, body),
+        ProviderKind::OpenaiResponses => openai_responses::classify_error(status, body),
     }
 }
 
@@ -234,6 +248,7 @@ fn parse_response(
         ProviderKind::Gemini | ProviderKind::Vertex => gemini::parse_response(body),
         ProviderKind::Bedrock => bedrock::parse_response(bedrock_api(provider), body, request_id(head)),
         ProviderKind::Openai | ProviderKind::Azure => openai_provider::parse_response(body),
+        ProviderKind::OpenaiResponses => openai_responses::parse_response(body),
     }
 }
 
