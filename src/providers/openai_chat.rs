@@ -18,6 +18,7 @@ mod request;
 mod response;
 mod stream;
 
+pub(crate) use request::reasoning_effort;
 pub use request::{RequestOptions, request_body};
 pub use response::parse_response;
 pub use stream::{ChunkMapper, StreamTranslator};

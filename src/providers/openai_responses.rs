@@ -80,6 +80,28 @@ impl WireUsage {
     }
 }
 
+/// An output item, in a `response`'s `output` or a `response.output_item.*` event. `content` and
+/// `summary` stay raw until the type says what they hold (only the body reads them).
+#[derive(Deserialize)]
+struct WireItem<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "borrow_opt")]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrow_opt")]
+    call_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrow_opt")]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrow_opt")]
+    arguments: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrow_opt")]
+    encrypted_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    summary: Option<&'a RawValue>,
+}
+
 /// A response's `incomplete_details`.
 #[derive(Deserialize, Debug, Default)]
 struct IncompleteDetails<'a> {

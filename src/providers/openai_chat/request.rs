@@ -397,8 +397,8 @@ fn wire_format(format: &ResponseFormat) -> WireFormat<'_> {
     }
 }
 
-/// See the module doc for the budget buckets.
-fn reasoning_effort(reasoning: Reasoning) -> &'static str {
+/// See the module doc for the budget buckets (the Responses API takes the same efforts).
+pub(crate) fn reasoning_effort(reasoning: Reasoning) -> &'static str {
     match reasoning {
         Reasoning::Disabled => "none",
         Reasoning::Effort(Effort::Minimal) => "minimal",

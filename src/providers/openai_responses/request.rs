@@ -39,8 +39,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::chat::{
-    ChatRequest, Effort, Media, Message, Part, Reasoning, RequestError, ResponseFormat, Tool, ToolCall, ToolChoice,
+    ChatRequest, Media, Message, Part, Reasoning, RequestError, ResponseFormat, Tool, ToolCall, ToolChoice,
 };
+use crate::providers::openai_chat::reasoning_effort;
 
 /// What the body needs besides the client's request.
 #[derive(Debug, Clone, Copy)]
@@ -373,21 +374,6 @@ fn wire_reasoning(reasoning: Option<Reasoning>, summary: bool) -> Option<WireRea
     (effort.is_some() || summary.is_some()).then_some(WireReasoning { effort, summary })
 }
 
-/// See the module doc for the budget buckets.
-fn reasoning_effort(reasoning: Reasoning) -> &'static str {
-    match reasoning {
-        Reasoning::Disabled => "none",
-        Reasoning::Effort(Effort::Minimal) => "minimal",
-        Reasoning::Effort(Effort::Low) => "low",
-        Reasoning::Effort(Effort::Medium) => "medium",
-        Reasoning::Effort(Effort::High) => "high",
-        Reasoning::Effort(Effort::XHigh) => "xhigh",
-        Reasoning::Budget(budget) if budget < 2048 => "low",
-        Reasoning::Budget(budget) if budget < 16384 => "medium",
-        Reasoning::Budget(_) => "high",
-    }
-}
-
 fn unsupported_part(i: usize, j: usize, why: &str) -> RequestError {
     RequestError::unsupported(format!("messages[{i}].content[{j}]"), why)
 }
@@ -397,6 +383,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::chat::Effort;
 
     fn options() -> RequestOptions<'static> {
         RequestOptions { model: "o3-pro", reasoning_summary: false }

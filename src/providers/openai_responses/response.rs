@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{IncompleteDetails, WireUsage, completed_finish, in_band_error, incomplete_finish};
+use super::{IncompleteDetails, WireItem, WireUsage, completed_finish, in_band_error, incomplete_finish};
 use crate::chat::{ChatResponse, Part, ProviderError, ProviderErrorKind, ToolCall};
 use crate::providers::anthropic::borrow_opt;
 
@@ -36,27 +36,6 @@ struct WireResponse<'a> {
     error: Option<&'a RawValue>,
     #[serde(borrow, default)]
     incomplete_details: Option<IncompleteDetails<'a>>,
-}
-
-/// An output item. `content` and `summary` stay raw until the type says what they hold.
-#[derive(Deserialize)]
-struct WireItem<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow, default, deserialize_with = "borrow_opt")]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrow_opt")]
-    call_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrow_opt")]
-    arguments: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrow_opt")]
-    encrypted_content: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    content: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    summary: Option<&'a RawValue>,
 }
 
 /// A content or summary part.

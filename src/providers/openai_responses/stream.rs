@@ -38,7 +38,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{IncompleteDetails, WireUsage, completed_finish, in_band_error, incomplete_finish};
+use super::{IncompleteDetails, WireItem, WireUsage, completed_finish, in_band_error, incomplete_finish};
 use crate::chat::{ProviderError, ProviderErrorKind, SseEventMapper, SseTranslator, StreamEvent, Usage};
 use crate::providers::anthropic::borrow_opt;
 
@@ -144,23 +144,6 @@ struct WireResponse<'a> {
     error: Option<&'a RawValue>,
     #[serde(borrow, default)]
     incomplete_details: Option<IncompleteDetails<'a>>,
-}
-
-/// An output item, as `response.output_item.added` / `.done` carry it.
-#[derive(Deserialize)]
-struct WireItem<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow, default, deserialize_with = "borrow_opt")]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrow_opt")]
-    call_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrow_opt")]
-    arguments: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrow_opt")]
-    encrypted_content: Option<Cow<'a, str>>,
 }
 
 /// A JSON string, borrowed when it has no escapes.
