@@ -9,6 +9,9 @@
 //!   `tests/golden/gemini/<fixture>.expected` exactly, and usage and the terminal event are asserted
 //!   with numbers read from the fixture (Gemini's usage is cumulative: the last chunk's counts, never
 //!   a sum).
+//! - The recordings of streamed function-call arguments (`partialArgs`) are cases like the others,
+//!   and the calls they carry are asserted too: each call's deltas, concatenated, parse to the
+//!   arguments the recorded pieces describe.
 //! - Every recorded non-streaming body becomes an OpenAI `chat.completion` equal to its expected file;
 //!   every recorded error body is classified, as an HTTP error and as an error chunk in a stream.
 //! - Requests: OpenAI requests equivalent to recorded Gemini requests must reproduce them, up to the
@@ -30,6 +33,7 @@ use serde_json::{Value, json};
 
 mod golden_files;
 use golden_files::mutations;
+mod split_check;
 mod translated_relay;
 use corelay::providers::Translator;
 use golden_files::read;
@@ -53,6 +57,29 @@ fn check_golden(name: &str, actual: &[u8]) {
 fn relay<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
     let translator = Translator::Gemini(StreamTranslator::new());
     translated_relay::relay(translator, ChunkEncoder::new(GATEWAY_MODEL, CREATED, true), pieces)
+}
+
+/// The state `split_check` snapshots: the provider translator and the client's encoder.
+type Relay = (StreamTranslator, ChunkEncoder);
+
+fn feed((translator, encoder): &mut Relay, piece: &[u8], out: &mut Vec<u8>) {
+    let mut events = Vec::new();
+    translator.feed(piece, &mut events);
+    write(encoder, &events, out);
+}
+
+fn finish((translator, encoder): &mut Relay, out: &mut Vec<u8>) {
+    let mut events = Vec::new();
+    translator.finish(&mut events);
+    write(encoder, &events, out);
+}
+
+/// Each event's `Debug` line and then its client bytes, so a split that changed either is caught.
+fn write(encoder: &mut ChunkEncoder, events: &[StreamEvent], out: &mut Vec<u8>) {
+    for event in events {
+        out.extend_from_slice(format!("{event:?}\n").as_bytes());
+        encoder.encode(event, out);
+    }
 }
 
 struct StreamCase {
@@ -130,6 +157,22 @@ fn stream_cases() -> Vec<StreamCase> {
             usage: usage(29, 15, 45),
             tool_calls: 1,
         },
+        // Streamed arguments (`partialArgs`): two calls, each opened by a named part, its string
+        // ended by an empty piece and the call closed by an empty `functionCall`; usage only on the
+        // last chunk (the others carry `trafficType` alone).
+        StreamCase {
+            path: "vercel-ai/google/google-stream-tool-call-arguments.chunks.txt",
+            finish: FinishReason::ToolCalls,
+            usage: usage(26, 23, 132),
+            tool_calls: 2,
+        },
+        // One call filling nested objects and arrays in order, a string in two pieces, `°`.
+        StreamCase {
+            path: "vercel-ai/google/google-vertex-stream-tool-call-arguments-nested.1.chunks.txt",
+            finish: FinishReason::ToolCalls,
+            usage: usage(31, 684, 1026),
+            tool_calls: 1,
+        },
     ]
 }
 
@@ -137,11 +180,6 @@ fn stem(path: &str) -> &str {
     let name = path.rsplit('/').next().unwrap_or(path);
     name.split_once('.').map_or(name, |(stem, _)| stem)
 }
-
-/// Recordings of Vertex's streamed function-call arguments (`partialArgs`, `willContinue`): sent only
-/// when a request sets `streamFunctionCallArguments`, which Corelay never does, so not a case.
-const NOT_REQUESTED_BY_CORELAY: [&str; 2] =
-    ["google-stream-tool-call-arguments.chunks.txt", "google-vertex-stream-tool-call-arguments-nested.1.chunks.txt"];
 
 /// A recorded stream as the provider sends it: `.sse` files as they are; the Vercel AI SDK's
 /// `.chunks.txt` (one chunk JSON per line) framed as Gemini's SSE (`data: ...` and CRLF CRLF).
@@ -166,8 +204,7 @@ fn recorded_streams() -> Vec<String> {
     for (dir, suffix) in [("gemini", ".sse"), ("vertex", ".sse"), ("vercel-ai/google", ".chunks.txt")] {
         for entry in std::fs::read_dir(Path::new(FIXTURES).join(dir)).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
-            let applies = !name.starts_with("vertex-anthropic") && !NOT_REQUESTED_BY_CORELAY.contains(&name.as_str());
-            if name.ends_with(suffix) && applies {
+            if name.ends_with(suffix) && !name.starts_with("vertex-anthropic") {
                 found.push(format!("{dir}/{name}"));
             }
         }
@@ -246,12 +283,11 @@ fn recorded_streams_give_the_same_bytes_however_split() {
     for case in stream_cases() {
         let input = stream_fixture(case.path);
         let whole = relay([input.as_slice()]);
-        for at in 0..=input.len() {
-            let split = relay([&input[..at], &input[at..]]);
-            assert!(split.client_bytes == whole.client_bytes, "{} split at {at}", case.path);
-            assert!(split.events == whole.events, "{} split at {at}", case.path);
-            assert_eq!(split.usage, case.usage, "{} split at {at}", case.path);
-        }
+        let fresh = (StreamTranslator::new(), ChunkEncoder::new(GATEWAY_MODEL, CREATED, true));
+        let split = split_check::assert_every_split(&fresh, &input, feed, finish, case.path);
+        let mut expected = Vec::new();
+        write(&mut fresh.1.clone(), &whole.events, &mut expected);
+        assert!(split == expected, "{}: split_check's reference run differs from the relay", case.path);
         let bytewise = relay(input.chunks(1));
         assert!(bytewise.client_bytes == whole.client_bytes, "{} fed one byte at a time", case.path);
         assert!(bytewise.events == whole.events, "{} fed one byte at a time", case.path);
@@ -287,6 +323,81 @@ fn the_function_call_stream_gives_a_complete_call() {
             StreamEvent::ToolCallDelta { index: 0, arguments: "{}".into() },
         ]
     );
+}
+
+/// Each tool call of a relayed stream: its name and the concatenation of its deltas, parsed. Checks
+/// the event contract on the way: a call's start before its deltas, indices 0, 1, ..., no empty
+/// delta.
+fn streamed_calls(events: &[StreamEvent]) -> Vec<(String, Value)> {
+    let mut calls: Vec<(String, String)> = Vec::new();
+    for event in events {
+        match event {
+            StreamEvent::ToolCallStart { index, name, .. } => {
+                assert_eq!(*index as usize, calls.len());
+                calls.push((name.clone(), String::new()));
+            }
+            StreamEvent::ToolCallDelta { index, arguments } => {
+                assert!(!arguments.is_empty());
+                calls[*index as usize].1.push_str(arguments);
+            }
+            _ => {}
+        }
+    }
+    let parse = |text: String| serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    calls.into_iter().map(|(name, text)| (name, parse(text))).collect()
+}
+
+#[test]
+fn streamed_arguments_assemble_into_the_two_recorded_calls() {
+    let input = stream_fixture("vercel-ai/google/google-stream-tool-call-arguments.chunks.txt");
+    let outcome = relay([input.as_slice()]);
+    let ids: Vec<&str> = outcome
+        .events
+        .iter()
+        .filter_map(|e| if let StreamEvent::ToolCallStart { id, .. } = e { Some(id.as_str()) } else { None })
+        .collect();
+    assert_eq!(ids, ["call_0", "call_1"]);
+    assert_eq!(
+        streamed_calls(&outcome.events),
+        [
+            ("getWeather".to_owned(), json!({"location": "Boston"})),
+            ("getWeather".to_owned(), json!({"location": "San Francisco"}))
+        ]
+    );
+    // The arguments go out as they come: the value's text before the piece that ends it.
+    assert!(
+        outcome.events.contains(&StreamEvent::ToolCallDelta { index: 0, arguments: r#"{"location":"Boston"#.into() })
+    );
+    assert_eq!(outcome.events.last(), Some(&StreamEvent::Finish(FinishReason::ToolCalls)));
+    assert_eq!(outcome.usage, usage(26, 23, 132));
+    assert_eq!(outcome.usage.total_tokens(), 181);
+}
+
+#[test]
+fn nested_streamed_arguments_assemble_into_the_recorded_recipe() {
+    let input = stream_fixture("vercel-ai/google/google-vertex-stream-tool-call-arguments-nested.1.chunks.txt");
+    let outcome = relay([input.as_slice()]);
+    let calls = streamed_calls(&outcome.events);
+    let [(name, arguments)] = calls.as_slice() else { panic!("{calls:?}") };
+    assert_eq!(name, "cookRecipe");
+    let recipe = &arguments["recipe"];
+    assert_eq!(arguments.as_object().unwrap().len(), 1, "{arguments}");
+    assert_eq!(recipe["name"], "Lasagna");
+    let ingredients = recipe["ingredients"].as_array().unwrap();
+    assert_eq!(ingredients.len(), 10);
+    assert_eq!(ingredients[0], json!({"amount": "16 oz", "name": "Lasagna noodles"}));
+    assert_eq!(ingredients[9], json!({"amount": "1/2 tsp", "name": "Pepper"}));
+    let steps = recipe["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 10);
+    assert_eq!(steps[0], "Preheat oven to 375°F (190°C).");
+    // Joined from two pieces on one path.
+    let second = steps[1].as_str().unwrap();
+    assert!(second.ends_with("set aside."), "{second}");
+    assert_eq!(second, "Cook lasagna noodles according to package directions, drain and set aside.");
+    assert_eq!(steps[4], "In a 9x13 baking dish, spread a thin layer of meat sauce.");
+    assert_eq!(outcome.events.last(), Some(&StreamEvent::Finish(FinishReason::ToolCalls)));
+    assert_eq!(outcome.usage, usage(31, 684, 1026));
+    assert_eq!(outcome.usage.total_tokens(), 1741);
 }
 
 /// The recorded error bodies with the HTTP status each came with (from their `meta.json`).

@@ -14,6 +14,7 @@
 //! It does no I/O and builds no HTTP head, and it does not obtain Vertex access tokens (service
 //! account JWT exchange belongs to the Vertex auth module); it only places the token it is given.
 
+mod partial_args;
 mod request;
 mod response;
 mod stream;

@@ -13,10 +13,13 @@
 
 use std::fmt::Debug;
 
-/// Offsets just after each blank line (`\n\n`), with 0 and `input.len()`.
+/// Offsets just after each blank line (`\n\n`, or `\r\n\r\n` as Gemini frames events), with 0 and
+/// `input.len()`.
 fn boundaries(input: &[u8]) -> Vec<usize> {
     let mut cuts = vec![0];
     cuts.extend(input.windows(2).enumerate().filter(|(_, w)| *w == b"\n\n").map(|(i, _)| i + 2));
+    cuts.extend(input.windows(4).enumerate().filter(|(_, w)| *w == b"\r\n\r\n").map(|(i, _)| i + 4));
+    cuts.sort_unstable();
     if cuts.last() != Some(&input.len()) {
         cuts.push(input.len());
     }

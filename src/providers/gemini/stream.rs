@@ -7,8 +7,16 @@
 //! (`data: {json}` with CRLF line ends, no `event:` names, no `[DONE]`), the last one carries
 //! `finishReason`, and the body just ends. So:
 //! - `Start` goes out with the first chunk (`responseId`, `modelVersion`).
-//! - Function calls arrive whole: each one is a `ToolCallStart` and one `ToolCallDelta` with all
-//!   its arguments, numbered 0, 1, ... across the answer.
+//! - Function calls are numbered 0, 1, ... across the answer. A whole call (`args`) is a
+//!   `ToolCallStart` and one `ToolCallDelta` with all its arguments. A call whose arguments stream
+//!   (`partialArgs`, Gemini 3) is a `ToolCallStart` when its named part opens it, then a
+//!   `ToolCallDelta` for each part that adds text (`partial_args.rs` writes it), the last one when a
+//!   part without `willContinue` closes it; all its deltas together are the arguments' JSON. A call
+//!   left open is closed by the next call's start and by the end of the answer, so its JSON is
+//!   whole; text parts in between are forwarded and leave it open. A piece that cannot be placed
+//!   (out of order, or with no call open) ends the stream with a `Malformed` error: the text before
+//!   it is out, and a call with other arguments than the model's must not reach a client that runs
+//!   it.
 //! - `usageMetadata` is cumulative and repeated on (almost) every chunk: each new value replaces the
 //!   last and goes out as a `Usage` event when it changed, so usage is live mid-stream and never
 //!   summed.
@@ -20,7 +28,8 @@
 //!   (`UNAVAILABLE` and `RESOURCE_EXHAUSTED` are retryable). Malformed JSON, an oversized event, or
 //!   the body ending before any chunk or before a `finishReason` end it with a `Malformed` error.
 
-use super::wire::{Piece, WireCandidate, WireResponse};
+use super::partial_args::ArgsAssembler;
+use super::wire::{CallFragment, Piece, StreamPiece, WireCandidate, WireResponse};
 use super::{final_reason, finish_reason};
 use crate::chat::{FinishReason, ProviderError, ProviderErrorKind, SseEventMapper, SseTranslator, StreamEvent, Usage};
 
@@ -67,11 +76,14 @@ enum State {
 }
 
 /// The stream state machine over decoded chunk JSON.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ChunkMapper {
     state: State,
     /// Function calls seen so far: the next call's index.
     tool_calls: u32,
+    /// The call whose arguments are streaming, between the part that opens it and the one that
+    /// closes it.
+    streamed: Option<StreamedCall>,
     /// The latest `usageMetadata`, mapped.
     usage: Usage,
     /// The usage of the last `Usage` event, if any went out.
@@ -133,7 +145,7 @@ impl ChunkMapper {
             self.state = State::Streaming;
         }
         match chunk.take_candidate() {
-            Some(candidate) => self.on_candidate(candidate, out),
+            Some(candidate) => self.on_candidate(candidate, out)?,
             None if chunk.prompt_blocked() => self.finish_with(FinishReason::ContentFilter),
             // A chunk with usage only.
             None => {}
@@ -145,15 +157,18 @@ impl ChunkMapper {
         Ok(())
     }
 
-    fn on_candidate(&mut self, candidate: WireCandidate<'_>, out: &mut Vec<StreamEvent>) {
+    fn on_candidate(&mut self, candidate: WireCandidate<'_>, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
         for part in candidate.content.into_iter().flat_map(|content| content.parts) {
-            if let Some(piece) = part.into_piece(self.tool_calls) {
-                self.on_piece(piece, out);
+            match part.into_stream_piece(self.tool_calls) {
+                Some(StreamPiece::Whole(piece)) => self.on_piece(piece, out),
+                Some(StreamPiece::Fragment(fragment)) => self.on_fragment(fragment, out)?,
+                None => {}
             }
         }
         if let Some(reason) = candidate.finish_reason.as_deref() {
             self.finish_with(finish_reason(reason));
         }
+        Ok(())
     }
 
     fn on_piece(&mut self, piece: Piece<'_>, out: &mut Vec<StreamEvent>) {
@@ -161,11 +176,52 @@ impl ChunkMapper {
             Piece::Text(text) => out.push(StreamEvent::TextDelta(text.into_owned())),
             Piece::Thought(text) => out.push(StreamEvent::ReasoningDelta(text.into_owned())),
             Piece::Call { id, name, arguments } => {
-                let index = self.tool_calls;
-                self.tool_calls = self.tool_calls.saturating_add(1);
-                out.push(StreamEvent::ToolCallStart { index, id, name });
+                // Calls follow one another: one still streaming ends where the next begins.
+                self.close_streamed_call(out);
+                let index = self.start_call(id, name, out);
                 out.push(StreamEvent::ToolCallDelta { index, arguments });
             }
+        }
+    }
+
+    /// One part of a call whose arguments stream: it may open the call, add pieces, close it.
+    fn on_fragment(&mut self, fragment: CallFragment<'_>, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        if let Some((id, name)) = fragment.start {
+            self.close_streamed_call(out);
+            let index = self.start_call(id, name, out);
+            self.streamed = Some(StreamedCall { index, args: ArgsAssembler::new() });
+        }
+        let Some(call) = self.streamed.as_mut() else {
+            // A closing or empty part with no call open carries nothing; pieces would have no call.
+            if fragment.args.is_empty() {
+                return Ok(());
+            }
+            return Err(malformed("Gemini streamed function-call arguments with no call open"));
+        };
+        for piece in fragment.args.iter().filter_map(|arg| arg.piece()) {
+            call.args.push(&piece).map_err(|e| malformed(format!("Gemini streamed a function-call argument {e}")))?;
+        }
+        if fragment.more {
+            call.send_text(out);
+        } else {
+            self.close_streamed_call(out);
+        }
+        Ok(())
+    }
+
+    /// Sends a call's `ToolCallStart` and returns its index.
+    fn start_call(&mut self, id: String, name: String, out: &mut Vec<StreamEvent>) -> u32 {
+        let index = self.tool_calls;
+        self.tool_calls = self.tool_calls.saturating_add(1);
+        out.push(StreamEvent::ToolCallStart { index, id, name });
+        index
+    }
+
+    /// Ends the call whose arguments are streaming, if one is, with the text that closes its JSON.
+    fn close_streamed_call(&mut self, out: &mut Vec<StreamEvent>) {
+        if let Some(call) = self.streamed.take() {
+            let index = call.index;
+            push_delta(index, call.args.finish(), out);
         }
     }
 
@@ -184,12 +240,35 @@ impl ChunkMapper {
     }
 
     fn close(&mut self, reason: FinishReason, out: &mut Vec<StreamEvent>) {
+        // A call still open at the end (cut off by MAX_TOKENS, say) still gets whole JSON.
+        self.close_streamed_call(out);
         if self.usage_sent.is_none() {
             // No chunk carried usage: clients that asked for it still get a usage chunk.
             self.send_usage_if_changed(out);
         }
         self.state = State::Done;
         out.push(StreamEvent::Finish(final_reason(reason, self.tool_calls > 0)));
+    }
+}
+
+/// A call whose arguments are streaming.
+#[derive(Debug, Clone)]
+struct StreamedCall {
+    index: u32,
+    args: ArgsAssembler,
+}
+
+impl StreamedCall {
+    /// Sends the text the last part added, if any.
+    fn send_text(&mut self, out: &mut Vec<StreamEvent>) {
+        push_delta(self.index, self.args.take_text(), out);
+    }
+}
+
+/// A `ToolCallDelta`, unless `arguments` is empty (deltas never are).
+fn push_delta(index: u32, arguments: String, out: &mut Vec<StreamEvent>) {
+    if !arguments.is_empty() {
+        out.push(StreamEvent::ToolCallDelta { index, arguments });
     }
 }
 
@@ -341,11 +420,213 @@ mod tests {
         assert_eq!(texts, [StreamEvent::TextDelta("one".into())]);
     }
 
+    /// A chunk with the parts `parts` (JSON, comma-separated), and `finish` as its finishReason.
+    fn parts(parts: &str, finish: Option<&str>) -> String {
+        let finish = finish.map(|reason| format!(r#","finishReason":"{reason}""#)).unwrap_or_default();
+        format!(r#"{{"candidates":[{{"content":{{"role":"model","parts":[{parts}]}}{finish}}}],"responseId":"r"}}"#)
+    }
+
+    fn open(name: &str) -> String {
+        format!(r#"{{"functionCall":{{"name":"{name}","willContinue":true}},"thoughtSignature":"c2ln"}}"#)
+    }
+
+    fn arg(path: &str, value: &str, more: bool) -> String {
+        let more = if more { r#","willContinue":true"# } else { "" };
+        format!(r#"{{"functionCall":{{"partialArgs":[{{"jsonPath":"{path}",{value}{more}}}],"willContinue":true}}}}"#)
+    }
+
+    const CLOSE: &str = r#"{"functionCall":{}}"#;
+    const EMPTY: &str = r#"{"functionCall":{"willContinue":true}}"#;
+
+    /// Each call's name and the concatenation of its deltas, by index, checking the event contract
+    /// on the way: a start before any delta, and no empty delta.
+    fn calls(events: &[StreamEvent]) -> Vec<(String, String)> {
+        let mut calls: Vec<(String, String)> = Vec::new();
+        for event in events {
+            match event {
+                StreamEvent::ToolCallStart { index, name, .. } => {
+                    assert_eq!(*index as usize, calls.len(), "{events:?}");
+                    calls.push((name.clone(), String::new()));
+                }
+                StreamEvent::ToolCallDelta { index, arguments } => {
+                    assert!(!arguments.is_empty(), "{events:?}");
+                    calls[*index as usize].1.push_str(arguments);
+                }
+                _ => {}
+            }
+        }
+        calls
+    }
+
+    fn arguments(calls: &[(String, String)], index: usize) -> serde_json::Value {
+        serde_json::from_str(&calls[index].1).unwrap_or_else(|e| panic!("{}: {e}", calls[index].1))
+    }
+
+    #[test]
+    fn a_streamed_call_sends_its_arguments_as_they_come() {
+        let input = sse(&[
+            &parts(&open("getWeather"), None),
+            &parts(&arg("$.location", r#""stringValue":"Bos""#, true), None),
+            &parts(&arg("$.location", r#""stringValue":"ton""#, true), None),
+            &parts(EMPTY, None),
+            &parts(&arg("$.location", r#""stringValue":"""#, false), None),
+            &parts(CLOSE, Some("STOP")),
+        ]);
+        assert_eq!(
+            translate(&input),
+            vec![
+                StreamEvent::Start { id: "r".into(), model: String::new() },
+                StreamEvent::ToolCallStart { index: 0, id: "call_0".into(), name: "getWeather".into() },
+                StreamEvent::ToolCallDelta { index: 0, arguments: r#"{"location":"Bos"#.into() },
+                StreamEvent::ToolCallDelta { index: 0, arguments: "ton".into() },
+                StreamEvent::ToolCallDelta { index: 0, arguments: "\"".into() },
+                StreamEvent::ToolCallDelta { index: 0, arguments: "}".into() },
+                StreamEvent::Usage(Usage::default()),
+                StreamEvent::Finish(FinishReason::ToolCalls),
+            ]
+        );
+    }
+
+    #[test]
+    fn streamed_calls_are_numbered_with_whole_ones_and_keep_gemini_ids() {
+        let input = sse(&[
+            &parts(&open("a"), None),
+            &parts(&arg("$.x", r#""stringValue":"1""#, false), None),
+            &parts(CLOSE, None),
+            &parts(r#"{"functionCall":{"id":"fc_9","name":"b","willContinue":true}}"#, None),
+            &parts(CLOSE, None),
+            &parts(r#"{"functionCall":{"name":"c","args":{"k": [1]}}}"#, None),
+            // A name with pieces and no willContinue: a call opened and closed by one part.
+            &parts(
+                r#"{"functionCall":{"name":"d","partialArgs":[{"jsonPath":"$.y","boolValue":true}]}}"#,
+                Some("STOP"),
+            ),
+        ]);
+        let events = translate(&input);
+        let starts: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::ToolCallStart { index, id, .. } => Some((*index, id.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(starts, [(0, "call_0"), (1, "fc_9"), (2, "call_2"), (3, "call_3")]);
+        let calls = calls(&events);
+        let texts: Vec<(&str, &str)> = calls.iter().map(|(n, a)| (n.as_str(), a.as_str())).collect();
+        assert_eq!(texts, [("a", r#"{"x":"1"}"#), ("b", "{}"), ("c", r#"{"k":[1]}"#), ("d", r#"{"y":true}"#)]);
+        assert_eq!(events.last(), Some(&StreamEvent::Finish(FinishReason::ToolCalls)));
+    }
+
+    #[test]
+    fn numbers_booleans_and_nulls_stream_as_json_values() {
+        let pieces = r#"{"functionCall":{"partialArgs":[
+            {"jsonPath":"$.n[0]","numberValue":2.5},{"jsonPath":"$.n[1]","numberValue":-7},
+            {"jsonPath":"$.n[2]","numberValue":"NaN"},{"jsonPath":"$.ok","boolValue":false},
+            {"jsonPath":"$.none","nullValue":"NULL_VALUE"},{"jsonPath":"$.nothing"},
+            {"jsonPath":"$.s","stringValue":"\"q\" \\ °"}],"willContinue":true}}"#;
+        // One line, as an SSE `data` field carries it.
+        let pieces: String = pieces.lines().map(str::trim).collect();
+        let input = sse(&[&parts(&format!("{},{pieces},{CLOSE}", open("f")), Some("STOP"))]);
+        let calls = calls(&translate(&input));
+        assert_eq!(calls[0].1, r#"{"n":[2.5,-7,null],"ok":false,"none":null,"s":"\"q\" \\ °"}"#);
+        assert_eq!(arguments(&calls, 0)["s"], "\"q\" \\ °");
+    }
+
+    #[test]
+    fn text_between_pieces_is_forwarded_and_the_call_goes_on() {
+        let input = sse(&[
+            &parts(&format!(r#"{},{}"#, open("f"), arg("$.a", r#""stringValue":"x""#, true)), None),
+            &parts(r#"{"text":"thinking aloud"}"#, None),
+            &parts(&format!(r#"{},{CLOSE}"#, arg("$.a", r#""stringValue":"y""#, false)), Some("STOP")),
+        ]);
+        let events = translate(&input);
+        assert_eq!(
+            events[1..6],
+            [
+                StreamEvent::ToolCallStart { index: 0, id: "call_0".into(), name: "f".into() },
+                StreamEvent::ToolCallDelta { index: 0, arguments: r#"{"a":"x"#.into() },
+                StreamEvent::TextDelta("thinking aloud".into()),
+                StreamEvent::ToolCallDelta { index: 0, arguments: "y\"".into() },
+                StreamEvent::ToolCallDelta { index: 0, arguments: "}".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_call_left_open_is_closed_by_the_next_call_and_by_the_end() {
+        let input = sse(&[
+            &parts(&open("a"), None),
+            &parts(&arg("$.p[0].q", r#""stringValue":"cut""#, true), None),
+            &parts(&open("b"), None),
+            &parts(&arg("$.r", r#""numberValue":1"#, false), Some("MAX_TOKENS")),
+        ]);
+        let events = translate(&input);
+        let calls = calls(&events);
+        assert_eq!(arguments(&calls, 0), serde_json::json!({"p": [{"q": "cut"}]}));
+        assert_eq!(arguments(&calls, 1), serde_json::json!({"r": 1}));
+        assert_eq!(events[events.len() - 3..][0], StreamEvent::ToolCallDelta { index: 1, arguments: "}".into() });
+        assert_eq!(events.last(), Some(&StreamEvent::Finish(FinishReason::Length)));
+    }
+
+    #[test]
+    fn pieces_that_cannot_be_placed_end_the_stream_with_an_error() {
+        let out_of_order = [
+            parts(&open("f"), None),
+            parts(&arg("$.a[0]", r#""stringValue":"x""#, false), None),
+            parts(&arg("$.a[2]", r#""stringValue":"y""#, false), None),
+            parts(CLOSE, Some("STOP")),
+        ];
+        let stray = [parts(&arg("$.a", r#""stringValue":"x""#, false), Some("STOP"))];
+        let bad_path = [parts(&open("f"), None), parts(&arg("$[0]", r#""boolValue":true"#, false), Some("STOP"))];
+        for (input, message) in [
+            (&out_of_order[..], "`$.a[2]` comes out of order"),
+            (&stray[..], "no call open"),
+            (&bad_path[..], "`$[0]` is not a JSONPath"),
+        ] {
+            let chunks: Vec<&str> = input.iter().map(String::as_str).collect();
+            let events = translate(&sse(&chunks));
+            let Some(StreamEvent::Error(error)) = events.last() else { panic!("{events:?}") };
+            assert_eq!(error.kind, ProviderErrorKind::Malformed, "{message}");
+            assert!(error.message.contains(message), "{}", error.message);
+            assert_eq!(events.iter().filter(|e| e.is_terminal()).count(), 1);
+        }
+        // A closing or empty part with no call open carries nothing and is not an error.
+        let events = translate(&sse(&[&parts(&format!("{CLOSE},{EMPTY}"), Some("STOP"))]));
+        assert_eq!(events.last(), Some(&StreamEvent::Finish(FinishReason::Stop)));
+    }
+
+    #[test]
+    fn streamed_calls_give_the_same_events_fed_one_byte_at_a_time() {
+        let input = sse(&[
+            &parts(&open("cook"), None),
+            &parts(&arg("$.recipe.steps[0]", r#""stringValue":"375°F, \"hot\"""#, true), None),
+            &parts(&arg("$.recipe.steps[0]", r#""stringValue":"""#, false), None),
+            &parts(EMPTY, None),
+            &parts(&arg("$.recipe.name", r#""stringValue":"L""#, false), None),
+            &parts(CLOSE, Some("STOP")),
+        ]);
+        let whole = translate(&input);
+        let mut translator = StreamTranslator::new();
+        let mut bytewise = Vec::new();
+        for byte in input.chunks(1) {
+            translator.feed(byte, &mut bytewise);
+        }
+        translator.finish(&mut bytewise);
+        assert_eq!(bytewise, whole);
+        assert_eq!(
+            arguments(&calls(&whole), 0),
+            serde_json::json!({"recipe": {"steps": ["375°F, \"hot\""], "name": "L"}})
+        );
+    }
+
     #[test]
     fn arbitrary_input_never_panics() {
-        let fragments: [&[u8]; 11] = [
+        let fragments: [&[u8]; 14] = [
             b"data: ",
             FIRST.as_bytes(),
+            br#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","willContinue":true}}]}}]}"#,
+            br#"{"candidates":[{"content":{"parts":[{"functionCall":{"partialArgs":[{"jsonPath":"$.a[0]","stringValue":"x","willContinue":true}],"willContinue":true}}]}}]}"#,
+            br#"{"candidates":[{"content":{"parts":[{"functionCall":{"partialArgs":[{"jsonPath":"$.a[1].b","numberValue":1}],"willContinue":true}}]}}]}"#,
             br#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":[1]}}]},"finishReason":"STOP"}]}"#,
             br#"{"candidates":[{"content":{"parts":[{"functionCall":{}}]},"index":4294967295}]}"#,
             br#"{"usageMetadata":{"promptTokenCount":18446744073709551615,"toolUsePromptTokenCount":9,"thoughtsTokenCount":18446744073709551615,"candidatesTokenCount":1}}"#,

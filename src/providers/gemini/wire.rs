@@ -6,9 +6,13 @@
 //! Mapping choices:
 //! - Only the first candidate counts: the gateway never asks for more than one.
 //! - `thought: true` text is reasoning; other text is answer text; empty texts carry nothing.
-//! - `functionCall` parts are whole (arguments already an object); a call gets Gemini's `id` when it
-//!   has one, else `call_<n>`. A part without a `name` is a fragment of streamed arguments
-//!   (`partialArgs`, only sent when a request opts in, which `request.rs` never does) and is skipped.
+//! - `functionCall` parts with `args` are whole calls (arguments already an object); a call gets
+//!   Gemini's `id` when it has one, else `call_<n>`. In a stream a call's arguments may also come in
+//!   pieces (`partialArgs`, Gemini 3 with `streamFunctionCallArguments`): a part with a `name` and
+//!   `willContinue` opens the call, parts without a `name` carry its pieces, and one without
+//!   `willContinue` closes it. [`WirePart::into_stream_piece`] reads those as [`CallFragment`]s (the
+//!   assembly is `partial_args.rs`'s); non-streaming bodies never carry them, and
+//!   [`WirePart::into_piece`] skips a part without a `name`.
 //! - `thoughtSignature`s are not surfaced: the internal model has no slot tying one to a text or call
 //!   part and OpenAI clients could not send it back; `request.rs` sends Google's documented sentinel
 //!   instead. Parts the gateway never asks for (`inlineData` output, `executableCode`,
@@ -23,6 +27,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::partial_args::{ArgPiece, ArgValue};
 use super::{ErrorDetail, borrow_opt, synthetic_call_id};
 use crate::chat::Usage;
 
@@ -99,6 +104,7 @@ pub(super) struct WirePart<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct WireFunctionCall<'a> {
     #[serde(borrow, default, deserialize_with = "borrow_opt")]
     id: Option<Cow<'a, str>>,
@@ -106,6 +112,53 @@ pub(super) struct WireFunctionCall<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     args: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    partial_args: Vec<WirePartialArg<'a>>,
+    #[serde(default)]
+    will_continue: bool,
+}
+
+/// One `partialArgs` entry: a piece of a streamed call's arguments.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WirePartialArg<'a> {
+    #[serde(borrow, default, deserialize_with = "borrow_opt")]
+    json_path: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrow_opt")]
+    string_value: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    number_value: Option<&'a RawValue>,
+    bool_value: Option<bool>,
+    /// `nullValue` is the enum `NULL_VALUE` (or JSON `null`): only its presence means anything.
+    #[serde(default, deserialize_with = "present")]
+    null_value: bool,
+    #[serde(default)]
+    will_continue: bool,
+}
+
+impl WirePartialArg<'_> {
+    /// The piece, or `None` when it names no path or carries no value (nothing to write).
+    pub(super) fn piece(&self) -> Option<ArgPiece<'_>> {
+        let value = if let Some(text) = &self.string_value {
+            ArgValue::String(text)
+        } else if let Some(raw) = self.number_value {
+            // Proto3 JSON writes NaN and the infinities as strings, which JSON cannot carry as
+            // numbers: they become `null`, as `JSON.stringify` makes them.
+            serde_json::from_str(raw.get()).map_or(ArgValue::Null, ArgValue::Number)
+        } else if let Some(flag) = self.bool_value {
+            ArgValue::Bool(flag)
+        } else if self.null_value {
+            ArgValue::Null
+        } else {
+            return None;
+        };
+        Some(ArgPiece { path: self.json_path.as_deref()?, value, more: self.will_continue })
+    }
+}
+
+/// True for a field that is there, whatever its value (JSON `null` included).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// What one part means for the client.
@@ -116,24 +169,67 @@ pub(super) enum Piece<'a> {
     Call { id: String, name: String, arguments: String },
 }
 
+/// What one part means in a stream, where a call's arguments may come in pieces.
+#[derive(Debug)]
+pub(super) enum StreamPiece<'a> {
+    Whole(Piece<'a>),
+    Fragment(CallFragment<'a>),
+}
+
+/// One part of a call whose arguments stream.
+#[derive(Debug)]
+pub(super) struct CallFragment<'a> {
+    /// The call's id and name, when this part opens a call.
+    pub(super) start: Option<(String, String)>,
+    pub(super) args: Vec<WirePartialArg<'a>>,
+    /// `willContinue`: more parts of this call follow; without it this part closes the call.
+    pub(super) more: bool,
+}
+
 impl<'a> WirePart<'a> {
     /// The part's meaning; `call` is the index the answer's next function call gets.
     pub(super) fn into_piece(self, call: u32) -> Option<Piece<'a>> {
         if let Some(function_call) = self.function_call {
             return function_call.into_piece(call);
         }
+        self.into_text_piece()
+    }
+
+    /// The part's meaning in a stream: as [`WirePart::into_piece`], except that a call whose
+    /// arguments stream (a `name` with `willContinue` or `partialArgs`, or no `name` at all) is a
+    /// fragment.
+    pub(super) fn into_stream_piece(self, call: u32) -> Option<StreamPiece<'a>> {
+        match self.function_call {
+            Some(function_call) if function_call.streams() => {
+                Some(StreamPiece::Fragment(function_call.into_fragment(call)))
+            }
+            Some(function_call) => function_call.into_piece(call).map(StreamPiece::Whole),
+            None => self.into_text_piece().map(StreamPiece::Whole),
+        }
+    }
+
+    fn into_text_piece(self) -> Option<Piece<'a>> {
         let text = self.text.filter(|text| !text.is_empty())?;
         Some(if self.thought { Piece::Thought(text) } else { Piece::Text(text) })
     }
 }
 
-impl WireFunctionCall<'_> {
+impl<'a> WireFunctionCall<'a> {
+    /// True for a part of a call whose arguments stream. `args` always makes a whole call, and a
+    /// named part with neither `willContinue` nor `partialArgs` is a whole call without arguments,
+    /// as before Gemini 3.
+    fn streams(&self) -> bool {
+        self.args.is_none() && (self.name.is_none() || self.will_continue || !self.partial_args.is_empty())
+    }
+
+    fn into_fragment(self, call: u32) -> CallFragment<'a> {
+        let start = self.name.map(|name| (call_id(self.id, call), name.into_owned()));
+        CallFragment { start, args: self.partial_args, more: self.will_continue }
+    }
+
     fn into_piece(self, call: u32) -> Option<Piece<'static>> {
         let name = self.name?.into_owned();
-        let id = match self.id {
-            Some(id) if !id.is_empty() => id.into_owned(),
-            _ => synthetic_call_id(call),
-        };
+        let id = call_id(self.id, call);
         let arguments = match self.args.map(RawValue::get) {
             Some(raw) if raw.starts_with('{') => compact_json(raw),
             // Absent or null: a call without parameters, sent as OpenAI sends one.
@@ -169,6 +265,14 @@ impl WireUsage {
             cache_write_tokens: 0,
             reasoning_tokens: self.thoughts_token_count,
         }
+    }
+}
+
+/// Gemini's id for a call when it gave one, else the synthetic id of the answer's `call`-th call.
+fn call_id(id: Option<Cow<'_, str>>, call: u32) -> String {
+    match id {
+        Some(id) if !id.is_empty() => id.into_owned(),
+        _ => synthetic_call_id(call),
     }
 }
 
@@ -223,6 +327,60 @@ mod tests {
             Some(Piece::Call { id: "fc_1".into(), name: "f".into(), arguments: "{}".into() })
         );
         assert_eq!(piece(r#"{"functionCall":{"partialArgs":[{"jsonPath":"$.a"}],"willContinue":true}}"#, 0), None);
+    }
+
+    /// A fragment as the tests compare it: start (id, name), pieces (`Debug`), willContinue.
+    type Seen = (Option<(String, String)>, Vec<String>, bool);
+
+    /// The fragment a part is in a stream, or `None` for a whole piece.
+    fn fragment(json: &str, call: u32) -> Option<Seen> {
+        let part: WirePart<'_> = serde_json::from_str(json).unwrap();
+        match part.into_stream_piece(call)? {
+            StreamPiece::Whole(_) => None,
+            StreamPiece::Fragment(CallFragment { start, args, more }) => {
+                let pieces = args.iter().map(|arg| format!("{:?}", arg.piece())).collect();
+                Some((start, pieces, more))
+            }
+        }
+    }
+
+    #[test]
+    fn streamed_call_parts_are_fragments_and_whole_calls_stay_whole() {
+        let opened = fragment(r#"{"functionCall":{"name":"f","willContinue":true},"thoughtSignature":"c2ln"}"#, 3);
+        assert_eq!(opened, Some((Some(("call_3".into(), "f".into())), vec![], true)));
+        let with_id = fragment(r#"{"functionCall":{"id":"fc_1","name":"f","willContinue":true}}"#, 3);
+        assert_eq!(with_id.unwrap().0, Some(("fc_1".into(), "f".into())));
+        assert_eq!(fragment(r#"{"functionCall":{}}"#, 0), Some((None, vec![], false)));
+        assert_eq!(fragment(r#"{"functionCall":{"willContinue":true}}"#, 0), Some((None, vec![], true)));
+        // `args` makes a whole call, and so does a name alone, exactly as before.
+        assert_eq!(fragment(r#"{"functionCall":{"name":"f","args":{"a":1},"willContinue":true}}"#, 0), None);
+        assert_eq!(fragment(r#"{"functionCall":{"name":"f"}}"#, 0), None);
+        assert_eq!(fragment(r#"{"text":"hi"}"#, 0), None);
+        assert_eq!(fragment(r#"{"text":""}"#, 0), None);
+    }
+
+    #[test]
+    fn partial_args_carry_each_kind_of_value() {
+        let json = r#"{"functionCall":{"partialArgs":[
+            {"jsonPath":"$.s","stringValue":"a\"b","willContinue":true},{"jsonPath":"$.n","numberValue":1.5},
+            {"jsonPath":"$.i","numberValue":"Infinity"},{"jsonPath":"$.b","boolValue":true},
+            {"jsonPath":"$.z","nullValue":null},{"jsonPath":"$.none"},{"stringValue":"no path"}],"willContinue":true}}"#;
+        let (start, pieces, more) = fragment(&json.lines().map(str::trim).collect::<String>(), 0).unwrap();
+        assert_eq!((start, more), (None, true));
+        let piece = |path, value, more| format!("{:?}", Some(ArgPiece { path, value, more }));
+        let number = serde_json::Number::from_f64(1.5).unwrap();
+        assert_eq!(
+            pieces,
+            [
+                piece("$.s", ArgValue::String("a\"b"), true),
+                piece("$.n", ArgValue::Number(number), false),
+                piece("$.i", ArgValue::Null, false),
+                piece("$.b", ArgValue::Bool(true), false),
+                piece("$.z", ArgValue::Null, false),
+                "None".to_owned(),
+                "None".to_owned(),
+            ]
+        );
     }
 
     #[test]
