@@ -401,11 +401,13 @@ fn nested_streamed_arguments_assemble_into_the_recorded_recipe() {
 }
 
 /// The recorded error bodies with the HTTP status each came with (from their `meta.json`).
-const ERROR_CASES: [(&str, u16, ProviderErrorKind); 4] = [
+const ERROR_CASES: [(&str, u16, ProviderErrorKind); 5] = [
     ("gemini/errors/gemini-error-400-api-key-invalid.json", 400, ProviderErrorKind::Authentication),
     ("gemini/errors/gemini-error-404-not-found.json", 404, ProviderErrorKind::NotFound),
     ("gemini/errors/gemini-error-429-resource-exhausted.json", 429, ProviderErrorKind::RateLimited),
     ("vertex/vertex-gemini-error-400-invalid-argument.json", 400, ProviderErrorKind::InvalidRequest),
+    // The Vercel AI SDK's recording of the same 429 (its QuotaFailure and RetryInfo details).
+    ("vercel-ai/google/google-429-retry-info.json", 429, ProviderErrorKind::RateLimited),
 ];
 
 /// A recorded (pretty-printed) JSON body on one line, as a stream chunk carries it.
@@ -430,8 +432,11 @@ fn recorded_errors_are_classified_as_bodies_and_as_stream_chunks() {
         assert_eq!(in_stream, &error, "{path}");
         assert!(outcome.client_bytes.starts_with(b"data: {\"error\":"), "{path}");
     }
-    let quota = fixture("gemini/errors/gemini-error-429-resource-exhausted.json");
-    assert_eq!(retry_delay(&quota), Some(Duration::from_millis(34_400)));
+    for quota in
+        ["gemini/errors/gemini-error-429-resource-exhausted.json", "vercel-ai/google/google-429-retry-info.json"]
+    {
+        assert_eq!(retry_delay(&fixture(quota)), Some(Duration::from_millis(34_400)), "{quota}");
+    }
 }
 
 #[test]
