@@ -288,7 +288,8 @@ pub async fn relay_stream(
 }
 
 /// Moves events from provider to client until the body ends, fails, or the client leaves. One
-/// chunk per upstream read: every event is flushed as soon as its line is complete.
+/// chunk per upstream read (however many provider chunks it holds): every event is flushed as soon
+/// as the read that completed it.
 async fn pump_events(
     cx: &WorkerContext,
     conn: &mut ClientConn,
@@ -317,6 +318,9 @@ async fn pump_events(
         let finished = match next {
             Ok(Some(piece)) => {
                 rewriter.feed(piece, &mut events);
+                while let Some(piece) = body.buffered_piece() {
+                    rewriter.feed(piece, &mut events);
+                }
                 false
             }
             Ok(None) => {

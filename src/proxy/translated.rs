@@ -584,6 +584,11 @@ async fn pump(
         };
         let ended = piece.is_none();
         state.absorb(piece, &mut committed, serving);
+        // Everything the same read brought goes out in the same client write.
+        while !ended && !state.finished {
+            let Some(piece) = body.buffered_piece() else { break };
+            state.absorb(Some(piece), &mut committed, serving);
+        }
         if !state.pending.is_empty() {
             write_chunk(&mut conn.out, &state.pending);
             state.pending.clear();

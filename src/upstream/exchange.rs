@@ -243,6 +243,15 @@ impl BodyReader {
         Ok(range.map(|r| &self.buf[r]))
     }
 
+    /// The next piece the last read already brought, without reading; `None` when more input is
+    /// needed, the body ended, or it is broken (`next_piece` then reports how). A provider writes
+    /// one chunk per event, and one read often holds many: relays drain them with this so that
+    /// they reach the client in one write, not one write (and one loopback packet) per event.
+    pub fn buffered_piece(&mut self) -> Option<&[u8]> {
+        let range = self.decode_buffered().ok()??;
+        Some(&self.buf[range])
+    }
+
     async fn next_range(&mut self) -> Result<Option<Range<usize>>, UpstreamError> {
         loop {
             if let Some(range) = self.decode_buffered()? {
