@@ -28,7 +28,17 @@ pub enum WorkerCommand {
 pub enum ToControl {
     Report(HealthReport),
     Metrics(Box<crate::metrics::MetricsDelta>),
-    Prepared { worker: usize, version: u64, result: Result<(), String> },
+    Prepared {
+        worker: usize,
+        version: u64,
+        result: Result<(), String>,
+    },
+    /// The token refresher (not a worker) tried to fetch a provider's access token: the new
+    /// token's expiry in Unix milliseconds, or `None` when the fetch failed.
+    AccessToken {
+        provider: String,
+        expires_at_unix_ms: Option<u64>,
+    },
 }
 
 /// The main thread (or an admin request) -> the control thread.

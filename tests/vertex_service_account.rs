@@ -131,6 +131,11 @@ fn answer<S: Read + Write>(mut stream: S, status: u16, body: &str) -> Option<Tok
     Some(TokenRequest { head, form })
 }
 
+/// The value of one sample line (`name{labels} value`) in Prometheus text.
+fn metric(text: &str, series: &str) -> Option<u64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
 fn token_json(token: &str, expires_in: u64) -> (u16, String) {
     (200, format!(r#"{{"access_token":"{token}","expires_in":{expires_in},"token_type":"Bearer"}}"#))
 }
@@ -209,6 +214,14 @@ fn the_service_accounts_token_authenticates_vertex_calls_and_is_replaced_before_
     // out with the old one, which is still valid.
     let served_with_second = served_with(&gateway, &vertex, "Bearer ya29.second");
     assert!(served_with_second, "the refreshed token reaches the workers");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let fetched_twice = |text: &str| {
+        let expiry = metric(text, "corelay_access_token_expiry_timestamp_seconds{provider=\"vertex\"}");
+        metric(text, "corelay_access_token_fetches_total{provider=\"vertex\",outcome=\"ok\"}") == Some(2)
+            && expiry.is_some_and(|e| (now + 3500..=now + 3700).contains(&e))
+    };
+    let metrics = gateway.health().wait_until_metrics(fetched_twice, Duration::from_secs(10));
+    assert!(metrics, "{}", gateway.health().latest_metrics());
 }
 
 /// Asks until the Vertex mock sees `authorization` (bounded in count and time); every answer must
@@ -288,4 +301,11 @@ endpoints = [{{ provider = "vertex", model = "gemini-2.5-flash" }}, {{ provider 
     assert_eq!(with_backup.status, 200, "{}", with_backup.text());
     assert_eq!(with_backup.header("x-corelay-attempts"), Some("2"));
     assert_eq!(fallback.requests().len(), 1);
+    let counted = |text: &str| {
+        let series =
+            |outcome: &str| format!("corelay_access_token_fetches_total{{provider=\"vertex\",outcome=\"{outcome}\"}}");
+        metric(text, &series("failed")).is_some_and(|n| n >= 1) && metric(text, &series("ok")) == Some(0)
+    };
+    let metrics = gateway.health().wait_until_metrics(counted, Duration::from_secs(10));
+    assert!(metrics, "{}", gateway.health().latest_metrics());
 }

@@ -28,6 +28,15 @@ pub struct Registry {
     histograms: [Histogram<u64>; 3],
     sums_us: [u64; 3],
     workers: Vec<WorkerGauges>,
+    /// Service-account token fetches by provider: successes, failures, the newest token's expiry.
+    access_tokens: BTreeMap<String, TokenFetches>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct TokenFetches {
+    ok: u64,
+    failed: u64,
+    expires_at_unix_ms: Option<u64>,
 }
 
 const SUMMARIES: [(&str, &str); 3] = [
@@ -46,6 +55,19 @@ impl Registry {
             histograms: [new_histogram(), new_histogram(), new_histogram()],
             sums_us: [0; 3],
             workers: vec![WorkerGauges::default(); workers],
+            access_tokens: BTreeMap::new(),
+        }
+    }
+
+    /// Counts one token fetch for `provider`: its new token's expiry, or `None` for a failure.
+    pub fn note_access_token(&mut self, provider: String, expires_at_unix_ms: Option<u64>) {
+        let fetches = self.access_tokens.entry(provider).or_default();
+        match expires_at_unix_ms {
+            Some(expiry) => {
+                fetches.ok += 1;
+                fetches.expires_at_unix_ms = Some(expiry);
+            }
+            None => fetches.failed += 1,
         }
     }
 
@@ -96,8 +118,29 @@ impl Registry {
         self.render_spend(&mut out);
         self.render_summaries(&mut out);
         self.render_workers(&mut out);
+        self.render_access_tokens(&mut out);
         render_health(&mut out, table, endpoint_keys);
         out
+    }
+
+    /// Written only when some provider uses a service account, so other setups show no empty family.
+    fn render_access_tokens(&self, out: &mut String) {
+        if self.access_tokens.is_empty() {
+            return;
+        }
+        let refreshes = "corelay_access_token_fetches_total";
+        header(out, refreshes, "counter", "Service-account access token fetches, by provider and outcome.");
+        for (provider, f) in &self.access_tokens {
+            sample(out, refreshes, &[("provider", provider), ("outcome", "ok")], f.ok);
+            sample(out, refreshes, &[("provider", provider), ("outcome", "failed")], f.failed);
+        }
+        let expiry = "corelay_access_token_expiry_timestamp_seconds";
+        header(out, expiry, "gauge", "Unix time at which the newest access token of a provider expires.");
+        for (provider, f) in &self.access_tokens {
+            if let Some(ms) = f.expires_at_unix_ms {
+                sample(out, expiry, &[("provider", provider)], ms / 1000);
+            }
+        }
     }
 
     fn render_requests(&self, out: &mut String) {

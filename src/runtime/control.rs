@@ -189,6 +189,10 @@ impl ControlLoop {
             }
             ToControl::Prepared { worker, version, result } if Some(version) == awaiting => Some((worker, result)),
             ToControl::Prepared { .. } => None,
+            ToControl::AccessToken { provider, expires_at_unix_ms } => {
+                self.registry.note_access_token(provider, expires_at_unix_ms);
+                None
+            }
         }
     }
 

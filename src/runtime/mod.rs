@@ -112,9 +112,17 @@ impl Gateway {
             workers.push(handle);
         }
         drop(ready_tx);
-        drop(report_tx);
         let (token_reloads, reloads) = crossbeam_channel::unbounded();
-        let refresher = tokens::Refresher { tracked: token_schedule, workers: command_txs.clone(), reloads };
+        for report in tokens::first_round_reports(&access_tokens, &token_schedule) {
+            let _ = report_tx.try_send(report);
+        }
+        let refresher = tokens::Refresher {
+            tracked: token_schedule,
+            workers: command_txs.clone(),
+            // The last sender besides the workers': the control loop ends on the stop signal.
+            to_control: report_tx,
+            reloads,
+        };
         // Not joined: it ends when the control thread drops `token_reloads`, and a fetch in flight
         // then must not hold up shutdown.
         std::thread::Builder::new()
@@ -195,7 +203,7 @@ impl Gateway {
         for handle in self.workers.drain(..) {
             let _ = handle.join();
         }
-        // The control loop ends once every worker dropped its report sender, or on the stop signal.
+        // The control loop ends on the stop signal (or once every sender of reports is gone).
         self.stop.stop();
         if let Some(control) = self.control.take() {
             let _ = control.join();

@@ -15,7 +15,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::config::ResolvedConfig;
 use crate::config::resolve::ServiceAccountSettings;
-use crate::messages::WorkerCommand;
+use crate::messages::{ToControl, WorkerCommand};
 use crate::providers::vertex_auth::{AccessToken, parse_token_response, token_request_body};
 use crate::upstream::blocking::post_form;
 
@@ -113,7 +113,8 @@ impl Schedule {
 }
 
 /// The first round, fetched before the workers start: the tokens that came, and each account's
-/// schedule (failed fetches are retried by the refresher).
+/// schedule (failed fetches are retried by the refresher). [`first_round_reports`] turns it into
+/// the `/metrics` counts.
 pub fn first_round(accounts: Vec<Account>) -> (Vec<AccessToken>, Vec<(Account, Schedule)>) {
     let mut tokens = Vec::new();
     let tracked = accounts
@@ -127,6 +128,18 @@ pub fn first_round(accounts: Vec<Account>) -> (Vec<AccessToken>, Vec<(Account, S
         })
         .collect();
     (tokens, tracked)
+}
+
+/// The first round's outcome per account, as the refresher reports each later fetch.
+pub fn first_round_reports(tokens: &[AccessToken], tracked: &[(Account, Schedule)]) -> Vec<ToControl> {
+    let report = |(account, _): &(Account, Schedule)| {
+        let token = tokens.iter().find(|t| t.provider == account.provider);
+        ToControl::AccessToken {
+            provider: account.provider.clone(),
+            expires_at_unix_ms: token.map(|t| t.expires_at_unix_ms),
+        }
+    };
+    tracked.iter().map(report).collect()
 }
 
 /// Fetches and moves `schedule` on by the outcome, logging either way.
@@ -153,6 +166,8 @@ fn fetch_logged(account: &Account, schedule: &mut Schedule) -> Option<AccessToke
 pub struct Refresher {
     pub tracked: Vec<(Account, Schedule)>,
     pub workers: Vec<Sender<WorkerCommand>>,
+    /// Every fetch's outcome, for `/metrics` (sent with `try_send`: a full channel drops one count).
+    pub to_control: Sender<ToControl>,
     /// A new set of accounts after each reload; closed when the control thread ends.
     pub reloads: Receiver<Vec<Account>>,
 }
@@ -193,7 +208,11 @@ impl Refresher {
             if schedule.next_due > now {
                 continue;
             }
-            if let Some(token) = fetch_logged(account, schedule) {
+            let fetched = fetch_logged(account, schedule);
+            let expires_at_unix_ms = fetched.as_ref().map(|t| t.expires_at_unix_ms);
+            let report = ToControl::AccessToken { provider: account.provider.clone(), expires_at_unix_ms };
+            let _ = self.to_control.try_send(report);
+            if let Some(token) = fetched {
                 let token = Arc::new(token);
                 for worker in &self.workers {
                     // A worker that is gone (shutting down) needs no token.
@@ -228,6 +247,7 @@ mod tests {
         let later = Instant::now() + Duration::from_secs(3000);
         let kept = Schedule { next_due: later, failures: 0 };
         let (_tx, reloads) = crossbeam_channel::unbounded();
+        let (to_control, _reports) = crossbeam_channel::unbounded();
         let mut refresher = Refresher {
             tracked: vec![
                 (account("a", "https://t/1"), kept),
@@ -235,6 +255,7 @@ mod tests {
                 (account("gone", "https://t/1"), kept),
             ],
             workers: Vec::new(),
+            to_control,
             reloads,
         };
 
