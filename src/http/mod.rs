@@ -9,12 +9,82 @@ pub mod write;
 
 use std::fmt;
 
-/// A header as received: name lowercased ASCII, value raw bytes (no trimming
-/// beyond what httparse does, which strips surrounding spaces and tabs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub name: String,
-    pub value: Vec<u8>,
+/// The header fields of one head, without a copy per field: the head's bytes are copied once and
+/// each field is a pair of ranges into them. Values are raw bytes (no trimming beyond what httparse
+/// does, which strips surrounding spaces and tabs); names compare ASCII case-insensitively, as
+/// RFC 9110 §5.1 says they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Headers {
+    raw: Vec<u8>,
+    fields: Vec<Field>,
+}
+
+/// Where one field's name and value lie in `Headers::raw`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Field {
+    name: Span,
+    value: Span,
+}
+
+/// A `start..end` range into a head's bytes, small and `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// The span of `part`, a slice httparse handed out from inside `head`.
+    fn within(head: &[u8], part: &[u8]) -> Span {
+        // Both point into the same buffer, so the difference of addresses is an offset.
+        let start = (part.as_ptr() as usize).saturating_sub(head.as_ptr() as usize).min(head.len());
+        let end = (start + part.len()).min(head.len());
+        Span { start: start as u32, end: end as u32 }
+    }
+
+    fn of(self, raw: &[u8]) -> &[u8] {
+        raw.get(self.start as usize..self.end as usize).unwrap_or_default()
+    }
+}
+
+impl Headers {
+    /// Copies `head` (the bytes httparse parsed, up to the end of the head) once and records where
+    /// each of `parsed`'s fields lies in it.
+    fn copy(head: &[u8], parsed: &[httparse::Header<'_>]) -> Headers {
+        let fields = parsed
+            .iter()
+            .map(|h| Field { name: Span::within(head, h.name.as_bytes()), value: Span::within(head, h.value) })
+            .collect();
+        Headers { raw: head.to_vec(), fields }
+    }
+
+    /// `(name, value)` of every field, in order; names as sent.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.fields.iter().map(|f| (std::str::from_utf8(f.name.of(&self.raw)).unwrap_or(""), f.value.of(&self.raw)))
+    }
+
+    /// The values of every field called `name` (any case), in order. Compares bytes: no UTF-8
+    /// check per field on this path, which every lookup takes.
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let raw = &self.raw;
+        self.fields
+            .iter()
+            .filter(move |f| f.name.of(raw).eq_ignore_ascii_case(name.as_bytes()))
+            .map(move |f| f.value.of(raw))
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The text of `span` in the head (the request line's method and target).
+    fn text(&self, span: Span) -> &str {
+        std::str::from_utf8(span.of(&self.raw)).unwrap_or("")
+    }
 }
 
 /// How a message body is delimited.
@@ -29,9 +99,10 @@ pub enum BodyFraming {
     UntilClose,
 }
 
-/// Finds the first header by lowercase name.
-pub fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
-    headers.iter().find(|h| h.name == name).map(|h| h.value.as_slice())
+/// Finds the first header by name (any case).
+pub fn find_header<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
+    let raw = &headers.raw;
+    headers.fields.iter().find(|f| f.name.of(raw).eq_ignore_ascii_case(name.as_bytes())).map(|f| f.value.of(raw))
 }
 
 /// Why a head could not be accepted. `status()` gives the HTTP status the
@@ -72,16 +143,12 @@ impl std::error::Error for HeadError {}
 /// Upper bound on header slots; sized so the parse scratch space stays on the stack.
 const MAX_HEADER_SLOTS: usize = 128;
 
-fn own_headers(raw: &[httparse::Header<'_>]) -> Vec<Header> {
-    raw.iter().map(|h| Header { name: h.name.to_ascii_lowercase(), value: h.value.to_vec() }).collect()
+fn count_headers(headers: &Headers, name: &str) -> usize {
+    values_of(headers, name).count()
 }
 
-fn count_headers(headers: &[Header], name: &str) -> usize {
-    headers.iter().filter(|h| h.name == name).count()
-}
-
-fn values_of<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-    headers.iter().filter(move |h| h.name == name).map(|h| h.value.as_slice())
+fn values_of<'a>(headers: &'a Headers, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    headers.values(name)
 }
 
 fn is_ows(b: u8) -> bool {
@@ -106,17 +173,17 @@ fn trim_ows(mut v: &[u8]) -> &[u8] {
 
 /// Comma-separated list elements across every header called `name`, trimmed;
 /// empty elements are dropped as RFC 9110 §5.6.1 asks recipients to do.
-fn list_elements<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+fn list_elements<'a>(headers: &'a Headers, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
     values_of(headers, name).flat_map(|v| v.split(|b| *b == b',')).map(trim_ows).filter(|e| !e.is_empty())
 }
 
-fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
+fn has_token(headers: &Headers, name: &str, token: &str) -> bool {
     list_elements(headers, name).any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Persistence per RFC 9112 §9.3: `close` always wins; otherwise 1.1 defaults
 /// to persistent and 1.0 only persists when asked to.
-fn keep_alive_from(headers: &[Header], minor_version: u8) -> bool {
+fn keep_alive_from(headers: &Headers, minor_version: u8) -> bool {
     if has_token(headers, "connection", "close") {
         return false;
     }
@@ -173,16 +240,23 @@ fn map_parse_error(err: httparse::Error, version_token: impl FnOnce() -> HeadErr
 mod tests {
     use super::*;
 
-    fn hdr(name: &str, value: &str) -> Header {
-        Header { name: name.to_string(), value: value.as_bytes().to_vec() }
+    /// Headers as the parsers build them, from a head's text.
+    fn headers_of(head: &str) -> Headers {
+        let mut slots = [httparse::EMPTY_HEADER; 16];
+        let mut req = httparse::Request::new(&mut slots);
+        let httparse::Status::Complete(n) = req.parse(head.as_bytes()).unwrap() else { panic!("partial") };
+        Headers::copy(&head.as_bytes()[..n], req.headers)
     }
 
     #[test]
-    fn find_header_returns_first_match() {
-        let hs = vec![hdr("a", "1"), hdr("b", "2"), hdr("a", "3")];
+    fn find_header_returns_first_match_in_any_case() {
+        let hs = headers_of("GET / HTTP/1.1\r\na: 1\r\nB: 2\r\nA: 3\r\n\r\n");
         assert_eq!(find_header(&hs, "a"), Some(&b"1"[..]));
         assert_eq!(find_header(&hs, "b"), Some(&b"2"[..]));
         assert_eq!(find_header(&hs, "c"), None);
+        assert_eq!(count_headers(&hs, "a"), 2);
+        let fields: Vec<(&str, &[u8])> = hs.iter().collect();
+        assert_eq!(fields, [("a", &b"1"[..]), ("B", &b"2"[..]), ("A", &b"3"[..])]);
     }
 
     #[test]
@@ -217,7 +291,7 @@ mod tests {
     fn trim_and_tokens() {
         assert_eq!(trim_ows(b" \t a b \t"), b"a b");
         assert_eq!(trim_ows(b"  "), b"");
-        let hs = vec![hdr("connection", "Upgrade , KEEP-ALIVE"), hdr("connection", ",close,")];
+        let hs = headers_of("GET / HTTP/1.1\r\nconnection: Upgrade , KEEP-ALIVE\r\nConnection: ,close,\r\n\r\n");
         assert!(has_token(&hs, "connection", "keep-alive"));
         assert!(has_token(&hs, "connection", "close"));
         assert!(!has_token(&hs, "connection", "upgrade2"));

@@ -10,8 +10,8 @@
 use std::mem::MaybeUninit;
 
 use super::{
-    BodyFraming, HeadError, Header, MAX_HEADER_SLOTS, count_headers, find_header, first_line, has_token,
-    keep_alive_from, map_parse_error, own_headers, parse_content_length, trim_ows, values_of, version_error,
+    BodyFraming, HeadError, Headers, MAX_HEADER_SLOTS, Span, count_headers, find_header, first_line, has_token,
+    keep_alive_from, map_parse_error, parse_content_length, trim_ows, values_of, version_error,
 };
 
 /// Bounds applied while the head is still arriving.
@@ -32,10 +32,11 @@ impl Default for RequestLimits {
 /// A parsed and validated request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
-    pub method: String,
-    pub target: String,
+    /// The request line's method and target, as spans of the head's bytes in `headers`.
+    method: Span,
+    target: Span,
     pub minor_version: u8,
-    pub headers: Vec<Header>,
+    pub headers: Headers,
     /// `Empty` (no framing headers), `Length` (including `Length(0)`) or `Chunked`.
     pub framing: BodyFraming,
     pub keep_alive: bool,
@@ -44,17 +45,24 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    /// The first header with this (lowercase) name.
-    pub fn header(&self, lowercase_name: &str) -> Option<&[u8]> {
-        find_header(&self.headers, lowercase_name)
+    /// The first header with this name (compared in any case).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        find_header(&self.headers, name)
+    }
+
+    pub fn method(&self) -> &str {
+        self.headers.text(self.method)
+    }
+
+    /// The request target as sent (origin-form, or `*`).
+    pub fn target(&self) -> &str {
+        self.headers.text(self.target)
     }
 
     /// The target without its `?query`.
     pub fn path(&self) -> &str {
-        match self.target.split_once('?') {
-            Some((path, _)) => path,
-            None => &self.target,
-        }
+        let target = self.target();
+        target.split_once('?').map_or(target, |(path, _)| path)
     }
 }
 
@@ -74,7 +82,9 @@ pub fn parse_request_head(buf: &[u8], limits: &RequestLimits) -> Result<Option<(
     match parsed {
         httparse::Status::Partial if window.len() >= limits.max_head_bytes => Err(HeadError::TooLarge),
         httparse::Status::Partial => Ok(None),
-        httparse::Status::Complete(consumed) => build_head(&req).map(|head| Some((head, consumed))),
+        httparse::Status::Complete(consumed) => {
+            build_head(&req, &window[..consumed]).map(|head| Some((head, consumed)))
+        }
     }
 }
 
@@ -84,19 +94,20 @@ fn request_version_error(window: &[u8]) -> HeadError {
     version_error(version)
 }
 
-fn build_head(req: &httparse::Request<'_, '_>) -> Result<RequestHead, HeadError> {
+/// `bytes` is the whole head `req` was parsed from; it is copied once into the result.
+fn build_head(req: &httparse::Request<'_, '_>, bytes: &[u8]) -> Result<RequestHead, HeadError> {
     let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version) else {
         return Err(HeadError::Malformed("incomplete request line"));
     };
     check_target(target)?;
-    let headers = own_headers(req.headers);
+    let headers = Headers::copy(bytes, req.headers);
     check_host(&headers, minor_version)?;
     let framing = request_framing(&headers, minor_version)?;
     let keep_alive = keep_alive_from(&headers, minor_version);
     let expect_continue = minor_version == 1 && expects_continue(&headers);
     Ok(RequestHead {
-        method: method.to_string(),
-        target: target.to_string(),
+        method: Span::within(bytes, method.as_bytes()),
+        target: Span::within(bytes, target.as_bytes()),
         minor_version,
         headers,
         framing,
@@ -119,7 +130,7 @@ fn check_target(target: &str) -> Result<(), HeadError> {
 }
 
 /// RFC 9112 §3.2: a 1.1 request needs exactly one Host; two are refused on any version.
-fn check_host(headers: &[Header], minor_version: u8) -> Result<(), HeadError> {
+fn check_host(headers: &Headers, minor_version: u8) -> Result<(), HeadError> {
     match count_headers(headers, "host") {
         0 if minor_version >= 1 => Err(HeadError::Malformed("missing Host header")),
         0 | 1 => Ok(()),
@@ -127,7 +138,7 @@ fn check_host(headers: &[Header], minor_version: u8) -> Result<(), HeadError> {
     }
 }
 
-fn request_framing(headers: &[Header], minor_version: u8) -> Result<BodyFraming, HeadError> {
+fn request_framing(headers: &Headers, minor_version: u8) -> Result<BodyFraming, HeadError> {
     let cl = count_headers(headers, "content-length");
     let te = count_headers(headers, "transfer-encoding");
     match (cl, te) {
@@ -138,7 +149,7 @@ fn request_framing(headers: &[Header], minor_version: u8) -> Result<BodyFraming,
     }
 }
 
-fn content_length(headers: &[Header], count: usize) -> Result<BodyFraming, HeadError> {
+fn content_length(headers: &Headers, count: usize) -> Result<BodyFraming, HeadError> {
     if count > 1 {
         return Err(HeadError::BadFraming("multiple Content-Length headers"));
     }
@@ -149,7 +160,7 @@ fn content_length(headers: &[Header], count: usize) -> Result<BodyFraming, HeadE
         .ok_or(HeadError::BadFraming("invalid Content-Length"))
 }
 
-fn transfer_encoding(headers: &[Header], count: usize, minor_version: u8) -> Result<BodyFraming, HeadError> {
+fn transfer_encoding(headers: &Headers, count: usize, minor_version: u8) -> Result<BodyFraming, HeadError> {
     if minor_version == 0 {
         return Err(HeadError::BadFraming("Transfer-Encoding on an HTTP/1.0 request"));
     }
@@ -163,7 +174,7 @@ fn transfer_encoding(headers: &[Header], count: usize, minor_version: u8) -> Res
     }
 }
 
-fn expects_continue(headers: &[Header]) -> bool {
+fn expects_continue(headers: &Headers) -> bool {
     has_token(headers, "expect", "100-continue")
 }
 
@@ -202,14 +213,14 @@ mod tests {
     fn parses_a_simple_post() {
         let raw = "POST /v1/chat/completions?x=1 HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n";
         let h = head(raw);
-        assert_eq!(h.method, "POST");
-        assert_eq!(h.target, "/v1/chat/completions?x=1");
+        assert_eq!(h.method(), "POST");
+        assert_eq!(h.target(), "/v1/chat/completions?x=1");
         assert_eq!(h.path(), "/v1/chat/completions");
         assert_eq!(h.minor_version, 1);
         assert_eq!(h.headers.len(), 3);
-        assert_eq!(h.headers[1].name, "content-type");
+        assert_eq!(h.headers.iter().nth(1).map(|(name, _)| name), Some("Content-Type"));
         assert_eq!(h.header("content-type"), Some(&b"application/json"[..]));
-        assert_eq!(h.header("Content-Type"), None, "lookups take lowercase names");
+        assert_eq!(h.header("Content-Type"), Some(&b"application/json"[..]), "names match in any case");
         assert_eq!(h.framing, BodyFraming::Length(12));
         assert!(h.keep_alive);
         assert!(!h.expect_continue);
@@ -434,6 +445,6 @@ mod tests {
     #[test]
     fn leading_empty_lines_are_skipped_and_counted() {
         let raw = "\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
-        assert_eq!(head(raw).method, "GET");
+        assert_eq!(head(raw).method(), "GET");
     }
 }

@@ -9,8 +9,8 @@
 use std::mem::MaybeUninit;
 
 use super::{
-    BodyFraming, HeadError, Header, MAX_HEADER_SLOTS, count_headers, find_header, first_line, keep_alive_from,
-    list_elements, map_parse_error, own_headers, parse_content_length, trim_ows, values_of, version_error,
+    BodyFraming, HeadError, Headers, MAX_HEADER_SLOTS, count_headers, find_header, first_line, keep_alive_from,
+    list_elements, map_parse_error, parse_content_length, trim_ows, values_of, version_error,
 };
 
 /// A parsed response head.
@@ -18,16 +18,16 @@ use super::{
 pub struct ResponseHead {
     pub status: u16,
     pub minor_version: u8,
-    pub headers: Vec<Header>,
+    pub headers: Headers,
     pub framing: BodyFraming,
     /// False whenever the body is delimited by close or its framing was ambiguous.
     pub keep_alive: bool,
 }
 
 impl ResponseHead {
-    /// The first header with this (lowercase) name.
-    pub fn header(&self, lowercase_name: &str) -> Option<&[u8]> {
-        find_header(&self.headers, lowercase_name)
+    /// The first header with this name (compared in any case).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        find_header(&self.headers, name)
     }
 
     /// 1xx: another head follows on the same connection.
@@ -53,7 +53,9 @@ pub fn parse_response_head(
     match parsed {
         httparse::Status::Partial if window.len() >= max_head_bytes => Err(HeadError::TooLarge),
         httparse::Status::Partial => Ok(None),
-        httparse::Status::Complete(consumed) => build_head(&resp, request_was_head).map(|head| Some((head, consumed))),
+        httparse::Status::Complete(consumed) => {
+            build_head(&resp, &window[..consumed], request_was_head).map(|head| Some((head, consumed)))
+        }
     }
 }
 
@@ -63,14 +65,19 @@ fn response_version_error(window: &[u8]) -> HeadError {
     version_error(version)
 }
 
-fn build_head(resp: &httparse::Response<'_, '_>, request_was_head: bool) -> Result<ResponseHead, HeadError> {
+/// `bytes` is the whole head `resp` was parsed from; it is copied once into the result.
+fn build_head(
+    resp: &httparse::Response<'_, '_>,
+    bytes: &[u8],
+    request_was_head: bool,
+) -> Result<ResponseHead, HeadError> {
     let (Some(status), Some(minor_version)) = (resp.code, resp.version) else {
         return Err(HeadError::Malformed("incomplete status line"));
     };
     if status < 100 {
         return Err(HeadError::Malformed("invalid status code"));
     }
-    let headers = own_headers(resp.headers);
+    let headers = Headers::copy(bytes, resp.headers);
     let bodyless = request_was_head || (100..200).contains(&status) || status == 204 || status == 304;
     let decision =
         if bodyless { Decision::reusable(BodyFraming::Empty) } else { response_framing(&headers, minor_version)? };
@@ -96,7 +103,7 @@ impl Decision {
 }
 
 /// RFC 9112 §6.3 steps 3–8 for a response that may carry a body.
-fn response_framing(headers: &[Header], minor_version: u8) -> Result<Decision, HeadError> {
+fn response_framing(headers: &Headers, minor_version: u8) -> Result<Decision, HeadError> {
     if count_headers(headers, "transfer-encoding") > 0 {
         return Ok(transfer_coded(headers, minor_version));
     }
@@ -106,7 +113,7 @@ fn response_framing(headers: &[Header], minor_version: u8) -> Result<Decision, H
     Ok(Decision::close(BodyFraming::UntilClose))
 }
 
-fn transfer_coded(headers: &[Header], minor_version: u8) -> Decision {
+fn transfer_coded(headers: &Headers, minor_version: u8) -> Decision {
     // §6.1: TE on a 1.0 message means the framing is faulty; reading to close
     // is the only interpretation that cannot desynchronise us.
     if minor_version == 0 {
@@ -126,7 +133,7 @@ fn transfer_coded(headers: &[Header], minor_version: u8) -> Decision {
 
 /// Identical repeats (as separate fields or as a list) are one length per
 /// RFC 9110 §8.6; anything else is unrecoverable.
-fn content_length(headers: &[Header]) -> Result<u64, HeadError> {
+fn content_length(headers: &Headers) -> Result<u64, HeadError> {
     let mut length = None;
     let elements = values_of(headers, "content-length").flat_map(|v| v.split(|b| *b == b','));
     for element in elements {

@@ -58,8 +58,8 @@ fn log_error(cx: &WorkerContext, error: &GatewayError) {
 /// `Ok(reusable)` once a response was written; `Err` when nothing was written yet.
 async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> Result<bool, GatewayError> {
     let head = &request.head;
-    let is_head = head.method == "HEAD";
-    match (head.method.as_str(), head.path()) {
+    let is_head = head.method() == "HEAD";
+    match (head.method(), head.path()) {
         ("GET" | "HEAD", "/healthz") => respond_json(conn, b"{\"status\":\"ok\"}", head.keep_alive, is_head).await,
         ("GET" | "HEAD", "/v1/models") => {
             let snapshot = cx.snapshot();
@@ -167,7 +167,10 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
 }
 
 fn method_not_allowed(head: &crate::http::request::RequestHead) -> GatewayError {
-    GatewayError::new(ErrorKind::MethodNotAllowed, format!("method {} is not allowed on {}", head.method, head.path()))
+    GatewayError::new(
+        ErrorKind::MethodNotAllowed,
+        format!("method {} is not allowed on {}", head.method(), head.path()),
+    )
 }
 
 /// A model call through a front door, measured: whatever happens, one record goes to the metrics and
