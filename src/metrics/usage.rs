@@ -1,6 +1,8 @@
 //! Token usage read from OpenAI-format answers that pass through untranslated: the `usage` object of
 //! a `chat.completion`, and the usage chunk of a stream (sent when the client asked for
-//! `stream_options.include_usage`). Translated providers report usage through `chat::StreamEvent`.
+//! `stream_options.include_usage`); likewise a Responses API `response` (its `usage` names the
+//! counts `input_tokens` / `output_tokens`) and its stream's `response.completed` event. Translated
+//! providers report usage through `chat::StreamEvent`.
 
 use memchr::memmem;
 use serde::Deserialize;
@@ -9,13 +11,13 @@ use crate::chat::Usage;
 
 #[derive(Deserialize, Default)]
 struct OpenAiUsage {
-    #[serde(default)]
+    #[serde(default, alias = "input_tokens")]
     prompt_tokens: u64,
-    #[serde(default)]
+    #[serde(default, alias = "output_tokens")]
     completion_tokens: u64,
-    #[serde(default)]
+    #[serde(default, alias = "input_tokens_details")]
     prompt_tokens_details: Option<PromptDetails>,
-    #[serde(default)]
+    #[serde(default, alias = "output_tokens_details")]
     completion_tokens_details: Option<CompletionDetails>,
 }
 
@@ -43,9 +45,10 @@ impl From<OpenAiUsage> for Usage {
     }
 }
 
-/// The usage of a `chat.completion` JSON body, if it has one.
+/// The usage of a `chat.completion` or Responses `response` JSON body, or of a Responses stream
+/// event that carries the response (`response.completed`), if it has one.
 pub fn from_json(body: &[u8]) -> Option<Usage> {
-    let raw = sonic_rs::get(body, &["usage"]).ok()?;
+    let raw = sonic_rs::get(body, &["usage"]).or_else(|_| sonic_rs::get(body, &["response", "usage"])).ok()?;
     sonic_rs::from_str::<OpenAiUsage>(raw.as_raw_str()).ok().map(Usage::from)
 }
 
@@ -94,6 +97,28 @@ mod tests {
         let u = from_json(body).unwrap();
         assert_eq!((u.prompt_tokens, u.completion_tokens, u.cache_read_tokens, u.reasoning_tokens), (20, 7, 4, 2));
         assert_eq!(from_json(br#"{"usage":null}"#), None);
+    }
+
+    #[test]
+    fn reads_responses_api_usage_in_bodies_and_in_the_completed_event() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/openai/responses");
+        let body = std::fs::read(format!("{dir}/openai-responses-basic.response.json")).unwrap();
+        let u = from_json(&body).unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens, u.cache_read_tokens, u.reasoning_tokens), (24, 8, 0, 0));
+
+        let stream = std::fs::read(format!("{dir}/openai-responses-stream-reasoning-usage.sse")).unwrap();
+        let mut scanner = StreamUsage::default();
+        for piece in stream.split_inclusive(|&b| b == b'\n') {
+            scanner.scan(piece);
+        }
+        let text = String::from_utf8(stream).unwrap();
+        let completed = text.lines().find(|l| l.contains("\"type\":\"response.completed\"")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(completed.trim_start_matches("data: ")).unwrap();
+        let usage = &json["response"]["usage"];
+        let u = scanner.usage().expect("response.completed carries usage");
+        assert_eq!(u.prompt_tokens, usage["input_tokens"].as_u64().unwrap());
+        assert_eq!(u.completion_tokens, usage["output_tokens"].as_u64().unwrap());
+        assert_eq!(u.reasoning_tokens, usage["output_tokens_details"]["reasoning_tokens"].as_u64().unwrap());
     }
 
     #[test]

@@ -16,6 +16,8 @@ const USER_AGENT: &str = concat!("corelay/", env!("CARGO_PKG_VERSION"));
 pub enum Operation {
     Chat,
     Embeddings,
+    /// OpenAI's Responses API, passed through to `openai_responses` providers.
+    Responses,
 }
 
 impl Operation {
@@ -23,6 +25,7 @@ impl Operation {
         match self {
             Operation::Chat => "/chat/completions",
             Operation::Embeddings => "/embeddings",
+            Operation::Responses => "/responses",
         }
     }
 }

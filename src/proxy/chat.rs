@@ -79,12 +79,14 @@ pub async fn handle(
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
-    let ir = parse_if_translating(&request.body, &candidates, cx.settings().routing.max_attempts)?;
+    let operation = PassThrough::OpenAi(Operation::Chat);
+    let max_attempts = cx.settings().routing.max_attempts;
+    let ir = parse_if_translating(&request.body, &candidates, max_attempts, operation, openai_chat::parse_request)?;
     let plan = Plan::PassThrough {
         request: &request,
         fields: &fields,
         ir: ir.as_ref(),
-        operation: PassThrough::OpenAi(Operation::Chat),
+        operation,
         front_door: FrontDoor::OpenAi,
     };
     run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await
@@ -279,21 +281,10 @@ async fn run_attempts(
         attempts += 1;
         let kind = candidate.endpoint.provider.kind;
         let outcome = match plan {
-            Plan::PassThrough { request, fields, ir: Some(ir), .. } if !kind.speaks_openai() => {
-                let _ = (request, fields);
-                translated::attempt(
-                    cx,
-                    conn,
-                    snapshot,
-                    ir,
-                    candidate,
-                    attempts,
-                    keep_alive,
-                    deadline,
-                    call,
-                    FrontDoor::OpenAi,
-                )
-                .await
+            // A provider that does not speak the client's format gets the parsed request, translated.
+            Plan::PassThrough { ir: Some(ir), operation, front_door, .. } if !operation.is_offered_by(kind) => {
+                let door = *front_door;
+                translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline, call, door).await
             }
             Plan::PassThrough { request, fields, operation, front_door, .. } => {
                 let exchange = PassThroughExchange { request, fields, operation: *operation, front_door: *front_door };
@@ -321,17 +312,20 @@ fn request_error(e: crate::chat::RequestError) -> GatewayError {
     }
 }
 
-/// The internal request, parsed only when a candidate that may be tried speaks another format.
+/// The internal request, parsed (by `parse`, the client format's parser) only when a candidate that
+/// may be tried does not offer `operation` itself.
 fn parse_if_translating(
     body: &[u8],
     candidates: &[Candidate<'_>],
     max_attempts: usize,
+    operation: PassThrough,
+    parse: fn(&[u8]) -> Result<ChatRequest, crate::chat::RequestError>,
 ) -> Result<Option<ChatRequest>, GatewayError> {
-    let translating = candidates.iter().take(max_attempts).any(|c| !c.endpoint.provider.kind.speaks_openai());
+    let translating = candidates.iter().take(max_attempts).any(|c| !operation.is_offered_by(c.endpoint.provider.kind));
     if !translating {
         return Ok(None);
     }
-    openai_chat::parse_request(body).map(Some).map_err(request_error)
+    parse(body).map(Some).map_err(request_error)
 }
 
 fn route_error(error: RouteError) -> GatewayError {
@@ -378,9 +372,11 @@ enum PassThrough {
 
 impl PassThrough {
     fn is_offered_by(self, kind: crate::config::ProviderKind) -> bool {
+        use crate::config::ProviderKind;
         match self {
+            PassThrough::OpenAi(Operation::Responses) => kind == ProviderKind::OpenaiResponses,
             PassThrough::OpenAi(_) => kind.speaks_openai(),
-            PassThrough::AnthropicCountTokens => kind == crate::config::ProviderKind::Anthropic,
+            PassThrough::AnthropicCountTokens => kind == ProviderKind::Anthropic,
         }
     }
 
@@ -389,6 +385,7 @@ impl PassThrough {
         match self {
             PassThrough::OpenAi(Operation::Chat) => "serves chat (openai or azure kinds)",
             PassThrough::OpenAi(Operation::Embeddings) => "serves embeddings (openai or azure kinds)",
+            PassThrough::OpenAi(Operation::Responses) => "serves the Responses API (openai_responses kind)",
             PassThrough::AnthropicCountTokens => "counts tokens (anthropic kind)",
         }
     }
