@@ -66,7 +66,8 @@ pub struct Serving<'a> {
     pub front_door: crate::api::FrontDoor,
 }
 
-/// `Ok(reusable)` once a response was written; `Err` when nothing was written yet.
+/// `POST /v1/chat/completions`. `Ok(reusable)` once a response was written; `Err` when nothing was
+/// written yet.
 pub async fn handle(
     cx: &WorkerContext,
     conn: &mut ClientConn,
@@ -74,21 +75,39 @@ pub async fn handle(
     request: Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
+    let format = OpenAiFormat {
+        operation: PassThrough::OpenAi(Operation::Chat),
+        front_door: FrontDoor::OpenAi,
+        parse: openai_chat::parse_request,
+    };
+    openai_format(cx, conn, snapshot, request, call, format).await
+}
+
+/// One of OpenAI's generation APIs: passed through to the providers that offer it, translated (from
+/// the internal request `parse` gives) for the others.
+struct OpenAiFormat {
+    operation: PassThrough,
+    front_door: FrontDoor,
+    parse: fn(&[u8]) -> Result<ChatRequest, crate::chat::RequestError>,
+}
+
+async fn openai_format(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &Snapshot,
+    request: Request,
+    call: &RefCell<CallRecord>,
+    format: OpenAiFormat,
+) -> Result<bool, GatewayError> {
     let mut fields = route_fields::extract(&request.body)?;
     note_request(call, &fields.model, fields.stream);
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
-    let operation = PassThrough::OpenAi(Operation::Chat);
+    let OpenAiFormat { operation, front_door, parse } = format;
     let max_attempts = cx.settings().routing.max_attempts;
-    let ir = parse_if_translating(&request.body, &candidates, max_attempts, operation, openai_chat::parse_request)?;
-    let plan = Plan::PassThrough {
-        request: &request,
-        fields: &fields,
-        ir: ir.as_ref(),
-        operation,
-        front_door: FrontDoor::OpenAi,
-    };
+    let ir = parse_if_translating(&request.body, &candidates, max_attempts, operation, parse)?;
+    let plan = Plan::PassThrough { request: &request, fields: &fields, ir: ir.as_ref(), operation, front_door };
     run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await
 }
 
