@@ -1,7 +1,9 @@
-//! OpenAI's Responses API as a provider (`kind = "openai_responses"`) through the running gateway:
-//! an OpenAI chat client's request goes to `POST {base_url}/responses` in the Responses format, and
-//! the recorded Responses stream and body come back as chat completions; the Anthropic front door
-//! works the same way. The mock replays recorded bytes from ../shared/fixtures/openai/responses.
+//! OpenAI's Responses API through the running gateway, both ways. As a provider
+//! (`kind = "openai_responses"`): an OpenAI chat client's request goes to `POST {base_url}/responses`
+//! in the Responses format, and the recorded Responses stream and body come back as chat
+//! completions; the Anthropic front door works the same way. As a front door (`POST /v1/responses`):
+//! passed through to such a provider with only the model and key replaced, and translated for an
+//! OpenAI chat provider. The mock replays recorded bytes from ../shared/fixtures/openai/responses.
 
 mod common;
 
@@ -129,4 +131,60 @@ fn a_quota_error_is_reported_as_the_gateways_and_not_retried() {
     assert_eq!(response.status, 502, "{}", response.text());
     assert_eq!(response.json()["error"]["code"], "insufficient_quota", "{}", response.text());
     assert_eq!(mock.requests().len(), 1, "insufficient_quota is not worth a retry");
+}
+
+#[test]
+fn a_responses_client_is_passed_through_with_only_the_model_and_the_key_replaced() {
+    let recorded = fixture("openai-responses-basic.response.json");
+    let mock = MockProvider::start(MockConfig { reply: Reply::Json(recorded), ..MockConfig::default() }).unwrap();
+    let gateway = start_gateway(&config(&mock));
+    // A built-in tool only OpenAI runs: it must reach the provider untouched.
+    let body = serde_json::json!({
+        "model": "openai/o3-pro",
+        "input": "What is the capital of France?",
+        "tools": [{"type": "web_search"}],
+        "previous_response_id": "resp_abc"
+    });
+
+    let response = Client::connect(gateway.local_addr()).post(
+        "/v1/responses",
+        &[("authorization", "Bearer client-secret")],
+        &serde_json::to_vec(&body).unwrap(),
+    );
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json()["model"], "openai/o3-pro");
+    assert_eq!(response.json()["output"][0]["content"][0]["text"], "The capital of France is Paris.");
+    let seen = &mock.requests()[0];
+    assert_eq!(seen.path, "/v1/responses");
+    assert_eq!(seen.header("authorization"), Some(format!("Bearer {PROVIDER_KEY}").as_str()));
+    let sent = upstream_body(&mock);
+    let mut expected = body.clone();
+    expected["model"] = "o3-pro".into();
+    assert_eq!(sent, expected, "only the model changes");
+}
+
+#[test]
+fn a_responses_client_is_translated_for_other_providers_and_refused_state_is_a_400() {
+    let chat = MockProvider::start(MockConfig::default()).unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ncores = 1\n[providers.chat]\nkind = \"openai\"\nbase_url = \"http://{}/v1\"\n[models.\"acme/chat\"]\nendpoints = [{{ provider = \"chat\", model = \"gpt-4o-mini\" }}]\n",
+        chat.addr()
+    );
+    let gateway = start_gateway(&text);
+    let mut client = Client::connect(gateway.local_addr());
+
+    let answer = client.post("/v1/responses", &[], br#"{"model":"acme/chat","input":"hi","instructions":"Be brief."}"#);
+    let stateful =
+        client.post("/v1/responses", &[], br#"{"model":"acme/chat","input":"hi","previous_response_id":"resp_1"}"#);
+
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json()["object"], "response");
+    assert_eq!(answer.json()["status"], "completed");
+    let sent: serde_json::Value = serde_json::from_slice(&chat.requests()[0].body).unwrap();
+    assert_eq!(sent["messages"][0], serde_json::json!({"role": "system", "content": "Be brief."}));
+    assert_eq!(chat.requests()[0].path, "/v1/chat/completions");
+    assert_eq!(stateful.status, 400, "{}", stateful.text());
+    assert_eq!(stateful.json()["error"]["param"], "previous_response_id");
+    assert_eq!(chat.requests().len(), 1, "a refused request reaches no provider");
 }

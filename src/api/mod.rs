@@ -6,6 +6,7 @@ pub mod anthropic_messages;
 pub mod health;
 pub mod openai;
 pub mod openai_chat;
+pub mod openai_responses;
 pub mod route_fields;
 
 use crate::chat::{ChatResponse, ProviderError, StreamEvent};
@@ -18,6 +19,9 @@ pub enum FrontDoor {
     OpenAi,
     /// OpenAI embeddings (`/v1/embeddings`): OpenAI's formats, passed through.
     OpenAiEmbeddings,
+    /// OpenAI's Responses API (`/v1/responses`): passed through to `openai_responses` providers,
+    /// translated for the others.
+    OpenAiResponses,
     /// Anthropic Messages (`/v1/messages`).
     Anthropic,
     /// Anthropic's `/v1/messages/count_tokens`: passed through to Anthropic-kind providers.
@@ -32,6 +36,7 @@ pub enum FrontDoor {
 /// A stream encoder for one front door (enum dispatch, no trait objects on the hot path).
 pub enum StreamEncoder {
     OpenAi(openai_chat::ChunkEncoder),
+    OpenAiResponses(Box<openai_responses::StreamEncoder>),
     Anthropic(anthropic_messages::StreamEncoder),
     AiSdk(Box<ai_sdk::StreamEncoder>),
 }
@@ -40,6 +45,7 @@ impl StreamEncoder {
     pub fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
         match self {
             StreamEncoder::OpenAi(e) => e.encode(event, out),
+            StreamEncoder::OpenAiResponses(e) => e.encode(event, out),
             StreamEncoder::Anthropic(e) => e.encode(event, out),
             StreamEncoder::AiSdk(e) => e.encode(event, out),
         }
@@ -64,6 +70,7 @@ impl FrontDoor {
         match self {
             FrontDoor::OpenAi => "openai",
             FrontDoor::OpenAiEmbeddings => "openai_embeddings",
+            FrontDoor::OpenAiResponses => "openai_responses",
             FrontDoor::Anthropic => "anthropic",
             FrontDoor::AnthropicCountTokens => "anthropic_count_tokens",
             FrontDoor::AiSdk(_) => "ai_sdk",
@@ -71,8 +78,19 @@ impl FrontDoor {
         }
     }
 
-    pub fn stream_encoder(self, gateway_model: &str, created: u64, include_usage: bool) -> StreamEncoder {
+    /// `response_id` names the answer where the format gives it an id the client sees (the Responses
+    /// API's `resp_...`); unique per request.
+    pub fn stream_encoder(
+        self,
+        gateway_model: &str,
+        created: u64,
+        include_usage: bool,
+        response_id: &str,
+    ) -> StreamEncoder {
         match self {
+            FrontDoor::OpenAiResponses => StreamEncoder::OpenAiResponses(Box::new(
+                openai_responses::StreamEncoder::new(gateway_model, created, response_id),
+            )),
             // Embeddings never stream; the OpenAI encoder stands in.
             FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings | FrontDoor::AiSdkEmbeddings => {
                 StreamEncoder::OpenAi(openai_chat::ChunkEncoder::new(gateway_model, created, include_usage))
@@ -93,8 +111,12 @@ impl FrontDoor {
         gateway_model: &str,
         created: u64,
         gateway_metadata: Option<&serde_json::Value>,
+        response_id: &str,
     ) -> Vec<u8> {
         match self {
+            FrontDoor::OpenAiResponses => {
+                openai_responses::encode_response(answer, gateway_model, created, response_id)
+            }
             FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings | FrontDoor::AiSdkEmbeddings => {
                 openai_chat::encode_response(answer, gateway_model, created)
             }
@@ -107,7 +129,9 @@ impl FrontDoor {
 
     pub fn error_status(self, error: &ProviderError) -> u16 {
         match self {
-            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai_chat::error_status(error),
+            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings | FrontDoor::OpenAiResponses => {
+                openai_chat::error_status(error)
+            }
             FrontDoor::Anthropic | FrontDoor::AnthropicCountTokens => anthropic_messages::error_status(error),
             FrontDoor::AiSdk(_) | FrontDoor::AiSdkEmbeddings => ai_sdk::error_status(error),
         }
@@ -115,7 +139,9 @@ impl FrontDoor {
 
     pub fn error_body(self, error: &ProviderError) -> Vec<u8> {
         match self {
-            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai_chat::error_body(error),
+            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings | FrontDoor::OpenAiResponses => {
+                openai_chat::error_body(error)
+            }
             FrontDoor::Anthropic | FrontDoor::AnthropicCountTokens => anthropic_messages::error_body(error),
             FrontDoor::AiSdk(_) | FrontDoor::AiSdkEmbeddings => ai_sdk::error_body(error),
         }
@@ -124,7 +150,7 @@ impl FrontDoor {
     /// The body of an error the gateway itself answers with (its status is `error.status()`).
     pub fn gateway_error_body(self, error: &GatewayError) -> Vec<u8> {
         match self {
-            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings => openai::error_json(error),
+            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings | FrontDoor::OpenAiResponses => openai::error_json(error),
             FrontDoor::Anthropic | FrontDoor::AnthropicCountTokens => anthropic_messages::gateway_error_body(error),
             FrontDoor::AiSdk(_) | FrontDoor::AiSdkEmbeddings => ai_sdk::gateway_error_body(error),
         }

@@ -83,6 +83,23 @@ pub async fn handle(
     openai_format(cx, conn, snapshot, request, call, format).await
 }
 
+/// `POST /v1/responses`: OpenAI's Responses API, passed through to `openai_responses` providers
+/// (built-in tools and stored conversations work there) and translated for every other kind.
+pub async fn handle_responses(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &Snapshot,
+    request: Request,
+    call: &RefCell<CallRecord>,
+) -> Result<bool, GatewayError> {
+    let format = OpenAiFormat {
+        operation: PassThrough::OpenAi(Operation::Responses),
+        front_door: FrontDoor::OpenAiResponses,
+        parse: crate::api::openai_responses::parse_request,
+    };
+    openai_format(cx, conn, snapshot, request, call, format).await
+}
+
 /// One of OpenAI's generation APIs: passed through to the providers that offer it, translated (from
 /// the internal request `parse` gives) for the others.
 struct OpenAiFormat {

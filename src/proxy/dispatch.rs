@@ -76,6 +76,7 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         ("POST", "/v1/messages") => api_call(cx, conn, request, FrontDoor::Anthropic).await,
         ("POST", "/v1/messages/count_tokens") => api_call(cx, conn, request, FrontDoor::AnthropicCountTokens).await,
         ("POST", "/v1/embeddings") => api_call(cx, conn, request, FrontDoor::OpenAiEmbeddings).await,
+        ("POST", "/v1/responses") => api_call(cx, conn, request, FrontDoor::OpenAiResponses).await,
         ("POST", path) if ai_sdk_route(path, "/language-model").is_some() => {
             let prefix = ai_sdk_route(path, "/language-model").unwrap_or_default();
             let spec = ai_sdk_spec(&request, "ai-language-model-specification-version", prefix);
@@ -142,6 +143,7 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
             | "/v1/messages"
             | "/v1/messages/count_tokens"
             | "/v1/embeddings"
+            | "/v1/responses"
             | "/admin/reload"
             | "/metrics"
             | "/dashboard"
@@ -198,6 +200,7 @@ async fn api_call(
             call.borrow_mut().key = key.to_string();
             match front_door {
                 FrontDoor::OpenAi => super::chat::handle(cx, conn, &snapshot, request, &call).await,
+                FrontDoor::OpenAiResponses => super::chat::handle_responses(cx, conn, &snapshot, request, &call).await,
                 FrontDoor::OpenAiEmbeddings => {
                     super::chat::handle_embeddings(cx, conn, &snapshot, request, &call).await
                 }

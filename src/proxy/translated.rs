@@ -392,6 +392,12 @@ async fn provider_error(
 
 type Ended = Result<(Outcome, bool), (Outcome, GatewayError)>;
 
+/// The id a format that names answers shows for this one (the Responses API's `resp_...`): the
+/// request id, unique within the process and echoed in `x-request-id`.
+fn response_id(serving: &Serving<'_>) -> String {
+    format!("resp_{}", serving.call.borrow().request_id)
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -418,7 +424,14 @@ async fn buffered(
         }
     };
     let metadata = gateway_metadata(serving, &answer.usage);
-    let json = serving.front_door.encode_response(&answer, &serving.candidate.model.id, unix_now(), Some(&metadata));
+    let response_id = response_id(serving);
+    let json = serving.front_door.encode_response(
+        &answer,
+        &serving.candidate.model.id,
+        unix_now(),
+        Some(&metadata),
+        &response_id,
+    );
     let cost = note_served(serving, Some(answer.usage), waited);
     let meta = Meta::new(serving, Some(cost));
     let mut headers = response_headers(&head, serving, &meta);
@@ -505,7 +518,12 @@ async fn stream(
     let translator = translator_for(provider, model, &response.head).expect("translated kinds have translators");
     let mut state = TranslatedStream {
         translator,
-        encoder: serving.front_door.stream_encoder(&serving.candidate.model.id, unix_now(), ir.include_usage),
+        encoder: serving.front_door.stream_encoder(
+            &serving.candidate.model.id,
+            unix_now(),
+            ir.include_usage,
+            &response_id(serving),
+        ),
         events: Vec::new(),
         pending: Vec::with_capacity(16 * 1024),
         finished: false,

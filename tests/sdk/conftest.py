@@ -70,6 +70,14 @@ def gateway():
     embed, embed_url = _start_mock("--replay-json", str(ROOT / "tests" / "sdk" / "data" / "openai-embeddings.json"))
     # Anthropic's documented count_tokens answer shape, our own numbers.
     counter, counter_url = _start_mock("--replay-json", str(ROOT / "tests" / "sdk" / "data" / "anthropic-count-tokens.json"))
+    # OpenAI's Responses API, recorded: a body and a stream.
+    responses_fixtures = ROOT.parent / "shared" / "fixtures" / "openai" / "responses"
+    responses_json, responses_json_url = _start_mock(
+        "--replay-json", str(responses_fixtures / "openai-responses-basic.response.json")
+    )
+    responses_sse, responses_sse_url = _start_mock(
+        "--replay-sse", str(responses_fixtures / "openai-responses-stream-text.sse")
+    )
     config = textwrap.dedent(
         f"""
         [server]
@@ -142,6 +150,20 @@ def gateway():
         [models."anthropic/claude-counted"]
         endpoints = [{{ provider = "counter", model = "claude-sonnet-4-5" }}]
 
+        [providers.responses-json]
+        kind = "openai_responses"
+        base_url = "{responses_json_url}"
+
+        [providers.responses-sse]
+        kind = "openai_responses"
+        base_url = "{responses_sse_url}"
+
+        [models."openai/o3-pro"]
+        endpoints = [{{ provider = "responses-json", model = "o3-pro" }}]
+
+        [models."openai/o3-pro-stream"]
+        endpoints = [{{ provider = "responses-sse", model = "o3-pro" }}]
+
         [models."anthropic/claude-sonnet-4"]
         endpoints = [
           {{ provider = "vertex", model = "claude-sonnet-4" }},
@@ -169,6 +191,8 @@ def gateway():
         yield f"http://{match.group(1)}/v1"
     finally:
         _stop(proc)
-        for started in (mock, limited, claude_stream, claude_json, unavailable, tools, embed, counter):
+        for started in (
+            mock, limited, claude_stream, claude_json, unavailable, tools, embed, counter, responses_json, responses_sse
+        ):
             _stop(started)
         os.unlink(config_path)

@@ -54,6 +54,8 @@ def test_models_list(gateway):
         "anthropic/claude-json",
         "anthropic/claude-sonnet-4",
         "anthropic/claude-stream",
+        "openai/o3-pro",
+        "openai/o3-pro-stream",
     ]
 
 
