@@ -7,6 +7,7 @@ pub mod health;
 pub mod openai;
 pub mod openai_chat;
 pub mod openai_responses;
+mod request_json;
 pub mod route_fields;
 
 use crate::chat::{ChatResponse, ProviderError, StreamEvent};

@@ -32,8 +32,9 @@
 //!   and block types this gateway does not know.
 
 use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
+
+use crate::api::request_json::{first_byte, serde_message, top_level_members};
 
 use crate::chat::{
     ChatRequest, Effort, ExtraField, Media, Message, Part, Reasoning, RequestError, ResponseFormat, Tool, ToolCall,
@@ -42,40 +43,11 @@ use crate::chat::{
 
 /// Parses a Messages body.
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
-    let Fields(fields) = serde_json::from_slice(body).map_err(|e| {
-        RequestError::InvalidJson(format!("the request body is not a JSON object: {}", serde_message(&e)))
-    })?;
     let mut top = TopLevel::default();
-    for (index, (name, raw)) in fields.iter().enumerate() {
-        if fields[..index].iter().any(|(earlier, _)| earlier == name) {
-            return Err(RequestError::invalid(name.as_str(), "appears more than once"));
-        }
+    for (name, raw) in &top_level_members(body)? {
         top.apply(name, raw)?;
     }
     top.finish()
-}
-
-/// The top-level members in order, values unparsed.
-struct Fields<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = Fields<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
-                    fields.push(entry);
-                }
-                Ok(Fields(fields))
-            }
-        }
-        deserializer.deserialize_map(FieldsVisitor)
-    }
 }
 
 /// `thinking` as sent.
@@ -155,20 +127,6 @@ fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue, param: &str) -> Result<T, R
         return Err(RequestError::invalid(param, "expected an object"));
     }
     serde_json::from_str(raw.get()).map_err(|e| RequestError::invalid(param, serde_message(&e)))
-}
-
-/// serde_json's message without the " at line L column C" suffix, which means nothing to a client
-/// looking at one field.
-fn serde_message(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
-}
-
-fn first_byte(raw: &RawValue) -> Option<u8> {
-    raw.get().trim_start().bytes().next()
 }
 
 /// The elements of the array `raw`, or `None` for `null`.

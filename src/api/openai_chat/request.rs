@@ -13,8 +13,9 @@
 //! base64.
 
 use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
+
+use crate::api::request_json::{first_byte, media_from_data_url, media_from_url, serde_message, top_level_members};
 
 use crate::chat::{
     ChatRequest, Effort, ExtraField, Media, Message, Part, Reasoning, RequestError, ResponseFormat, Tool, ToolCall,
@@ -23,40 +24,11 @@ use crate::chat::{
 
 /// Parses a chat-completions body.
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, RequestError> {
-    let Fields(fields) = serde_json::from_slice(body).map_err(|e| {
-        RequestError::InvalidJson(format!("the request body is not a JSON object: {}", serde_message(&e)))
-    })?;
     let mut top = TopLevel::default();
-    for (index, (name, raw)) in fields.iter().enumerate() {
-        if fields[..index].iter().any(|(earlier, _)| earlier == name) {
-            return Err(RequestError::invalid(name.as_str(), format!("`{name}` appears more than once")));
-        }
+    for (name, raw) in &top_level_members(body)? {
         top.apply(name, raw)?;
     }
     top.finish()
-}
-
-/// The top-level members in order, values unparsed.
-struct Fields<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = Fields<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
-                    fields.push(entry);
-                }
-                Ok(Fields(fields))
-            }
-        }
-        deserializer.deserialize_map(FieldsVisitor)
-    }
 }
 
 /// The request being assembled, with the fields whose meaning depends on others.
@@ -125,20 +97,6 @@ fn typed<'a, T: Deserialize<'a>>(raw: &'a RawValue, param: &str, expected: &str)
 fn structured<'a, T: Deserialize<'a>>(raw: &'a RawValue, param: &str) -> Result<T, RequestError> {
     serde_json::from_str(raw.get())
         .map_err(|e| RequestError::invalid(param, format!("`{param}`: {}", serde_message(&e))))
-}
-
-/// serde_json's message without the " at line L column C" suffix, which means nothing to a client
-/// looking at one field.
-fn serde_message(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
-}
-
-fn first_byte(raw: &RawValue) -> Option<u8> {
-    raw.get().trim_start().bytes().next()
 }
 
 fn check_n(raw: &RawValue) -> Result<(), RequestError> {
@@ -430,34 +388,6 @@ fn parse_file(file: WireFile, param: &str) -> Result<Part, RequestError> {
         }
     };
     Ok(Part::File { media, filename: file.filename })
-}
-
-/// An image URL: `http(s)` URLs stay URLs, base64 data URLs become inline media.
-fn media_from_url(url: String, param: &str) -> Result<Media, RequestError> {
-    if url.starts_with("data:") {
-        return media_from_data_url(url, param);
-    }
-    if url.starts_with("https://") || url.starts_with("http://") {
-        return Ok(Media::Url(url));
-    }
-    Err(RequestError::invalid(param, "expected an http(s) URL or a base64 data URL"))
-}
-
-/// `data:<media type>[;params];base64,<data>` -> inline media, reusing the string's buffer for the
-/// data (images run to megabytes).
-fn media_from_data_url(mut url: String, param: &str) -> Result<Media, RequestError> {
-    let bad = || RequestError::invalid(param, "expected a base64 data URL (`data:<media type>;base64,<data>`)");
-    let comma = url.find(',').ok_or_else(bad)?;
-    let meta = url.get("data:".len()..comma).ok_or_else(bad)?;
-    let media_type = match meta.strip_suffix(";base64") {
-        Some(rest) => rest.split(';').next().unwrap_or_default().to_owned(),
-        None => return Err(bad()),
-    };
-    if media_type.is_empty() {
-        return Err(bad());
-    }
-    url.drain(..=comma);
-    Ok(Media::Base64 { media_type, data: url })
 }
 
 fn parse_tool_calls(items: Vec<&RawValue>, message_param: &str) -> Result<Vec<ToolCall>, RequestError> {
