@@ -161,3 +161,65 @@ fn anthropic_errors_become_openai_errors_and_only_retryable_ones_fail_over() {
     assert!(json["error"]["message"].as_str().unwrap().contains("effort level"), "{json}");
     assert_eq!(openai.requests().len(), 1);
 }
+
+/// An Anthropic client's request to `/v1/messages`, with what only Anthropic's format carries:
+/// prompt caching, a server tool, a beta header.
+fn anthropic_native(client: &mut Client, stream: bool) -> (serde_json::Value, Response) {
+    let body = serde_json::json!({
+        "model": MODEL,
+        "max_tokens": 256,
+        "stream": stream,
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 1}],
+        "messages": [{"role": "user", "content": "Say hello"}],
+    });
+    let headers = [
+        ("x-api-key", "client-anthropic-key"),
+        ("anthropic-version", "2023-06-01"),
+        ("anthropic-beta", "context-1m-2025-08-07"),
+    ];
+    let response = client.post("/v1/messages", &headers, &serde_json::to_vec(&body).unwrap());
+    (body, response)
+}
+
+#[test]
+fn an_anthropic_client_is_passed_through_to_an_anthropic_provider_with_only_model_and_key_replaced() {
+    let recorded = fixture("anthropic-messages-basic.response.json");
+    let anthropic = MockProvider::start(MockConfig { reply: Reply::Json(recorded), ..MockConfig::default() }).unwrap();
+    // The OpenAI-kind endpoint cannot carry a server tool, so it is never tried.
+    let openai = MockProvider::start(MockConfig::default()).unwrap();
+    let gateway = start_gateway(&config(&format!("http://{}", anthropic.addr()), Some(&openai.base_url())));
+
+    let (mut sent, response) = anthropic_native(&mut Client::connect(gateway.local_addr()), false);
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json()["model"], MODEL);
+    assert_eq!(response.json()["content"][0]["text"], "The capital of France is Paris.");
+    let seen = &anthropic.requests()[0];
+    assert_eq!(seen.path, "/messages");
+    assert_eq!(seen.header("x-api-key"), Some(PROVIDER_KEY));
+    assert_eq!(seen.header("anthropic-beta"), Some("context-1m-2025-08-07"));
+    sent["model"] = "claude-sonnet-4-5".into();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&seen.body).unwrap(), sent, "only the model changes");
+    assert!(openai.requests().is_empty());
+}
+
+#[test]
+fn a_passed_through_anthropic_stream_keeps_its_events_and_shows_the_gateway_model() {
+    let recorded = fixture("anthropic-messages-stream-text.sse");
+    let anthropic =
+        MockProvider::start(MockConfig { reply: Reply::Sse(recorded.clone()), ..MockConfig::default() }).unwrap();
+    let gateway = start_gateway(&config(&format!("http://{}", anthropic.addr()), None));
+
+    let (_, response) = anthropic_native(&mut Client::connect(gateway.local_addr()), true);
+
+    assert_eq!(response.status, 200, "{}", response.text());
+    let (events, _) = response.sse_data();
+    let start = events.iter().find(|e| e["type"] == "message_start").expect("message_start");
+    assert_eq!(start["message"]["model"], MODEL, "the model is the one the client asked for");
+    let text: String = events.iter().filter_map(|e| e["delta"]["text"].as_str()).collect();
+    let (recorded_text, output_tokens) = recorded_text_and_output_tokens(&recorded);
+    assert_eq!(text, recorded_text);
+    let delta = events.iter().find(|e| e["type"] == "message_delta").expect("message_delta");
+    assert_eq!(delta["usage"]["output_tokens"].as_u64(), Some(output_tokens));
+}

@@ -19,6 +19,11 @@ struct OpenAiUsage {
     prompt_tokens_details: Option<PromptDetails>,
     #[serde(default, alias = "output_tokens_details")]
     completion_tokens_details: Option<CompletionDetails>,
+    /// Anthropic counts cache reads and writes apart from `input_tokens`.
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -35,11 +40,13 @@ struct CompletionDetails {
 
 impl From<OpenAiUsage> for Usage {
     fn from(u: OpenAiUsage) -> Usage {
+        // Internally the prompt counts every input token, cached or not (OpenAI's meaning).
+        let (read, write) = (u.cache_read_input_tokens.unwrap_or(0), u.cache_creation_input_tokens.unwrap_or(0));
         Usage {
-            prompt_tokens: u.prompt_tokens,
+            prompt_tokens: u.prompt_tokens + read + write,
             completion_tokens: u.completion_tokens,
-            cache_read_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
-            cache_write_tokens: 0,
+            cache_read_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(read),
+            cache_write_tokens: write,
             reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
         }
     }
@@ -48,7 +55,10 @@ impl From<OpenAiUsage> for Usage {
 /// The usage of a `chat.completion` or Responses `response` JSON body, or of a Responses stream
 /// event that carries the response (`response.completed`), if it has one.
 pub fn from_json(body: &[u8]) -> Option<Usage> {
-    let raw = sonic_rs::get(body, &["usage"]).or_else(|_| sonic_rs::get(body, &["response", "usage"])).ok()?;
+    let raw = sonic_rs::get(body, &["usage"])
+        .or_else(|_| sonic_rs::get(body, &["response", "usage"]))
+        .or_else(|_| sonic_rs::get(body, &["message", "usage"]))
+        .ok()?;
     sonic_rs::from_str::<OpenAiUsage>(raw.as_raw_str()).ok().map(Usage::from)
 }
 
@@ -76,7 +86,7 @@ impl StreamUsage {
             if let Some(data) = line.strip_prefix(b"data:") {
                 let data = data.strip_prefix(b" ").unwrap_or(data);
                 if let Some(usage) = from_json(data) {
-                    self.usage = Some(usage);
+                    self.usage = Some(self.usage.map_or(usage, |seen| most_of(seen, usage)));
                 }
             }
         }
@@ -84,6 +94,18 @@ impl StreamUsage {
 
     pub fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+}
+
+/// Every count the larger of two reports. Counts in a stream only grow, and Anthropic's come in two
+/// parts: the input in `message_start`, the output (cumulative) in each `message_delta`.
+fn most_of(a: Usage, b: Usage) -> Usage {
+    Usage {
+        prompt_tokens: a.prompt_tokens.max(b.prompt_tokens),
+        completion_tokens: a.completion_tokens.max(b.completion_tokens),
+        cache_read_tokens: a.cache_read_tokens.max(b.cache_read_tokens),
+        cache_write_tokens: a.cache_write_tokens.max(b.cache_write_tokens),
+        reasoning_tokens: a.reasoning_tokens.max(b.reasoning_tokens),
     }
 }
 
@@ -119,6 +141,39 @@ mod tests {
         assert_eq!(u.prompt_tokens, usage["input_tokens"].as_u64().unwrap());
         assert_eq!(u.completion_tokens, usage["output_tokens"].as_u64().unwrap());
         assert_eq!(u.reasoning_tokens, usage["output_tokens_details"]["reasoning_tokens"].as_u64().unwrap());
+    }
+
+    #[test]
+    fn reads_anthropic_usage_split_over_message_start_and_message_delta() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/anthropic");
+        let stream = std::fs::read(format!("{dir}/anthropic-messages-stream-text.sse")).unwrap();
+        let mut scanner = StreamUsage::default();
+        for piece in stream.split_inclusive(|&b| b == b'\n') {
+            scanner.scan(piece);
+        }
+        let text = String::from_utf8(stream).unwrap();
+        let data = |kind: &str| -> serde_json::Value {
+            let line = text.lines().filter(|l| l.contains(kind)).find(|l| l.starts_with("data:")).unwrap();
+            serde_json::from_str(line.trim_start_matches("data:").trim()).unwrap()
+        };
+        let start = data("\"type\":\"message_start\"");
+        let delta = data("\"type\":\"message_delta\"");
+        let input = &start["message"]["usage"];
+        let expected_prompt = ["input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
+            .iter()
+            .map(|k| input[*k].as_u64().unwrap_or(0))
+            .sum::<u64>();
+        let u = scanner.usage().expect("the stream reports usage");
+        assert!(expected_prompt > 0);
+        assert_eq!(u.prompt_tokens, expected_prompt);
+        assert_eq!(u.completion_tokens, delta["usage"]["output_tokens"].as_u64().unwrap());
+    }
+
+    #[test]
+    fn anthropic_cache_reads_and_writes_count_in_the_prompt() {
+        let body = br#"{"usage":{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":5,"output_tokens":3}}"#;
+        let u = from_json(body).unwrap();
+        assert_eq!((u.prompt_tokens, u.cache_read_tokens, u.cache_write_tokens, u.completion_tokens), (115, 100, 5, 3));
     }
 
     #[test]

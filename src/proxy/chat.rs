@@ -75,12 +75,12 @@ pub async fn handle(
     request: Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
-    let format = OpenAiFormat {
+    let format = ClientFormat {
         operation: PassThrough::OpenAi(Operation::Chat),
         front_door: FrontDoor::OpenAi,
         parse: openai_chat::parse_request,
     };
-    openai_format(cx, conn, snapshot, request, call, format).await
+    native_or_translated(cx, conn, snapshot, request, call, format).await
 }
 
 /// `POST /v1/responses`: OpenAI's Responses API, passed through to `openai_responses` providers
@@ -92,38 +92,48 @@ pub async fn handle_responses(
     request: Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
-    let format = OpenAiFormat {
+    let format = ClientFormat {
         operation: PassThrough::OpenAi(Operation::Responses),
         front_door: FrontDoor::OpenAiResponses,
         parse: crate::api::openai_responses::parse_request,
     };
-    openai_format(cx, conn, snapshot, request, call, format).await
+    native_or_translated(cx, conn, snapshot, request, call, format).await
 }
 
-/// One of OpenAI's generation APIs: passed through to the providers that offer it, translated (from
+/// A client format's generation API: passed through to the providers that offer it, translated (from
 /// the internal request `parse` gives) for the others.
-struct OpenAiFormat {
+struct ClientFormat {
     operation: PassThrough,
     front_door: FrontDoor,
     parse: fn(&[u8]) -> Result<ChatRequest, crate::chat::RequestError>,
 }
 
-async fn openai_format(
+async fn native_or_translated(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
     request: Request,
     call: &RefCell<CallRecord>,
-    format: OpenAiFormat,
+    format: ClientFormat,
 ) -> Result<bool, GatewayError> {
     let mut fields = route_fields::extract(&request.body)?;
     note_request(call, &fields.model, fields.stream);
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
-    let candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
-    let OpenAiFormat { operation, front_door, parse } = format;
+    let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
+    let ClientFormat { operation, front_door, parse } = format;
     let max_attempts = cx.settings().routing.max_attempts;
-    let ir = parse_if_translating(&request.body, &candidates, max_attempts, operation, parse)?;
+    let native = |c: &Candidate<'_>| operation.is_offered_by(c.endpoint.provider.kind);
+    let ir = match parse_if_translating(&request.body, &candidates, max_attempts, operation, parse) {
+        Ok(ir) => ir,
+        // The request uses what only its own format carries (a server tool, `n` > 1, ...): the
+        // providers that speak that format can still serve it, so only they are tried.
+        Err(_) if candidates.iter().any(native) => {
+            candidates.retain(native);
+            None
+        }
+        Err(error) => return Err(error),
+    };
     let plan = Plan::PassThrough { request: &request, fields: &fields, ir: ir.as_ref(), operation, front_door };
     run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await
 }
@@ -198,7 +208,8 @@ pub async fn handle_count_tokens(
     pass_through(cx, conn, snapshot, request, call, operation, FrontDoor::AnthropicCountTokens).await
 }
 
-/// `POST /v1/messages`: an Anthropic-format request, translated for every provider kind.
+/// `POST /v1/messages`: an Anthropic-format request, passed through to `anthropic` providers and
+/// translated for every other kind.
 pub async fn handle_messages(
     cx: &WorkerContext,
     conn: &mut ClientConn,
@@ -206,13 +217,12 @@ pub async fn handle_messages(
     request: Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
-    let ir = crate::api::anthropic_messages::parse_request(&request.body).map_err(request_error)?;
-    note_request(call, &ir.model, ir.stream);
-    let head = &request.head;
-    let options = crate::routing::RoutingOptions::default().with_headers(|name| head.header(name));
-    let candidates = candidates(cx, snapshot, &ir.model, &options)?;
-    let plan = Plan::Translated { ir: &ir, front_door: FrontDoor::Anthropic };
-    run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
+    let format = ClientFormat {
+        operation: PassThrough::AnthropicMessages,
+        front_door: FrontDoor::Anthropic,
+        parse: crate::api::anthropic_messages::parse_request,
+    };
+    native_or_translated(cx, conn, snapshot, request, call, format).await
 }
 
 /// `POST {base}/language-model` from the Vercel AI SDK: model and streaming come in headers, routing
@@ -404,6 +414,9 @@ enum PassThrough {
     OpenAi(Operation),
     /// Anthropic's `/v1/messages/count_tokens`, to `anthropic` kinds.
     AnthropicCountTokens,
+    /// Anthropic's `/v1/messages`, to `anthropic` kinds: prompt caching (`cache_control`), server
+    /// tools, citations and betas survive, which a translation cannot carry.
+    AnthropicMessages,
 }
 
 impl PassThrough {
@@ -412,7 +425,7 @@ impl PassThrough {
         match self {
             PassThrough::OpenAi(Operation::Responses) => kind == ProviderKind::OpenaiResponses,
             PassThrough::OpenAi(_) => kind.speaks_openai(),
-            PassThrough::AnthropicCountTokens => kind == ProviderKind::Anthropic,
+            PassThrough::AnthropicCountTokens | PassThrough::AnthropicMessages => kind == ProviderKind::Anthropic,
         }
     }
 
@@ -423,6 +436,7 @@ impl PassThrough {
             PassThrough::OpenAi(Operation::Embeddings) => "serves embeddings (openai or azure kinds)",
             PassThrough::OpenAi(Operation::Responses) => "serves the Responses API (openai_responses kind)",
             PassThrough::AnthropicCountTokens => "counts tokens (anthropic kind)",
+            PassThrough::AnthropicMessages => "speaks Anthropic's Messages API (anthropic kind)",
         }
     }
 }
@@ -457,7 +471,16 @@ async fn attempt(
         PassThrough::OpenAi(operation) => {
             providers::openai::request(&endpoint.provider, operation, &body, fields.stream, &endpoint.model)
         }
-        PassThrough::AnthropicCountTokens => count_tokens_request(&endpoint.provider, &body),
+        PassThrough::AnthropicCountTokens => {
+            anthropic_request(&endpoint.provider, providers::anthropic::COUNT_TOKENS_PATH, &body, false, &request.head)
+        }
+        PassThrough::AnthropicMessages => anthropic_request(
+            &endpoint.provider,
+            providers::anthropic::MESSAGES_PATH,
+            &body,
+            fields.stream,
+            &request.head,
+        ),
     };
     drop(body);
     let tls = cx.tls();
@@ -524,14 +547,25 @@ async fn attempt(
     }
 }
 
-/// Anthropic's token-counting request: the client's body (model replaced) with the provider's key;
-/// headers built fresh, as for every provider call.
-fn count_tokens_request(provider: &crate::config::resolve::ResolvedProvider, body: &[u8]) -> Vec<u8> {
+/// An Anthropic request passed through: the client's body (model replaced) to `path` with the
+/// provider's key. Headers are built fresh, as for every provider call; of the client's, only
+/// `anthropic-beta` goes on (it opts into features, such as longer contexts, and carries no
+/// credential).
+fn anthropic_request(
+    provider: &crate::config::resolve::ResolvedProvider,
+    path: &str,
+    body: &[u8],
+    stream: bool,
+    client: &crate::http::request::RequestHead,
+) -> Vec<u8> {
     let key = provider.api_key.as_ref().map_or("", |k| k.expose());
-    let headers = providers::anthropic::request_headers(key, false);
+    let mut headers = providers::anthropic::request_headers(key, stream);
+    if let Some(beta) = client.header("anthropic-beta") {
+        headers.push(("anthropic-beta", beta.to_vec()));
+    }
     let headers: Vec<(&str, &[u8])> =
         headers.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, v.as_slice())).collect();
-    let target = provider.origin.target(providers::anthropic::COUNT_TOKENS_PATH);
+    let target = provider.origin.target(path);
     let mut out = Vec::with_capacity(512 + body.len());
     crate::http::write::write_request_head(
         &mut out,

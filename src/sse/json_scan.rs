@@ -1,4 +1,5 @@
-//! Byte-level JSON scanning: finds the top-level `"model"` string of an object and checks that a
+//! Byte-level JSON scanning: finds the top-level `"model"` string of an object (or of the `message` /
+//! `response` object an Anthropic or Responses API event wraps its answer in) and checks that a
 //! payload is one complete JSON value. It does not know about SSE lines, does not rewrite and never
 //! allocates.
 //!
@@ -10,20 +11,41 @@
 
 use core::ops::Range;
 
+/// Which top-level key a value belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Model,
+    /// `message` (Anthropic's `message_start`) or `response` (the Responses API's lifecycle events):
+    /// an object whose own top-level `model` is the answer's.
+    Envelope,
+    Other,
+}
+
+impl Key {
+    fn of(name: &[u8]) -> Key {
+        match name {
+            b"model" => Key::Model,
+            b"message" | b"response" => Key::Envelope,
+            _ => Key::Other,
+        }
+    }
+}
+
 /// Where the scan of the top-level object stands; one step per token.
 #[derive(Clone, Copy)]
 enum Top {
     /// After `{` or `,`: a key string must come next.
     ExpectKey,
-    /// After a key; `is_model` says whether it was `"model"`.
-    ExpectColon { is_model: bool },
-    /// After `:`; `is_model` says whether this value is the one we are after.
-    ExpectValue { is_model: bool },
+    /// After a key.
+    ExpectColon { key: Key },
+    /// After `:`.
+    ExpectValue { key: Key },
     /// After a value that was not the model: `,` or the closing `}` must come next.
     AfterValue,
 }
 
-/// Range of the content (between the quotes) of the first top-level `"model"` string in `payload`.
+/// Range of the content (between the quotes) of the first top-level `"model"` string in `payload`,
+/// or, before it, of the top-level `"model"` string of a top-level `message` or `response` object.
 ///
 /// `None` when `payload` does not start (after whitespace) with an object, when the object has no
 /// top-level `model` key before its end or before the bytes run out, when that key's value is not a
@@ -32,6 +54,12 @@ enum Top {
 /// The bytes after the model value are not looked at, which keeps the per-event cost to the head of
 /// the object (providers put `model` before `choices`).
 pub fn find_model_value(payload: &[u8]) -> Option<Range<usize>> {
+    scan_model(payload, true)
+}
+
+/// The scan behind [`find_model_value`]; `into_envelopes` says whether a `message` / `response`
+/// object is looked into (one level only).
+fn scan_model(payload: &[u8], into_envelopes: bool) -> Option<Range<usize>> {
     let open = skip_ws(payload, 0);
     if payload.get(open) != Some(&b'{') {
         return None;
@@ -44,23 +72,32 @@ pub fn find_model_value(payload: &[u8]) -> Option<Range<usize>> {
         state = match state {
             Top::ExpectKey if byte == b'"' => {
                 let close = string_end(payload, pos + 1)?;
-                let is_model = &payload[pos + 1..close] == b"model";
+                let key = Key::of(&payload[pos + 1..close]);
                 pos = close + 1;
-                Top::ExpectColon { is_model }
+                Top::ExpectColon { key }
             }
-            Top::ExpectColon { is_model } if byte == b':' => {
+            Top::ExpectColon { key } if byte == b':' => {
                 pos += 1;
-                Top::ExpectValue { is_model }
+                Top::ExpectValue { key }
             }
-            Top::ExpectValue { is_model: true } => {
+            Top::ExpectValue { key: Key::Model } => {
                 if byte != b'"' {
                     return None;
                 }
                 let close = string_end(payload, pos + 1)?;
                 return Some(pos + 1..close);
             }
-            Top::ExpectValue { is_model: false } => {
-                pos = value_end(payload, pos)?;
+            Top::ExpectValue { key } => {
+                let end = value_end(payload, pos)?;
+                // One level only: an envelope's own envelopes are not looked into.
+                if into_envelopes
+                    && key == Key::Envelope
+                    && byte == b'{'
+                    && let Some(inner) = scan_model(&payload[pos..end], false)
+                {
+                    return Some(pos + inner.start..pos + inner.end);
+                }
+                pos = end;
                 Top::AfterValue
             }
             Top::AfterValue if byte == b',' => {
@@ -147,4 +184,24 @@ fn scalar_end(payload: &[u8], mut pos: usize) -> usize {
         pos += 1;
     }
     pos
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model_in(payload: &str) -> Option<&str> {
+        find_model_value(payload.as_bytes()).map(|r| &payload[r])
+    }
+
+    #[test]
+    fn the_model_of_an_anthropic_or_responses_envelope_is_found_one_level_down() {
+        assert_eq!(model_in(r#"{"type":"message_start","message":{"id":"m","model":"claude"}}"#), Some("claude"));
+        assert_eq!(model_in(r#"{"type":"response.created","response":{"id":"r","model":"o3"}}"#), Some("o3"));
+        assert_eq!(model_in(r#"{"model":"top","message":{"model":"inner"}}"#), Some("top"));
+        assert_eq!(model_in(r#"{"message":{"content":"x"},"model":"after"}"#), Some("after"));
+        assert_eq!(model_in(r#"{"message":"model","other":{"model":"no"}}"#), None);
+        assert_eq!(model_in(r#"{"message":{"message":{"model":"too deep"}}}"#), None);
+        assert_eq!(model_in(r#"{"delta":{"model":"not an envelope"}}"#), None);
+    }
 }

@@ -24,6 +24,9 @@
 //!   response format (named `output`, which OpenAI requires and Anthropic does not have).
 //! - `top_k` is checked and kept in `extra` (no other format has it); `metadata.user_id` is the user.
 //!   Streams always want usage (`include_usage`), as Anthropic streams always carry it.
+//! This parser serves translations only: a request to an `anthropic` provider passes through
+//! untouched (`proxy::chat`), and when a request cannot be parsed here (a server tool, say) only the
+//! model's `anthropic` providers are tried.
 //! - Dropped, since they steer Anthropic's own service and mean nothing to a translation:
 //!   `cache_control` anywhere, `citations`, tool `defer_loading` and other per-tool options, and
 //!   metadata keys other than `user_id`.
