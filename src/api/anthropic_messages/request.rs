@@ -7,6 +7,10 @@
 //! rejected; unknown top-level fields (`service_tier`, `container`, `context_management`, ...) are
 //! kept verbatim in `extra`, where only a mapping to Anthropic's own format could use them.
 //!
+//! This parser serves translations only: a request to an `anthropic` provider passes through
+//! untouched (`proxy::chat`), and when a request cannot be parsed here (a server tool, say) only the
+//! model's `anthropic` providers are tried.
+//!
 //! Mapping choices:
 //! - `system` (a string or text blocks) becomes one system message, first.
 //! - A user turn's `tool_result` blocks become tool messages, in place: the blocks before one
@@ -24,9 +28,6 @@
 //!   response format (named `output`, which OpenAI requires and Anthropic does not have).
 //! - `top_k` is checked and kept in `extra` (no other format has it); `metadata.user_id` is the user.
 //!   Streams always want usage (`include_usage`), as Anthropic streams always carry it.
-//! This parser serves translations only: a request to an `anthropic` provider passes through
-//! untouched (`proxy::chat`), and when a request cannot be parsed here (a server tool, say) only the
-//! model's `anthropic` providers are tried.
 //! - Dropped, since they steer Anthropic's own service and mean nothing to a translation:
 //!   `cache_control` anywhere, `citations`, tool `defer_loading` and other per-tool options, and
 //!   metadata keys other than `user_id`.
