@@ -123,7 +123,7 @@ async fn native_or_translated(
     let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
     let ClientFormat { operation, front_door, parse } = format;
     let max_attempts = cx.settings().routing.max_attempts;
-    let native = |c: &Candidate<'_>| operation.is_offered_by(c.endpoint.provider.kind);
+    let native = |c: &Candidate<'_>| operation.is_offered_by(c.endpoint);
     let ir = match parse_if_translating(&request.body, &candidates, max_attempts, operation, parse) {
         Ok(ir) => ir,
         // The request uses what only its own format carries (a server tool, `n` > 1, ...): the
@@ -168,7 +168,7 @@ async fn pass_through(
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
-    candidates.retain(|c| operation.is_offered_by(c.endpoint.provider.kind));
+    candidates.retain(|c| operation.is_offered_by(c.endpoint));
     if candidates.is_empty() {
         let why = format!("`{}` has no endpoint that {}", fields.model, operation.offered_by());
         return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
@@ -325,10 +325,11 @@ async fn run_attempts(
             break;
         }
         attempts += 1;
-        let kind = candidate.endpoint.provider.kind;
         let outcome = match plan {
             // A provider that does not speak the client's format gets the parsed request, translated.
-            Plan::PassThrough { ir: Some(ir), operation, front_door, .. } if !operation.is_offered_by(kind) => {
+            Plan::PassThrough { ir: Some(ir), operation, front_door, .. }
+                if !operation.is_offered_by(candidate.endpoint) =>
+            {
                 let door = *front_door;
                 translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline, call, door).await
             }
@@ -367,7 +368,7 @@ fn parse_if_translating(
     operation: PassThrough,
     parse: fn(&[u8]) -> Result<ChatRequest, crate::chat::RequestError>,
 ) -> Result<Option<ChatRequest>, GatewayError> {
-    let translating = candidates.iter().take(max_attempts).any(|c| !operation.is_offered_by(c.endpoint.provider.kind));
+    let translating = candidates.iter().take(max_attempts).any(|c| !operation.is_offered_by(c.endpoint));
     if !translating {
         return Ok(None);
     }
@@ -420,9 +421,15 @@ enum PassThrough {
 }
 
 impl PassThrough {
-    fn is_offered_by(self, kind: crate::config::ProviderKind) -> bool {
+    /// Whether `endpoint` takes this operation's body as the client sent it (model aside).
+    fn is_offered_by(self, endpoint: &crate::routing::Endpoint) -> bool {
         use crate::config::ProviderKind;
+        let kind = endpoint.provider.kind;
         match self {
+            // Vertex serves Anthropic's models with Anthropic's body (its own version, no model).
+            PassThrough::AnthropicMessages if kind == ProviderKind::Vertex => {
+                translated::is_vertex_anthropic(&endpoint.model)
+            }
             PassThrough::OpenAi(Operation::Responses) => kind == ProviderKind::OpenaiResponses,
             PassThrough::OpenAi(_) => kind.speaks_openai(),
             PassThrough::AnthropicCountTokens | PassThrough::AnthropicMessages => kind == ProviderKind::Anthropic,
@@ -436,7 +443,7 @@ impl PassThrough {
             PassThrough::OpenAi(Operation::Embeddings) => "serves embeddings (openai or azure kinds)",
             PassThrough::OpenAi(Operation::Responses) => "serves the Responses API (openai_responses kind)",
             PassThrough::AnthropicCountTokens => "counts tokens (anthropic kind)",
-            PassThrough::AnthropicMessages => "speaks Anthropic's Messages API (anthropic kind)",
+            PassThrough::AnthropicMessages => "speaks Anthropic's Messages API (anthropic, or vertex for claude)",
         }
     }
 }
@@ -469,20 +476,37 @@ async fn attempt(
     let body = route_fields::provider_body(&request.body, fields, &endpoint.model);
     let upstream_request = match operation {
         PassThrough::OpenAi(operation) => {
-            providers::openai::request(&endpoint.provider, operation, &body, fields.stream, &endpoint.model)
+            Ok(providers::openai::request(&endpoint.provider, operation, &body, fields.stream, &endpoint.model))
         }
-        PassThrough::AnthropicCountTokens => {
-            anthropic_request(&endpoint.provider, providers::anthropic::COUNT_TOKENS_PATH, &body, false, &request.head)
+        PassThrough::AnthropicCountTokens => Ok(anthropic_request(
+            &endpoint.provider,
+            providers::anthropic::COUNT_TOKENS_PATH,
+            &body,
+            false,
+            &request.head,
+        )),
+        PassThrough::AnthropicMessages if endpoint.provider.kind == crate::config::ProviderKind::Vertex => {
+            translated::vertex_anthropic_pass_through(cx, &endpoint.provider, &endpoint.model, &body, fields.stream)
         }
-        PassThrough::AnthropicMessages => anthropic_request(
+        PassThrough::AnthropicMessages => Ok(anthropic_request(
             &endpoint.provider,
             providers::anthropic::MESSAGES_PATH,
             &body,
             fields.stream,
             &request.head,
-        ),
+        )),
     };
     drop(body);
+    let upstream_request = match upstream_request {
+        Ok(upstream_request) => upstream_request,
+        Err(no_request) => {
+            // No access token: the provider cannot be called, which to health is as good as unreachable.
+            let outcome = Outcome::ConnectError;
+            cx.health.record(snapshot.health.routes_version, endpoint.id, outcome, None, started.elapsed(), probe);
+            call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
+            return Attempt::Failed(Failure::Error(no_request));
+        }
+    };
     let tls = cx.tls();
     let exchange = upstream::ExchangeContext {
         pool: &cx.pool,

@@ -124,8 +124,43 @@ fn openai_responses_headers(key: &str, stream: bool) -> Vec<(&'static str, Vec<u
 }
 
 /// Vertex serves Anthropic's models through `rawPredict` and Google's through `generateContent`.
-fn is_vertex_anthropic(model: &str) -> bool {
+pub(super) fn is_vertex_anthropic(model: &str) -> bool {
     model.starts_with("claude")
+}
+
+/// An Anthropic client's Messages body (model already replaced) for Vertex's `rawPredict`: the same
+/// body without `model` (Vertex takes it from the path) and with Vertex's `anthropic_version`, under
+/// the provider's access token. Everything else (`cache_control`, tools) is the client's as sent.
+pub(super) fn vertex_anthropic_pass_through(
+    cx: &WorkerContext,
+    provider: &ResolvedProvider,
+    model: &str,
+    body: &[u8],
+    stream: bool,
+) -> Result<Vec<u8>, GatewayError> {
+    let vertex = provider
+        .vertex
+        .as_ref()
+        .ok_or_else(|| GatewayError::new(ErrorKind::Internal, "vertex provider without vertex settings"))?;
+    let invalid = |why: String| GatewayError::new(ErrorKind::InvalidJson, why);
+    let mut json: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("the request body is not a JSON object: {e}")))?;
+    json.remove("model");
+    json.insert("anthropic_version".into(), anthropic::VERTEX_ANTHROPIC_VERSION.into());
+    let body = serde_json::to_vec(&json).map_err(|e| invalid(e.to_string()))?;
+    let tokens = cx.access_tokens();
+    let token = credential(provider, &tokens)?;
+    let accept: &[u8] = if stream { b"text/event-stream" } else { b"application/json" };
+    let authorization = [b"Bearer ".as_slice(), token.as_bytes()].concat();
+    let mut headers: Vec<(&str, &[u8])> = vec![("content-type", b"application/json"), ("accept", accept)];
+    if !token.is_empty() {
+        headers.push(("authorization", &authorization));
+    }
+    let target = provider.origin.target(&anthropic::vertex_path(&vertex.project, &vertex.location, model, stream));
+    let mut out = Vec::with_capacity(512 + body.len());
+    write_request_head(&mut out, "POST", &target, &provider.origin.authority, &headers, Some(body.len() as u64));
+    out.extend_from_slice(&body);
+    Ok(out)
 }
 
 type RenderedRequest = (Vec<u8>, Vec<(&'static str, Vec<u8>)>, String);
