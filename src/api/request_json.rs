@@ -1,13 +1,14 @@
 //! JSON reading shared by the front doors' request parsers: the top-level members in order (with
 //! duplicate keys refused), typed reads whose errors name the request parameter, serde's messages
-//! without positions, and OpenAI-style image URLs (http(s) or base64 data URLs). It knows no front
-//! door's fields.
+//! without positions; and what OpenAI's two formats (chat completions, Responses) share: image URLs
+//! (http(s) or base64 data URLs), per-role content rules and reasoning-effort names. It knows no
+//! front door's fields.
 
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::chat::{Media, RequestError};
+use crate::chat::{Effort, Media, Part, Reasoning, RequestError};
 
 /// The top-level members of a request body, in order, values unparsed. A member that appears twice
 /// is refused: parsers disagree on which one wins, so a gateway must not pick silently.
@@ -55,6 +56,17 @@ pub(crate) fn serde_message(error: &serde_json::Error) -> String {
     }
 }
 
+/// Parses `raw` as `T`; the error names `param` and what was expected.
+pub(crate) fn typed<'a, T: Deserialize<'a>>(raw: &'a RawValue, param: &str, expected: &str) -> Result<T, RequestError> {
+    serde_json::from_str(raw.get()).map_err(|_| RequestError::invalid(param, format!("`{param}` must be {expected}")))
+}
+
+/// Parses `raw` as `T`; the error names `param` and carries serde's reason (a missing field, say).
+pub(crate) fn structured<'a, T: Deserialize<'a>>(raw: &'a RawValue, param: &str) -> Result<T, RequestError> {
+    serde_json::from_str(raw.get())
+        .map_err(|e| RequestError::invalid(param, format!("`{param}`: {}", serde_message(&e))))
+}
+
 /// The first byte of a raw JSON value: which kind of value it is, without parsing it.
 pub(crate) fn first_byte(raw: &RawValue) -> Option<u8> {
     raw.get().trim_start().bytes().next()
@@ -86,4 +98,39 @@ pub(crate) fn media_from_data_url(mut url: String, param: &str) -> Result<Media,
     }
     url.drain(..=comma);
     Ok(Media::Base64 { media_type, data: url })
+}
+
+/// OpenAI's per-role content rules: instructions and tool results are text, assistants write text
+/// and refusals, users send text, images and files.
+pub(crate) fn check_parts(role: &str, content: &[Part], param: &str) -> Result<(), RequestError> {
+    for (j, part) in content.iter().enumerate() {
+        let allowed = match part {
+            Part::Text(_) => true,
+            Part::Image(_) | Part::File { .. } => role == "user",
+            Part::Refusal(_) => role == "assistant",
+            Part::Reasoning { .. } | Part::RedactedReasoning { .. } => false,
+        };
+        if !allowed {
+            return Err(RequestError::invalid(
+                format!("{param}[{j}]"),
+                format!("this part is not allowed in `{role}` messages"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An OpenAI reasoning-effort name (`reasoning_effort`, `reasoning.effort`) as internal reasoning;
+/// an unknown name is an error naming `param`.
+pub(crate) fn effort_named(name: &str, param: &str) -> Result<Reasoning, RequestError> {
+    let effort = match name {
+        "none" => return Ok(Reasoning::Disabled),
+        "minimal" => Effort::Minimal,
+        "low" => Effort::Low,
+        "medium" => Effort::Medium,
+        "high" => Effort::High,
+        "xhigh" => Effort::XHigh,
+        other => return Err(RequestError::invalid(param, format!("unknown `{param}` `{other}`"))),
+    };
+    Ok(Reasoning::Effort(effort))
 }

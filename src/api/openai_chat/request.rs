@@ -15,11 +15,12 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::api::request_json::{first_byte, media_from_data_url, media_from_url, serde_message, top_level_members};
+use crate::api::request_json::{
+    check_parts, effort_named, first_byte, media_from_data_url, media_from_url, structured, top_level_members, typed,
+};
 
 use crate::chat::{
-    ChatRequest, Effort, ExtraField, Media, Message, Part, Reasoning, RequestError, ResponseFormat, Tool, ToolCall,
-    ToolChoice,
+    ChatRequest, ExtraField, Media, Message, Part, Reasoning, RequestError, ResponseFormat, Tool, ToolCall, ToolChoice,
 };
 
 /// Parses a chat-completions body.
@@ -88,17 +89,6 @@ impl TopLevel {
     }
 }
 
-/// Parses `raw` as `T`; the error names `param` and what was expected.
-fn typed<'a, T: Deserialize<'a>>(raw: &'a RawValue, param: &str, expected: &str) -> Result<T, RequestError> {
-    serde_json::from_str(raw.get()).map_err(|_| RequestError::invalid(param, format!("`{param}` must be {expected}")))
-}
-
-/// Parses `raw` as `T`; the error names `param` and carries serde's reason (a missing field, say).
-fn structured<'a, T: Deserialize<'a>>(raw: &'a RawValue, param: &str) -> Result<T, RequestError> {
-    serde_json::from_str(raw.get())
-        .map_err(|e| RequestError::invalid(param, format!("`{param}`: {}", serde_message(&e))))
-}
-
 fn check_n(raw: &RawValue) -> Result<(), RequestError> {
     match typed::<Option<u64>>(raw, "n", "a positive integer")? {
         None | Some(1) => Ok(()),
@@ -132,16 +122,7 @@ fn parse_stream_options(raw: &RawValue) -> Result<bool, RequestError> {
 fn parse_effort(raw: &RawValue) -> Result<Option<Reasoning>, RequestError> {
     let param = "reasoning_effort";
     let Some(effort) = typed::<Option<String>>(raw, param, "a string")? else { return Ok(None) };
-    let effort = match effort.as_str() {
-        "none" => return Ok(Some(Reasoning::Disabled)),
-        "minimal" => Effort::Minimal,
-        "low" => Effort::Low,
-        "medium" => Effort::Medium,
-        "high" => Effort::High,
-        "xhigh" => Effort::XHigh,
-        other => return Err(RequestError::invalid(param, format!("unknown `reasoning_effort` `{other}`"))),
-    };
-    Ok(Some(Reasoning::Effort(effort)))
+    effort_named(&effort, param).map(Some)
 }
 
 fn parse_thinking(raw: &RawValue) -> Result<Option<Reasoning>, RequestError> {
@@ -307,26 +288,6 @@ fn parse_message(raw: &RawValue, i: usize) -> Result<Message, RequestError> {
     })
 }
 
-/// OpenAI's per-role content rules: instructions and tool results are text, assistants write text
-/// and refusals, users send text, images and files.
-fn check_parts(role: &str, content: &[Part], param: &str) -> Result<(), RequestError> {
-    for (j, part) in content.iter().enumerate() {
-        let allowed = match part {
-            Part::Text(_) => true,
-            Part::Image(_) | Part::File { .. } => role == "user",
-            Part::Refusal(_) => role == "assistant",
-            Part::Reasoning { .. } | Part::RedactedReasoning { .. } => false,
-        };
-        if !allowed {
-            return Err(RequestError::invalid(
-                format!("{param}[{j}]"),
-                format!("this part is not allowed in `{role}` messages"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn parse_content(raw: Option<&RawValue>, param: &str) -> Result<Vec<Part>, RequestError> {
     let expected = "a string or an array of content parts";
     let Some(raw) = raw else { return Ok(Vec::new()) };
@@ -422,6 +383,7 @@ fn parse_tool_calls(items: Vec<&RawValue>, message_param: &str) -> Result<Vec<To
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::Effort;
 
     fn parse(json: &str) -> Result<ChatRequest, RequestError> {
         parse_request(json.as_bytes())

@@ -40,11 +40,12 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::api::request_json::{first_byte, media_from_data_url, media_from_url, serde_message, top_level_members};
+use crate::api::request_json::{
+    check_parts, effort_named, first_byte, media_from_data_url, media_from_url, structured, top_level_members, typed,
+};
 
 use crate::chat::{
-    ChatRequest, Effort, ExtraField, Media, Message, Part, Reasoning, RequestError, ResponseFormat, Tool, ToolCall,
-    ToolChoice,
+    ChatRequest, ExtraField, Media, Message, Part, Reasoning, RequestError, ResponseFormat, Tool, ToolCall, ToolChoice,
 };
 
 /// Parses a Responses request body.
@@ -122,17 +123,6 @@ impl TopLevel {
     }
 }
 
-/// Parses `raw` as `T`; the error names `param` and what was expected.
-fn typed<'a, T: Deserialize<'a>>(raw: &'a RawValue, param: &str, expected: &str) -> Result<T, RequestError> {
-    serde_json::from_str(raw.get()).map_err(|_| RequestError::invalid(param, format!("`{param}` must be {expected}")))
-}
-
-/// Parses `raw` as `T`; the error names `param` and carries serde's reason (a missing field, say).
-fn structured<'a, T: Deserialize<'a>>(raw: &'a RawValue, param: &str) -> Result<T, RequestError> {
-    serde_json::from_str(raw.get())
-        .map_err(|e| RequestError::invalid(param, format!("`{param}`: {}", serde_message(&e))))
-}
-
 fn is_null(raw: &RawValue) -> bool {
     raw.get().trim() == "null"
 }
@@ -163,18 +153,7 @@ fn check_background(raw: &RawValue) -> Result<(), RequestError> {
 }
 
 fn parse_effort(effort: &str) -> Result<Reasoning, RequestError> {
-    let effort = match effort {
-        "none" => return Ok(Reasoning::Disabled),
-        "minimal" => Effort::Minimal,
-        "low" => Effort::Low,
-        "medium" => Effort::Medium,
-        "high" => Effort::High,
-        "xhigh" => Effort::XHigh,
-        other => {
-            return Err(RequestError::invalid("reasoning.effort", format!("unknown `reasoning.effort` `{other}`")));
-        }
-    };
-    Ok(Reasoning::Effort(effort))
+    effort_named(effort, "reasoning.effort")
 }
 
 fn parse_reasoning(raw: &RawValue) -> Result<Option<Reasoning>, RequestError> {
@@ -395,25 +374,6 @@ fn add_message(item: WireItem<'_>, param: &str, messages: &mut Vec<Message>) -> 
     Ok(())
 }
 
-/// Which parts each role may carry: text anywhere, media from users, refusals from the assistant.
-fn check_parts(role: &str, content: &[Part], param: &str) -> Result<(), RequestError> {
-    for (j, part) in content.iter().enumerate() {
-        let allowed = match part {
-            Part::Text(_) => true,
-            Part::Image(_) | Part::File { .. } => role == "user",
-            Part::Refusal(_) => role == "assistant",
-            Part::Reasoning { .. } | Part::RedactedReasoning { .. } => false,
-        };
-        if !allowed {
-            return Err(RequestError::invalid(
-                format!("{param}[{j}]"),
-                format!("this part is not allowed in `{role}` messages"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn parse_content(raw: Option<&RawValue>, param: &str) -> Result<Vec<Part>, RequestError> {
     let expected = "a string or an array of content parts";
     let Some(raw) = raw else { return Err(RequestError::invalid(param, format!("`{param}` is required"))) };
@@ -516,6 +476,7 @@ fn reasoning_parts(item: WireItem<'_>, param: &str) -> Result<Vec<Part>, Request
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::Effort;
 
     fn parse(json: &str) -> Result<ChatRequest, RequestError> {
         parse_request(json.as_bytes())
