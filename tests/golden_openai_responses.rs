@@ -37,6 +37,7 @@ use corelay::providers::openai_responses::{
 use serde_json::{Value, json};
 
 mod golden_files;
+mod responses_recordings;
 mod split_check;
 mod translated_relay;
 
@@ -206,43 +207,8 @@ fn every_recorded_stream_has_a_case() {
     // Every response of a multi-response recording has its case.
     for path in recorded_streams() {
         let steps: Vec<usize> = stream_cases().iter().filter(|c| c.path == path).map(|c| c.step).collect();
-        assert_eq!(steps, (1..=recorded_responses(&path).len()).collect::<Vec<_>>(), "{path}");
+        assert_eq!(steps, (1..=responses_recordings::responses(&path).len()).collect::<Vec<_>>(), "{path}");
     }
-}
-
-/// The responses of a recording, each as the SSE body OpenAI sends: `.sse` files as they are (one
-/// response each); `.chunks.txt` lines framed as `event: <type>` / `data: <line>`, a new response
-/// at each `response.created`.
-fn recorded_responses(path: &str) -> Vec<Vec<u8>> {
-    let recorded = fixture(path);
-    if !path.ends_with(".chunks.txt") {
-        return vec![recorded];
-    }
-    let mut responses: Vec<Vec<u8>> = Vec::new();
-    for line in recorded.split(|&b| b == b'\n').filter(|line| !line.trim_ascii().is_empty()) {
-        let event: Value = serde_json::from_slice(line).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let kind = event["type"].as_str().unwrap();
-        if kind == "response.created" || responses.is_empty() {
-            responses.push(Vec::new());
-        }
-        let framed = responses.last_mut().unwrap();
-        framed.extend_from_slice(format!("event: {kind}\ndata: ").as_bytes());
-        framed.extend_from_slice(line);
-        framed.extend_from_slice(b"\n\n");
-    }
-    responses
-}
-
-fn stream_fixture(case: &StreamCase) -> Vec<u8> {
-    recorded_responses(case.path).swap_remove(case.step - 1)
-}
-
-/// The expected files' stem: the fixture's name without its extension, and the step when the
-/// recording has several.
-fn golden_name(case: &StreamCase) -> String {
-    let name = case.path.rsplit('/').next().unwrap();
-    let stem = name.strip_suffix(".sse").or_else(|| name.strip_suffix(".chunks.txt")).unwrap();
-    if recorded_responses(case.path).len() > 1 { format!("{stem}-step{}", case.step) } else { stem.to_owned() }
 }
 
 /// The event JSONs of an SSE body, read with a plain JSON parser.
@@ -297,8 +263,8 @@ fn joined(events: &[StreamEvent], pick: impl Fn(&StreamEvent) -> Option<&str>) -
 #[test]
 fn recorded_streams_match_their_golden_files() {
     for case in stream_cases() {
-        let name = golden_name(&case);
-        let input = stream_fixture(&case);
+        let name = responses_recordings::golden_name(case.path, case.step);
+        let input = responses_recordings::response(case.path, case.step);
         let outcome = relay([input.as_slice()]);
         golden_files::check(GOLDEN, &format!("{name}.events.expected"), &event_lines(&outcome.events));
         golden_files::check(GOLDEN, &format!("{name}.expected"), &outcome.client_bytes);
@@ -413,8 +379,8 @@ fn write(encoder: &mut ChunkEncoder, events: &[StreamEvent], out: &mut Vec<u8>) 
 #[test]
 fn recorded_streams_give_the_same_events_and_bytes_however_split() {
     for case in stream_cases() {
-        let name = golden_name(&case);
-        let input = stream_fixture(&case);
+        let name = responses_recordings::golden_name(case.path, case.step);
+        let input = responses_recordings::response(case.path, case.step);
         let fresh = (StreamTranslator::new(), ChunkEncoder::new(GATEWAY_MODEL, CREATED, true));
         let whole = split_check::assert_every_split(&fresh, &input, feed, finish, &name);
         let reference = relay([input.as_slice()]);
@@ -433,7 +399,7 @@ fn a_stream_error_after_http_200_is_billing_and_not_retried() {
     let recorded: Value = serde_json::from_slice(&fixture("vercel-ai/openai/openai-error.1.json")).unwrap();
     let message = recorded["error"]["message"].as_str().unwrap();
     for case in stream_cases().iter().filter(|c| matches!(c.end, End::Error(_))) {
-        let outcome = relay([stream_fixture(case).as_slice()]);
+        let outcome = relay([responses_recordings::response(case.path, case.step).as_slice()]);
         // Start, then the one error: `response.failed` after the `error` event adds nothing.
         let [StreamEvent::Start { .. }, StreamEvent::Error(error)] = outcome.events.as_slice() else {
             panic!("{}: {:?}", case.path, outcome.events)

@@ -29,6 +29,7 @@ use corelay::providers::openai_responses::{RequestOptions, StreamTranslator, par
 use serde_json::{Value, json};
 
 mod golden_files;
+mod responses_recordings;
 mod split_check;
 
 use golden_files::{mutations, read};
@@ -211,42 +212,8 @@ fn every_recorded_stream_has_a_case() {
     assert_eq!(cased, recorded_streams());
     for path in recorded_streams() {
         let steps: Vec<usize> = stream_cases().iter().filter(|c| c.path == path).map(|c| c.step).collect();
-        assert_eq!(steps, (1..=recorded_responses(&path).len()).collect::<Vec<_>>(), "{path}");
+        assert_eq!(steps, (1..=responses_recordings::responses(&path).len()).collect::<Vec<_>>(), "{path}");
     }
-}
-
-/// The responses of a recording, each as the SSE body OpenAI sends: `.sse` files as they are;
-/// `.chunks.txt` lines (one event JSON each, no SSE envelope) framed as OpenAI frames them
-/// (`event: <type>` / `data: <line>` / blank line), a new response at each `response.created`, as
-/// `tests/golden_openai_responses.rs` frames them.
-fn recorded_responses(path: &str) -> Vec<Vec<u8>> {
-    let recorded = fixture(path);
-    if !path.ends_with(".chunks.txt") {
-        return vec![recorded];
-    }
-    let mut responses: Vec<Vec<u8>> = Vec::new();
-    for line in recorded.split(|&b| b == b'\n').filter(|line| !line.trim_ascii().is_empty()) {
-        let event: Value = serde_json::from_slice(line).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let kind = event["type"].as_str().unwrap();
-        if kind == "response.created" || responses.is_empty() {
-            responses.push(Vec::new());
-        }
-        let framed = responses.last_mut().unwrap();
-        framed.extend_from_slice(format!("event: {kind}\ndata: ").as_bytes());
-        framed.extend_from_slice(line);
-        framed.extend_from_slice(b"\n\n");
-    }
-    responses
-}
-
-fn stream_fixture(case: &StreamCase) -> Vec<u8> {
-    recorded_responses(case.path).swap_remove(case.step - 1)
-}
-
-fn golden_name(case: &StreamCase) -> String {
-    let name = case.path.rsplit('/').next().unwrap();
-    let stem = name.strip_suffix(".sse").or_else(|| name.strip_suffix(".chunks.txt")).unwrap();
-    if recorded_responses(case.path).len() > 1 { format!("{stem}-step{}", case.step) } else { stem.to_owned() }
 }
 
 /// The provider's reading of a Responses body.
@@ -400,8 +367,8 @@ fn assert_usage_and_end(case: &StreamCase, ours: &[(String, Value)], events: &[S
 #[test]
 fn recorded_streams_come_back_out_as_openai_wrote_them() {
     for case in stream_cases() {
-        let name = golden_name(&case);
-        let input = stream_fixture(&case);
+        let name = responses_recordings::golden_name(case.path, case.step);
+        let input = responses_recordings::response(case.path, case.step);
         let events = translate(&input);
         let bytes = encode(&events);
         golden_files::check(GOLDEN, &format!("{name}.expected"), &bytes);
@@ -440,8 +407,8 @@ fn finish((translator, encoder): &mut Relay, out: &mut Vec<u8>) {
 #[test]
 fn recorded_streams_give_the_same_bytes_however_split() {
     for case in stream_cases() {
-        let name = golden_name(&case);
-        let input = stream_fixture(&case);
+        let name = responses_recordings::golden_name(case.path, case.step);
+        let input = responses_recordings::response(case.path, case.step);
         let whole = split_check::assert_every_split(&(StreamTranslator::new(), encoder()), &input, feed, finish, &name);
         assert!(whole == encode(&translate(&input)), "{name}: split_check's reference run differs");
         let mut relay = (StreamTranslator::new(), encoder());
