@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod chat;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod health;

@@ -146,7 +146,7 @@ struct Attempt<'a> {
 
 #[derive(Serialize)]
 struct Line<'a> {
-    ts_unix_ms: u128,
+    ts_unix_ms: u64,
     request_id: &'a str,
     key: &'a str,
     front_door: &'static str,
@@ -169,7 +169,7 @@ impl<'a> From<&'a CallRecord> for Line<'a> {
     fn from(c: &'a CallRecord) -> Line<'a> {
         let ms = |d: std::time::Duration| d.as_micros() as f64 / 1000.0;
         Line {
-            ts_unix_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
+            ts_unix_ms: crate::clock::unix_now_ms(),
             request_id: &c.request_id,
             key: &c.key,
             front_door: c.front_door,

@@ -214,7 +214,7 @@ impl WorkerContext {
         let c = &config.config;
         Ok(PreparedConfig {
             version,
-            routes: Routes::build(config, unix_now()),
+            routes: Routes::build(config, crate::clock::unix_now()),
             tls,
             settings: Settings::from_config(config),
             pool: pool_settings(config),
@@ -272,8 +272,4 @@ fn pool_settings(config: &ResolvedConfig) -> PoolSettings {
         max_idle_per_host: config.config.pool.max_idle_per_host,
         idle_timeout: Duration::from_millis(config.config.pool.idle_timeout_ms),
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

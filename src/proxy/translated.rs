@@ -57,8 +57,7 @@ fn translator_for(provider: &ResolvedProvider, model: &str, head: &ResponseHead)
 fn credential<'a>(provider: &'a ResolvedProvider, tokens: &'a TokenTable) -> Result<&'a str, GatewayError> {
     if provider.vertex.as_ref().is_some_and(|v| v.service_account.is_some()) {
         let missing = |why| GatewayError::new(ErrorKind::BadGateway, format!("provider `{}`: {why}", provider.name));
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        return tokens.valid(&provider.name, now_ms as u64).map_err(missing);
+        return tokens.valid(&provider.name, crate::clock::unix_now_ms()).map_err(missing);
     }
     Ok(provider.api_key.as_ref().map_or("", |k| k.expose()))
 }
@@ -238,7 +237,7 @@ fn build_bedrock_request(
             if let Some(token) = &c.session_token {
                 credentials = credentials.with_session_token(token.expose());
             }
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let now = crate::clock::unix_now();
             let time = SigningTime::from_unix_seconds(now).map_err(|e| unsigned(format!("cannot sign: {e:?}")))?;
             let auth = bedrock::Auth::SigV4 { region: &settings.region, credentials: &credentials, time };
             bedrock::request_headers(api, ir.stream, &auth, &signed)
@@ -433,10 +432,6 @@ fn response_id(serving: &Serving<'_>) -> String {
     format!("resp_{}", serving.call.borrow().request_id)
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 async fn buffered(
     cx: &WorkerContext,
     conn: &mut ClientConn,
@@ -463,7 +458,7 @@ async fn buffered(
     let json = serving.front_door.encode_response(
         &answer,
         &serving.candidate.model.id,
-        unix_now(),
+        crate::clock::unix_now(),
         Some(&metadata),
         &response_id,
     );
@@ -555,7 +550,7 @@ async fn stream(
         translator,
         encoder: serving.front_door.stream_encoder(
             &serving.candidate.model.id,
-            unix_now(),
+            crate::clock::unix_now(),
             ir.include_usage,
             &response_id(serving),
         ),

@@ -183,7 +183,7 @@ impl ControlLoop {
                 None
             }
             ToControl::Metrics(delta) => {
-                self.timeline.merge(&delta, unix_now());
+                self.timeline.merge(&delta, crate::clock::unix_now());
                 self.registry.merge(*delta);
                 None
             }
@@ -199,7 +199,7 @@ impl ControlLoop {
     fn publish(&mut self) {
         let table = Arc::new(self.aggregator.tick(Instant::now()));
         let text: Arc<str> = Arc::from(self.registry.render(&table, &self.endpoint_keys));
-        let now = unix_now();
+        let now = crate::clock::unix_now();
         if self.stats.0 != now {
             let health = crate::api::health::health_value(&self.endpoint_keys, &table, Instant::now());
             self.stats = (now, Arc::from(self.timeline.render(now, &health)));
@@ -263,10 +263,6 @@ impl ControlLoop {
         }
         Ok(())
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Settings a running process cannot change, reported instead of silently ignored.

@@ -65,7 +65,7 @@ pub fn accounts(config: &ResolvedConfig) -> Vec<Account> {
 pub fn fetch(account: &Account) -> Result<(AccessToken, Duration), String> {
     let why =
         |e: String| format!("provider `{}`: access token from {}: {e}", account.provider, account.settings.token_url);
-    let now_ms = unix_now_ms();
+    let now_ms = crate::clock::unix_now_ms();
     let assertion = account
         .settings
         .account
@@ -221,10 +221,6 @@ impl Refresher {
             }
         }
     }
-}
-
-fn unix_now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
             return;
         }
     };
-    let routes = Routes::build(&spec.config, unix_now());
+    let routes = Routes::build(&spec.config, crate::clock::unix_now());
     let health = HealthTable::new(routes.endpoint_count(), spec.workers);
     let snapshot = Snapshot::new(std::rc::Rc::new(routes), health);
     let cx = match WorkerContext::new(id, &spec.config, snapshot) {
@@ -234,8 +234,4 @@ async fn control_tick(
             cx.install_health((*table).clone());
         }
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
