@@ -55,6 +55,8 @@ impl From<OpenAiUsage> for Usage {
 /// The usage of a `chat.completion` or Responses `response` JSON body, or of a Responses stream
 /// event that carries the response (`response.completed`), if it has one.
 pub fn from_json(body: &[u8]) -> Option<Usage> {
+    // sonic-rs recurses while it skips: a provider's deeply nested answer must not reach it.
+    crate::json_check::validate(body).ok()?;
     let raw = sonic_rs::get(body, &["usage"])
         .or_else(|_| sonic_rs::get(body, &["response", "usage"]))
         .or_else(|_| sonic_rs::get(body, &["message", "usage"]))

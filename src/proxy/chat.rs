@@ -618,7 +618,14 @@ async fn stream(
         serving.call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
     };
     let hold_until = deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
-    match relay::hold_first_event(&mut response.body, &serving.candidate.model.id, hold_until).await {
+    match relay::hold_first_event(
+        &mut response.body,
+        &serving.candidate.model.id,
+        relay::stream_format(serving.front_door),
+        hold_until,
+    )
+    .await
+    {
         Held::Ready(held) => {
             let end = relay::relay_stream(cx, conn, serving, response, held).await;
             record(if end.provider_failed { Outcome::StreamError } else { Outcome::Success });

@@ -22,13 +22,32 @@ pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, mut request: Requ
     request.head.keep_alive &= !cx.lifecycle.is_draining();
     let keep_alive = request.head.keep_alive;
     let door = error_door(&request);
-    match route(cx, conn, request).await {
-        Ok(reusable) => reusable && keep_alive,
-        Err(error) => {
+    let written_before = conn.written;
+    match super::unwind::catch_panic(route(cx, conn, request)).await {
+        Ok(Ok(reusable)) => reusable && keep_alive,
+        Ok(Err(error)) => {
             log_error(cx, &error);
             conn.send_error_as(&error, keep_alive, door).await.is_ok() && keep_alive
         }
+        Err(panic) => answer_panic(cx, conn, door, written_before, &panic).await,
     }
+}
+
+/// A request panicked: a bug, but one request's. The worker goes on; the client gets a 500 in its
+/// format when nothing was written yet, and the connection closes either way (its state is unknown).
+async fn answer_panic(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    door: FrontDoor,
+    written_before: u64,
+    panic: &str,
+) -> bool {
+    log::error!("worker {}: request {} panicked: {panic}", cx.worker_id, conn.request_id);
+    if conn.written == written_before {
+        let error = GatewayError::new(ErrorKind::Internal, "the gateway failed to handle this request");
+        let _ = conn.send_error_as(&error, false, door).await;
+    }
+    false
 }
 
 /// Whose error format a routing-level error (unknown path, wrong method, missing key) is written in:
@@ -194,10 +213,11 @@ async fn api_call(
         ..CallRecord::default()
     });
     let written_before = conn.written;
-    cx.metrics.in_flight.set(cx.metrics.in_flight.get() + 1);
+    let in_flight = InFlight::enter(&cx.metrics.in_flight);
     let result = match authorize(&snapshot, &request) {
         Ok(key) => {
             call.borrow_mut().key = key.to_string();
+            refuse_deep_json(&request.body)?;
             match front_door {
                 FrontDoor::OpenAi => super::chat::handle(cx, conn, &snapshot, request, &call).await,
                 FrontDoor::OpenAiResponses => super::chat::handle_responses(cx, conn, &snapshot, request, &call).await,
@@ -216,7 +236,7 @@ async fn api_call(
         }
         Err(error) => Err(error),
     };
-    cx.metrics.in_flight.set(cx.metrics.in_flight.get().saturating_sub(1));
+    drop(in_flight);
     // Errors are written here rather than by the caller, so the record sees their status and size.
     let reusable = match result {
         Ok(reusable) => reusable,
@@ -237,6 +257,34 @@ async fn api_call(
         log.log(&record);
     }
     Ok(reusable)
+}
+
+/// One call counted in flight until dropped, also when its request panicked.
+struct InFlight<'a>(&'a std::cell::Cell<u64>);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a std::cell::Cell<u64>) -> InFlight<'a> {
+        gauge.set(gauge.get() + 1);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+/// Every door's body is checked for nesting before any parser sees it: some parsers recurse, and a
+/// stack overflow would abort the whole process. Syntax errors are left to each door's parser, whose
+/// messages name the field.
+fn refuse_deep_json(body: &[u8]) -> Result<(), GatewayError> {
+    match crate::json_check::validate(body) {
+        Err(fault @ crate::json_check::JsonFault::TooDeep) => {
+            Err(GatewayError::new(ErrorKind::InvalidJson, format!("request body is not acceptable: {fault}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The AI SDK's base path prefix (`/v1/ai`, `/v3/ai`, `/v4/ai`) when `path` is `{prefix}{endpoint}`.
