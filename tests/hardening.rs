@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{Client, chat_body, config_text, start_gateway};
 use loadtest::{Fault, MockConfig, MockProvider, Reply};
 
@@ -247,4 +249,190 @@ fn a_100_continue_and_the_final_head_in_one_read_are_both_parsed_at_once() {
         "{:?}",
         String::from_utf8_lossy(&seen)
     );
+}
+
+#[test]
+fn unknown_model_names_add_no_metric_series_and_are_not_echoed_whole() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", "[health]\ntick_ms = 20\n"));
+    let mut client = Client::connect(gateway.local_addr());
+    for i in 0..200 {
+        let response =
+            client.post("/v1/chat/completions", &[], &chat_body(&format!("nobody/model-{i}-{}", i * 7919), false));
+        assert_eq!(response.status, 404);
+    }
+    let long_name = "x".repeat(1 << 20);
+    let response =
+        Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body(&long_name, false));
+    assert_eq!(response.status, 404);
+    assert!(response.text().len() < 2_000, "the 404 echoes a prefix, not a megabyte: {} bytes", response.text().len());
+
+    let counted = |text: &str| {
+        text.lines().any(|l| {
+            l == r#"corelay_requests_total{front_door="openai",model="(unknown)",provider="none",status_class="4xx"} 201"#
+        })
+    };
+    assert!(
+        gateway.health().wait_until_metrics(counted, Duration::from_secs(10)),
+        "{}",
+        gateway.health().latest_metrics()
+    );
+    let metrics = gateway.health().latest_metrics();
+    assert!(!metrics.contains("nobody/model"), "no client-chosen name became a label");
+}
+
+fn revoked_key_body() -> Vec<u8> {
+    format!(
+        r#"{{"error":{{"message":"Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}}"#,
+        common::PROVIDER_KEY
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_provider_401_fails_over_and_its_text_never_reaches_the_client() {
+    let revoked = mock(MockConfig {
+        fault: Fault::Status { code: 401, retry_after_s: None, body: Some(revoked_key_body()) },
+        ..MockConfig::default()
+    });
+    let healthy = mock(MockConfig::default());
+    let extra = format!(
+        "[providers.backup]\nkind = \"openai\"\nbase_url = \"{}\"\n\n[models.\"acme/two\"]\nendpoints = [{{ provider = \
+         \"mock\", model = \"gpt-4o-mini\" }}, {{ provider = \"backup\", model = \"gpt-4o-mini\" }}]\n",
+        healthy.base_url()
+    );
+    let gateway = start_gateway(&config_text(&revoked.base_url(), "", &extra));
+
+    for (door, body) in [
+        ("/v1/chat/completions", chat_body("acme/two", false)),
+        ("/v1/chat/completions", chat_body("acme/two", true)),
+        (
+            "/v1/messages",
+            br#"{"model":"acme/two","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#.to_vec(),
+        ),
+    ] {
+        let served = Client::connect(gateway.local_addr()).post(door, &[], &body);
+        assert_eq!(served.status, 200, "{door}: {}", served.text());
+        assert_eq!(served.header("x-corelay-provider"), Some("backup"), "{door}");
+    }
+    for (door, body) in [
+        ("/v1/chat/completions", chat_body(MODEL, false)),
+        ("/v1/chat/completions", chat_body(MODEL, true)),
+        (
+            "/v1/messages",
+            br#"{"model":"acme/chat-small","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#.to_vec(),
+        ),
+        ("/v1/responses", br#"{"model":"acme/chat-small","input":"hi"}"#.to_vec()),
+    ] {
+        let refused = Client::connect(gateway.local_addr()).post(door, &[], &body);
+        assert_eq!(
+            refused.status,
+            502,
+            "{door}: the gateway's credential problem, not the client's: {}",
+            refused.text()
+        );
+        assert!(!refused.text().contains(common::PROVIDER_KEY), "{door}: {}", refused.text());
+        assert!(refused.text().contains("refused the gateway's credentials"), "{door}: {}", refused.text());
+    }
+}
+
+#[test]
+fn a_provider_error_quoting_the_key_is_scrubbed() {
+    let quoting = mock(MockConfig {
+        fault: Fault::Status { code: 400, retry_after_s: None, body: Some(revoked_key_body()) },
+        ..MockConfig::default()
+    });
+    let gateway = start_gateway(&config_text(&quoting.base_url(), "", ""));
+    for door in ["/v1/chat/completions", "/v1/messages"] {
+        let body = br#"{"model":"acme/chat-small","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#;
+        let response = Client::connect(gateway.local_addr()).post(door, &[], body);
+        assert_eq!(response.status, 400, "{door}");
+        assert!(!response.text().contains(common::PROVIDER_KEY), "{door}: {}", response.text());
+        assert!(response.text().contains("[redacted]"), "{door}: {}", response.text());
+    }
+}
+
+#[test]
+fn the_gateway_key_is_checked_after_the_head_before_any_body_is_read() {
+    let provider = mock(MockConfig::default());
+    let keys = "[[keys]]\nname = \"team\"\nkey = \"gw-key-0123456789\"\n";
+    let gateway = start_gateway(&config_text(&provider.base_url(), "max_body_bytes = 16777216", keys));
+    for (path, format_marker) in [("/v1/chat/completions", "\"error\""), ("/v1/messages", "\"type\":\"error\"")] {
+        let mut client = Client::connect(gateway.local_addr());
+        // 15 MB announced, a few bytes sent: the answer must not wait for the rest.
+        client.send_raw(
+            format!("POST {path} HTTP/1.1\r\nhost: g\r\ncontent-length: 15000000\r\n\r\n{{\"model\":").as_bytes(),
+        );
+        let started = std::time::Instant::now();
+        let response = client.read_response();
+        assert_eq!(response.status, 401, "{path}: {}", response.text());
+        assert!(response.text().contains(format_marker), "{path}: in the path's own format: {}", response.text());
+        assert!(started.elapsed() < Duration::from_secs(5), "{path}: no wait for the body (the body timeout is 30 s)");
+        assert_eq!(response.header("connection"), Some("close"));
+    }
+    let served = Client::connect(gateway.local_addr()).post(
+        "/v1/chat/completions",
+        &[("authorization", "Bearer gw-key-0123456789")],
+        &chat_body(MODEL, false),
+    );
+    assert_eq!(served.status, 200);
+}
+
+/// A provider that reads one request and never answers; its thread returns how long after the
+/// request the gateway closed the connection (`None`: still open after 10 s).
+fn silent_provider(requested: std::sync::mpsc::Sender<()>) -> (String, std::thread::JoinHandle<Option<Duration>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut request = Vec::new();
+        let mut chunk = [0u8; 4096];
+        for _ in 0..1000 {
+            let n = socket.read(&mut chunk).unwrap_or(0);
+            request.extend_from_slice(&chunk[..n]);
+            if n == 0 || request_is_complete(&request) {
+                break;
+            }
+        }
+        let asked = std::time::Instant::now();
+        requested.send(()).unwrap();
+        match socket.read(&mut chunk) {
+            Ok(0) => Some(asked.elapsed()),
+            _ => None,
+        }
+    });
+    (url, handle)
+}
+
+#[test]
+fn a_client_gone_before_the_first_byte_cancels_the_provider_call() {
+    for stream in [false, true] {
+        let (requested, asked) = std::sync::mpsc::channel();
+        let (url, provider) = silent_provider(requested);
+        let gateway = start_gateway(&config_text(&url, "", "[health]\ntick_ms = 20\n"));
+        let mut client = Client::connect(gateway.local_addr());
+        let body = chat_body(MODEL, stream);
+        client.send_raw(
+            format!("POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ncontent-length: {}\r\n\r\n", body.len())
+                .as_bytes(),
+        );
+        client.send_raw(&body);
+        asked.recv_timeout(Duration::from_secs(5)).expect("the call reached the provider");
+        let left = std::time::Instant::now();
+        drop(client);
+
+        let closed_after = provider.join().unwrap();
+        let closed_after = closed_after.expect("the gateway closed the provider connection");
+        assert!(left.elapsed() < Duration::from_secs(2), "stream={stream}: closed {closed_after:?} after the request");
+        let recorded = |text: &str| {
+            text.lines().any(|l| l.contains("status_class=\"4xx\"") && l.contains("model=\"acme/chat-small\""))
+        };
+        assert!(
+            gateway.health().wait_until_metrics(recorded, Duration::from_secs(5)),
+            "the partial call is recorded: {}",
+            gateway.health().latest_metrics()
+        );
+    }
 }

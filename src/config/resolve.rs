@@ -62,6 +62,49 @@ pub struct ResolvedProvider {
     pub api_version: Option<String>,
 }
 
+/// What stands in for a secret cut out of a provider's text.
+const REDACTED: &[u8] = b"[redacted]";
+/// Shorter values are not searched for: they would match ordinary words, and no real credential is
+/// that short.
+const MIN_SCRUBBED_SECRET: usize = 8;
+
+impl ResolvedProvider {
+    /// The credentials this provider is configured with (key, AWS secrets): none of them may reach a
+    /// client or a log through the provider's own error text.
+    fn secrets(&self) -> impl Iterator<Item = &str> {
+        let aws = self.bedrock.as_ref().and_then(|b| b.credentials.as_ref());
+        let aws = aws.into_iter().flat_map(|c| {
+            [Some(&c.access_key_id), Some(&c.secret_access_key), c.session_token.as_ref()].into_iter().flatten()
+        });
+        self.api_key.iter().chain(aws).map(Secret::expose).filter(|s| s.len() >= MIN_SCRUBBED_SECRET)
+    }
+
+    /// `text` from this provider with every configured secret in it replaced by `[redacted]`.
+    pub fn scrub<'t>(&self, text: &'t [u8]) -> std::borrow::Cow<'t, [u8]> {
+        let mut scrubbed = std::borrow::Cow::Borrowed(text);
+        for secret in self.secrets() {
+            if memchr::memmem::find(&scrubbed, secret.as_bytes()).is_none() {
+                continue;
+            }
+            let mut out = Vec::with_capacity(scrubbed.len());
+            let mut rest: &[u8] = &scrubbed;
+            while let Some(at) = memchr::memmem::find(rest, secret.as_bytes()) {
+                out.extend_from_slice(&rest[..at]);
+                out.extend_from_slice(REDACTED);
+                rest = &rest[at + secret.len()..];
+            }
+            out.extend_from_slice(rest);
+            scrubbed = std::borrow::Cow::Owned(out);
+        }
+        scrubbed
+    }
+
+    /// [`Self::scrub`] for text already known to be UTF-8.
+    pub fn scrub_str(&self, text: &str) -> String {
+        String::from_utf8_lossy(&self.scrub(text.as_bytes())).into_owned()
+    }
+}
+
 /// Where a Vertex provider's requests go and what authenticates them.
 #[derive(Debug, Clone)]
 pub struct VertexSettings {

@@ -532,11 +532,15 @@ async fn attempt(
     };
     let ttfb = started.elapsed();
     let status = response.head.status;
+    if is_credential_refusal(status) {
+        record(Outcome::ServerError, Some(ttfb));
+        return failed(Failure::Error(credential_refused(cx, &endpoint.provider.name, response).await));
+    }
     if is_retryable_status(status) {
         apply_retry_after(cx, snapshot, candidate, &response.head);
         let outcome = if matches!(status, 408 | 409 | 429) { Outcome::RateLimited } else { Outcome::ServerError };
         record(outcome, Some(ttfb));
-        let failure = failed_status(cx, response).await;
+        let failure = failed_status(cx, &endpoint.provider, response).await;
         return failed(failure);
     }
     let routes_version = snapshot.health.routes_version;
@@ -682,11 +686,35 @@ pub fn cool_down(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<
     }
 }
 
-/// Keeps what is needed to pass a failed attempt's answer on, should it be the last one.
-async fn failed_status(cx: &WorkerContext, response: UpstreamResponse) -> Failure {
+/// A provider's 401 or 403 is about the gateway's credentials for it (revoked, wrong project), not
+/// the client's: another endpoint may still serve, and the provider's text (which may quote the key)
+/// never goes on.
+pub fn is_credential_refusal(status: u16) -> bool {
+    matches!(status, 401 | 403)
+}
+
+/// Reads and drops a credential refusal's body (the connection stays reusable) and says what
+/// happened without the provider's words.
+pub async fn credential_refused(cx: &WorkerContext, provider: &str, response: UpstreamResponse) -> GatewayError {
+    let UpstreamResponse { head, mut body } = response;
+    let _ = body.read_to_end(MAX_FAILED_BODY_BYTES).await;
+    body.release(&cx.pool);
+    log::warn!("provider `{provider}` refused the gateway's credentials (HTTP {}); trying elsewhere", head.status);
+    let why = format!("provider `{provider}` refused the gateway's credentials for it (HTTP {})", head.status);
+    GatewayError::new(ErrorKind::BadGateway, why)
+}
+
+/// Keeps what is needed to pass a failed attempt's answer on, should it be the last one, with the
+/// provider's secrets cut out.
+async fn failed_status(
+    cx: &WorkerContext,
+    provider: &crate::config::resolve::ResolvedProvider,
+    response: UpstreamResponse,
+) -> Failure {
     let UpstreamResponse { head, mut body } = response;
     let bytes = body.read_to_end(MAX_FAILED_BODY_BYTES).await.unwrap_or_default();
     body.release(&cx.pool);
+    let bytes = provider.scrub(&bytes).into_owned();
     Failure::Status {
         status: head.status,
         retry_after: head.header("retry-after").map(<[u8]>::to_vec),

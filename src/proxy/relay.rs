@@ -111,6 +111,8 @@ pub async fn relay_buffered(
     let bytes = body.read_to_end(cx.settings().upstream.max_response_bytes).await?;
     let waited = body.waited();
     body.release(&cx.pool);
+    // A provider's error may quote what it was sent, the gateway's key included.
+    let bytes = if is_success { bytes } else { serving.candidate.endpoint.provider.scrub(&bytes).into_owned() };
     let usage = if is_success { crate::metrics::usage::from_json(&bytes) } else { None };
     // The AI SDK's embeddings door re-shapes OpenAI's answers and errors into its own.
     let reshaped = if serving.front_door == FrontDoor::AiSdkEmbeddings {

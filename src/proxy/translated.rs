@@ -392,11 +392,18 @@ async fn provider_error(
     record: &impl Fn(Outcome, Option<Duration>),
 ) -> Attempt {
     let provider = &serving.candidate.endpoint.provider;
+    if super::chat::is_credential_refusal(response.head.status) {
+        record(Outcome::ServerError, Some(serving.ttfb));
+        serving.call.borrow_mut().upstream += serving.started.elapsed();
+        return Attempt::Failed(Failure::Error(super::chat::credential_refused(cx, &provider.name, response).await));
+    }
     apply_retry_after(cx, snapshot, serving.candidate, &response.head);
     let UpstreamResponse { head, mut body } = response;
     let bytes = body.read_to_end(MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
     body.release(&cx.pool);
-    let error = classify_error(provider, &serving.candidate.endpoint.model, &head, &bytes);
+    let mut error = classify_error(provider, &serving.candidate.endpoint.model, &head, &bytes);
+    // A provider's message may quote what it was sent, the gateway's key included.
+    error.message = provider.scrub_str(&error.message);
     // Google says when to come back in the body (RetryInfo), not in a Retry-After header.
     let google = matches!(provider.kind, ProviderKind::Gemini | ProviderKind::Vertex);
     if google
