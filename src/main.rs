@@ -64,7 +64,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Version => {
-            println!("corelay {}", env!("CARGO_PKG_VERSION"));
+            println!("corelay {} (commit {})", env!("CARGO_PKG_VERSION"), env!("CORELAY_COMMIT"));
             ExitCode::SUCCESS
         }
         Command::Check(path) => match config::load_resolved(&path) {
@@ -114,8 +114,9 @@ fn run(path: &Path) -> ExitCode {
     };
     let drivers: Vec<&str> = gateway.drivers().iter().map(|d| d.name()).collect();
     log::info!(
-        "corelay {} listening on http://{} with {} workers (drivers: {}), {models} models",
+        "corelay {} (commit {}) listening on http://{} with {} workers (drivers: {}), {models} models",
         env!("CARGO_PKG_VERSION"),
+        env!("CORELAY_COMMIT"),
         gateway.local_addr(),
         drivers.len(),
         drivers.join(",")
