@@ -244,3 +244,15 @@ fn loading_reports_semantic_and_environment_issues_together_in_file_order() {
     let lines: Vec<Option<usize>> = error.issues.iter().map(|i| i.line).collect();
     assert!(lines.windows(2).all(|w| w[0] < w[1]), "in file order: {lines:?}");
 }
+
+#[test]
+fn the_demo_config_prices_every_model_and_fits_a_default_descriptor_limit() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml");
+    let demo = Config::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let unpriced: Vec<&String> = demo.models.iter().filter(|(_, m)| m.price.is_none()).map(|(id, _)| id).collect();
+    assert!(unpriced.is_empty(), "the demo's spend would show $0 for {unpriced:?}");
+    // 4096 is the smallest hard RLIMIT_NOFILE common on Linux; above it the demo would start with
+    // a descriptor warning.
+    let needed = crate::runtime::limits::descriptors_needed(demo.worker_count(), demo.server.max_connections_per_core);
+    assert!(needed <= 4096, "the demo needs {needed} descriptors");
+}

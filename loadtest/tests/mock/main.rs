@@ -439,3 +439,22 @@ fn zero_workers_is_an_error() {
     let options = MockOptions { workers: 0, ..MockOptions::default() };
     assert!(MockProvider::start_with(MockConfig::default(), options).is_err());
 }
+
+#[test]
+fn embeddings_come_back_as_an_openai_list_one_vector_per_input() {
+    let mock = start(MockConfig::default());
+    let mut c = client(&mock);
+    let body = r#"{"model":"text-embedding-3-small","input":["hello","world"],"encoding_format":"float"}"#;
+    let response = c.exchange(&request("POST", "/v1/embeddings", body, &[]));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let json = response.json();
+    assert_eq!((json["object"].as_str(), json["model"].as_str()), (Some("list"), Some("text-embedding-3-small")));
+    let vectors: Vec<&Vec<serde_json::Value>> =
+        json["data"].as_array().unwrap().iter().map(|d| d["embedding"].as_array().unwrap()).collect();
+    assert_eq!(vectors.len(), 2);
+    assert!(vectors.iter().all(|v| v.len() == 8 && v.iter().all(serde_json::Value::is_f64)));
+    assert_ne!(vectors[0], vectors[1]);
+    // The same connection still serves chat: embeddings did not take over the route.
+    assert_eq!(c.exchange(&chat(PLAIN)).json()["object"], "chat.completion");
+}
