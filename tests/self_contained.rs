@@ -11,8 +11,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The old out-of-repository locations, spelt in pieces so this file does not match itself.
 const FORBIDDEN: [&str; 2] = [concat!("shared", "/fixtures"), concat!("shared", "/protocols")];
 
-/// Directories that are build output or installed packages, not repository content.
-const NOT_CONTENT: [&str; 3] = ["target", "node_modules", ".git"];
+/// Directories that are build output or installed tools and packages, not repository content.
+const NOT_CONTENT: [&str; 5] = ["target", "node_modules", ".git", ".venv", ".tools"];
 
 /// The repository's files: `git ls-files` in a clone, else every file under the root but build
 /// output (a source tarball has no `.git`).
