@@ -23,6 +23,7 @@ pub mod routing;
 pub mod runtime;
 pub mod signals;
 pub mod sse;
+mod test_fixtures;
 pub mod upstream;
 
 pub use config::{Config, ResolvedConfig};

@@ -157,12 +157,36 @@ pub struct ResolvedConfig {
     pub source: Option<std::path::PathBuf>,
 }
 
+/// Whether provider hosts are looked up in DNS while resolving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostLookup {
+    /// Look every provider host up: what a gateway about to run needs.
+    Dns,
+    /// Look nothing up (`corelay check --offline`): every provider's `addrs` stays empty, so the
+    /// result is for checking only, never for running.
+    Skip,
+}
+
+/// How a failed lookup's message begins, so callers can tell DNS failures from config mistakes.
+const DNS_FAILURE: &str = "DNS lookup of";
+
+/// Whether `issue` is a failed DNS lookup rather than something wrong in the file or environment.
+pub fn is_dns_failure(issue: &ConfigIssue) -> bool {
+    issue.message.starts_with(DNS_FAILURE)
+}
+
 /// Resolves secrets, addresses and CA files; collects every failure.
 pub fn resolve(config: Config) -> Result<ResolvedConfig, Vec<ConfigIssue>> {
+    resolve_with(config, HostLookup::Dns)
+}
+
+/// [`resolve`], with DNS lookups done or skipped. Every failure is collected: one provider's
+/// failed lookup does not hide its missing key, CA file or credentials.
+pub fn resolve_with(config: Config, lookup: HostLookup) -> Result<ResolvedConfig, Vec<ConfigIssue>> {
     let mut issues = Vec::new();
     let mut providers = BTreeMap::new();
     for (name, provider) in &config.providers {
-        if let Some(resolved) = resolve_provider(name, provider, &mut issues) {
+        if let Some(resolved) = resolve_provider(name, provider, lookup, &mut issues) {
             providers.insert(name.clone(), Arc::new(resolved));
         }
     }
@@ -179,42 +203,61 @@ pub fn resolve(config: Config) -> Result<ResolvedConfig, Vec<ConfigIssue>> {
     }
 }
 
+/// One provider, every part of it attempted even when an earlier part failed; `None` when any did.
 fn resolve_provider(
     name: &str,
     provider: &super::ProviderConfig,
+    lookup: HostLookup,
     issues: &mut Vec<ConfigIssue>,
 ) -> Option<ResolvedProvider> {
+    // An invalid base_url was already reported by `Config::parse`.
     let origin = Origin::parse_base_url(&provider.base_url).ok()?;
-    let addrs = match (origin.host.as_str(), origin.port).to_socket_addrs() {
-        Ok(addrs) => addrs.collect(),
-        Err(e) => {
-            issues.push(at(&format!("providers.{name}.base_url"), format!("cannot resolve `{}`: {e}", origin.host)));
-            return None;
-        }
-    };
-    let api_key = match &provider.api_key_env {
-        Some(env) => Some(Secret(read_env(env, &format!("providers.{name}.api_key_env"), issues)?)),
-        None => None,
-    };
+    let issues_before = issues.len();
+    let addrs = lookup_host(&origin, lookup, &format!("providers.{name}.base_url"), issues);
+    let api_key =
+        provider.api_key_env.as_ref().map(|env| read_env(env, &format!("providers.{name}.api_key_env"), issues));
     let bedrock = resolve_bedrock(name, provider, issues);
     let vertex = resolve_vertex(name, provider, issues);
-    let extra_roots = match &provider.ca_file {
-        Some(path) => load_roots(path, &format!("providers.{name}.ca_file"), issues)?,
-        None => Vec::new(),
-    };
+    let extra_roots =
+        provider.ca_file.as_ref().map(|path| load_roots(path, &format!("providers.{name}.ca_file"), issues));
+    if issues.len() > issues_before {
+        return None;
+    }
     Some(ResolvedProvider {
         name: name.to_string(),
         kind: provider.kind,
         origin,
-        addrs,
-        api_key,
-        extra_roots,
+        addrs: addrs.unwrap_or_default(),
+        api_key: api_key.flatten().map(Secret),
+        extra_roots: extra_roots.flatten().unwrap_or_default(),
         default_max_tokens: provider.default_max_tokens,
         bedrock,
         api_version: (provider.kind == super::ProviderKind::Azure)
             .then(|| provider.api_version.clone().unwrap_or_else(|| AZURE_API_VERSION.to_string())),
         vertex,
     })
+}
+
+/// The origin host's addresses (none when lookups are skipped); a failure is reported as DNS's.
+fn lookup_host(
+    origin: &Origin,
+    lookup: HostLookup,
+    key: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<Vec<SocketAddr>> {
+    if lookup == HostLookup::Skip {
+        return Some(Vec::new());
+    }
+    match (origin.host.as_str(), origin.port).to_socket_addrs() {
+        Ok(addrs) => Some(addrs.collect()),
+        Err(e) => {
+            // std prefixes getaddrinfo's own words ("Name or service not known") with this.
+            let text = e.to_string();
+            let why = text.strip_prefix("failed to lookup address information: ").unwrap_or(&text);
+            issues.push(at(key, format!("{DNS_FAILURE} `{}` failed: {why}", origin.host)));
+            None
+        }
+    }
 }
 
 fn resolve_vertex(
