@@ -79,7 +79,7 @@ fn a_deeply_nested_first_stream_event_fails_over_and_the_process_lives() {
 
 /// A recorded provider stream (see the fixtures' INDEX.md for where each came from).
 fn recorded(path: &str) -> Vec<u8> {
-    let full = format!("{}/../shared/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!("{}/{path}", corelay::fixture_path!());
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 
