@@ -21,7 +21,7 @@ pub enum WorkerCommand {
     /// The latest Prometheus text (`/metrics`) and dashboard data (`/v1/stats`).
     Metrics { text: Arc<str>, stats: Arc<str> },
     /// A new access token for a provider's service account (from the token refresher).
-    AccessToken(Arc<crate::providers::vertex_auth::AccessToken>),
+    AccessToken(Arc<crate::credentials::vertex::AccessToken>),
 }
 
 /// A worker -> the control thread.

@@ -625,7 +625,7 @@ impl Config {
 
 fn validate_provider(name: &str, provider: &ProviderConfig, issues: &mut Vec<ConfigIssue>) {
     let key = format!("providers.{name}.base_url");
-    if let Err(why) = crate::upstream::Origin::parse_base_url(&provider.base_url) {
+    if let Err(why) = crate::http::origin::Origin::parse_base_url(&provider.base_url) {
         issues.push(issue(&key, format!("`{}`: {why}", provider.base_url)));
     }
     if let Some(env) = &provider.api_key_env
@@ -681,9 +681,9 @@ fn validate_vertex_auth(name: &str, provider: &ProviderConfig, issues: &mut Vec<
     if provider.service_account_file.is_none() {
         issues.push(issue(&key, "only applies with service_account_file"));
     }
-    match crate::upstream::Origin::parse_base_url(url) {
+    match crate::http::origin::Origin::parse_base_url(url) {
         Err(why) => issues.push(issue(&key, format!("`{url}`: {why}"))),
-        Ok(origin) if origin.key.scheme == crate::upstream::Scheme::Http && !is_loopback(&origin.host) => {
+        Ok(origin) if origin.key.scheme == crate::http::origin::Scheme::Http && !is_loopback(&origin.host) => {
             issues.push(issue(&key, format!("`{url}`: must be https:// (plain http only to a loopback host)")));
         }
         Ok(_) => {}

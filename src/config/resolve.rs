@@ -5,7 +5,6 @@
 //! ever see the result. Secret values live in `Secret`, whose `Debug` never prints them.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::{Config, ConfigIssue};
-use crate::upstream::Origin;
+use crate::http::origin::Origin;
 
 /// `max_tokens` for Anthropic-style providers when neither the client nor the config gives one.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -21,24 +20,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// Azure OpenAI's `api-version` when the config names none (the current GA version).
 pub const AZURE_API_VERSION: &str = "2024-10-21";
 
-/// A secret string: usable, never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Secret {
-        Secret(value)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::credentials::Secret;
 
 /// A provider ready to be called.
 #[derive(Debug, Clone)]
@@ -117,7 +99,7 @@ pub struct VertexSettings {
 /// A service account and the token URL its assertions are exchanged at.
 #[derive(Debug, Clone)]
 pub struct ServiceAccountSettings {
-    pub account: Arc<crate::providers::vertex_auth::ServiceAccount>,
+    pub account: Arc<crate::credentials::vertex::ServiceAccount>,
     pub token_url: String,
     /// The key file, for telling a changed account from an unchanged one on reload.
     pub file: std::path::PathBuf,
@@ -275,8 +257,8 @@ fn resolve_vertex(
             .token_url
             .clone()
             .or_else(|| account.token_uri.clone())
-            .unwrap_or_else(|| crate::providers::vertex_auth::DEFAULT_TOKEN_URL.to_string());
-        if let Err(why) = crate::upstream::Origin::parse_base_url(&token_url) {
+            .unwrap_or_else(|| crate::credentials::vertex::DEFAULT_TOKEN_URL.to_string());
+        if let Err(why) = crate::http::origin::Origin::parse_base_url(&token_url) {
             issues.push(at(&key, format!("the key file's token_uri `{token_url}`: {why}")));
             return None;
         }
@@ -293,7 +275,7 @@ fn read_service_account(
     path: &std::path::Path,
     key: &str,
     issues: &mut Vec<ConfigIssue>,
-) -> Option<crate::providers::vertex_auth::ServiceAccount> {
+) -> Option<crate::credentials::vertex::ServiceAccount> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -301,7 +283,7 @@ fn read_service_account(
             return None;
         }
     };
-    crate::providers::vertex_auth::ServiceAccount::from_key_file(&bytes)
+    crate::credentials::vertex::ServiceAccount::from_key_file(&bytes)
         .map_err(|e| issues.push(at(key, format!("{}: {e}", path.display()))))
         .ok()
 }

@@ -1,12 +1,20 @@
-//! The client side of one connection: its socket, its read buffer, and writing responses.
+//! The client side of one connection: its socket, its read buffer, the requests read from it, and
+//! writing responses.
 
 use std::io;
 
 use monoio::net::TcpStream;
 
 use crate::error::{ErrorKind, GatewayError};
+use crate::http::request::RequestHead;
 use crate::http::write::{OutFraming, write_response_head};
 use crate::netio;
+
+/// A request whose head and body were read completely.
+pub struct Request {
+    pub head: RequestHead,
+    pub body: Vec<u8>,
+}
 
 pub struct ClientConn {
     pub stream: TcpStream,

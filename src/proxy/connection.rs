@@ -11,7 +11,7 @@ use monoio::net::TcpStream;
 use monoio::time::Instant;
 
 use super::WorkerContext;
-use super::client::ClientConn;
+use super::client::{ClientConn, Request};
 use super::lifecycle::Phase;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::BodyFraming;
@@ -53,12 +53,6 @@ pub async fn refuse(stream: TcpStream) {
     let mut conn = ClientConn::new(stream);
     let error = GatewayError::new(ErrorKind::Unavailable, "the gateway is at its connection limit; retry shortly");
     let _ = conn.send_error(&error, false).await;
-}
-
-/// A request whose head and body were read completely.
-pub struct Request {
-    pub head: RequestHead,
-    pub body: Vec<u8>,
 }
 
 async fn read_request(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Result<Request, Admit> {

@@ -6,8 +6,7 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::WorkerContext;
-use super::client::ClientConn;
-use super::connection::Request;
+use super::client::{ClientConn, Request};
 use crate::api::FrontDoor;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::request::RequestHead;

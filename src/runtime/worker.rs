@@ -51,7 +51,7 @@ pub struct WorkerSpec {
     pub requests: Sender<crate::messages::ControlRequest>,
     pub access_log: Option<crate::metrics::access_log::AccessLog>,
     /// Service-account access tokens fetched before the workers started.
-    pub access_tokens: Vec<crate::providers::vertex_auth::AccessToken>,
+    pub access_tokens: Vec<crate::credentials::vertex::AccessToken>,
 }
 
 /// After the grace period, how long cut streams get to send their error event.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::conn::UpstreamConn;
-use super::origin::PoolKey;
+use crate::http::origin::PoolKey;
 
 /// Pool limits, from `[pool]`.
 #[derive(Debug, Clone, Copy)]
