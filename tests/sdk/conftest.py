@@ -25,6 +25,9 @@ BIN_DIR = Path(os.environ.get("CORELAY_BIN_DIR", ROOT / "target" / "debug"))
 GATEWAY_KEY = "gw-sdk-test-key-0123456789"
 PROVIDER_KEY_ENV = "CORELAY_SDK_TEST_PROVIDER_KEY"
 STARTUP_TIMEOUT_S = 20
+# USD per million tokens for anthropic/claude-sonnet-4, the seed's model.
+SEED_PRICE_INPUT = 3.0
+SEED_PRICE_OUTPUT = 15.0
 # Lines kept per pipe for error messages; older ones are dropped (the pipe is still read).
 KEPT_LINES = 2000
 
@@ -235,6 +238,8 @@ def gateway():
           {{ provider = "bedrock", model = "claude-sonnet-4" }},
           {{ provider = "anthropic", model = "claude-sonnet-4" }},
         ]
+        # Per-million-token prices the seed test recomputes the reported cost from.
+        price = {{ input = {SEED_PRICE_INPUT}, output = {SEED_PRICE_OUTPUT} }}
 
         [[keys]]
         name = "sdk-tests"
