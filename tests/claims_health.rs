@@ -14,8 +14,9 @@ use loadtest::{Fault, MockConfig, MockProvider, Reply};
 
 const MODEL: &str = "acme/chat";
 const WAIT: Duration = Duration::from_secs(10);
-/// How late a paused provider may come back: a health tick or two plus a loaded CI machine.
-const SLACK: Duration = Duration::from_millis(700);
+/// How late a paused provider may come back: a health tick or two plus a loaded CI machine (the
+/// test machine runs at a load of 4 per core at times).
+const SLACK: Duration = Duration::from_millis(1000);
 
 fn mock(config: MockConfig) -> MockProvider {
     MockProvider::start(config).expect("mock starts")
@@ -61,22 +62,26 @@ fn a_retry_after_pause_seen_on_one_core_holds_on_every_core_for_its_length() {
         start_gateway(&config(("openai", &primary.base_url()), &secondary.base_url(), 2, "[health]\ntick_ms = 20\n"));
     let primary_id = gateway.endpoint_id("primary", "gemini-2.5-flash").unwrap();
 
-    let first = chat_fresh(&gateway);
+    // Taken before the request: the pause starts when the gateway reads the 429, a little later.
     let limited_at = Instant::now();
+    let first = chat_fresh(&gateway);
     assert_eq!(provider(&first), "secondary");
     primary.set_config(MockConfig::default());
     let cooling = |t: &HealthTable| t.get(primary_id).cooldown_until.is_some();
     assert!(gateway.health().wait_until(cooling, WAIT), "the pause is published to every core");
 
     // Within the pause: new connections on both cores avoid the primary.
+    // Only requests sent well inside the pause count (a slow machine may need most of it).
     let mut cores_seen = BTreeSet::new();
     for _ in 0..40 {
+        if limited_at.elapsed() > Duration::from_millis(1800) {
+            break;
+        }
         let response = chat_fresh(&gateway);
         assert_eq!(provider(&response), "secondary", "core {} sent to a paused provider", core(&response));
         cores_seen.insert(core(&response));
     }
-    assert!(limited_at.elapsed() < Duration::from_secs(2), "the checks above ran within the pause");
-    assert_eq!(cores_seen.len(), 2, "requests reached both cores: {cores_seen:?}");
+    assert_eq!(cores_seen.len(), 2, "requests within the pause reached both cores: {cores_seen:?}");
     assert_eq!(primary.requests().len(), 1, "only the request that got the 429");
 
     // After it: the primary serves again, on both cores, about 2 s after the 429.
@@ -116,8 +121,9 @@ fn a_gemini_retry_info_delay_pauses_the_provider_for_that_long() {
     let gemini_url = gemini.base_url();
     let gateway = start_gateway(&config(("gemini", &gemini_url), &secondary.base_url(), 1, "[health]\ntick_ms = 20\n"));
 
-    assert_eq!(provider(&chat_fresh(&gateway)), "secondary");
+    // Taken before the request: the pause starts when the gateway reads the 429, a little later.
     let limited_at = Instant::now();
+    assert_eq!(provider(&chat_fresh(&gateway)), "secondary");
     let mut back = None;
     for _ in 0..100_000 {
         chat_fresh(&gateway);

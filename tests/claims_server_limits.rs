@@ -86,9 +86,10 @@ fn a_body_that_does_not_arrive_within_body_read_timeout_gets_408() {
         "POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
         body.len()
     );
+    // Taken before the head is written: the gateway's body clock starts once it has parsed the head.
+    let sent = Instant::now();
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(&body[..10]).unwrap();
-    let sent = Instant::now();
 
     let answer = read_until_closed(&mut stream);
 
@@ -106,14 +107,16 @@ fn an_idle_keep_alive_connection_closes_after_keepalive_timeout_and_a_busy_one_s
     // Requests 50 ms apart for 250 ms in all: each pause is within the idle timeout, the whole is not,
     // so the connection must stay open (the timer counts idleness, not the connection's age).
     let opened = Instant::now();
+    let mut idle_since = opened;
     for i in 0..6 {
         if i > 0 {
             std::thread::sleep(Duration::from_millis(50));
         }
+        // Taken before the request: the gateway's idle clock starts when it has written the answer.
+        idle_since = Instant::now();
         assert_eq!(client.post("/v1/chat/completions", &[], &chat_body(MODEL, false)).status, 200, "request {i}");
     }
     assert!(opened.elapsed() > timeout, "the connection outlived one idle timeout while busy");
-    let idle_since = Instant::now();
 
     assert!(client.is_closed(), "the gateway closed the idle connection");
     assert_within(idle_since.elapsed(), timeout, "keep-alive timeout");
