@@ -170,3 +170,32 @@ fn a_non_streaming_answer_over_max_response_bytes_is_a_502_and_streams_are_not_l
     let (small, _) = chat(&gateway, false);
     assert_eq!(small.status, 200, "under the limit it is served: {}", small.text());
 }
+
+#[test]
+fn a_retry_on_the_same_provider_waits_a_jittered_backoff_capped_at_backoff_max_ms() {
+    // Two models of one provider, both failing: the second attempt goes to the same provider, so it
+    // waits a uniform [0, min(backoff_max_ms, backoff_base_ms * 2)] = [0, 80 ms] first. (The bound is
+    // checked with the suite's CI slack, so it shows the pause is bounded, not that the cap is exact.)
+    let down = mock(failing(503));
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ncores = 1\n\
+         [routing]\nbackoff_base_ms = 40\nbackoff_max_ms = 80\nretry_budget_min_per_sec = 1000.0\n\
+         [providers.only]\nkind = \"openai\"\nbase_url = \"{}\"\n\
+         [models.\"{MODEL}\"]\nendpoints = [{{ provider = \"only\", model = \"m-1\" }}, {{ provider = \"only\", model = \"m-2\" }}]\n",
+        down.base_url()
+    );
+    let gateway = start_gateway(&text);
+
+    let mut pauses = Vec::new();
+    for _ in 0..12 {
+        let (response, elapsed) = chat(&gateway, false);
+        assert_eq!((response.status, attempts(&response)), (503, "2"), "{}", response.text());
+        pauses.push(elapsed);
+    }
+
+    assert_eq!(down.requests().len(), 24);
+    let longest = pauses.iter().max().unwrap();
+    assert!(*longest < Duration::from_millis(80) + SLACK, "a pause beyond backoff_max_ms: {pauses:?}");
+    // With a uniform draw over [0, 80 ms], twelve pauses all under 10 ms would happen once in 10^11.
+    assert!(pauses.iter().any(|p| *p >= Duration::from_millis(10)), "no backoff at all: {pauses:?}");
+}
