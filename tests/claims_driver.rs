@@ -25,6 +25,12 @@ const OPCODES_USED: [u8; 17] = [1, 2, 3, 6, 9, 10, 11, 13, 14, 16, 18, 19, 22, 2
 /// Whether this process may set up an io_uring whose kernel supports every opcode monoio uses,
 /// asked of the kernel directly: io_uring_setup, then IORING_REGISTER_PROBE.
 fn kernel_allows_io_uring() -> bool {
+    // On a thread of its own: tearing a ring down queues kernel task work on the thread that made
+    // it, which interrupts that thread's blocking socket reads (EINTR under SO_RCVTIMEO).
+    std::thread::spawn(probe_io_uring).join().expect("the io_uring probe thread")
+}
+
+fn probe_io_uring() -> bool {
     // struct io_uring_params is 120 bytes; zeroed means "no flags".
     let mut params = [0u32; 30];
     // SAFETY: io_uring_setup(entries, params) with a writable buffer of the params struct's size.
