@@ -25,12 +25,12 @@ fn in_thread(addr: SocketAddr, model: &'static str, stream: bool) -> std::thread
     std::thread::spawn(move || Client::connect(addr).post("/v1/chat/completions", &[], &chat_body(model, stream)))
 }
 
-/// A daemon whose provider answers every request only after 1 s (its head for a body, its first
+/// A daemon whose provider answers every request only after 2 s (its head for a body, its first
 /// event for a stream, which the gateway holds until then), so a signal sent once the provider
 /// has the requests arrives before any response head is written.
 fn slow_daemon(name: &str) -> (MockProvider, Daemon) {
     let mock = MockProvider::start(MockConfig {
-        first_event_delay: Duration::from_millis(1000),
+        first_event_delay: Duration::from_millis(2000),
         events: 5,
         event_gap: Duration::from_millis(20),
         ..MockConfig::default()
@@ -53,7 +53,7 @@ fn sigterm_closes_idle_keep_alive_connections_at_once_while_requests_drain() {
     let signalled = Instant::now();
 
     assert!(idle.is_closed(), "the idle keep-alive connection was closed");
-    assert!(signalled.elapsed() < Duration::from_millis(900), "closed at once, before the in-flight stream ended");
+    assert!(signalled.elapsed() < Duration::from_millis(1500), "closed at once, before the in-flight stream ended");
     let stream = in_flight.join().unwrap();
     assert_eq!(stream.status, 200, "{}", stream.text());
     assert!(stream.sse_data().1, "the stream finished within the grace: {}", stream.text());
