@@ -163,6 +163,7 @@ impl ControlLoop {
                             Some(path) => self.reload(&path),
                             None => Err("the running config did not come from a file".to_string()),
                         };
+                        self.registry.note_reload(outcome.is_ok(), crate::clock::unix_now());
                         let _ = reply.send(outcome);
                     }
                 },
