@@ -223,6 +223,7 @@ async fn control_tick(
                     if let Some(next) = prepared.take_if(|p| p.version == version) {
                         cx.commit(next);
                         log::info!("worker {} switched to config version {version}", cx.worker_id);
+                        let _ = to_control.try_send(ToControl::Committed { worker: cx.worker_id, version });
                     }
                 }
                 WorkerCommand::Abort { version } => {
