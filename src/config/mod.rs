@@ -461,6 +461,11 @@ impl Config {
         self.server.listen.parse().expect("validated in Config::parse")
     }
 
+    /// The admin listener's address (`admin.listen`), valid after `parse` succeeded.
+    pub fn admin_listen_addr(&self) -> Option<SocketAddr> {
+        self.admin.listen.as_ref().and_then(|listen| listen.parse().ok())
+    }
+
     /// Worker count with `cores = 0` resolved against the machine.
     pub fn worker_count(&self) -> usize {
         match self.server.cores {

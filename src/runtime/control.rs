@@ -302,6 +302,8 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         }
     };
     check("server.listen", o.listen.clone(), n.listen.clone());
+    let admin_listen = |c: &Config| c.admin.listen.clone().unwrap_or_else(|| "(none)".into());
+    check("admin.listen", admin_listen(old), admin_listen(new));
     check("server.cores", o.cores.to_string(), n.cores.to_string());
     check("server.pin_cores", o.pin_cores.to_string(), n.pin_cores.to_string());
     check("server.io_uring_entries", o.io_uring_entries.to_string(), n.io_uring_entries.to_string());
