@@ -33,6 +33,11 @@ pub enum ToControl {
         version: u64,
         result: Result<(), String>,
     },
+    /// The worker switched to config `version`: requests it starts from now on use it.
+    Committed {
+        worker: usize,
+        version: u64,
+    },
     /// The token refresher (not a worker) tried to fetch a provider's access token: the new
     /// token's expiry in Unix milliseconds, or `None` when the fetch failed.
     AccessToken {

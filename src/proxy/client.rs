@@ -28,6 +28,8 @@ pub struct ClientConn {
     pub last_status: u16,
     /// Bytes written to the client so far.
     pub written: u64,
+    /// The listener this connection came in on, which decides the paths served.
+    pub listener: super::listener::Listener,
 }
 
 impl ClientConn {
@@ -39,6 +41,7 @@ impl ClientConn {
             request_id: String::new(),
             last_status: 0,
             written: 0,
+            listener: super::listener::Listener::Both,
         }
     }
 

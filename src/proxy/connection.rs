@@ -26,11 +26,12 @@ enum Admit {
     Reject(GatewayError),
 }
 
-/// Serves requests on one client connection until either side ends it.
-pub async fn serve(cx: Rc<WorkerContext>, stream: TcpStream) {
+/// Serves requests on one client connection, accepted on `listener`, until either side ends it.
+pub async fn serve(cx: Rc<WorkerContext>, stream: TcpStream, listener: super::listener::Listener) {
     let _open = cx.lifecycle.connection();
     let _ = stream.set_nodelay(true);
     let mut conn = ClientConn::new(stream);
+    conn.listener = listener;
     let mut first = true;
     loop {
         let request = match read_request(&cx, &mut conn, first).await {

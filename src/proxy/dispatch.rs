@@ -21,8 +21,8 @@ use crate::routing::{Auth, Snapshot, bearer_token};
 /// body was never read.
 pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head: &RequestHead) -> bool {
     let door = match model_call_door(head) {
-        Some(door) => door,
-        None => return false,
+        Some(door) if conn.listener.serves(head.path()) => door,
+        _ => return false,
     };
     let snapshot = cx.snapshot();
     let Err(error) = authorize(&snapshot, head) else { return false };
@@ -129,6 +129,10 @@ fn log_error(cx: &WorkerContext, error: &GatewayError) {
 async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> Result<bool, GatewayError> {
     let head = &request.head;
     let is_head = head.method() == "HEAD";
+    if !conn.listener.serves(head.path()) {
+        let message = format!("unknown request URL: {} {}", head.method(), head.path());
+        return Err(GatewayError::new(ErrorKind::RouteNotFound, message));
+    }
     match (head.method(), head.path()) {
         ("GET" | "HEAD", "/healthz") => respond_json(conn, b"{\"status\":\"ok\"}", head.keep_alive, is_head).await,
         ("GET" | "HEAD", "/v1/models") => {

@@ -9,6 +9,7 @@ mod client;
 pub mod connection;
 mod dispatch;
 pub mod lifecycle;
+pub mod listener;
 mod relay;
 mod serving;
 mod translated;
