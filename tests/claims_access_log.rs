@@ -168,9 +168,6 @@ fn sighup_reopens_the_access_log_so_a_rotated_file_stops_growing() {
 }
 
 #[test]
-#[ignore = "bug: with log.access set to a file, SIGTERM drains but the process never exits: Gateway::join_all \
-            (src/runtime/mod.rs) joins the access-log writer, which waits for every AccessLog sender to drop, and \
-            a sender outlives the joined workers (the same hang when an in-process Gateway is dropped)"]
 fn sigterm_exits_zero_with_an_access_log_file() {
     let mock = MockProvider::start(MockConfig::default()).unwrap();
     let log = log_path("sigterm");

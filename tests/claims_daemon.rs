@@ -61,8 +61,6 @@ fn sigterm_closes_idle_keep_alive_connections_at_once_while_requests_drain() {
 }
 
 #[test]
-#[ignore = "bug: responses written during a SIGTERM drain lack `connection: close` (README, Signals): the \
-            keep-alive decision is taken from the request head and never revisited once draining"]
 fn responses_written_during_a_drain_say_connection_close() {
     let (mock, mut daemon) = slow_daemon("drain-close");
     let in_flight = [in_thread(daemon.addr, "acme/chat", true), in_thread(daemon.addr, "acme/chat", false)];

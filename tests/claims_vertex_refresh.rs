@@ -77,9 +77,7 @@ fn config(vertex: &MockProvider, token_url: &str) -> String {
 fn a_short_lived_token_is_replaced_a_quarter_of_its_life_before_it_expires() {
     // An 8 s token is replaced after 6 s (2 s before it expires); then an hour-long one.
     let (url, arrivals) = token_endpoint(vec![("ya29.eight-seconds", 8), ("ya29.hour", 3600)]);
-    let recorded =
-        std::fs::read(corelay::fixture_path!("vertex/vertex-gemini-stream.sse"))
-            .unwrap();
+    let recorded = std::fs::read(corelay::fixture_path!("vertex/vertex-gemini-stream.sse")).unwrap();
     let vertex = MockProvider::start(MockConfig { reply: Reply::Sse(recorded), ..MockConfig::default() }).unwrap();
     let gateway = start_gateway(&config(&vertex, &url));
     let wait = Duration::from_secs(15);

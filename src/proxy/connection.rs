@@ -32,6 +32,7 @@ pub async fn serve(cx: Rc<WorkerContext>, stream: TcpStream, listener: super::li
     let _ = stream.set_nodelay(true);
     let mut conn = ClientConn::new(stream);
     conn.listener = listener;
+    conn.lifecycle = Some(Rc::clone(&cx.lifecycle));
     let mut first = true;
     loop {
         let request = match read_request(&cx, &mut conn, first).await {

@@ -129,8 +129,8 @@ mod tests {
     use monoio::{FusionDriver, RuntimeBuilder};
 
     use super::{Pool, PoolSettings};
+    use crate::http::origin::{PoolKey, Scheme};
     use crate::upstream::conn::UpstreamConn;
-    use crate::upstream::origin::{PoolKey, Scheme};
 
     const LONG: Duration = Duration::from_secs(60);
 
