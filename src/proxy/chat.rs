@@ -420,7 +420,7 @@ async fn attempt(
             // No access token: the provider cannot be called, which to health is as good as unreachable.
             let outcome = Outcome::ConnectError;
             cx.health.record(snapshot.health.routes_version, endpoint.id, outcome, None, started.elapsed(), probe);
-            call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
+            call.borrow_mut().push_attempt(&endpoint.provider.name, outcome, started);
             return Attempt::Failed(Failure::Error(no_request));
         }
     };
@@ -434,7 +434,7 @@ async fn attempt(
     };
     let record = |outcome: Outcome, ttfb: Option<Duration>| {
         cx.health.record(snapshot.health.routes_version, endpoint.id, outcome, ttfb, started.elapsed(), probe);
-        call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
+        call.borrow_mut().push_attempt(&endpoint.provider.name, outcome, started);
     };
     let failed = |failure: Failure| {
         call.borrow_mut().upstream += started.elapsed();
@@ -449,6 +449,7 @@ async fn attempt(
     };
     let ttfb = started.elapsed();
     let status = response.head.status;
+    call.borrow_mut().attempt_status = Some(status);
     if is_credential_refusal(status) {
         record(Outcome::ServerError, Some(ttfb));
         return failed(Failure::Error(credential_refused(cx, &endpoint.provider.name, response).await));
@@ -504,7 +505,7 @@ async fn stream(
     let record = |outcome: Outcome| {
         let version = serving.routes_version;
         cx.health.record(version, endpoint.id, outcome, Some(serving.ttfb), serving.started.elapsed(), serving.probe);
-        serving.call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
+        serving.call.borrow_mut().push_attempt(&endpoint.provider.name, outcome, serving.started);
     };
     let hold_until = deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
     match relay::hold_first_event(

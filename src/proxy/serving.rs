@@ -190,12 +190,27 @@ pub fn usage_comment(call: &crate::metrics::CallRecord, out: &mut Vec<u8>) {
 pub fn gateway_metadata(serving: &Serving<'_>, usage: &crate::chat::Usage) -> serde_json::Value {
     let call = serving.call.borrow();
     let provider = &serving.candidate.endpoint.provider.name;
-    let mut attempts: Vec<serde_json::Value> = call
-        .attempts
-        .iter()
-        .map(|(p, outcome)| serde_json::json!({"provider": p, "success": false, "outcome": outcome.name()}))
-        .collect();
-    attempts.push(serde_json::json!({"provider": provider, "success": true, "outcome": "success"}));
+    // The hosted gateway's shape: provider, statusCode, success, startTime and endTime (Unix ms).
+    let attempt = |a: &crate::metrics::AttemptRecord| {
+        serde_json::json!({
+            "provider": a.provider,
+            "statusCode": a.status,
+            "success": false,
+            "outcome": a.outcome.name(),
+            "startTime": a.start_unix_ms,
+            "endTime": a.end_unix_ms,
+        })
+    };
+    let mut attempts: Vec<serde_json::Value> = call.attempts.iter().map(attempt).collect();
+    let now_ms = crate::clock::unix_now_ms();
+    attempts.push(serde_json::json!({
+        "provider": provider,
+        "statusCode": call.attempt_status,
+        "success": true,
+        "outcome": "success",
+        "startTime": now_ms.saturating_sub(serving.started.elapsed().as_millis() as u64),
+        "endTime": now_ms,
+    }));
     let cost_micros = serving.candidate.endpoint.price.cost_micros(usage);
     serde_json::json!({
         "routing": {

@@ -56,7 +56,7 @@ pub async fn attempt(
     let routes_version = snapshot.health.routes_version;
     let record = |outcome: Outcome, ttfb: Option<Duration>| {
         cx.health.record(routes_version, endpoint.id, outcome, ttfb, started.elapsed(), probe);
-        call.borrow_mut().attempts.push((provider.name.clone(), outcome));
+        call.borrow_mut().push_attempt(&provider.name, outcome, started);
     };
     let request = {
         let tokens = cx.access_tokens();
@@ -91,6 +91,7 @@ pub async fn attempt(
         }
     };
     let ttfb = started.elapsed();
+    call.borrow_mut().attempt_status = Some(response.head.status);
     let serving = Serving {
         candidate,
         attempts,
@@ -174,6 +175,12 @@ type Ended = Result<(Outcome, bool), (Outcome, GatewayError)>;
 
 /// The id a format that names answers shows for this one (the Responses API's `resp_...`): the
 /// request id, unique within the process and echoed in `x-request-id`.
+/// The answer's id when the provider gives none (Bedrock's body has none, and its request-id header
+/// may be missing): derived from the request id, so it is unique and can be found in the access log.
+fn fallback_answer_id(serving: &Serving<'_>) -> String {
+    format!("gen-{}", serving.call.borrow().request_id)
+}
+
 fn response_id(serving: &Serving<'_>) -> String {
     format!("resp_{}", serving.call.borrow().request_id)
 }
@@ -192,13 +199,16 @@ async fn buffered(
     };
     let waited = body.waited();
     body.release(&cx.pool);
-    let answer = match Adapter::of(provider, &serving.candidate.endpoint.model).parse_response(&head, &bytes) {
+    let mut answer = match Adapter::of(provider, &serving.candidate.endpoint.model).parse_response(&head, &bytes) {
         Ok(answer) => answer,
         Err(error) => {
             let why = format!("provider `{}` sent an answer that cannot be read: {}", provider.name, error.message);
             return Err((Outcome::ServerError, GatewayError::new(ErrorKind::BadGateway, why)));
         }
     };
+    if answer.id.is_empty() {
+        answer.id = fallback_answer_id(serving);
+    }
     let metadata = gateway_metadata(serving, &answer.usage);
     let response_id = response_id(serving);
     let json = serving.front_door.encode_response(
@@ -238,7 +248,12 @@ impl TranslatedStream {
             Some(bytes) => self.translator.feed(bytes, &mut self.events),
             None => self.translator.finish(&mut self.events),
         }
-        for event in self.events.drain(..) {
+        for mut event in self.events.drain(..) {
+            if let StreamEvent::Start { id, .. } = &mut event
+                && id.is_empty()
+            {
+                *id = fallback_answer_id(serving);
+            }
             if let StreamEvent::Error(error) = &event
                 && !*committed
             {
