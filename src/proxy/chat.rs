@@ -14,8 +14,8 @@ use super::WorkerContext;
 use super::client::{ClientConn, Request};
 use super::relay::{self, Held};
 use super::serving::{
-    Attempt, Failure, MAX_FAILED_BODY_BYTES, Serving, apply_retry_after, credential_refused, is_credential_refusal,
-    is_retryable_status, outcome_of,
+    Attempt, Failure, MAX_FAILED_BODY_BYTES, Serving, apply_retry_after, is_retryable_status, outcome_of,
+    refuse_unusable, unusable_answer,
 };
 use super::translated;
 use crate::api::route_fields::{self, RouteFields};
@@ -450,9 +450,9 @@ async fn attempt(
     let ttfb = started.elapsed();
     let status = response.head.status;
     call.borrow_mut().attempt_status = Some(status);
-    if is_credential_refusal(status) {
+    if let Some(what) = unusable_answer(status) {
         record(Outcome::ServerError, Some(ttfb));
-        return failed(Failure::Error(credential_refused(cx, &endpoint.provider.name, response).await));
+        return failed(Failure::Error(refuse_unusable(cx, &endpoint.provider.name, what, response).await));
     }
     if is_retryable_status(status) {
         apply_retry_after(cx, snapshot, candidate, &response.head);

@@ -92,22 +92,31 @@ pub fn cool_down(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<
     }
 }
 
-/// A provider's 401 or 403 is about the gateway's credentials for it (revoked, wrong project), not
-/// the client's: another endpoint may still serve, and the provider's text (which may quote the key)
-/// never goes on.
-pub fn is_credential_refusal(status: u16) -> bool {
-    matches!(status, 401 | 403)
+/// Provider answers that are the gateway's problem with that provider, never the client's, so they
+/// fail over and their text (which may quote the key) never goes on: a 401 or 403 (the gateway's
+/// credentials were refused: revoked, wrong project) and a 3xx (a redirect, which Corelay does not
+/// follow: the configured `base_url` is wrong). `None` for any other status.
+pub fn unusable_answer(status: u16) -> Option<&'static str> {
+    match status {
+        401 | 403 => Some("refused the gateway's credentials for it"),
+        300..=399 => Some("answered with a redirect, which Corelay does not follow (check its base_url)"),
+        _ => None,
+    }
 }
 
-/// Reads and drops a credential refusal's body (the connection stays reusable) and says what
-/// happened without the provider's words.
-pub async fn credential_refused(cx: &WorkerContext, provider: &str, response: UpstreamResponse) -> GatewayError {
+/// Reads and drops an unusable answer's body (the connection stays reusable) and says what happened
+/// without the provider's words.
+pub async fn refuse_unusable(
+    cx: &WorkerContext,
+    provider: &str,
+    what: &str,
+    response: UpstreamResponse,
+) -> GatewayError {
     let UpstreamResponse { head, mut body } = response;
     let _ = body.read_to_end(MAX_FAILED_BODY_BYTES).await;
     body.release(&cx.pool);
-    log::warn!("provider `{provider}` refused the gateway's credentials (HTTP {}); trying elsewhere", head.status);
-    let why = format!("provider `{provider}` refused the gateway's credentials for it (HTTP {})", head.status);
-    GatewayError::new(ErrorKind::BadGateway, why)
+    log::warn!("provider `{provider}` {what} (HTTP {}); trying elsewhere", head.status);
+    GatewayError::new(ErrorKind::BadGateway, format!("provider `{provider}` {what} (HTTP {})", head.status))
 }
 
 /// Upstream response headers passed on to the client. The rest (provider account ids, rate-limit

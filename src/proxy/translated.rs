@@ -136,10 +136,11 @@ async fn provider_error(
     record: &impl Fn(Outcome, Option<Duration>),
 ) -> Attempt {
     let provider = &serving.candidate.endpoint.provider;
-    if super::serving::is_credential_refusal(response.head.status) {
+    if let Some(what) = super::serving::unusable_answer(response.head.status) {
         record(Outcome::ServerError, Some(serving.ttfb));
         serving.call.borrow_mut().upstream += serving.started.elapsed();
-        return Attempt::Failed(Failure::Error(super::serving::credential_refused(cx, &provider.name, response).await));
+        let error = super::serving::refuse_unusable(cx, &provider.name, what, response).await;
+        return Attempt::Failed(Failure::Error(error));
     }
     apply_retry_after(cx, snapshot, serving.candidate, &response.head);
     let UpstreamResponse { head, mut body } = response;
