@@ -3,6 +3,7 @@
 //! Owns parsing and checking only. It does not resolve secrets or DNS (see `config::resolve`) and knows
 //! nothing of workers. Every problem found is collected, so `corelay check` reports them all at once.
 
+mod governance;
 mod locate;
 pub mod resolve;
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use governance::GovernanceConfig;
 pub use resolve::{HostLookup, ResolvedConfig, resolve};
 
 /// Keys a table did not recognise, captured by `#[serde(flatten)]` so every one can be reported.
@@ -39,6 +41,8 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub governance: GovernanceConfig,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -318,6 +322,9 @@ pub struct ModelConfig {
     pub price: Option<PriceConfig>,
     /// Shown as `owned_by` in `GET /v1/models`; defaults to the text before the first `/` of the id.
     pub owned_by: Option<String>,
+    /// Models tried, in order, after every endpoint of this one (and after a request's own fallbacks).
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -332,6 +339,9 @@ pub struct EndpointConfig {
     pub priority: Option<u32>,
     /// This endpoint's price when it differs from the model's.
     pub price: Option<PriceConfig>,
+    /// Share of traffic among endpoints of equal priority (weighted random order; default 1). Once
+    /// any endpoint of a priority has a weight, weights rather than latency order that priority.
+    pub weight: Option<u32>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -345,6 +355,20 @@ pub struct KeyConfig {
     pub key: Option<String>,
     /// Environment variable holding the key.
     pub key_env: Option<String>,
+    /// The key's SHA-256 in hex (`corelay keys hash`): the file then holds no secret at all.
+    pub key_sha256: Option<String>,
+    /// After this instant the key is refused (a TOML date or date-time: `2027-01-01` is midnight UTC).
+    pub expires_at: Option<toml::value::Datetime>,
+    /// Models the key may use: exact ids and `creator/*`; absent means every model.
+    pub models: Option<Vec<String>>,
+    /// Spend budgets in micro-dollars (1 USD = 1000000), per UTC day, UTC month and in total.
+    pub budget_micros_per_day: Option<u64>,
+    pub budget_micros_per_month: Option<u64>,
+    pub budget_micros_total: Option<u64>,
+    /// Requests and tokens per minute, and requests in flight at once.
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub max_concurrent: Option<u64>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -459,6 +483,7 @@ impl Config {
         report_unknown("health", &self.health.unknown, issues);
         report_unknown("admin", &self.admin.unknown, issues);
         report_unknown("log", &self.log.unknown, issues);
+        report_unknown("governance", &self.governance.unknown, issues);
         for (name, provider) in &self.providers {
             report_unknown(&format!("providers.{name}"), &provider.unknown, issues);
         }
@@ -485,6 +510,7 @@ impl Config {
             self.validate_model(id, model, issues);
         }
         self.validate_keys(issues);
+        self.governance.validate(issues);
         match (&self.admin.key, &self.admin.key_env) {
             (Some(_), Some(_)) => issues.push(issue("admin", "set either `key` or `key_env`, not both")),
             (Some(k), None) if k.len() < 16 => issues.push(issue("admin.key", "must be at least 16 characters")),
@@ -599,6 +625,15 @@ impl Config {
             if endpoint.model.is_empty() {
                 issues.push(issue(&format!("{key}.endpoints[{i}].model"), "must not be empty"));
             }
+            if endpoint.weight.is_some_and(|w| !(1..=10_000).contains(&w)) {
+                issues.push(issue(&format!("{key}.endpoints[{i}].weight"), "must be between 1 and 10000"));
+            }
+        }
+        for fallback in &model.fallbacks {
+            if fallback == id || !self.models.contains_key(fallback) {
+                let why = if fallback == id { "a model cannot fall back to itself" } else { "no such model" };
+                issues.push(issue(&format!("{key}.fallbacks"), format!("`{fallback}`: {why}")));
+            }
         }
     }
 
@@ -611,14 +646,16 @@ impl Config {
             } else if !names.insert(key.name.as_str()) {
                 issues.push(issue(&format!("{at}.name"), format!("duplicate key name `{}`", key.name)));
             }
-            match (&key.key, &key.key_env) {
-                (Some(_), Some(_)) => issues.push(issue(&at, "set either `key` or `key_env`, not both")),
-                (None, None) => issues.push(issue(&at, "one of `key` or `key_env` is required")),
-                (Some(k), None) if k.len() < 16 => {
+            match (&key.key, &key.key_env, &key.key_sha256) {
+                (None, None, None) => issues.push(issue(&at, "one of `key`, `key_env` or `key_sha256` is required")),
+                (Some(k), None, None) if k.len() < 16 => {
                     issues.push(issue(&format!("{at}.key"), "a gateway key must be at least 16 characters"))
                 }
-                _ => {}
+                (Some(_), None, None) | (None, Some(_), None) => {}
+                (None, None, Some(hash)) => governance::validate_sha256_hex(&format!("{at}.key_sha256"), hash, issues),
+                _ => issues.push(issue(&at, "set only one of `key`, `key_env` or `key_sha256`")),
             }
+            governance::validate_key_limits(&at, key, issues);
         }
     }
 }

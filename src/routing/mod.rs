@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use budget::RetryBudget;
-pub use candidates::{Candidate, RouteError, order_candidates};
+pub use candidates::{Candidate, RouteError, order_candidates, order_candidates_with_random};
 pub use options::RoutingOptions;
 
 use crate::config::resolve::{ResolvedConfig, ResolvedKey, ResolvedProvider};
@@ -29,6 +29,8 @@ pub struct Endpoint {
     pub priority: u32,
     /// What a call through this endpoint costs (zero when no price is configured).
     pub price: crate::metrics::cost::Price,
+    /// Configured share among endpoints of equal priority; `None` leaves that priority to latency.
+    pub weight: Option<u32>,
 }
 
 /// A gateway model and its endpoints in configured order.
@@ -37,6 +39,8 @@ pub struct ModelRoute {
     pub id: String,
     pub owned_by: String,
     pub endpoints: Vec<Endpoint>,
+    /// Config-level fallback models, tried after this model's endpoints and a request's own fallbacks.
+    pub fallbacks: Vec<String>,
 }
 
 /// Result of checking a client's credentials.
@@ -104,11 +108,15 @@ impl Routes {
                             .or(model.price)
                             .map(|p| crate::metrics::cost::Price::from_config(&p))
                             .unwrap_or_default(),
+                        weight: e.weight,
                     }
                 })
                 .collect();
             let owned_by = model.owned_by.clone().unwrap_or_else(|| default_owner(id).to_string());
-            models.insert(id.clone(), ModelRoute { id: id.clone(), owned_by, endpoints });
+            models.insert(
+                id.clone(),
+                ModelRoute { id: id.clone(), owned_by, endpoints, fallbacks: model.fallbacks.clone() },
+            );
             model_order.push(id.clone());
         }
         let listing = model_order.iter().map(|id| (id.as_str(), models[id].owned_by.as_str()));
