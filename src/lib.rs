@@ -10,6 +10,7 @@ pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod governance;
 pub mod health;
 pub mod http;
 pub mod json_check;

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use governance::GovernanceConfig;
+pub use governance::{
+    GovernanceConfig, days_from_civil as governance_days_from_civil, expiry_unix_seconds, parse_redis_url,
+};
 pub use resolve::{HostLookup, ResolvedConfig, resolve};
 
 /// Keys a table did not recognise, captured by `#[serde(flatten)]` so every one can be reported.

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use budget::RetryBudget;
-pub use candidates::{Candidate, RouteError, order_candidates, order_candidates_with_random};
+pub use candidates::{Candidate, RouteError, echoed, order_candidates, order_candidates_with_random};
 pub use options::RoutingOptions;
 
 use crate::config::resolve::{ResolvedConfig, ResolvedKey, ResolvedProvider};
