@@ -425,6 +425,12 @@ enum Held {
     Shared(shared::SharedHold),
 }
 
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation").field("shared", &self.is_shared()).field("estimate", &self.estimate()).finish()
+    }
+}
+
 impl Reservation {
     /// Replaces the estimate with what the request really used and cost.
     pub fn settle(mut self, now_ms: u64, actual: Usage) {
