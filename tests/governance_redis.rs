@@ -211,3 +211,23 @@ fn keys_created_in_redis_are_accepted_by_every_instance_until_revoked() {
         .all(|g| g.authenticate(secret.as_bytes()).is_none())));
     shutdown(governors);
 }
+
+#[test]
+fn a_monoio_worker_awaits_a_shared_admission_without_blocking() {
+    let Some(binary) = redis_server_binary() else { return };
+    let redis = Redis::start(binary);
+    let governors = three(&redis, &key_entry("worker", "rpm = 2"));
+    let g = governors[0].clone();
+    let mut runtime = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+    let (first, second, third) = runtime.block_on(async move {
+        let key = g.key("worker").unwrap();
+        let mut pending = g.admit(&key, "acme/chat", T0, usage(1, 0));
+        assert!(pending.now_or_never().is_none(), "a shared admission waits for Redis");
+        let first = pending.await;
+        let second = g.admit(&key, "acme/chat", T0, usage(1, 0)).await;
+        let third = g.admit(&key, "acme/chat", T0, usage(1, 0)).await;
+        (first.map(|r| r.is_shared()), second.is_ok(), third.map(drop).unwrap_err().status)
+    });
+    assert_eq!((first, second, third), (Ok(true), true, 429));
+    shutdown(governors);
+}

@@ -75,6 +75,12 @@ impl WindowCounter {
         }
     }
 
+    /// (window, value) as stored: the window is the low 24 bits of its number.
+    fn raw(&self) -> (u64, u64) {
+        let packed = self.0.load(Ordering::Acquire);
+        (packed >> VALUE_BITS, packed & VALUE_MASK)
+    }
+
     fn set(&self, window: u64, value: u64) {
         self.0.store(Self::pack(window, value), Ordering::Release);
     }
@@ -130,7 +136,41 @@ pub struct CounterSnapshot {
     pub in_flight: u64,
 }
 
+/// Counters as the state file keeps them: each with the window it belongs to, whatever the time
+/// when it is written or read, so a value is only ever restored into its own window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SavedCounters {
+    pub requests_per_minute: (u64, u64),
+    pub tokens_per_minute: (u64, u64),
+    pub spend_per_day: (u64, u64),
+    pub spend_per_month: (u64, u64),
+    pub spend_total: u64,
+}
+
 impl KeyCounters {
+    pub fn saved(&self) -> SavedCounters {
+        SavedCounters {
+            requests_per_minute: self.requests_per_minute.raw(),
+            tokens_per_minute: self.tokens_per_minute.raw(),
+            spend_per_day: self.spend_per_day.raw(),
+            spend_per_month: self.spend_per_month.raw(),
+            spend_total: self.spend_total.load(Ordering::Acquire),
+        }
+    }
+
+    /// Counters as a state file left them; requests in flight then are not restored (they ended with
+    /// the process that ran them).
+    pub fn from_saved(saved: &SavedCounters) -> KeyCounters {
+        let counters = KeyCounters::default();
+        let set = |counter: &WindowCounter, (window, value): (u64, u64)| counter.set(window, value);
+        set(&counters.requests_per_minute, saved.requests_per_minute);
+        set(&counters.tokens_per_minute, saved.tokens_per_minute);
+        set(&counters.spend_per_day, saved.spend_per_day);
+        set(&counters.spend_per_month, saved.spend_per_month);
+        counters.spend_total.store(saved.spend_total, Ordering::Release);
+        counters
+    }
+
     /// Reserves one request, `estimate.tokens` and `estimate.cost_micros` in every window, or
     /// nothing: a refusal undoes what was already taken. Budgets are checked first, so a key whose
     /// money is gone hears 403 rather than an invitation to retry.
@@ -230,18 +270,6 @@ impl KeyCounters {
             spend_micros_total: self.spend_total.load(Ordering::Acquire),
             in_flight: self.in_flight.load(Ordering::Acquire),
         }
-    }
-
-    /// Counters as a snapshot left them; requests in flight then are not restored (they ended with
-    /// the process that ran them).
-    pub fn restore(snapshot: &CounterSnapshot) -> KeyCounters {
-        let counters = KeyCounters::default();
-        counters.requests_per_minute.set(snapshot.minute, snapshot.requests_this_minute);
-        counters.tokens_per_minute.set(snapshot.minute, snapshot.tokens_this_minute);
-        counters.spend_per_day.set(snapshot.day, snapshot.spend_micros_today);
-        counters.spend_per_month.set(snapshot.month, snapshot.spend_micros_this_month);
-        counters.spend_total.store(snapshot.spend_micros_total, Ordering::Release);
-        counters
     }
 
     /// Forgets spend and tokens counted locally (after they were handed to Redis), keeping requests
@@ -347,11 +375,14 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_restore_everything_but_requests_in_flight() {
+    fn saved_counters_restore_into_their_own_windows_only() {
         let c = KeyCounters::default();
-        let w = Windows::at(3 * 86_400_000 + 5 * MINUTE);
+        let w = Windows::at(1_800_000_000_000 + 5 * MINUTE);
         c.reserve(&Limits::default(), &w, usage(7, 11)).unwrap();
-        let restored = KeyCounters::restore(&c.snapshot(&w)).snapshot(&w);
-        assert_eq!(restored, CounterSnapshot { in_flight: 0, ..c.snapshot(&w) });
+        let restored = KeyCounters::from_saved(&c.saved());
+        assert_eq!(restored.snapshot(&w), CounterSnapshot { in_flight: 0, ..c.snapshot(&w) });
+        let next_day = Windows::at(w.now_ms + 86_400_000);
+        let later = restored.snapshot(&next_day);
+        assert_eq!((later.spend_micros_today, later.spend_micros_this_month, later.spend_micros_total), (0, 11, 11));
     }
 }

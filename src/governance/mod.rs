@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 
 pub use denial::{Denial, DenialReason, Usage};
-pub use ledger::{CounterSnapshot, KeyCounters};
+pub use ledger::{CounterSnapshot, KeyCounters, SavedCounters};
 pub use policy::{KeyHash, KeyPolicy, KeyTable, Limits, hash_hex, sha256};
 pub use windows::Windows;
 
@@ -290,7 +290,9 @@ impl Governor {
     pub fn snapshot_now(&self) -> std::io::Result<()> {
         match &self.inner.settings.state_file {
             Some(path) if self.inner.shared.is_none() => {
-                persist::write(path, &self.counters(crate::clock::unix_now_ms()))
+                let set = self.inner.keys.current();
+                let saved: Vec<_> = set.counters.iter().map(|(name, c)| (name.clone(), c.saved())).collect();
+                persist::write(path, &saved)
             }
             _ => Ok(()),
         }
@@ -302,7 +304,7 @@ impl Governor {
         let mut counters = current.counters.clone();
         for (name, snapshot) in saved {
             if counters.contains_key(&name) {
-                counters.insert(name, Arc::new(KeyCounters::restore(&snapshot)));
+                counters.insert(name, Arc::new(KeyCounters::from_saved(&snapshot)));
             }
         }
         let table = KeyTable::new(current.table.policies().map(|p| KeyPolicy::clone(p)).collect::<Vec<_>>());

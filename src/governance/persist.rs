@@ -13,16 +13,16 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::Governor;
-use super::ledger::CounterSnapshot;
+use super::ledger::SavedCounters;
 
 /// The file's shape: a version, so a later format can tell an old file, and counters by key name.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StateFile {
     version: u32,
-    keys: BTreeMap<String, CounterSnapshot>,
+    keys: BTreeMap<String, SavedCounters>,
 }
 
-pub fn write(path: &Path, counters: &[(String, CounterSnapshot)]) -> io::Result<()> {
+pub fn write(path: &Path, counters: &[(String, SavedCounters)]) -> io::Result<()> {
     let state = StateFile { version: 1, keys: counters.iter().cloned().collect() };
     let body = serde_json::to_vec_pretty(&state).map_err(io::Error::other)?;
     let temporary = path.with_extension("tmp");
@@ -33,7 +33,7 @@ pub fn write(path: &Path, counters: &[(String, CounterSnapshot)]) -> io::Result<
 }
 
 /// The counters a state file holds; a missing file is an empty state (the first start).
-pub fn read(path: &Path) -> io::Result<BTreeMap<String, CounterSnapshot>> {
+pub fn read(path: &Path) -> io::Result<BTreeMap<String, SavedCounters>> {
     match std::fs::read(path) {
         Ok(bytes) => {
             let state: StateFile = serde_json::from_slice(&bytes)
