@@ -16,6 +16,7 @@
 //! Modes: embedded (counters in this process, snapshotted to `state_file`) and shared (`redis_url`:
 //! a governance thread talks to Redis; workers never block on it).
 
+pub mod cli;
 mod denial;
 mod ledger;
 mod oneshot;
