@@ -60,6 +60,23 @@ impl Denial {
     }
 }
 
+impl Denial {
+    /// The error `type` both OpenAI's and Anthropic's envelopes use for this status, so each
+    /// official SDK raises its own class (`RateLimitError`, `PermissionDeniedError`).
+    pub fn error_type(&self) -> &'static str {
+        match self.status {
+            429 => "rate_limit_error",
+            401 => "authentication_error",
+            _ => "permission_error",
+        }
+    }
+
+    /// A stable machine code for the OpenAI envelope's `code`: `key_` and the rule's label.
+    pub fn code(&self) -> String {
+        format!("key_{}", self.reason.label())
+    }
+}
+
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

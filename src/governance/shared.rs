@@ -125,7 +125,7 @@ impl Link {
             retry: Vec::new(),
             next_connect: Instant::now(),
             next_refresh: Instant::now(),
-            ever_connected: false,
+            said_unreachable: false,
         };
         // The first connection is made before workers start, so a gateway whose Redis is up starts shared.
         thread.ensure_connected();
@@ -200,7 +200,8 @@ struct GovernanceThread {
     retry: Vec<Op>,
     next_connect: Instant,
     next_refresh: Instant,
-    ever_connected: bool,
+    /// Whether the log last said Redis is unreachable (so each outage is said once, and its end).
+    said_unreachable: bool,
 }
 
 /// One pipelined command and what to do with its answer.
@@ -249,11 +250,9 @@ impl GovernanceThread {
                 self.shas = shas;
                 self.resume();
             }
-            Err(e) if self.ever_connected || self.link.is_up() => {
-                log::debug!("governance: redis still unreachable: {e}")
-            }
+            Err(e) if self.said_unreachable => log::debug!("governance: redis still unreachable: {e}"),
             Err(e) => {
-                self.ever_connected = true;
+                self.said_unreachable = true;
                 log::warn!("governance: redis at {} unreachable ({e}); enforcing limits locally", self.address);
             }
         }
@@ -277,10 +276,10 @@ impl GovernanceThread {
         for counters in self.keys.current().counters.values() {
             counters.clear_usage();
         }
-        if self.ever_connected {
+        if self.said_unreachable {
             log::info!("governance: redis at {} reachable again; shared enforcement resumed", self.address);
         }
-        self.ever_connected = true;
+        self.said_unreachable = false;
         self.link.up.store(true, Ordering::Release);
     }
 
@@ -288,6 +287,7 @@ impl GovernanceThread {
         if self.connection.take().is_some() {
             self.stats.redis_outages.fetch_add(1, Ordering::Relaxed);
             log::warn!("governance: redis at {} lost ({why}); enforcing local shares of each limit", self.address);
+            self.said_unreachable = true;
         }
         self.link.up.store(false, Ordering::Release);
         self.next_connect = Instant::now() + RECONNECT_EVERY;
@@ -308,7 +308,9 @@ impl GovernanceThread {
             return;
         }
         if self.connection.is_none() {
-            self.give_up(pending);
+            for item in pending {
+                self.not_sent(item);
+            }
             return;
         }
         let mut out = Vec::new();
@@ -443,14 +445,24 @@ impl GovernanceThread {
         AdmitReply::Denied(shared_denial(&key.policy, &verdict, number(1), estimate, &windows))
     }
 
-    /// Items that did not get through: admissions are answered `Unreachable` (decided locally),
-    /// writes wait for the next connection.
+    /// Items written on a connection that broke before their answers came: admissions are answered
+    /// `Unreachable` (decided locally), writes wait for the next connection.
     fn give_up(&mut self, items: Vec<Pending>) {
         for item in items {
             self.abandon(item);
         }
     }
 
+    /// An item never written: as `abandon`, without releasing an admission Redis never saw.
+    fn not_sent(&mut self, item: Pending) {
+        match item {
+            Pending::Op(op) => self.retry.push(op),
+            Pending::Admit { reply, .. } => reply.send(AdmitReply::Unreachable),
+        }
+    }
+
+    /// An item that may or may not have run in Redis. An admission is answered `Unreachable` and
+    /// released once Redis is back, which undoes it if it ran and changes nothing if it did not.
     fn abandon(&mut self, item: Pending) {
         match item {
             Pending::Op(op) => self.retry.push(op),
