@@ -58,9 +58,17 @@ fn keys_created_listed_and_revoked_from_the_command_line() {
     assert!(row.contains("rpm=5") && row.contains("models=acme/*") && !row.contains(&secret[3..]), "{row}");
 
     assert!(eventually(Duration::from_secs(5), || g.authenticate(secret.as_bytes()).is_some()));
+    let (ok, out, err) = corelay(&["keys", "rotate", "--config", config, "--name", "ci"]);
+    assert!(ok, "{err}");
+    let rotated = out.lines().last().unwrap().to_string();
+    assert!(rotated.starts_with("ck-") && rotated != secret);
+    assert!(eventually(Duration::from_secs(5), || g.authenticate(secret.as_bytes()).is_none()));
+    let key = g.authenticate(rotated.as_bytes()).expect("the new secret works once the old one stopped");
+    assert_eq!(key.policy.limits.rpm, Some(5), "rotation keeps the limits");
+
     let (ok, out, _) = corelay(&["keys", "revoke", "--config", config, "--name", "ci"]);
     assert!(ok, "{out}");
-    assert!(eventually(Duration::from_secs(5), || g.authenticate(secret.as_bytes()).is_none()));
+    assert!(eventually(Duration::from_secs(5), || g.authenticate(rotated.as_bytes()).is_none()));
     let (ok, _, err) = corelay(&["keys", "revoke", "--config", config, "--name", "ci"]);
     assert!(!ok && err.contains("no key named"), "{err}");
     g.shutdown();

@@ -15,6 +15,8 @@ pub const USAGE: &str = "\
                         [--budget-total MICROS] [--expires-at UNIX_SECONDS]
                                     create a key in the config's Redis; prints its secret once
     corelay keys list --config FILE list the keys in Redis with their spend
+    corelay keys rotate --config FILE --name NAME
+                                    give a key a new secret, keeping its limits and spend
     corelay keys revoke --config FILE --name NAME
                                     delete a key from Redis (instances drop it within a second)
     corelay keys hash               read a secret on stdin, print its SHA-256 for `key_sha256`
@@ -22,7 +24,7 @@ pub const USAGE: &str = "\
 
 /// Runs `corelay keys ARGS`; the text to print on success, the reason on failure.
 pub fn run(args: &[String]) -> Result<String, String> {
-    let (verb, rest) = args.split_first().ok_or("keys: expected create, list, revoke or hash")?;
+    let (verb, rest) = args.split_first().ok_or("keys: expected create, list, rotate, revoke or hash")?;
     if verb == "hash" {
         let mut secret = String::new();
         std::io::stdin().read_line(&mut secret).map_err(|e| format!("reading stdin: {e}"))?;
@@ -33,6 +35,13 @@ pub fn run(args: &[String]) -> Result<String, String> {
     match verb.as_str() {
         "create" => create(&mut connection, &prefix, &options),
         "list" => list(&mut connection, &prefix),
+        "rotate" => {
+            let name = options.name.as_deref().ok_or("keys rotate: --name is required")?;
+            match records::rotate(&mut connection, &prefix, name).map_err(|e| e.to_string())? {
+                Some(secret) => Ok(format!("rotated `{name}`; its new secret (shown once):\n{secret}\n")),
+                None => Err(format!("no key named `{name}` in Redis")),
+            }
+        }
         "revoke" => {
             let name = options.name.as_deref().ok_or("keys revoke: --name is required")?;
             match records::revoke(&mut connection, &prefix, name).map_err(|e| e.to_string())? {

@@ -477,3 +477,19 @@ impl Drop for Reservation {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Workers on different threads share one governor and may move a reservation between tasks.
+    #[test]
+    fn the_pipeline_types_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Governor>();
+        send_sync::<KeyRef>();
+        send::<Reservation>();
+        send::<Admission>();
+    }
+}

@@ -112,6 +112,25 @@ pub fn revoke(conn: &mut Connection, prefix: &str, name: &str) -> io::Result<boo
     Ok(reply.as_int() == Some(1))
 }
 
+/// Gives an existing key a new secret, keeping its limits (and its spend, which is by name); the
+/// old secret stops working within a refresh. `Ok(None)` if there is no such key.
+pub fn rotate(conn: &mut Connection, prefix: &str, name: &str) -> io::Result<Option<String>> {
+    let reply = conn.call(&["HGET", &records_key(prefix), name])?;
+    if let Some(e) = redis_error(&reply) {
+        return Err(e);
+    }
+    let Some(json) = reply.as_text() else { return Ok(None) };
+    let mut record: KeyRecord = serde_json::from_str(&json).map_err(io::Error::other)?;
+    let secret = new_secret()?;
+    record.sha256 = hash_hex(&super::policy::sha256(secret.as_bytes()));
+    let json = serde_json::to_string(&record).map_err(io::Error::other)?;
+    let reply = conn.call(&["HSET", &records_key(prefix), name, &json])?;
+    match redis_error(&reply) {
+        Some(e) => Err(e),
+        None => Ok(Some(secret)),
+    }
+}
+
 /// A new secret: `ck-` and 32 random bytes in hex, from the system's generator.
 pub fn new_secret() -> io::Result<String> {
     let mut bytes = [0u8; 32];
