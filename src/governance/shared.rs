@@ -123,6 +123,7 @@ impl Link {
             connection: None,
             shas: Vec::new(),
             retry: Vec::new(),
+            unsent_charges: HashMap::new(),
             next_connect: Instant::now(),
             next_refresh: Instant::now(),
             said_unreachable: false,
@@ -156,7 +157,8 @@ impl Link {
     /// Hands usage settled locally (during an outage) to Redis.
     pub fn charge(&self, key: &str, now: Windows, usage: Usage) {
         if usage != Usage::default() {
-            self.send(Command::Op(Op::Charge { key: key.to_string(), id: self.next_id(), now, usage }));
+            // The thread sums charges until it can write them, and ids them then.
+            self.send(Command::Op(Op::Charge { key: key.to_string(), id: String::new(), now, usage }));
         }
     }
 
@@ -198,6 +200,9 @@ struct GovernanceThread {
     shas: Vec<String>,
     /// Writes not yet known to have reached Redis.
     retry: Vec<Op>,
+    /// Usage settled locally and never yet written, summed per key and UTC day and month, so a long
+    /// outage holds one entry per key rather than one per request. Given an id only when written.
+    unsent_charges: HashMap<(String, u64, u64), (Windows, Usage)>,
     next_connect: Instant,
     next_refresh: Instant,
     /// Whether the log last said Redis is unreachable (so each outage is said once, and its end).
@@ -231,8 +236,9 @@ impl GovernanceThread {
             self.process(batch);
             self.refresh_records_if_due();
             if stopping {
-                if !self.retry.is_empty() {
-                    log::warn!("governance: {} settlements could not be handed to Redis before exit", self.retry.len());
+                let owed = self.retry.len() + self.unsent_charges.len();
+                if owed > 0 {
+                    log::warn!("governance: {owed} settlements could not be handed to Redis before exit");
                 }
                 return;
             }
@@ -294,15 +300,23 @@ impl GovernanceThread {
     }
 
     fn process(&mut self, batch: Vec<Command>) {
-        let mut pending: Vec<Pending> = self.retry.drain(..).map(Pending::Op).collect();
+        let mut pending: Vec<Pending> = Vec::new();
         for command in batch {
             match command {
                 Command::Admit { key, id, windows, estimate, reply } => {
                     pending.push(Pending::Admit { key, id, windows, estimate, reply })
                 }
+                Command::Op(Op::Charge { key, now, usage, .. }) => self.owe_charge(key, now, usage),
                 Command::Op(op) => pending.push(Pending::Op(op)),
                 Command::Stop => {}
             }
+        }
+        if self.connection.is_some() {
+            let charges = self.unsent_charges.drain().map(|((key, _, _), (now, usage))| {
+                Pending::Op(Op::Charge { key, id: self.link.next_id(), now, usage })
+            });
+            let owed: Vec<Pending> = self.retry.drain(..).map(Pending::Op).chain(charges).collect();
+            pending.splice(0..0, owed);
         }
         if pending.is_empty() {
             return;
@@ -453,9 +467,17 @@ impl GovernanceThread {
         }
     }
 
+    fn owe_charge(&mut self, key: String, now: Windows, usage: Usage) {
+        let owed = self.unsent_charges.entry((key, now.day, now.month)).or_insert((now, Usage::default()));
+        owed.0 = now;
+        owed.1.tokens += usage.tokens;
+        owed.1.cost_micros += usage.cost_micros;
+    }
+
     /// An item never written: as `abandon`, without releasing an admission Redis never saw.
     fn not_sent(&mut self, item: Pending) {
         match item {
+            Pending::Op(Op::Charge { key, now, usage, .. }) => self.owe_charge(key, now, usage),
             Pending::Op(op) => self.retry.push(op),
             Pending::Admit { reply, .. } => reply.send(AdmitReply::Unreachable),
         }
