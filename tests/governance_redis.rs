@@ -231,3 +231,32 @@ fn a_monoio_worker_awaits_a_shared_admission_without_blocking() {
     assert_eq!((first, second, third), (Ok(true), true, 429));
     shutdown(governors);
 }
+
+#[test]
+fn the_admin_api_manages_keys_through_the_governance_thread() {
+    use corelay::governance::records::{KeyAdmin, KeyAdminAnswer, KeyRecord};
+    let Some(binary) = redis_server_binary() else { return };
+    let redis = Redis::start(binary);
+    let governors = three(&redis, "");
+    let (a, b) = (&governors[0], &governors[1]);
+    let record = KeyRecord { name: "svc".into(), rpm: Some(7), ..Default::default() };
+    let KeyAdminAnswer::Secret { secret, .. } =
+        a.administer_keys(KeyAdmin::Create(record.clone())).unwrap().wait().unwrap()
+    else {
+        panic!("create answers the secret")
+    };
+    assert!(a.authenticate(secret.as_bytes()).is_some(), "the instance that created it knows it at once");
+    assert!(eventually(Duration::from_secs(5), || b.authenticate(secret.as_bytes()).is_some()));
+    assert_eq!(a.administer_keys(KeyAdmin::Create(record)).unwrap().wait(), Ok(KeyAdminAnswer::Exists));
+    let KeyAdminAnswer::Listed(listed) = b.administer_keys(KeyAdmin::List).unwrap().wait().unwrap() else {
+        panic!("list answers the records")
+    };
+    assert_eq!(
+        listed.iter().map(|(r, spent)| (r.name.as_str(), r.rpm, *spent)).collect::<Vec<_>>(),
+        [("svc", Some(7), 0)]
+    );
+    assert_eq!(b.administer_keys(KeyAdmin::Revoke("svc".into())).unwrap().wait(), Ok(KeyAdminAnswer::Revoked));
+    assert!(b.authenticate(secret.as_bytes()).is_none());
+    assert_eq!(b.administer_keys(KeyAdmin::Rotate("svc".into())).unwrap().wait(), Ok(KeyAdminAnswer::NotFound));
+    shutdown(governors);
+}

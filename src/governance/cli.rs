@@ -120,17 +120,14 @@ fn create(connection: &mut Connection, prefix: &str, options: &Options) -> Resul
 }
 
 fn list(connection: &mut Connection, prefix: &str) -> Result<String, String> {
+    let listed = match records::administer(connection, prefix, records::KeyAdmin::List).map_err(|e| e.to_string())? {
+        records::KeyAdminAnswer::Listed(listed) => listed,
+        other => return Err(format!("unexpected answer {other:?}")),
+    };
     let mut out = String::from("NAME\tSHA256\tSPENT_MICROS\tLIMITS\n");
-    for record in records::list(connection, prefix).map_err(|e| e.to_string())? {
-        let total =
-            connection.call(&["GET", &format!("{prefix}:k:{}:total", record.name)]).map_err(|e| e.to_string())?;
-        let limits = describe(&record);
-        let spent = total.as_int().unwrap_or(0);
-        out.push_str(&format!(
-            "{}\t{}…\t{spent}\t{limits}\n",
-            record.name,
-            &record.sha256[..12.min(record.sha256.len())]
-        ));
+    for (record, spent) in listed {
+        let hash = &record.sha256[..12.min(record.sha256.len())];
+        out.push_str(&format!("{}\t{hash}…\t{spent}\t{}\n", record.name, describe(&record)));
     }
     Ok(out)
 }

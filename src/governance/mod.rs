@@ -263,6 +263,12 @@ impl Governor {
         &self.inner.stats
     }
 
+    /// Creates, lists, rotates or revokes keys kept in Redis, on the governance thread: await the
+    /// answer on a worker. `None` without Redis (keys then live only in the config file).
+    pub fn administer_keys(&self, request: records::KeyAdmin) -> Option<KeyAdminReply> {
+        self.inner.shared.as_ref().map(|link| KeyAdminReply(link.administer(request)))
+    }
+
     /// Whether shared enforcement is on (Redis configured and reachable now).
     pub fn redis_up(&self) -> Option<bool> {
         self.inner.shared.as_ref().map(|link| link.is_up())
@@ -325,6 +331,25 @@ impl Governor {
         if let Some(link) = &self.inner.shared {
             link.stop();
         }
+    }
+}
+
+/// The answer to [`Governor::administer_keys`]: a future for workers, [`KeyAdminReply::wait`] for threads.
+pub struct KeyAdminReply(oneshot::Receiver<Result<records::KeyAdminAnswer, String>>);
+
+impl KeyAdminReply {
+    pub fn wait(self) -> Result<records::KeyAdminAnswer, String> {
+        self.0.wait().unwrap_or_else(|| Err("the governance thread has stopped".into()))
+    }
+}
+
+impl Future for KeyAdminReply {
+    type Output = Result<records::KeyAdminAnswer, String>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.get_mut().0)
+            .poll(cx)
+            .map(|answer| answer.unwrap_or_else(|| Err("the governance thread has stopped".into())))
     }
 }
 

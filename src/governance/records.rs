@@ -138,3 +138,60 @@ pub fn new_secret() -> io::Result<String> {
         .map_err(|_| io::Error::other("the system random generator failed"))?;
     Ok(format!("ck-{}", hash_hex(&bytes)))
 }
+
+/// A key administration request (the admin HTTP endpoint's, run on the governance thread).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAdmin {
+    /// A new key with the record's name and limits; its `sha256` is replaced by a new secret's.
+    Create(KeyRecord),
+    List,
+    Rotate(String),
+    Revoke(String),
+}
+
+/// What a [`KeyAdmin`] request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAdminAnswer {
+    /// Created or rotated: the secret, to show once.
+    Secret {
+        name: String,
+        secret: String,
+    },
+    /// Every record with its total spend in micro-dollars.
+    Listed(Vec<(KeyRecord, u64)>),
+    Revoked,
+    /// No key of that name (rotate, revoke), or one exists already (create).
+    NotFound,
+    Exists,
+}
+
+pub fn administer(conn: &mut Connection, prefix: &str, request: KeyAdmin) -> io::Result<KeyAdminAnswer> {
+    match request {
+        KeyAdmin::Create(mut record) => {
+            let secret = new_secret()?;
+            record.sha256 = hash_hex(&super::policy::sha256(secret.as_bytes()));
+            if record.created_at == 0 {
+                record.created_at = crate::clock::unix_now();
+            }
+            Ok(match create(conn, prefix, &record)? {
+                true => KeyAdminAnswer::Secret { name: record.name, secret },
+                false => KeyAdminAnswer::Exists,
+            })
+        }
+        KeyAdmin::List => {
+            let mut listed = Vec::new();
+            for record in list(conn, prefix)? {
+                let total = conn.call(&["GET", &format!("{prefix}:k:{}:total", record.name)])?;
+                listed.push((record, total.as_int().unwrap_or(0).max(0) as u64));
+            }
+            Ok(KeyAdminAnswer::Listed(listed))
+        }
+        KeyAdmin::Rotate(name) => Ok(match rotate(conn, prefix, &name)? {
+            Some(secret) => KeyAdminAnswer::Secret { name, secret },
+            None => KeyAdminAnswer::NotFound,
+        }),
+        KeyAdmin::Revoke(name) => {
+            Ok(if revoke(conn, prefix, &name)? { KeyAdminAnswer::Revoked } else { KeyAdminAnswer::NotFound })
+        }
+    }
+}

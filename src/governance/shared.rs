@@ -23,6 +23,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::denial::{Denial, DenialReason, Usage};
 use super::policy::{KeyPolicy, Limits};
+use super::records::{KeyAdmin, KeyAdminAnswer};
 use super::resp::{self, Connection, Reply};
 use super::windows::Windows;
 use super::{GovernorStats, Held, KeyRef, KeyStore, oneshot, records, scripts};
@@ -44,6 +45,7 @@ pub enum AdmitReply {
 }
 
 enum Command {
+    Admin { request: KeyAdmin, reply: oneshot::Sender<Result<KeyAdminAnswer, String>> },
     Admit { key: KeyRef, id: String, windows: Windows, estimate: Usage, reply: oneshot::Sender<AdmitReply> },
     Op(Op),
     Stop,
@@ -178,6 +180,14 @@ impl Link {
         limits
     }
 
+    /// Runs a key administration request on the governance thread (workers must not block on
+    /// Redis); the answer arrives on the returned one-shot.
+    pub fn administer(&self, request: KeyAdmin) -> oneshot::Receiver<Result<KeyAdminAnswer, String>> {
+        let (reply, receiver) = oneshot::channel();
+        self.send(Command::Admin { request, reply });
+        receiver
+    }
+
     /// Stops the thread after it tried once more to deliver what it owes Redis.
     pub fn stop(&self) {
         self.send(Command::Stop);
@@ -308,6 +318,7 @@ impl GovernanceThread {
                 }
                 Command::Op(Op::Charge { key, now, usage, .. }) => self.owe_charge(key, now, usage),
                 Command::Op(op) => pending.push(Pending::Op(op)),
+                Command::Admin { request, reply } => reply.send(self.administer(request)),
                 Command::Stop => {}
             }
         }
@@ -503,10 +514,32 @@ impl GovernanceThread {
         }
     }
 
+    /// One key administration request, then an immediate refresh so this instance applies it at once.
+    fn administer(&mut self, request: KeyAdmin) -> Result<KeyAdminAnswer, String> {
+        let Some(connection) = self.connection.as_mut() else {
+            return Err(format!("redis at {} is unreachable", self.address));
+        };
+        match records::administer(connection, &self.prefix, request) {
+            Ok(answer) => {
+                self.refresh_records();
+                Ok(answer)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                self.lost(&e);
+                Err(message)
+            }
+        }
+    }
+
     fn refresh_records_if_due(&mut self) {
         if Instant::now() < self.next_refresh {
             return;
         }
+        self.refresh_records();
+    }
+
+    fn refresh_records(&mut self) {
         self.next_refresh = Instant::now() + REFRESH_EVERY;
         let Some(connection) = self.connection.as_mut() else { return };
         match records::list(connection, &self.prefix) {
