@@ -204,6 +204,22 @@ impl Governor {
         (body_bytes as u64).div_ceil(4) + max_tokens.unwrap_or(self.inner.settings.default_estimated_tokens)
     }
 
+    /// What to reserve for a request: [`estimate_tokens`](Self::estimate_tokens), costed at the
+    /// dearest of the `prices` of the endpoints it may reach (so no fallback can cost more than was
+    /// reserved for it).
+    pub fn estimate<'a>(
+        &self,
+        body_bytes: usize,
+        max_tokens: Option<u64>,
+        prices: impl IntoIterator<Item = &'a crate::metrics::cost::Price>,
+    ) -> Usage {
+        let prompt_tokens = (body_bytes as u64).div_ceil(4);
+        let completion_tokens = max_tokens.unwrap_or(self.inner.settings.default_estimated_tokens);
+        let usage = crate::chat::Usage { prompt_tokens, completion_tokens, ..Default::default() };
+        let cost_micros = prices.into_iter().map(|p| p.cost_micros(&usage)).max().unwrap_or(0);
+        Usage { tokens: prompt_tokens + completion_tokens, cost_micros }
+    }
+
     /// Decides whether `key` may send a request for `model` now, reserving `estimate` if so.
     /// Embedded, the answer is ready at once; shared, it comes from the governance thread (one Redis
     /// round trip, pipelined with other workers' requests) and the worker awaits it without blocking.
@@ -508,6 +524,24 @@ mod tests {
     use super::*;
 
     /// Workers on different threads share one governor and may move a reservation between tasks.
+    #[test]
+    fn estimates_cost_the_dearest_reachable_endpoint() {
+        let config = crate::config::resolve(crate::config::Config::parse("").unwrap()).unwrap();
+        let g = Governor::start(&config).unwrap();
+        let price = |input, output| {
+            crate::metrics::cost::Price::from_config(&crate::config::PriceConfig {
+                input,
+                output,
+                cached_input: None,
+                cache_write: None,
+            })
+        };
+        let prices = [price(1.0, 2.0), price(3.0, 15.0)];
+        // 4000 bytes ~ 1000 prompt tokens at $3/M, 200 completion tokens at $15/M: 3000 + 3000.
+        assert_eq!(g.estimate(4_000, Some(200), &prices), Usage { tokens: 1_200, cost_micros: 6_000 });
+        assert_eq!(g.estimate(0, None, &[]), Usage { tokens: 4_096, cost_micros: 0 });
+    }
+
     #[test]
     fn the_pipeline_types_cross_threads() {
         fn send_sync<T: Send + Sync>() {}
