@@ -47,6 +47,11 @@ fn concurrency_is_capped_and_a_dropped_reservation_frees_its_slot() {
     assert_eq!((denial.status, denial.reason, denial.retry_after_s), (429, DenialReason::Concurrency, Some(1)));
     drop(held);
     assert!(g.admit(&team, "acme/chat", T0, usage(1, 0)).wait().is_ok());
+    let mut metrics = String::new();
+    g.render_metrics(&mut metrics);
+    assert!(metrics.contains("corelay_governance_admitted_total 5\n"), "{metrics}");
+    assert!(metrics.contains("corelay_governance_denied_total{reason=\"concurrency\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("corelay_governance_denied_total{reason=\"rpm\"} 0\n"), "{metrics}");
 }
 
 #[test]

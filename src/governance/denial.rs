@@ -17,6 +17,18 @@ pub enum DenialReason {
 }
 
 impl DenialReason {
+    pub const ALL: [DenialReason; 9] = [
+        DenialReason::UnknownKey,
+        DenialReason::Expired,
+        DenialReason::ModelNotAllowed,
+        DenialReason::BudgetPerDay,
+        DenialReason::BudgetPerMonth,
+        DenialReason::BudgetTotal,
+        DenialReason::RequestsPerMinute,
+        DenialReason::TokensPerMinute,
+        DenialReason::Concurrency,
+    ];
+
     /// The label used in logs and `/metrics`.
     pub fn label(self) -> &'static str {
         match self {

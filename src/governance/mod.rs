@@ -125,7 +125,8 @@ impl KeyStore {
 #[derive(Debug, Default)]
 pub struct GovernorStats {
     pub admitted: AtomicU64,
-    pub denied: AtomicU64,
+    /// Refusals by rule, in the order of [`DenialReason::ALL`].
+    pub denied: [AtomicU64; DenialReason::ALL.len()],
     /// Admissions decided locally because Redis was unreachable.
     pub admitted_locally_in_outage: AtomicU64,
     /// Times the connection to Redis was lost.
@@ -246,7 +247,11 @@ impl Governor {
     }
 
     fn count(&self, result: &Result<Reservation, Denial>) {
-        let counter = if result.is_ok() { &self.inner.stats.admitted } else { &self.inner.stats.denied };
+        let stats = &self.inner.stats;
+        let counter = match result {
+            Ok(_) => &stats.admitted,
+            Err(denial) => &stats.denied[DenialReason::ALL.iter().position(|r| *r == denial.reason).unwrap_or(0)],
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -298,7 +303,9 @@ impl Governor {
         let _ = writeln!(out, "# TYPE corelay_governance_admitted_total counter");
         let _ = writeln!(out, "corelay_governance_admitted_total {}", load(&s.admitted));
         let _ = writeln!(out, "# TYPE corelay_governance_denied_total counter");
-        let _ = writeln!(out, "corelay_governance_denied_total {}", load(&s.denied));
+        for (reason, count) in DenialReason::ALL.iter().zip(&s.denied) {
+            let _ = writeln!(out, "corelay_governance_denied_total{{reason=\"{}\"}} {}", reason.label(), load(count));
+        }
         let _ = writeln!(out, "# TYPE corelay_governance_local_admissions_total counter");
         let _ = writeln!(out, "corelay_governance_local_admissions_total {}", load(&s.admitted_locally_in_outage));
         let _ = writeln!(out, "# TYPE corelay_governance_redis_outages_total counter");
