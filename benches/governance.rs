@@ -2,7 +2,18 @@
 //! admission plus settlement, embedded (atomics in this process) and shared (a round trip through
 //! the governance thread to a local redis-server, when one is installed).
 //!
-//! Figures: see the commit that adds them; run with `cargo bench --bench governance`.
+//! Figures (2 vCPU Intel Xeon VM shared with other builds, Linux 6.18, rustc 1.95, 2026-12-06,
+//! criterion medians, `--measurement-time 3`):
+//!
+//! | bench | time |
+//! |---|---:|
+//! | governance/authenticate (SHA-256 of the token, map lookup) | 335 ns |
+//! | governance/embedded_admit_settle (6 limits checked, reserved, reconciled) | 252 ns |
+//! | governance/shared_admit_settle (thread hop + one EVALSHA on loopback Redis, sequential) | 248 µs |
+//!
+//! The shared figure is one request alone: its latency is a channel hop, a wake, and a Redis round
+//! trip on the same two busy cores. Concurrent requests share a pipeline, so throughput is not
+//! bounded by it.
 
 use std::hint::black_box;
 use std::net::TcpListener;
