@@ -1,7 +1,7 @@
 //! `[governance]` and the validation of `[[keys]]` limits: where key state is kept (local file, Redis)
 //! and what each key's limits may be.
 //!
-//! Owns parsing and checking only. Enforcement is `crate::governance`; the key secret's resolution is
+//! Owns parsing and checking only. Enforcement is the `governance` module's; the key secret's resolution is
 //! `config::resolve`.
 
 use serde::Deserialize;

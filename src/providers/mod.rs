@@ -2,14 +2,13 @@
 //! becomes internal events ([`Translator`]). One module per provider kind, dispatched by enum
 //! (`ProviderKind`, `Translator`), never by trait object, on the hot path. No I/O here.
 
+pub mod adapter;
 pub mod anthropic;
-pub mod aws;
 pub mod bedrock;
 pub mod gemini;
 pub mod openai;
 pub mod openai_chat;
 pub mod openai_responses;
-pub mod vertex_auth;
 
 use crate::chat::{StreamEvent, Usage};
 

@@ -11,60 +11,23 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::WorkerContext;
-use super::client::ClientConn;
-use super::connection::Request;
+use super::client::{ClientConn, Request};
 use super::relay::{self, Held};
+use super::serving::{
+    Attempt, Failure, MAX_FAILED_BODY_BYTES, Serving, apply_retry_after, credential_refused, is_credential_refusal,
+    is_retryable_status, outcome_of,
+};
 use super::translated;
 use crate::api::route_fields::{self, RouteFields};
 use crate::api::{FrontDoor, openai_chat};
 use crate::chat::ChatRequest;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
-use crate::http::response::ResponseHead;
 use crate::metrics::CallRecord;
-use crate::providers;
+use crate::providers::adapter::{Adapter, EndpointCall, NativeOperation};
 use crate::providers::openai::Operation;
 use crate::routing::{Candidate, RouteError, Snapshot, order_candidates};
-use crate::upstream::{self, UpstreamError, UpstreamResponse};
-
-/// Largest error body kept from a failed attempt, to pass on if it turns out to be the last one.
-const MAX_FAILED_BODY_BYTES: usize = 64 * 1024;
-/// A `Retry-After` longer than this is capped: a provider cannot bench itself for a day by mistake.
-const MAX_COOLDOWN: Duration = Duration::from_secs(600);
-
-/// Why an attempt did not serve the client.
-pub enum Failure {
-    /// The provider answered with a retryable status; passed through if no attempt does better.
-    Status { status: u16, retry_after: Option<Vec<u8>>, content_type: Option<Vec<u8>>, body: Vec<u8> },
-    /// No usable answer at all.
-    Error(GatewayError),
-}
-
-pub enum Attempt {
-    /// The client got a response (or went away); `bool` says whether the connection is reusable.
-    Served(bool),
-    Failed(Failure),
-}
-
-/// What a relay needs to know about the attempt that serves.
-pub struct Serving<'a> {
-    pub candidate: &'a Candidate<'a>,
-    pub attempts: usize,
-    pub keep_alive: bool,
-    pub started: Instant,
-    pub ttfb: Duration,
-    pub probe: bool,
-    /// The routes version the attempt's endpoint ids belong to.
-    pub routes_version: u64,
-    /// The request's record for metrics and the access log.
-    pub call: &'a RefCell<CallRecord>,
-    /// Time `upstream::send` took (connect, write, wait for the head): time waited on the provider.
-    pub send_time: Duration,
-    /// The client asked for usage at the end of a stream.
-    pub include_usage: bool,
-    /// The client's format.
-    pub front_door: crate::api::FrontDoor,
-}
+use crate::upstream::{self, UpstreamResponse};
 
 /// `POST /v1/chat/completions`. `Ok(reusable)` once a response was written; `Err` when nothing was
 /// written yet.
@@ -76,7 +39,7 @@ pub async fn handle(
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let format = ClientFormat {
-        operation: PassThrough::OpenAi(Operation::Chat),
+        operation: NativeOperation::OpenAi(Operation::Chat),
         front_door: FrontDoor::OpenAi,
         parse: openai_chat::parse_request,
     };
@@ -93,7 +56,7 @@ pub async fn handle_responses(
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let format = ClientFormat {
-        operation: PassThrough::OpenAi(Operation::Responses),
+        operation: NativeOperation::OpenAi(Operation::Responses),
         front_door: FrontDoor::OpenAiResponses,
         parse: crate::api::openai_responses::parse_request,
     };
@@ -103,7 +66,7 @@ pub async fn handle_responses(
 /// A client format's generation API: passed through to the providers that offer it, translated (from
 /// the internal request `parse` gives) for the others.
 struct ClientFormat {
-    operation: PassThrough,
+    operation: NativeOperation,
     front_door: FrontDoor,
     parse: fn(&[u8]) -> Result<ChatRequest, crate::chat::RequestError>,
 }
@@ -123,7 +86,7 @@ async fn native_or_translated(
     let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
     let ClientFormat { operation, front_door, parse } = format;
     let max_attempts = cx.settings().routing.max_attempts;
-    let native = |c: &Candidate<'_>| operation.is_offered_by(c.endpoint);
+    let native = |c: &Candidate<'_>| offers(c.endpoint, operation);
     let ir = match parse_if_translating(&request.body, &candidates, max_attempts, operation, parse) {
         Ok(ir) => ir,
         // The request uses what only its own format carries (a server tool, `n` > 1, ...): the
@@ -147,7 +110,7 @@ pub async fn handle_embeddings(
     request: Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
-    let operation = PassThrough::OpenAi(Operation::Embeddings);
+    let operation = NativeOperation::OpenAi(Operation::Embeddings);
     pass_through(cx, conn, snapshot, request, call, operation, FrontDoor::OpenAiEmbeddings).await
 }
 
@@ -159,7 +122,7 @@ async fn pass_through(
     snapshot: &Snapshot,
     request: Request,
     call: &RefCell<CallRecord>,
-    operation: PassThrough,
+    operation: NativeOperation,
     front_door: FrontDoor,
 ) -> Result<bool, GatewayError> {
     let mut fields = route_fields::extract(&request.body)?;
@@ -168,7 +131,7 @@ async fn pass_through(
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
-    candidates.retain(|c| operation.is_offered_by(c.endpoint));
+    candidates.retain(|c| offers(c.endpoint, operation));
     if candidates.is_empty() {
         let why = format!("`{}` has no endpoint that {}", fields.model, operation.offered_by());
         return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
@@ -191,7 +154,7 @@ pub async fn handle_ai_sdk_embeddings(
     })?;
     let body = crate::api::ai_sdk::embeddings_request(&request.body, model).map_err(request_error)?;
     let embeddings = Request { head: request.head, body };
-    let operation = PassThrough::OpenAi(Operation::Embeddings);
+    let operation = NativeOperation::OpenAi(Operation::Embeddings);
     pass_through(cx, conn, snapshot, embeddings, call, operation, FrontDoor::AiSdkEmbeddings).await
 }
 
@@ -204,7 +167,7 @@ pub async fn handle_count_tokens(
     request: Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
-    let operation = PassThrough::AnthropicCountTokens;
+    let operation = NativeOperation::AnthropicCountTokens;
     pass_through(cx, conn, snapshot, request, call, operation, FrontDoor::AnthropicCountTokens).await
 }
 
@@ -218,7 +181,7 @@ pub async fn handle_messages(
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let format = ClientFormat {
-        operation: PassThrough::AnthropicMessages,
+        operation: NativeOperation::AnthropicMessages,
         front_door: FrontDoor::Anthropic,
         parse: crate::api::anthropic_messages::parse_request,
     };
@@ -287,7 +250,7 @@ enum Plan<'r> {
         request: &'r Request,
         fields: &'r RouteFields,
         ir: Option<&'r ChatRequest>,
-        operation: PassThrough,
+        operation: NativeOperation,
         front_door: FrontDoor,
     },
     Translated {
@@ -328,7 +291,7 @@ async fn run_attempts(
         let outcome = match plan {
             // A provider that does not speak the client's format gets the parsed request, translated.
             Plan::PassThrough { ir: Some(ir), operation, front_door, .. }
-                if !operation.is_offered_by(candidate.endpoint) =>
+                if !offers(candidate.endpoint, *operation) =>
             {
                 let door = *front_door;
                 translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline, call, door).await
@@ -365,10 +328,10 @@ fn parse_if_translating(
     body: &[u8],
     candidates: &[Candidate<'_>],
     max_attempts: usize,
-    operation: PassThrough,
+    operation: NativeOperation,
     parse: fn(&[u8]) -> Result<ChatRequest, crate::chat::RequestError>,
 ) -> Result<Option<ChatRequest>, GatewayError> {
-    let translating = candidates.iter().take(max_attempts).any(|c| !operation.is_offered_by(c.endpoint));
+    let translating = candidates.iter().take(max_attempts).any(|c| !offers(c.endpoint, operation));
     if !translating {
         return Ok(None);
     }
@@ -408,44 +371,9 @@ fn backoff(cx: &WorkerContext, retry: u32) -> Duration {
     Duration::from_micros(cx.next_random() % cap_us)
 }
 
-/// Which provider call a passed-through body makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PassThrough {
-    /// An OpenAI operation, to `openai` and `azure` kinds.
-    OpenAi(Operation),
-    /// Anthropic's `/v1/messages/count_tokens`, to `anthropic` kinds.
-    AnthropicCountTokens,
-    /// Anthropic's `/v1/messages`, to `anthropic` kinds: prompt caching (`cache_control`), server
-    /// tools, citations and betas survive, which a translation cannot carry.
-    AnthropicMessages,
-}
-
-impl PassThrough {
-    /// Whether `endpoint` takes this operation's body as the client sent it (model aside).
-    fn is_offered_by(self, endpoint: &crate::routing::Endpoint) -> bool {
-        use crate::config::ProviderKind;
-        let kind = endpoint.provider.kind;
-        match self {
-            // Vertex serves Anthropic's models with Anthropic's body (its own version, no model).
-            PassThrough::AnthropicMessages if kind == ProviderKind::Vertex => {
-                translated::is_vertex_anthropic(&endpoint.model)
-            }
-            PassThrough::OpenAi(Operation::Responses) => kind == ProviderKind::OpenaiResponses,
-            PassThrough::OpenAi(_) => kind.speaks_openai(),
-            PassThrough::AnthropicCountTokens | PassThrough::AnthropicMessages => kind == ProviderKind::Anthropic,
-        }
-    }
-
-    /// The end of "`model` has no endpoint that ...", for a model none of whose endpoints offer it.
-    fn offered_by(self) -> &'static str {
-        match self {
-            PassThrough::OpenAi(Operation::Chat) => "serves chat (openai or azure kinds)",
-            PassThrough::OpenAi(Operation::Embeddings) => "serves embeddings (openai or azure kinds)",
-            PassThrough::OpenAi(Operation::Responses) => "serves the Responses API (openai_responses kind)",
-            PassThrough::AnthropicCountTokens => "counts tokens (anthropic kind)",
-            PassThrough::AnthropicMessages => "speaks Anthropic's Messages API (anthropic, or vertex for claude)",
-        }
-    }
+/// Whether `endpoint` takes `operation`'s body as the client sent it (model aside).
+fn offers(endpoint: &crate::routing::Endpoint, operation: NativeOperation) -> bool {
+    Adapter::of(&endpoint.provider, &endpoint.model).offers(operation)
 }
 
 /// A request passed through with only `model` replaced: the client's request, its routing fields,
@@ -453,7 +381,7 @@ impl PassThrough {
 struct PassThroughExchange<'r> {
     request: &'r Request,
     fields: &'r RouteFields,
-    operation: PassThrough,
+    operation: NativeOperation,
     /// The client's format: OpenAI's own, or one re-shaped from it (the AI SDK's embeddings).
     front_door: FrontDoor,
 }
@@ -474,27 +402,16 @@ async fn attempt(
     let endpoint = candidate.endpoint;
     let probe = cx.health.claim_probe(endpoint.id, &snapshot.health);
     let body = route_fields::provider_body(&request.body, fields, &endpoint.model);
-    let upstream_request = match operation {
-        PassThrough::OpenAi(operation) => {
-            Ok(providers::openai::request(&endpoint.provider, operation, &body, fields.stream, &endpoint.model))
-        }
-        PassThrough::AnthropicCountTokens => Ok(anthropic_request(
-            &endpoint.provider,
-            providers::anthropic::COUNT_TOKENS_PATH,
-            &body,
-            false,
-            &request.head,
-        )),
-        PassThrough::AnthropicMessages if endpoint.provider.kind == crate::config::ProviderKind::Vertex => {
-            translated::vertex_anthropic_pass_through(cx, &endpoint.provider, &endpoint.model, &body, fields.stream)
-        }
-        PassThrough::AnthropicMessages => Ok(anthropic_request(
-            &endpoint.provider,
-            providers::anthropic::MESSAGES_PATH,
+    let upstream_request = {
+        let tokens = cx.access_tokens();
+        let call = EndpointCall { provider: &endpoint.provider, model: &endpoint.model, tokens: &tokens };
+        Adapter::of(&endpoint.provider, &endpoint.model).native_request(
+            &call,
+            operation,
             &body,
             fields.stream,
             &request.head,
-        )),
+        )
     };
     drop(body);
     let upstream_request = match upstream_request {
@@ -503,7 +420,7 @@ async fn attempt(
             // No access token: the provider cannot be called, which to health is as good as unreachable.
             let outcome = Outcome::ConnectError;
             cx.health.record(snapshot.health.routes_version, endpoint.id, outcome, None, started.elapsed(), probe);
-            call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
+            call.borrow_mut().push_attempt(&endpoint.provider.name, outcome, started);
             return Attempt::Failed(Failure::Error(no_request));
         }
     };
@@ -517,7 +434,7 @@ async fn attempt(
     };
     let record = |outcome: Outcome, ttfb: Option<Duration>| {
         cx.health.record(snapshot.health.routes_version, endpoint.id, outcome, ttfb, started.elapsed(), probe);
-        call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
+        call.borrow_mut().push_attempt(&endpoint.provider.name, outcome, started);
     };
     let failed = |failure: Failure| {
         call.borrow_mut().upstream += started.elapsed();
@@ -532,6 +449,7 @@ async fn attempt(
     };
     let ttfb = started.elapsed();
     let status = response.head.status;
+    call.borrow_mut().attempt_status = Some(status);
     if is_credential_refusal(status) {
         record(Outcome::ServerError, Some(ttfb));
         return failed(Failure::Error(credential_refused(cx, &endpoint.provider.name, response).await));
@@ -575,38 +493,6 @@ async fn attempt(
     }
 }
 
-/// An Anthropic request passed through: the client's body (model replaced) to `path` with the
-/// provider's key. Headers are built fresh, as for every provider call; of the client's, only
-/// `anthropic-beta` goes on (it opts into features, such as longer contexts, and carries no
-/// credential).
-fn anthropic_request(
-    provider: &crate::config::resolve::ResolvedProvider,
-    path: &str,
-    body: &[u8],
-    stream: bool,
-    client: &crate::http::request::RequestHead,
-) -> Vec<u8> {
-    let key = provider.api_key.as_ref().map_or("", |k| k.expose());
-    let mut headers = providers::anthropic::request_headers(key, stream);
-    if let Some(beta) = client.header("anthropic-beta") {
-        headers.push(("anthropic-beta", beta.to_vec()));
-    }
-    let headers: Vec<(&str, &[u8])> =
-        headers.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, v.as_slice())).collect();
-    let target = provider.origin.target(path);
-    let mut out = Vec::with_capacity(512 + body.len());
-    crate::http::write::write_request_head(
-        &mut out,
-        "POST",
-        &target,
-        &provider.origin.authority,
-        &headers,
-        Some(body.len() as u64),
-    );
-    out.extend_from_slice(body);
-    out
-}
-
 /// A streamed 200: held until its first event, so an error as the first event still fails over.
 async fn stream(
     cx: &WorkerContext,
@@ -619,7 +505,7 @@ async fn stream(
     let record = |outcome: Outcome| {
         let version = serving.routes_version;
         cx.health.record(version, endpoint.id, outcome, Some(serving.ttfb), serving.started.elapsed(), serving.probe);
-        serving.call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
+        serving.call.borrow_mut().push_attempt(&endpoint.provider.name, outcome, serving.started);
     };
     let hold_until = deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
     match relay::hold_first_event(
@@ -647,61 +533,6 @@ async fn stream(
             Attempt::Failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)))
         }
     }
-}
-
-/// 408, 409, 429, 5xx and Anthropic's 529 say "try elsewhere"; other 4xx are the client's fault.
-pub fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429 | 500..=599)
-}
-
-pub fn outcome_of(error: &UpstreamError) -> Outcome {
-    match error {
-        e if e.is_timeout() => Outcome::Timeout,
-        UpstreamError::Connect(_) | UpstreamError::Tls(_) | UpstreamError::ClosedBeforeResponse => {
-            Outcome::ConnectError
-        }
-        UpstreamError::Write(_) => Outcome::ConnectError,
-        _ => Outcome::ServerError,
-    }
-}
-
-/// `Retry-After: SECONDS` on a 429 or 503 pauses the provider (all its models) on every core.
-pub fn apply_retry_after(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<'_>, head: &ResponseHead) {
-    if !matches!(head.status, 429 | 503) {
-        return;
-    }
-    let Some(seconds) =
-        head.header("retry-after").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
-    else {
-        return;
-    };
-    cool_down(cx, snapshot, candidate, Duration::from_secs(seconds));
-}
-
-/// Pauses the candidate's provider (all its models) on every core for `pause` (capped).
-pub fn cool_down(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<'_>, pause: Duration) {
-    let until = Instant::now() + pause.min(MAX_COOLDOWN);
-    for id in snapshot.routes.endpoints_of_provider(&candidate.endpoint.provider.name) {
-        cx.health.cooldown(id, until);
-    }
-}
-
-/// A provider's 401 or 403 is about the gateway's credentials for it (revoked, wrong project), not
-/// the client's: another endpoint may still serve, and the provider's text (which may quote the key)
-/// never goes on.
-pub fn is_credential_refusal(status: u16) -> bool {
-    matches!(status, 401 | 403)
-}
-
-/// Reads and drops a credential refusal's body (the connection stays reusable) and says what
-/// happened without the provider's words.
-pub async fn credential_refused(cx: &WorkerContext, provider: &str, response: UpstreamResponse) -> GatewayError {
-    let UpstreamResponse { head, mut body } = response;
-    let _ = body.read_to_end(MAX_FAILED_BODY_BYTES).await;
-    body.release(&cx.pool);
-    log::warn!("provider `{provider}` refused the gateway's credentials (HTTP {}); trying elsewhere", head.status);
-    let why = format!("provider `{provider}` refused the gateway's credentials for it (HTTP {})", head.status);
-    GatewayError::new(ErrorKind::BadGateway, why)
 }
 
 /// Keeps what is needed to pass a failed attempt's answer on, should it be the last one, with the
