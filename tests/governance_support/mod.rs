@@ -30,7 +30,8 @@ impl Drop for TempDir {
     }
 }
 
-/// `redis-server` when installed (`.ci/run` installs it); tests print why they skip otherwise.
+/// `redis-server` when installed (`.ci/run` installs it). Without it a test prints why it skips, and
+/// under `CI=true` fails instead, as every other missing test dependency does there.
 pub fn redis_server_binary() -> Option<PathBuf> {
     let found = std::env::var_os("PATH")?
         .to_str()?
@@ -38,6 +39,7 @@ pub fn redis_server_binary() -> Option<PathBuf> {
         .map(|dir| PathBuf::from(dir).join("redis-server"))
         .find(|p| p.is_file());
     if found.is_none() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "redis-server is required under CI=true");
         eprintln!("redis-server not installed: skipping (apt-get install -y redis-server)");
     }
     found
