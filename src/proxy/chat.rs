@@ -22,6 +22,7 @@ use crate::api::route_fields::{self, RouteFields};
 use crate::api::{FrontDoor, openai_chat};
 use crate::chat::ChatRequest;
 use crate::error::{ErrorKind, GatewayError};
+use crate::governance::{KeyRef, Reservation, Usage as GovernedUsage};
 use crate::health::Outcome;
 use crate::metrics::CallRecord;
 use crate::providers::adapter::{Adapter, EndpointCall, NativeOperation};
@@ -98,7 +99,10 @@ async fn native_or_translated(
         Err(error) => return Err(error),
     };
     let plan = Plan::PassThrough { request: &request, fields: &fields, ir: ir.as_ref(), operation, front_door };
-    run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await
+    let admitted = admit(cx, request.key.as_ref(), &fields.model, &mut candidates, request.body.len()).await?;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await;
+    settle(admitted, call);
+    result
 }
 
 /// `POST /v1/embeddings`: passed through to OpenAI-format providers (OpenAI-compatible and Azure);
@@ -137,7 +141,10 @@ async fn pass_through(
         return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
     }
     let plan = Plan::PassThrough { request: &request, fields: &fields, ir: None, operation, front_door };
-    run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
+    let admitted = admit(cx, request.key.as_ref(), &fields.model, &mut candidates, request.body.len()).await?;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await;
+    settle(admitted, call);
+    result
 }
 
 /// `POST {base}/embedding-model` from the Vercel AI SDK: the model comes in a header, the values in
@@ -153,7 +160,7 @@ pub async fn handle_ai_sdk_embeddings(
         GatewayError::new(ErrorKind::InvalidField, "the ai-model-id header is required").with_param("model")
     })?;
     let body = crate::api::ai_sdk::embeddings_request(&request.body, model).map_err(request_error)?;
-    let embeddings = Request { head: request.head, body };
+    let embeddings = Request { head: request.head, body, key: request.key };
     let operation = NativeOperation::OpenAi(Operation::Embeddings);
     pass_through(cx, conn, snapshot, embeddings, call, operation, FrontDoor::AiSdkEmbeddings).await
 }
@@ -213,9 +220,52 @@ pub async fn handle_ai_sdk(
         models: gateway.models,
     }
     .with_headers(|name| head.header(name));
-    let candidates = candidates(cx, snapshot, &ir.model, &options)?;
+    let mut candidates = candidates(cx, snapshot, &ir.model, &options)?;
     let plan = Plan::Translated { ir: &ir, front_door: FrontDoor::AiSdk(spec) };
-    run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
+    let admitted = admit(cx, request.key.as_ref(), &ir.model, &mut candidates, request.body.len()).await?;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await;
+    settle(admitted, call);
+    result
+}
+
+/// A governed key's admission, before any provider is called: the key may use the model (fallback
+/// models it may not use are dropped), its limits and budgets hold with this request's estimate
+/// reserved. A denial is the client's answer (429 with `Retry-After`, or 403), in its format.
+async fn admit(
+    cx: &WorkerContext,
+    key: Option<&KeyRef>,
+    model: &str,
+    candidates: &mut Vec<Candidate<'_>>,
+    body_bytes: usize,
+) -> Result<Option<Reservation>, GatewayError> {
+    let (Some(governor), Some(key)) = (cx.governor.as_ref(), key) else { return Ok(None) };
+    candidates.retain(|c| c.model.id == model || key.policy.allows_model(&c.model.id));
+    let estimate = governor.estimate(body_bytes, None, candidates.iter().map(|c| &c.endpoint.price));
+    match governor.admit(key, model, crate::clock::unix_now_ms(), estimate).await {
+        Ok(reservation) => Ok(Some(reservation)),
+        Err(denial) => {
+            let kind = if denial.status == 429 { ErrorKind::RateLimited } else { ErrorKind::Forbidden };
+            let mut error = GatewayError::new(kind, denial.message);
+            error.retry_after_s = denial.retry_after_s;
+            Err(error)
+        }
+    }
+}
+
+/// Settles an admitted request with what its answer cost: its usage and cost when a provider served
+/// (the reservation's estimate when the usage never came, as when the client left mid-stream). A
+/// request no provider served is released (dropping the reservation), not charged.
+fn settle(admitted: Option<Reservation>, call: &RefCell<CallRecord>) {
+    let Some(reservation) = admitted else { return };
+    let record = call.borrow();
+    if record.provider.is_empty() {
+        return;
+    }
+    let used = match record.usage {
+        Some(u) => GovernedUsage { tokens: u.prompt_tokens + u.completion_tokens, cost_micros: record.cost_micros },
+        None => reservation.estimate(),
+    };
+    reservation.settle(crate::clock::unix_now_ms(), used);
 }
 
 fn note_request(call: &RefCell<CallRecord>, model: &str, stream: bool) {

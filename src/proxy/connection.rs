@@ -64,7 +64,7 @@ async fn read_request(cx: &WorkerContext, conn: &mut ClientConn, first: bool) ->
         return Err(Admit::Closed);
     }
     let body = read_body(cx, conn, &head).await?;
-    Ok(Request { head, body })
+    Ok(Request { head, body, key: None })
 }
 
 /// Waits for a complete head. Between requests the wait is the keep-alive timeout; once the first

@@ -53,6 +53,7 @@ pub struct WorkerSpec {
     /// Requests to the control thread (an admin reload).
     pub requests: Sender<crate::messages::ControlRequest>,
     pub access_log: Option<crate::metrics::access_log::AccessLog>,
+    pub governor: crate::governance::Governor,
     /// Service-account access tokens fetched before the workers started.
     pub access_tokens: Vec<crate::credentials::vertex::AccessToken>,
 }
@@ -113,7 +114,11 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
     let health = HealthTable::new(routes.endpoint_count(), spec.workers);
     let snapshot = Snapshot::new(std::rc::Rc::new(routes), health);
     let cx = match WorkerContext::new(id, &spec.config, snapshot) {
-        Ok(cx) => Rc::new(cx.with_control(spec.requests.clone()).with_access_log(spec.access_log.clone())),
+        Ok(cx) => Rc::new(
+            cx.with_control(spec.requests.clone())
+                .with_access_log(spec.access_log.clone())
+                .with_governor(spec.governor.clone()),
+        ),
         Err(e) => {
             let _ = ready.send(Err((id, format!("cannot build TLS configuration: {e}"))));
             return;
