@@ -48,20 +48,10 @@ pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head:
     true
 }
 
-/// The front door of a model call (the requests `api_call` serves), by method and path.
+/// The front door of a model call (the requests `api_call` serves), from the route table.
 fn model_call_door(head: &RequestHead) -> Option<FrontDoor> {
-    if head.method() != "POST" {
-        return None;
-    }
-    let path = head.path();
-    match path {
-        "/v1/chat/completions" => Some(FrontDoor::OpenAi),
-        "/v1/messages" => Some(FrontDoor::Anthropic),
-        "/v1/messages/count_tokens" => Some(FrontDoor::AnthropicCountTokens),
-        "/v1/embeddings" => Some(FrontDoor::OpenAiEmbeddings),
-        "/v1/responses" => Some(FrontDoor::OpenAiResponses),
-        _ if ai_sdk_route(path, "/language-model").is_some() => Some(error_door(head)),
-        _ if ai_sdk_route(path, "/embedding-model").is_some() => Some(FrontDoor::AiSdkEmbeddings),
+    match route_of(head) {
+        Route::ModelCall(door) => Some(door),
         _ => None,
     }
 }
@@ -126,6 +116,68 @@ fn log_error(cx: &WorkerContext, error: &GatewayError) {
     }
 }
 
+/// What a request asks for, decided once from its method and path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Healthz,
+    Models,
+    Health,
+    /// A model call through a front door (`api_call`).
+    ModelCall(FrontDoor),
+    /// The AI SDK's `GET {base}/config`.
+    AiSdkConfig(crate::api::ai_sdk::SpecVersion),
+    Dashboard,
+    Stats,
+    Metrics,
+    AdminReload,
+    /// A known path with a method it does not take (405).
+    WrongMethod,
+    /// A hosted-gateway path Corelay does not serve, with why (404).
+    NotServed,
+    Unknown,
+}
+
+/// Paths served, by method: the one table the dispatcher and the early key check read.
+fn route_of(head: &RequestHead) -> Route {
+    let (method, path) = (head.method(), head.path());
+    let read = matches!(method, "GET" | "HEAD");
+    let post = method == "POST";
+    let by_path = match path {
+        "/healthz" => Some((read, Route::Healthz)),
+        "/v1/models" => Some((read, Route::Models)),
+        "/v1/health" => Some((read, Route::Health)),
+        "/dashboard" => Some((read, Route::Dashboard)),
+        "/v1/stats" => Some((read, Route::Stats)),
+        "/metrics" => Some((read, Route::Metrics)),
+        "/admin/reload" => Some((post, Route::AdminReload)),
+        "/v1/chat/completions" => Some((post, Route::ModelCall(FrontDoor::OpenAi))),
+        "/v1/messages" => Some((post, Route::ModelCall(FrontDoor::Anthropic))),
+        "/v1/messages/count_tokens" => Some((post, Route::ModelCall(FrontDoor::AnthropicCountTokens))),
+        "/v1/embeddings" => Some((post, Route::ModelCall(FrontDoor::OpenAiEmbeddings))),
+        "/v1/responses" => Some((post, Route::ModelCall(FrontDoor::OpenAiResponses))),
+        "/v1/credits" | "/v1/report" | "/v1/generation" => Some((true, Route::NotServed)),
+        _ => ai_sdk_route_of(head, post, read),
+    };
+    match by_path {
+        Some((true, route)) => route,
+        Some((false, _)) => Route::WrongMethod,
+        None => Route::Unknown,
+    }
+}
+
+/// The AI SDK's endpoints under `/v1/ai`, `/v3/ai` and `/v4/ai`, with whether the method fits.
+fn ai_sdk_route_of(head: &RequestHead, post: bool, read: bool) -> Option<(bool, Route)> {
+    let path = head.path();
+    let spec = |prefix| ai_sdk_spec(head, "ai-language-model-specification-version", prefix);
+    if let Some(prefix) = ai_sdk_route(path, "/language-model") {
+        return Some((post, Route::ModelCall(FrontDoor::AiSdk(spec(prefix)))));
+    }
+    if ai_sdk_route(path, "/embedding-model").is_some() {
+        return Some((post, Route::ModelCall(FrontDoor::AiSdkEmbeddings)));
+    }
+    ai_sdk_route(path, "/config").map(|prefix| (read, Route::AiSdkConfig(spec(prefix))))
+}
+
 /// `Ok(reusable)` once a response was written; `Err` when nothing was written yet.
 async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> Result<bool, GatewayError> {
     let head = &request.head;
@@ -134,102 +186,30 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         let message = format!("unknown request URL: {} {}", head.method(), head.path());
         return Err(GatewayError::new(ErrorKind::RouteNotFound, message));
     }
-    match (head.method(), head.path()) {
-        ("GET" | "HEAD", "/healthz") => respond_json(conn, b"{\"status\":\"ok\"}", head.keep_alive, is_head).await,
-        ("GET" | "HEAD", "/v1/models") => {
+    match route_of(head) {
+        Route::ModelCall(door) => api_call(cx, conn, request, door).await,
+        Route::AdminReload => admin_reload(cx, conn, &request).await,
+        Route::Healthz => respond_json(conn, b"{\"status\":\"ok\"}", head.keep_alive, is_head).await,
+        Route::Models => {
             let snapshot = cx.snapshot();
-            authorize(cx, &snapshot, &request.head)?;
+            authorize(cx, &snapshot, head)?;
             respond_json(conn, &snapshot.routes.models_body, head.keep_alive, is_head).await
         }
-        ("GET" | "HEAD", "/v1/health") => {
+        Route::Health => {
             let snapshot = cx.snapshot();
-            authorize(cx, &snapshot, &request.head)?;
+            authorize(cx, &snapshot, head)?;
             let body = crate::api::health::health_json(&snapshot.routes, &snapshot.health, std::time::Instant::now());
             respond_json(conn, &body, head.keep_alive, is_head).await
         }
-        ("POST", "/v1/chat/completions") => api_call(cx, conn, request, FrontDoor::OpenAi).await,
-        ("POST", "/v1/messages") => api_call(cx, conn, request, FrontDoor::Anthropic).await,
-        ("POST", "/v1/messages/count_tokens") => api_call(cx, conn, request, FrontDoor::AnthropicCountTokens).await,
-        ("POST", "/v1/embeddings") => api_call(cx, conn, request, FrontDoor::OpenAiEmbeddings).await,
-        ("POST", "/v1/responses") => api_call(cx, conn, request, FrontDoor::OpenAiResponses).await,
-        ("POST", path) if ai_sdk_route(path, "/language-model").is_some() => {
-            let prefix = ai_sdk_route(path, "/language-model").unwrap_or_default();
-            let spec = ai_sdk_spec(&request.head, "ai-language-model-specification-version", prefix);
-            api_call(cx, conn, request, FrontDoor::AiSdk(spec)).await
+        Route::AiSdkConfig(spec) => ai_sdk_config(cx, conn, head, spec).await,
+        Route::Dashboard => dashboard(conn, head.keep_alive, is_head).await,
+        Route::Stats => {
+            authorize_admin_if_configured(&cx.snapshot(), &request)?;
+            respond_json(conn, cx.stats_json().as_bytes(), head.keep_alive, is_head).await
         }
-        ("POST", path) if ai_sdk_route(path, "/embedding-model").is_some() => {
-            api_call(cx, conn, request, FrontDoor::AiSdkEmbeddings).await
-        }
-        ("GET" | "HEAD", path) if ai_sdk_route(path, "/config").is_some() => {
-            let snapshot = cx.snapshot();
-            authorize(cx, &snapshot, &request.head)?;
-            let prefix = ai_sdk_route(path, "/config").unwrap_or_default();
-            let spec = ai_sdk_spec(&request.head, "ai-language-model-specification-version", prefix);
-            let routes = &snapshot.routes;
-            let models: Vec<(&str, &str, &str)> =
-                routes.model_ids().filter_map(|id| routes.model(id).map(|m| (id, id, m.owned_by.as_str()))).collect();
-            let body = crate::api::ai_sdk::config_json_for(spec, &models);
-            respond_json(conn, &body, head.keep_alive, is_head).await
-        }
-        ("GET" | "HEAD", "/dashboard") => {
-            // The page itself holds no data; `/v1/stats` (which it polls) is guarded like `/metrics`.
-            const PAGE: &str = include_str!("../api/dashboard.html");
-            let content_type: &[u8] = b"text/html; charset=utf-8";
-            conn.write_head(
-                200,
-                &[("content-type", content_type)],
-                OutFraming::Length(PAGE.len() as u64),
-                head.keep_alive,
-            );
-            if !is_head {
-                conn.out.extend_from_slice(PAGE.as_bytes());
-            }
-            Ok(conn.flush().await.is_ok())
-        }
-        ("GET" | "HEAD", "/v1/stats") => {
-            let snapshot = cx.snapshot();
-            authorize_admin_if_configured(&snapshot, &request)?;
-            let stats = cx.stats_json();
-            respond_json(conn, stats.as_bytes(), head.keep_alive, is_head).await
-        }
-        ("GET" | "HEAD", "/metrics") => {
-            let snapshot = cx.snapshot();
-            authorize_admin_if_configured(&snapshot, &request)?;
-            let text = cx.metrics_text();
-            let content_type: &[u8] = b"text/plain; version=0.0.4; charset=utf-8";
-            conn.write_head(
-                200,
-                &[("content-type", content_type)],
-                OutFraming::Length(text.len() as u64),
-                head.keep_alive,
-            );
-            if !is_head {
-                conn.out.extend_from_slice(text.as_bytes());
-            }
-            Ok(conn.flush().await.is_ok())
-        }
-        ("POST", "/admin/reload") => admin_reload(cx, conn, &request).await,
-        (
-            _,
-            "/healthz"
-            | "/v1/health"
-            | "/v1/models"
-            | "/v1/chat/completions"
-            | "/v1/messages"
-            | "/v1/messages/count_tokens"
-            | "/v1/embeddings"
-            | "/v1/responses"
-            | "/admin/reload"
-            | "/metrics"
-            | "/dashboard"
-            | "/v1/stats",
-        ) => Err(method_not_allowed(head)),
-        (_, path)
-            if ["/language-model", "/embedding-model", "/config"].iter().any(|e| ai_sdk_route(path, e).is_some()) =>
-        {
-            Err(method_not_allowed(head))
-        }
-        (_, "/v1/credits" | "/v1/report" | "/v1/generation") => Err(GatewayError::new(
+        Route::Metrics => metrics(cx, conn, &request, is_head).await,
+        Route::WrongMethod => Err(method_not_allowed(head)),
+        Route::NotServed => Err(GatewayError::new(
             ErrorKind::RouteNotFound,
             format!(
                 "{} is not served: Corelay keeps no credit balance or per-generation store; spend and volume \
@@ -237,10 +217,56 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
                 head.path()
             ),
         )),
-        (method, path) => {
-            Err(GatewayError::new(ErrorKind::RouteNotFound, format!("unknown request URL: {method} {path}")))
-        }
+        Route::Unknown => Err(GatewayError::new(
+            ErrorKind::RouteNotFound,
+            format!("unknown request URL: {} {}", head.method(), head.path()),
+        )),
     }
+}
+
+/// `GET {base}/config`: the models, as the AI SDK lists them.
+async fn ai_sdk_config(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    head: &RequestHead,
+    spec: crate::api::ai_sdk::SpecVersion,
+) -> Result<bool, GatewayError> {
+    let snapshot = cx.snapshot();
+    authorize(cx, &snapshot, head)?;
+    let routes = &snapshot.routes;
+    let models: Vec<(&str, &str, &str)> =
+        routes.model_ids().filter_map(|id| routes.model(id).map(|m| (id, id, m.owned_by.as_str()))).collect();
+    let body = crate::api::ai_sdk::config_json_for(spec, &models);
+    respond_json(conn, &body, head.keep_alive, head.method() == "HEAD").await
+}
+
+/// The dashboard page; it holds no data (`/v1/stats`, which it polls, is guarded like `/metrics`).
+async fn dashboard(conn: &mut ClientConn, keep_alive: bool, is_head: bool) -> Result<bool, GatewayError> {
+    const PAGE: &str = include_str!("../api/dashboard.html");
+    let content_type: &[u8] = b"text/html; charset=utf-8";
+    conn.write_head(200, &[("content-type", content_type)], OutFraming::Length(PAGE.len() as u64), keep_alive);
+    if !is_head {
+        conn.out.extend_from_slice(PAGE.as_bytes());
+    }
+    Ok(conn.flush().await.is_ok())
+}
+
+/// `/metrics`, in Prometheus' text format, guarded by the admin key when one is configured.
+async fn metrics(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    request: &Request,
+    is_head: bool,
+) -> Result<bool, GatewayError> {
+    authorize_admin_if_configured(&cx.snapshot(), request)?;
+    let text = cx.metrics_text();
+    let content_type: &[u8] = b"text/plain; version=0.0.4; charset=utf-8";
+    let keep_alive = request.head.keep_alive;
+    conn.write_head(200, &[("content-type", content_type)], OutFraming::Length(text.len() as u64), keep_alive);
+    if !is_head {
+        conn.out.extend_from_slice(text.as_bytes());
+    }
+    Ok(conn.flush().await.is_ok())
 }
 
 fn method_not_allowed(head: &crate::http::request::RequestHead) -> GatewayError {

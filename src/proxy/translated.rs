@@ -311,6 +311,19 @@ async fn pump(
             break;
         }
     }
+    finish_stream(cx, conn, body, state, serving, failed).await
+}
+
+/// Sends what is left and the last chunk. The stream ended cleanly when it finished without an
+/// error event; only then does its connection go back to the pool.
+async fn finish_stream(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    body: BodyReader,
+    mut state: TranslatedStream,
+    serving: &Serving<'_>,
+    failed: bool,
+) -> Ended {
     note_served(serving, Some(state.translator.usage()), body.waited());
     if serving.include_usage && serving.front_door == FrontDoor::OpenAi && !failed && state.finished && !state.errored {
         usage_comment(&serving.call.borrow(), &mut state.pending);
