@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use super::WorkerContext;
 use super::client::{ClientConn, Request};
-use super::relay::{self, Held};
+use super::relay;
 use super::serving::{
     Attempt, AttemptRun, CallContext, Failure, MAX_FAILED_BODY_BYTES, Serving, apply_retry_after, is_retryable_status,
     outcome_of,
 };
+use super::stream::Codec;
 use super::translated;
 use crate::api::route_fields::{self, RouteFields};
 use crate::api::{FrontDoor, openai_chat};
@@ -475,30 +476,18 @@ fn native_request(run: &AttemptRun<'_>, exchange: &PassThroughExchange<'_>) -> R
     )
 }
 
-/// A streamed 200: held until it commits, so an error before any content still fails over.
+/// A streamed 2xx in the client's own format: relayed with the model rewritten, held until it
+/// commits, so an error before any content still fails over.
 async fn stream(
     run: &AttemptRun<'_>,
     conn: &mut ClientConn,
     serving: &Serving<'_>,
-    mut response: UpstreamResponse,
+    response: UpstreamResponse,
 ) -> Attempt {
     let cx = run.call.cx;
     let hold_until = run.call.deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
-    let format = relay::stream_format(serving.front_door);
-    let held = relay::hold_first_event(&mut response.body, &serving.candidate.model.id, format, hold_until).await;
-    let provider = &run.candidate.endpoint.provider.name;
-    let end = match held {
-        Held::Ready(held) => {
-            let end = relay::relay_stream(cx, conn, serving, response, held).await;
-            Ok((if end.provider_failed { Outcome::StreamError } else { Outcome::Success }, end.reusable))
-        }
-        Held::ErrorEvent(message) => {
-            let why = format!("provider `{provider}` began the stream with an error: {message}");
-            Err((Outcome::StreamError, GatewayError::new(ErrorKind::BadGateway, why)))
-        }
-        Held::Failed(e) => Err((outcome_of(&e), GatewayError::from_upstream(provider, &e))),
-    };
-    run.served(serving.ttfb, end)
+    let codec = Codec::pass_through(&serving.candidate.model.id, serving.front_door);
+    run.served(serving.ttfb, super::stream::relay(cx, conn, serving, response, codec, hold_until).await)
 }
 
 /// Keeps what is needed to pass a failed attempt's answer on, should it be the last one, with the

@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod listener;
 mod relay;
 mod serving;
+mod stream;
 mod translated;
 mod unwind;
 

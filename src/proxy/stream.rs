@@ -1,0 +1,456 @@
+//! Relay: one state machine for every streamed answer, passed through or translated. The `Codec`
+//! turns provider bytes into client bytes (whole events only); the relay moves through its states:
+//!
+//! - `Holding`: events are read, nothing is sent. A failure here (an error event, an event that is
+//!   not JSON, a timeout, an end with nothing committed) still goes to the next candidate.
+//! - `Streaming`: the head went out; each upstream read's events go to the client in one write.
+//! - `Ending`: a stream that reached its format's end completes (its connection back to the pool);
+//!   one that broke, was cut or carried garbage gets one error event in the client's format.
+//!
+//! It does not choose candidates, build requests or read non-streamed answers (`chat`, `relay`,
+//! `translated` do).
+
+use std::time::Instant;
+
+use super::WorkerContext;
+use super::client::ClientConn;
+use super::lifecycle::Phase;
+use super::serving::{Meta, Serving, gateway_metadata, note_served, outcome_of, response_headers, usage_comment};
+use crate::api::{FrontDoor, StreamEncoder};
+use crate::chat::{ProviderError, ProviderErrorKind, StreamEvent};
+use crate::error::{ErrorKind, GatewayError};
+use crate::health::Outcome;
+use crate::http::write::{OutFraming, write_chunk, write_last_chunk};
+use crate::providers::Translator;
+use crate::sse::ModelRewriter;
+use crate::sse::audit::{StreamAudit, StreamFormat};
+use crate::upstream::{BodyReader, UpstreamError, UpstreamResponse};
+
+/// How an attempt's stream ended: `Ok((outcome, reusable))` once the client got a head, `Err` for a
+/// failure before it (the next candidate may serve).
+pub type Ended = Result<(Outcome, bool), (Outcome, GatewayError)>;
+
+/// The relay's states, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Holding,
+    Streaming,
+    Ending,
+}
+
+/// What a codec learned from a piece.
+enum Fed {
+    Fine,
+    /// An event that is not the JSON its format promises (pass-through only: translators report
+    /// their own parse failures as error events).
+    Garbage,
+}
+
+/// Provider stream bytes to client stream bytes.
+pub enum Codec {
+    PassThrough(Box<PassThroughCodec>),
+    Translated(Box<TranslatedCodec>),
+}
+
+/// The client's own format: bytes pass with the `model` of each event rewritten, each event audited.
+pub struct PassThroughCodec {
+    rewriter: ModelRewriter,
+    audit: StreamAudit,
+    /// Rewritten lines not released yet: the start of an event whose blank line has not arrived.
+    lines: Vec<u8>,
+    usage: crate::metrics::usage::StreamUsage,
+    /// The message of an error event that came before anything committed.
+    early_error: Option<String>,
+}
+
+/// Another format: decoded into internal events, encoded in the client's.
+pub struct TranslatedCodec {
+    translator: Translator,
+    encoder: StreamEncoder,
+    events: Vec<StreamEvent>,
+    committed: bool,
+    finished: bool,
+    errored: bool,
+    early_error: Option<ProviderError>,
+}
+
+impl Codec {
+    pub fn pass_through(gateway_model: &str, front_door: FrontDoor) -> Codec {
+        Codec::PassThrough(Box::new(PassThroughCodec {
+            rewriter: ModelRewriter::new(gateway_model),
+            audit: StreamAudit::new(stream_format(front_door)),
+            lines: Vec::with_capacity(16 * 1024),
+            usage: Default::default(),
+            early_error: None,
+        }))
+    }
+
+    pub fn translated(translator: Translator, encoder: StreamEncoder) -> Codec {
+        Codec::Translated(Box::new(TranslatedCodec {
+            translator,
+            encoder,
+            events: Vec::new(),
+            committed: false,
+            finished: false,
+            errored: false,
+            early_error: None,
+        }))
+    }
+
+    /// Feeds one piece (`None`: the body ended) and appends the whole events now ready to `out`.
+    fn feed(&mut self, piece: Option<&[u8]>, out: &mut Vec<u8>, serving: &Serving<'_>) -> Fed {
+        match self {
+            Codec::PassThrough(c) => c.feed(piece, out),
+            Codec::Translated(c) => {
+                c.feed(piece, out, serving);
+                Fed::Fine
+            }
+        }
+    }
+
+    fn is_committed(&self) -> bool {
+        match self {
+            Codec::PassThrough(c) => c.audit.is_committed(),
+            Codec::Translated(c) => c.committed,
+        }
+    }
+
+    /// The stream reached its format's end (an error event counts: the client was told).
+    fn is_complete(&self) -> bool {
+        match self {
+            Codec::PassThrough(c) => c.audit.is_complete(),
+            Codec::Translated(c) => c.finished,
+        }
+    }
+
+    /// The stream ended cleanly: complete and without an error event.
+    fn is_clean(&self) -> bool {
+        match self {
+            Codec::PassThrough(c) => c.audit.is_complete(),
+            Codec::Translated(c) => c.finished && !c.errored,
+        }
+    }
+
+    /// The message of an error event that came before anything committed.
+    fn early_error(&self) -> Option<String> {
+        match self {
+            Codec::PassThrough(c) => c.early_error.clone(),
+            Codec::Translated(c) => c.early_error.as_ref().map(|e| e.message.clone()),
+        }
+    }
+
+    /// Ends the stream with one error event in the client's format.
+    fn end_with_error(&mut self, error: &GatewayError, front_door: FrontDoor, out: &mut Vec<u8>) {
+        match self {
+            Codec::PassThrough(c) => front_door.gateway_error_event(error, c.audit.data_events(), out),
+            Codec::Translated(c) => {
+                let kind = if error.kind == ErrorKind::Unavailable {
+                    ProviderErrorKind::Server
+                } else {
+                    ProviderErrorKind::Malformed
+                };
+                c.encoder.encode(&StreamEvent::Error(ProviderError::new(kind, error.message.clone())), out);
+                c.finished = true;
+                c.errored = true;
+            }
+        }
+    }
+
+    fn usage(&self) -> Option<crate::chat::Usage> {
+        match self {
+            Codec::PassThrough(c) => c.usage.usage(),
+            Codec::Translated(c) => Some(c.translator.usage()),
+        }
+    }
+
+    /// Whether Corelay's closing usage comment goes at the end of a clean stream.
+    fn takes_usage_comment(&self, serving: &Serving<'_>) -> bool {
+        match self {
+            Codec::PassThrough(_) => serving.include_usage,
+            Codec::Translated(_) => serving.include_usage && serving.front_door == FrontDoor::OpenAi,
+        }
+    }
+}
+
+/// The wire format a passed-through stream is in: the client's own (pass-through never changes it).
+pub fn stream_format(front_door: FrontDoor) -> StreamFormat {
+    match front_door {
+        FrontDoor::Anthropic | FrontDoor::AnthropicCountTokens => StreamFormat::AnthropicMessages,
+        FrontDoor::OpenAiResponses => StreamFormat::OpenAiResponses,
+        _ => StreamFormat::OpenAiChat,
+    }
+}
+
+impl PassThroughCodec {
+    fn feed(&mut self, piece: Option<&[u8]>, out: &mut Vec<u8>) -> Fed {
+        match piece {
+            Some(bytes) => self.rewriter.feed(bytes, &mut self.lines),
+            None => {
+                self.rewriter.finish(&mut self.lines);
+                close_final_event(&mut self.lines);
+            }
+        }
+        if let Err(bad) = self.audit.scan(&self.lines) {
+            // What came before the bad event is still the client's.
+            self.release(bad.event_start, out);
+            return Fed::Garbage;
+        }
+        if let Some(span) = self.audit.early_error() {
+            let message = super::relay::error_message(&self.lines[span]);
+            self.early_error = Some(message.unwrap_or_else(|| "an error event".into()));
+        }
+        self.release(self.audit.event_end(), out);
+        Fed::Fine
+    }
+
+    /// Moves the whole events before `end` to `out`.
+    fn release(&mut self, end: usize, out: &mut Vec<u8>) {
+        if end == 0 {
+            return;
+        }
+        self.usage.scan(&self.lines[..end]);
+        out.extend_from_slice(&self.lines[..end]);
+        self.lines.drain(..end);
+        self.audit.consume(end);
+    }
+}
+
+impl TranslatedCodec {
+    fn feed(&mut self, piece: Option<&[u8]>, out: &mut Vec<u8>, serving: &Serving<'_>) {
+        match piece {
+            Some(bytes) => self.translator.feed(bytes, &mut self.events),
+            None => self.translator.finish(&mut self.events),
+        }
+        for mut event in std::mem::take(&mut self.events) {
+            if self.early_error.is_some() {
+                break;
+            }
+            if let StreamEvent::Start { id, .. } = &mut event
+                && id.is_empty()
+            {
+                *id = format!("gen-{}", serving.call.borrow().request_id);
+            }
+            if let StreamEvent::Error(error) = &event
+                && !self.committed
+            {
+                self.early_error = Some(error.clone());
+                break;
+            }
+            self.committed |= event.commits();
+            self.finished |= event.is_terminal();
+            self.errored |= matches!(event, StreamEvent::Error(_));
+            if matches!(event, StreamEvent::Finish(_)) && self.encoder.wants_gateway_metadata() {
+                self.encoder.set_gateway_metadata(gateway_metadata(serving, &self.translator.usage()));
+            }
+            self.encoder.encode(&event, out);
+        }
+    }
+}
+
+/// At the body's end: terminates a last line and event the provider left open (clients treat the
+/// end of the body as their end), so the audit judges them like any other.
+fn close_final_event(buf: &mut Vec<u8>) {
+    if buf.is_empty() {
+        return;
+    }
+    if !matches!(buf.last(), Some(b'\n' | b'\r')) {
+        buf.push(b'\n');
+    }
+    let without_terminator = match buf.as_slice() {
+        [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] | [rest @ .., b'\r'] => rest,
+        _ => return,
+    };
+    if !without_terminator.is_empty() && !matches!(without_terminator.last(), Some(b'\n' | b'\r')) {
+        buf.push(b'\n');
+    }
+}
+
+/// Relays one streamed 2xx answer through its states. `hold_until` bounds the wait for the stream to
+/// commit (the first-event timeout, within the deadline).
+pub async fn relay(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    serving: &Serving<'_>,
+    response: UpstreamResponse,
+    mut codec: Codec,
+    hold_until: Instant,
+) -> Ended {
+    let UpstreamResponse { head, mut body } = response;
+    let provider = &serving.candidate.endpoint.provider.name;
+    let mut out = Vec::with_capacity(16 * 1024);
+    let mut state = State::Holding;
+    let ended_while_holding = hold(&mut body, &mut codec, &mut out, serving, hold_until).await?;
+    state = advance(state, State::Streaming);
+    let meta = Meta::new(serving, None);
+    let mut headers = response_headers(&head, serving, &meta);
+    if let Codec::Translated(_) = codec {
+        headers.retain(|(name, _)| *name != "content-type");
+        headers.push(("content-type", b"text/event-stream; charset=utf-8"));
+    }
+    headers.push(("cache-control", b"no-cache"));
+    conn.write_head(head.status, &headers, OutFraming::Chunked, serving.keep_alive);
+    drop(headers);
+    let mut failure = None;
+    if !ended_while_holding {
+        write_chunk(&mut conn.out, &out);
+        out.clear();
+        if conn.flush().await.is_err() {
+            return Ok((Outcome::Success, false));
+        }
+        match stream(cx, conn, &mut body, &mut codec, &mut out, serving).await {
+            Streamed::Ended => {}
+            Streamed::Failed(error) => failure = Some(error),
+            Streamed::ClientGone => return Ok((Outcome::Success, false)),
+        }
+    }
+    state = advance(state, State::Ending);
+    if failure.is_none() && !codec.is_complete() {
+        log::warn!("stream from {provider} ended before its final event");
+        let why = format!("provider `{provider}` ended the stream before it was complete");
+        failure = Some(GatewayError::new(ErrorKind::BadGateway, why));
+    }
+    if let Some(error) = &failure {
+        codec.end_with_error(error, serving.front_door, &mut out);
+    }
+    note_served(serving, codec.usage(), body.waited());
+    let clean = failure.is_none() && codec.is_clean();
+    if clean && codec.takes_usage_comment(serving) {
+        usage_comment(&serving.call.borrow(), &mut out);
+    }
+    write_chunk(&mut conn.out, &out);
+    write_last_chunk(&mut conn.out);
+    let flushed = conn.flush().await.is_ok();
+    debug_assert_eq!(state, State::Ending);
+    if clean {
+        body.release(&cx.pool);
+    }
+    Ok((if clean { Outcome::Success } else { Outcome::StreamError }, flushed && clean && serving.keep_alive))
+}
+
+/// A transition of the relay's state machine (checked in debug builds: only forward).
+fn advance(from: State, to: State) -> State {
+    debug_assert!(matches!((from, to), (State::Holding, State::Streaming) | (State::Streaming, State::Ending)));
+    to
+}
+
+/// Holding: reads until the stream commits or ends. `Ok(true)` when the body ended while held
+/// (the held events are then all there is).
+async fn hold(
+    body: &mut BodyReader,
+    codec: &mut Codec,
+    out: &mut Vec<u8>,
+    serving: &Serving<'_>,
+    until: Instant,
+) -> Result<bool, (Outcome, GatewayError)> {
+    let provider = &serving.candidate.endpoint.provider.name;
+    let failed = |e: UpstreamError| (outcome_of(&e), GatewayError::from_upstream(provider, &e));
+    loop {
+        let piece = match monoio::time::timeout_at(until.into(), body.next_piece()).await {
+            Err(_) => return Err(failed(UpstreamError::FirstByteTimeout)),
+            Ok(Err(e)) => return Err(failed(e)),
+            Ok(Ok(piece)) => piece,
+        };
+        let ended = piece.is_none();
+        if let Fed::Garbage = codec.feed(piece, out, serving) {
+            return Err(failed(UpstreamError::UnreadableAnswer("an event of the stream is not JSON".into())));
+        }
+        if let Some(message) = codec.early_error() {
+            let why = format!("provider `{provider}` began the stream with an error: {message}");
+            return Err((Outcome::StreamError, GatewayError::new(ErrorKind::BadGateway, why)));
+        }
+        if codec.is_committed() || codec.is_complete() {
+            return Ok(ended);
+        }
+        if ended {
+            return Err(failed(UpstreamError::UnreadableAnswer("the stream ended before any content".into())));
+        }
+    }
+}
+
+enum Streamed {
+    Ended,
+    Failed(GatewayError),
+    ClientGone,
+}
+
+/// Streaming: moves events from provider to client until the body ends, fails, or the client
+/// leaves. Everything one upstream read brought goes out in one write.
+async fn stream(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    body: &mut BodyReader,
+    codec: &mut Codec,
+    out: &mut Vec<u8>,
+    serving: &Serving<'_>,
+) -> Streamed {
+    let provider = &serving.candidate.endpoint.provider.name;
+    // One waiter for the whole stream rather than one per event.
+    let mut abort = std::pin::pin!(cx.lifecycle.reached(Phase::Aborting));
+    loop {
+        let next = monoio::select! {
+            // The shutdown grace period is over: end the stream with an error the client can see.
+            _ = &mut abort => None,
+            next = body.next_piece() => Some(next),
+        };
+        let piece = match next {
+            None => {
+                let why = "the gateway is shutting down; the stream was cut short";
+                return Streamed::Failed(GatewayError::new(ErrorKind::Unavailable, why));
+            }
+            Some(Err(e)) => {
+                log::warn!("stream from {provider} failed after the response started: {e}");
+                return Streamed::Failed(GatewayError::from_upstream(provider, &e));
+            }
+            Some(Ok(piece)) => piece,
+        };
+        let Some(piece) = piece else {
+            return match codec.feed(None, out, serving) {
+                Fed::Fine => Streamed::Ended,
+                Fed::Garbage => Streamed::Failed(garbage(provider)),
+            };
+        };
+        let mut fed = codec.feed(Some(piece), out, serving);
+        while let (Fed::Fine, Some(piece)) = (&fed, body.buffered_piece()) {
+            fed = codec.feed(Some(piece), out, serving);
+        }
+        if let Fed::Garbage = fed {
+            return Streamed::Failed(garbage(provider));
+        }
+        if !out.is_empty() {
+            write_chunk(&mut conn.out, out);
+            out.clear();
+            if conn.flush().await.is_err() {
+                return Streamed::ClientGone;
+            }
+        }
+    }
+}
+
+fn garbage(provider: &str) -> GatewayError {
+    log::warn!("stream from {provider} carried an event that is not JSON; ended it with an error");
+    GatewayError::new(
+        ErrorKind::BadGateway,
+        format!("provider `{provider}` sent a stream event that is not valid JSON"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_final_event_left_open_is_closed_without_touching_a_closed_one() {
+        for (given, closed) in [
+            (&b"data: x"[..], &b"data: x\n\n"[..]),
+            (b"data: x\n", b"data: x\n\n"),
+            (b"data: x\r\n", b"data: x\r\n\n"),
+            (b"data: x\n\n", b"data: x\n\n"),
+            (b"data: x\r\n\r\n", b"data: x\r\n\r\n"),
+            (b"", b""),
+        ] {
+            let mut buf = given.to_vec();
+            close_final_event(&mut buf);
+            assert_eq!(buf, closed, "{:?}", String::from_utf8_lossy(given));
+        }
+    }
+}
