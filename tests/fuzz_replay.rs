@@ -1,0 +1,138 @@
+//! The fuzz targets on stable Rust: every file of every corpus (fuzz/corpus/<target>/, seeds and
+//! what campaigns found, minimised crashes included) replayed through the target it belongs to, then
+//! a fixed budget of proptest cases per target, each a corpus file with random edits, so CI explores
+//! a little without nightly. It owns no target logic (that is fuzz/targets.rs, shared with the
+//! cargo-fuzz binaries) and no reproducers of defects outside the decoders (see the ignored tests
+//! at the end).
+
+#[path = "../fuzz/targets.rs"]
+mod targets;
+
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+/// Cases per target. Debug builds run the targets slowly (JSON parsing, encoders); this keeps the
+/// whole file within a few seconds per target.
+const CASES_PER_TARGET: u32 = 512;
+/// The most edits applied to one seed.
+const MAX_EDITS: usize = 12;
+
+fn corpus_dir(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target)
+}
+
+/// Every file in a target's corpus, sorted by name so failures are reproducible.
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = corpus_dir(target);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("corpus entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    paths.sort();
+    paths.into_iter().map(|path| (path.clone(), std::fs::read(&path).expect("corpus file"))).collect()
+}
+
+#[test]
+fn every_corpus_file_replays_cleanly() {
+    let mut replayed = 0;
+    for (target, run) in targets::TARGETS {
+        let files = corpus(target);
+        assert!(!files.is_empty(), "{target}: empty corpus");
+        for (path, bytes) in files {
+            let outcome = std::panic::catch_unwind(|| run(&bytes));
+            assert!(outcome.is_ok(), "{target}: {} fails", path.display());
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= targets::TARGETS.len());
+}
+
+/// One random edit of a seed: overwrite, insert or delete a byte, or cut the tail.
+#[derive(Debug, Clone)]
+enum Edit {
+    Set(usize, u8),
+    Insert(usize, u8),
+    Remove(usize),
+    Truncate(usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    // Bytes that matter to the grammars under test are drawn more often than the rest.
+    let byte = prop_oneof![any::<u8>(), prop::sample::select(b"\r\n:{}[]\",0123456789abcdef; \t\x00\xff".to_vec())];
+    prop_oneof![
+        (any::<usize>(), byte.clone()).prop_map(|(at, b)| Edit::Set(at, b)),
+        (any::<usize>(), byte).prop_map(|(at, b)| Edit::Insert(at, b)),
+        any::<usize>().prop_map(Edit::Remove),
+        any::<usize>().prop_map(Edit::Truncate),
+    ]
+}
+
+fn apply(mut bytes: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
+    for edit in edits {
+        let len = bytes.len();
+        match *edit {
+            Edit::Set(at, b) if len > 0 => bytes[at % len] = b,
+            Edit::Insert(at, b) => bytes.insert(at % (len + 1), b),
+            Edit::Remove(at) if len > 0 => {
+                bytes.remove(at % len);
+            }
+            Edit::Truncate(at) => bytes.truncate(at % (len + 1)),
+            _ => {}
+        }
+    }
+    bytes
+}
+
+/// A fixed seed per target: CI explores the same cases every run, so a failure is reproducible.
+fn runner(target: &str) -> TestRunner {
+    let config = Config { cases: CASES_PER_TARGET, failure_persistence: None, ..Config::default() };
+    let seed: [u8; 32] = std::array::from_fn(|i| target.as_bytes().get(i).copied().unwrap_or(i as u8));
+    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
+}
+
+fn explore(target: &str, run: fn(&[u8])) {
+    let seeds: Vec<Vec<u8>> = corpus(target).into_iter().map(|(_, bytes)| bytes).collect();
+    let strategy = (prop::sample::select(seeds), prop::collection::vec(edit(), 0..MAX_EDITS));
+    let outcome = runner(target).run(&strategy, |(seed, edits)| {
+        let input = apply(seed, &edits);
+        let result = std::panic::catch_unwind(|| run(&input));
+        prop_assert!(result.is_ok(), "{target} fails on {:?}", String::from_utf8_lossy(&input));
+        Ok(())
+    });
+    if let Err(error) = outcome {
+        panic!("{target}: {error}");
+    }
+}
+
+macro_rules! explore_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                explore(stringify!($name), targets::$name);
+            }
+        )*
+    };
+}
+
+mod explore {
+    use super::{explore, targets};
+
+    explore_tests!(
+        request_head,
+        response_head,
+        chunked_body,
+        sse_decoder,
+        aws_eventstream,
+        translate_anthropic,
+        translate_gemini,
+        translate_openai_chat,
+        translate_openai_responses,
+        translate_bedrock_converse,
+        translate_bedrock_invoke,
+        request_bodies,
+    );
+}
