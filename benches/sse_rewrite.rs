@@ -25,7 +25,7 @@ use std::hint::black_box;
 use corelay::sse::ModelRewriter;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-const CHAT_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/openai/chat/");
+const CHAT_FIXTURES: &str = corelay::fixture_path!("openai/chat/");
 const GATEWAY_MODEL: &str = "acme/chat-small";
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -32,7 +32,7 @@ use corelay::providers::anthropic::StreamTranslator;
 use corelay::sse::decoder::SseDecoder;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/anthropic/");
+const FIXTURES: &str = corelay::fixture_path!("anthropic/");
 const GATEWAY_MODEL: &str = "acme/claude";
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -23,7 +23,7 @@ use corelay::chat::StreamEvent;
 use corelay::providers::bedrock::{Api, StreamTranslator};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/bedrock/");
+const FIXTURES: &str = corelay::fixture_path!("bedrock/");
 const GATEWAY_MODEL: &str = "acme/claude";
 
 fn fixture(name: &str) -> Vec<u8> {

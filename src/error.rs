@@ -36,6 +36,8 @@ pub enum ErrorKind {
     /// The gateway cannot take the request now (shutting down, connection limit).
     Unavailable,
     Internal,
+    /// The client left before its answer (recorded, never sent).
+    ClientClosed,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +69,7 @@ impl GatewayError {
             ErrorKind::HeadersTooLarge => 431,
             ErrorKind::UnsupportedHttpVersion => 505,
             ErrorKind::Internal => 500,
+            ErrorKind::ClientClosed => 499,
             ErrorKind::BadGateway => 502,
             ErrorKind::GatewayTimeout => 504,
             ErrorKind::Unavailable => 503,

@@ -1,6 +1,7 @@
 //! Corelay: a thread-per-core AI gateway. One HTTP endpoint in front of many LLM providers.
 //!
-//! Module layering (lower never imports higher): `http`, `sse`, `netio` (codecs and I/O helpers) <-
+//! Module layering (lower never imports higher): `http`, `sse`, `json_check`, `netio` (codecs and I/O
+//! helpers) <-
 //! `config`, `upstream`, `routing`, `providers`, `api` <- `proxy` (the request pipeline) <- `runtime`
 //! (threads). `main.rs` is only the CLI.
 
@@ -11,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod json_check;
 pub mod logging;
 pub mod messages;
 pub mod metrics;
@@ -21,6 +23,7 @@ pub mod routing;
 pub mod runtime;
 pub mod signals;
 pub mod sse;
+mod test_fixtures;
 pub mod upstream;
 
 pub use config::{Config, ResolvedConfig};

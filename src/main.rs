@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use std::time::Duration;
 
-use corelay::config;
+use corelay::config::{self, HostLookup};
 use corelay::runtime::Gateway;
 use corelay::signals::{self, Signal};
 
@@ -14,7 +14,10 @@ corelay: a thread-per-core AI gateway
 
 USAGE:
     corelay --config FILE           run the gateway
-    corelay check --config FILE     validate FILE (syntax, keys, environment) and exit
+    corelay check --config FILE     validate FILE (syntax, keys, environment, DNS) and exit,
+                                    listing every problem at once
+    corelay check --offline --config FILE
+                                    the same without DNS lookups of provider hosts
     corelay --version | --help
 
 ENVIRONMENT:
@@ -24,18 +27,20 @@ ENVIRONMENT:
 
 enum Command {
     Run(PathBuf),
-    Check(PathBuf),
+    Check { path: PathBuf, lookup: HostLookup },
     Help,
     Version,
 }
 
 fn parse_args(args: &[String]) -> Result<Command, String> {
     let mut check = false;
+    let mut offline = false;
     let mut config = None;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "check" if !check && config.is_none() => check = true,
+            "--offline" if check => offline = true,
             "--config" | "-c" => {
                 let path = iter.next().ok_or("--config needs a FILE")?;
                 config = Some(PathBuf::from(path));
@@ -46,7 +51,11 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         }
     }
     let config = config.ok_or("--config FILE is required")?;
-    Ok(if check { Command::Check(config) } else { Command::Run(config) })
+    if !check {
+        return Ok(Command::Run(config));
+    }
+    let lookup = if offline { HostLookup::Skip } else { HostLookup::Dns };
+    Ok(Command::Check { path: config, lookup })
 }
 
 fn main() -> ExitCode {
@@ -64,28 +73,42 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Version => {
-            println!("corelay {}", env!("CARGO_PKG_VERSION"));
+            println!("corelay {} (commit {})", env!("CARGO_PKG_VERSION"), env!("CORELAY_COMMIT"));
             ExitCode::SUCCESS
         }
-        Command::Check(path) => match config::load_resolved(&path) {
-            Ok(resolved) => {
-                let c = &resolved.config;
-                println!(
-                    "{}: ok ({} providers, {} models, {} keys, {} workers)",
-                    path.display(),
-                    c.providers.len(),
-                    c.models.len(),
-                    c.keys.len(),
-                    c.worker_count()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprint!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Check { path, lookup } => check(&path, lookup),
         Command::Run(path) => run(&path),
+    }
+}
+
+/// `corelay check`: every problem in the file and its environment at once, DNS failures said to be
+/// DNS failures, exit 1 when there is any.
+fn check(path: &Path, lookup: HostLookup) -> ExitCode {
+    match config::load_resolved_with(path, lookup) {
+        Ok(resolved) => {
+            let c = &resolved.config;
+            let skipped = if lookup == HostLookup::Skip { "; provider hosts not looked up (--offline)" } else { "" };
+            println!(
+                "{}: ok ({} providers, {} models, {} keys, {} workers){skipped}",
+                path.display(),
+                c.providers.len(),
+                c.models.len(),
+                c.keys.len(),
+                c.worker_count()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprint!("{e}");
+            let dns = e.issues.iter().filter(|issue| config::resolve::is_dns_failure(issue)).count();
+            if dns > 0 {
+                eprintln!(
+                    "{dns} of these are failed DNS lookups, not mistakes in the file: check the host names and \
+                     this machine's resolver, or run `corelay check --offline` to check everything else"
+                );
+            }
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -114,8 +137,9 @@ fn run(path: &Path) -> ExitCode {
     };
     let drivers: Vec<&str> = gateway.drivers().iter().map(|d| d.name()).collect();
     log::info!(
-        "corelay {} listening on http://{} with {} workers (drivers: {}), {models} models",
+        "corelay {} (commit {}) listening on http://{} with {} workers (drivers: {}), {models} models",
         env!("CARGO_PKG_VERSION"),
+        env!("CORELAY_COMMIT"),
         gateway.local_addr(),
         drivers.len(),
         drivers.join(",")

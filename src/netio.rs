@@ -8,6 +8,42 @@ use std::io;
 use monoio::buf::{IoBuf, IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
+/// What a non-blocking one-byte peek at a socket finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peek {
+    /// Nothing to read and the peer still there.
+    Empty,
+    /// Bytes wait to be read.
+    Data,
+    /// End of stream or an error: the peer is gone.
+    Closed,
+}
+
+/// One `recv(MSG_PEEK | MSG_DONTWAIT)`: valid under io_uring and epoll, consumes nothing.
+pub fn peek(fd: std::os::fd::RawFd) -> Peek {
+    let mut byte = [0u8; 1];
+    // SAFETY: `byte` is a valid 1-byte buffer for the duration of the call; a stale or foreign `fd`
+    // makes recv fail (EBADF, ENOTSOCK), which reads as Closed.
+    let n = unsafe { libc::recv(fd, byte.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    match n {
+        0 => Peek::Closed,
+        n if n > 0 => Peek::Data,
+        _ if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock => Peek::Empty,
+        _ => Peek::Closed,
+    }
+}
+
+/// Resolves once the peer of `fd` has gone, checking every `every`. For waits in which nothing
+/// reads the socket (a call waiting on its provider), so a client that left is noticed.
+pub async fn until_peer_gone(fd: std::os::fd::RawFd, every: std::time::Duration) {
+    loop {
+        monoio::time::sleep(every).await;
+        if peek(fd) == Peek::Closed {
+            return;
+        }
+    }
+}
+
 /// Smallest free space a read is given; avoids many tiny reads when the buffer is nearly full.
 const MIN_READ_SPACE: usize = 8 * 1024;
 

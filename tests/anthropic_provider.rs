@@ -10,7 +10,7 @@ use loadtest::{Fault, MockConfig, MockProvider, Reply};
 const MODEL: &str = "anthropic/claude-sonnet-4";
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/../shared/fixtures/anthropic/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!("{}/anthropic/{name}", corelay::fixture_path!())).unwrap()
 }
 
 /// `anthropic/claude-sonnet-4` served by the Anthropic-kind `anthropic` provider, then by the

@@ -9,11 +9,9 @@ use std::path::{Path, PathBuf};
 use corelay::providers::aws::eventstream::{Decoder, EventStreamError, Frame, FrameKind, HeaderValue};
 use serde_json::Value;
 
-/// The fixture tree: `$CORELAY_FIXTURES_DIR` when set, else `shared/fixtures` beside the crate.
+/// The fixture tree in this repository (`tests/fixtures`).
 fn fixtures_root() -> PathBuf {
-    std::env::var_os("CORELAY_FIXTURES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures")))
+    PathBuf::from(corelay::fixture_path!())
 }
 
 /// Every `*.bin` file in `dir`, sorted by name.

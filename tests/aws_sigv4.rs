@@ -14,11 +14,9 @@ use serde_json::Value;
 const SUITE_ACCESS_KEY: &str = "AKIDEXAMPLE";
 const SUITE_SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
-/// The fixture tree: `$CORELAY_FIXTURES_DIR` when set, else `shared/fixtures` beside the crate.
+/// The fixture tree in this repository (`tests/fixtures`).
 fn fixtures_root() -> PathBuf {
-    std::env::var_os("CORELAY_FIXTURES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures")))
+    PathBuf::from(corelay::fixture_path!())
 }
 
 fn read(path: &Path) -> String {

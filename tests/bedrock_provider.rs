@@ -10,7 +10,7 @@ const MODEL: &str = "anthropic/claude-sonnet-4";
 const BEDROCK_MODEL: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/../shared/fixtures/bedrock/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!("{}/bedrock/{name}", corelay::fixture_path!())).unwrap()
 }
 
 fn config(bedrock_url: &str, fallback_url: Option<&str>) -> String {

@@ -249,3 +249,35 @@ fn sighup_with_an_invalid_file_changes_nothing_and_names_the_line() {
     let warning = daemon.wait_for_line("needs a restart");
     assert!(warning.contains("server.cores: 2 -> 3"), "{warning}");
 }
+
+#[test]
+fn sigterm_exits_zero_with_the_access_log_on_and_every_call_logged() {
+    let mock =
+        MockProvider::start(MockConfig { events: 10, event_gap: Duration::from_millis(20), ..MockConfig::default() })
+            .unwrap();
+    let log = std::env::temp_dir().join(format!("corelay-daemon-{}-access.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let text =
+        format!("{}\n[log]\naccess = \"{}\"\n", config(&mock.base_url(), "shutdown_grace_ms = 5000"), log.display());
+    let mut daemon = Daemon::start("access-log", &text);
+    for _ in 0..10 {
+        assert_eq!(
+            Client::connect(daemon.addr).post("/v1/chat/completions", &[], &chat_body(MODEL, false)).status,
+            200
+        );
+    }
+    let streams = start_streams(daemon.addr, 10);
+    assert!(mock.wait_for_requests(20, WAIT));
+
+    daemon.signal(libc::SIGTERM);
+    daemon.wait_for_line("stopped accepting");
+    for stream in streams {
+        assert_eq!(stream.join().unwrap().status, 200);
+    }
+
+    // Before the fix the access-log writer and the main thread waited on each other: no exit at all.
+    assert_eq!(daemon.exit_code_within(Duration::from_secs(8)), Some(0));
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(lines.lines().count(), 20, "one line per call, none lost at shutdown:\n{lines}");
+    let _ = std::fs::remove_file(&log);
+}

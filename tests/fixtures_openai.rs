@@ -11,7 +11,7 @@ use loadtest::{MockConfig, MockProvider, Reply};
 const MODEL: &str = "acme/chat-small";
 
 fn fixture_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/openai/chat"))
+    PathBuf::from(corelay::fixture_path!("openai/chat"))
 }
 
 fn fixtures(extension: &str) -> Vec<(String, Vec<u8>)> {

@@ -9,7 +9,7 @@ use loadtest::{MockConfig, MockProvider, Reply};
 const MODEL: &str = "google/gemini-flash";
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/../shared/fixtures/gemini/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!("{}/gemini/{name}", corelay::fixture_path!())).unwrap()
 }
 
 fn config(url: &str) -> String {

@@ -1,5 +1,5 @@
 //! Golden tests of the AI SDK gateway front door (`api::ai_sdk`) against the real `ai@7` /
-//! `@ai-sdk/gateway@4` traffic captured in `../shared/protocols/ai-sdk-captures`. It owns no
+//! `@ai-sdk/gateway@4` traffic captured in `tests/fixtures/ai-sdk-captures`. It owns no
 //! translation code; it checks that the front door reads what the SDK sends and writes what the
 //! SDK was seen to accept.
 //!
@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 mod split_check;
 
-const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/protocols/ai-sdk-captures/");
+const CAPTURES: &str = corelay::fixture_path!("ai-sdk-captures/");
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(format!("{CAPTURES}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -382,7 +382,7 @@ fn finish((translator, encoder): &mut Relay, out: &mut Vec<u8>) {
 /// exactly one `finish` part whose reason is the recording's.
 #[test]
 fn recorded_provider_streams_give_the_same_parts_however_split() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/openai/chat/");
+    let dir = corelay::fixture_path!("openai/chat/");
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())

@@ -1,5 +1,5 @@
 //! Golden tests of the OpenAI-client <-> Anthropic-provider translation, on the recorded traffic in
-//! `../shared/fixtures/anthropic` and `../shared/fixtures/vercel-ai/anthropic` (fidelity notes in
+//! `tests/fixtures/anthropic` and `tests/fixtures/vercel-ai/anthropic` (fidelity notes in
 //! `INDEX.md`). It owns no translation code;
 //! it drives `sse::decoder`, `providers::anthropic` and `api::openai_chat` as the proxy will.
 //!
@@ -29,7 +29,7 @@ use corelay::providers::Translator;
 use golden_files::read;
 use translated_relay::Outcome;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+const FIXTURES: &str = corelay::fixture_path!("");
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/anthropic/");
 const GATEWAY_MODEL: &str = "acme/claude";
 /// 2025-11-26T00:00:00Z: any fixed time keeps the expected files stable.

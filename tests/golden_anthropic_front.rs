@@ -1,5 +1,5 @@
 //! Golden tests of the Anthropic Messages front door (`api::anthropic_messages`) on the recorded
-//! traffic in `../shared/fixtures`. It owns no translation code; it drives the front door with the
+//! traffic in `tests/fixtures`. It owns no translation code; it drives the front door with the
 //! provider mappings (`providers::anthropic`, `providers::openai_chat`) as the proxy will.
 //!
 //! - Round trips: every recorded Anthropic stream, decoded by `anthropic::StreamTranslator` and
@@ -46,7 +46,7 @@ use golden_files::mutations;
 
 mod split_check;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+const FIXTURES: &str = corelay::fixture_path!("");
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/anthropic-front/");
 const GATEWAY_MODEL: &str = "acme/claude";
 

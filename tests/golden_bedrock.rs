@@ -1,7 +1,7 @@
 //! Golden tests of the OpenAI-client <-> Bedrock-provider translation, on the recorded traffic in
-//! `../shared/fixtures/bedrock` (fidelity notes in `../shared/fixtures/INDEX.md` and each
+//! `tests/fixtures/bedrock` (fidelity notes in `tests/fixtures/INDEX.md` and each
 //! `.meta.json`) and the Bedrock payloads kept by the Vercel AI SDK in
-//! `../shared/fixtures/vercel-ai/amazon-bedrock`. It owns no translation code; it drives
+//! `tests/fixtures/vercel-ai/amazon-bedrock`. It owns no translation code; it drives
 //! `providers::bedrock` and `api::openai_chat` as the proxy will.
 //!
 //! - Every recorded event stream (`.bin`; ConverseStream or InvokeModelWithResponseStream, as its
@@ -41,7 +41,7 @@ use corelay::providers::Translator;
 use golden_files::read;
 use translated_relay::Outcome;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+const FIXTURES: &str = corelay::fixture_path!("");
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/bedrock/");
 const GATEWAY_MODEL: &str = "acme/claude";
 /// 2025-11-26T00:00:00Z: any fixed time keeps the expected files stable.

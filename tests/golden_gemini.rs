@@ -1,7 +1,7 @@
 //! Golden tests of the OpenAI-client <-> Gemini-provider translation, on the recorded Gemini traffic
-//! in `../shared/fixtures/gemini`, the Gemini half of `../shared/fixtures/vertex` and the Vercel AI
-//! SDK's `../shared/fixtures/vercel-ai/google` (fidelity notes
-//! in `../shared/fixtures/INDEX.md`; the Vertex-Anthropic files belong to `golden_anthropic`). It owns
+//! in `tests/fixtures/gemini`, the Gemini half of `tests/fixtures/vertex` and the Vercel AI
+//! SDK's `tests/fixtures/vercel-ai/google` (fidelity notes
+//! in `tests/fixtures/INDEX.md`; the Vertex-Anthropic files belong to `golden_anthropic`). It owns
 //! no translation code; it drives `providers::gemini` and `api::openai_chat` as the proxy will.
 //!
 //! - Every recorded stream goes through translator + OpenAI encoder whole, split in two at every
@@ -39,7 +39,7 @@ use corelay::providers::Translator;
 use golden_files::read;
 use translated_relay::Outcome;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+const FIXTURES: &str = corelay::fixture_path!("");
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/gemini/");
 const GATEWAY_MODEL: &str = "acme/gemini";
 /// 2025-11-26T00:00:00Z: any fixed time keeps the expected files stable.

@@ -1,5 +1,5 @@
 //! Golden tests of OpenAI chat completions as a translated provider (`providers::openai_chat`), on
-//! the recorded traffic in `../shared/fixtures/openai/chat` (and the Vercel AI SDK's recorded chat
+//! the recorded traffic in `tests/fixtures/openai/chat` (and the Vercel AI SDK's recorded chat
 //! stream, `vercel-ai/openai/openai-text.chunks.txt`). It owns no translation code; it drives
 //! the provider mappings and the OpenAI front door's encoders (`api::openai_chat`) back to back.
 //!
@@ -39,16 +39,16 @@ mod translated_relay;
 
 mod split_check;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/openai/chat/");
+const FIXTURES: &str = corelay::fixture_path!("openai/chat/");
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(FIXTURES).join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A file under `../shared/fixtures/vercel-ai/`.
+/// A file under `tests/fixtures/vercel-ai/`.
 fn vercel_fixture(relative: &str) -> Vec<u8> {
-    let path = format!("{}/../shared/fixtures/vercel-ai/{relative}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/vercel-ai/{relative}", corelay::fixture_path!());
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

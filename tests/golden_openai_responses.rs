@@ -1,7 +1,7 @@
 //! Golden tests of OpenAI's Responses API as a translated provider (`providers::openai_responses`),
-//! on the recorded traffic in `../shared/fixtures/openai/responses` and the Vercel AI SDK's Responses
-//! recordings in `../shared/fixtures/vercel-ai/openai` (fidelity notes in
-//! `../shared/fixtures/INDEX.md`). It owns no translation code; it drives the provider mappings and
+//! on the recorded traffic in `tests/fixtures/openai/responses` and the Vercel AI SDK's Responses
+//! recordings in `tests/fixtures/vercel-ai/openai` (fidelity notes in
+//! `tests/fixtures/INDEX.md`). It owns no translation code; it drives the provider mappings and
 //! the OpenAI front door (`api::openai_chat`) back to back, as the proxy will.
 //!
 //! - Streams: every recorded Responses stream goes through translator + `ChunkEncoder` whole, split
@@ -44,7 +44,7 @@ mod translated_relay;
 use golden_files::{mutations, read};
 use translated_relay::Outcome;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+const FIXTURES: &str = corelay::fixture_path!("");
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/openai-responses/");
 const GATEWAY_MODEL: &str = "acme/o3-pro";
 /// 2025-11-26T00:00:00Z: any fixed time keeps the expected files stable.

@@ -1,7 +1,7 @@
 //! Golden tests of the OpenAI Responses front door (`api::openai_responses`) against the recorded
-//! Responses traffic in `../shared/fixtures/openai/responses` and the Vercel AI SDK's Responses
-//! recordings in `../shared/fixtures/vercel-ai/openai` (fidelity notes in
-//! `../shared/fixtures/INDEX.md`). It owns no translation code: it drives the front door and its
+//! Responses traffic in `tests/fixtures/openai/responses` and the Vercel AI SDK's Responses
+//! recordings in `tests/fixtures/vercel-ai/openai` (fidelity notes in
+//! `tests/fixtures/INDEX.md`). It owns no translation code: it drives the front door and its
 //! inverse, the provider adapter `providers::openai_responses`, back to back.
 //!
 //! - Requests: every recorded Responses request through the front door's `parse_request` and the
@@ -34,7 +34,7 @@ mod split_check;
 
 use golden_files::{mutations, read};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+const FIXTURES: &str = corelay::fixture_path!("");
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/openai-responses-front/");
 const RESPONSES: &str = "openai/responses/";
 const VERCEL: &str = "vercel-ai/openai/";

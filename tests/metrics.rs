@@ -12,7 +12,7 @@ use loadtest::{Fault, MockConfig, MockProvider, Reply};
 const KEY: &str = "gw-team-a-key-0123456789";
 
 fn fixture(path: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/../shared/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!("{}/{path}", corelay::fixture_path!())).unwrap()
 }
 
 fn config(openai: &str, anthropic: &str, bad: &str) -> String {

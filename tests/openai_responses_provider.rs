@@ -3,7 +3,7 @@
 //! in the Responses format, and the recorded Responses stream and body come back as chat
 //! completions; the Anthropic front door works the same way. As a front door (`POST /v1/responses`):
 //! passed through to such a provider with only the model and key replaced, and translated for an
-//! OpenAI chat provider. The mock replays recorded bytes from ../shared/fixtures/openai/responses.
+//! OpenAI chat provider. The mock replays recorded bytes from tests/fixtures/openai/responses.
 
 mod common;
 
@@ -11,7 +11,7 @@ use common::{Client, PROVIDER_KEY, chat_body, start_gateway};
 use loadtest::{Fault, MockConfig, MockProvider, Reply};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../shared/fixtures/openai/responses/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/openai/responses/{name}", corelay::fixture_path!());
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -117,9 +117,7 @@ fn an_anthropic_client_is_served_by_the_responses_api() {
 
 #[test]
 fn a_quota_error_is_reported_as_the_gateways_and_not_retried() {
-    let quota =
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/vercel-ai/openai/openai-error.1.json"))
-            .unwrap();
+    let quota = std::fs::read(corelay::fixture_path!("vercel-ai/openai/openai-error.1.json")).unwrap();
     let fault = Fault::Status { code: 429, retry_after_s: None, body: Some(quota) };
     let mock = MockProvider::start(MockConfig { fault, ..MockConfig::default() }).unwrap();
     let gateway = start_gateway(&config(&mock));

@@ -503,13 +503,17 @@ fn client_leaving_mid_stream_does_not_disturb_the_worker() {
 }
 
 #[test]
-fn malformed_events_pass_through_untouched() {
+fn a_malformed_event_ends_the_stream_with_one_error_event_instead_of_passing_through() {
     let provider = mock(MockConfig { fault: Fault::MalformedEventAfter(2), ..MockConfig::default() });
     let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
     let response = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body(MODEL, true));
     assert_eq!(response.status, 200);
-    assert!(response.text().contains("data: {not json\n\n"), "pass-through forwards what it does not understand");
-    assert!(response.text().ends_with("data: [DONE]\n\n"));
+    let text = response.text();
+    assert!(!text.contains("{not json"), "an event that is not JSON never reaches the client: {text}");
+    let (events, done) = response.sse_data();
+    assert!(!done, "a broken stream must not look complete");
+    assert_eq!(events.len(), 3, "the two good events, then one error: {text}");
+    assert!(events[2]["error"]["message"].as_str().unwrap().contains("not valid JSON"), "{text}");
 }
 
 #[test]

@@ -53,8 +53,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-const LONG_CONTENT: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/openai/chat/openai-chat-stream-long-content.sse");
+const LONG_CONTENT: &str = corelay::fixture_path!("openai/chat/openai-chat-stream-long-content.sse");
 
 /// Feeds `stream` in pieces of `piece` bytes, then finishes.
 fn pass(rewriter: &mut ModelRewriter, stream: &[u8], piece: usize, out: &mut Vec<u8>) {

@@ -7,7 +7,7 @@ use common::{Client, PROVIDER_KEY, start_gateway};
 use loadtest::{MockConfig, MockProvider, Reply};
 
 fn fixture(path: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/../shared/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!("{}/{path}", corelay::fixture_path!())).unwrap()
 }
 
 fn config(mock: &MockProvider) -> String {

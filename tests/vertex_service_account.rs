@@ -183,9 +183,7 @@ endpoints = [{{ provider = "vertex", model = "gemini-2.5-flash" }}]
 }
 
 fn vertex_mock() -> MockProvider {
-    let recorded =
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/vertex/vertex-gemini-stream.sse"))
-            .unwrap();
+    let recorded = std::fs::read(corelay::fixture_path!("vertex/vertex-gemini-stream.sse")).unwrap();
     MockProvider::start(MockConfig { reply: Reply::Sse(recorded), ..MockConfig::default() }).unwrap()
 }
 

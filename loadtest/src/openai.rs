@@ -231,6 +231,124 @@ pub(crate) fn models_json() -> Vec<u8> {
     to_json(&ModelList { object: "list", data: vec![model("mock-model"), model("gpt-4o-mini"), model("gpt-4o")] })
 }
 
+/// What the mock reads from an embeddings request: the model, how many inputs (a string or a token
+/// array is one; an array of either is one per element), their total length for the token count,
+/// and whether vectors go back as base64 (what the OpenAI SDKs ask for by default).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct EmbeddingsRequest {
+    pub model: String,
+    pub inputs: usize,
+    pub prompt_tokens: u64,
+    pub base64: bool,
+}
+
+/// Parses an embeddings request body; the error is the message for a 400 envelope.
+pub(crate) fn parse_embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("We could not parse the JSON body of your request. ({e})"))?;
+    let input = value.get("input").ok_or("you must provide an input parameter")?;
+    let (inputs, chars) = match input {
+        Value::String(text) => (1, text.len()),
+        Value::Array(items) if items.is_empty() => (0, 0),
+        Value::Array(items) if items.iter().all(Value::is_number) => (1, items.len() * 4),
+        Value::Array(items) => (items.len(), items.iter().map(input_chars).sum()),
+        _ => return Err("'input' must be a string or an array".to_owned()),
+    };
+    if inputs == 0 {
+        return Err("'input' must not be empty".to_owned());
+    }
+    Ok(EmbeddingsRequest {
+        model: value.get("model").and_then(Value::as_str).unwrap_or("mock-embedding").to_owned(),
+        inputs,
+        prompt_tokens: (chars as u64).div_ceil(4).max(1),
+        base64: value.get("encoding_format").and_then(Value::as_str) == Some("base64"),
+    })
+}
+
+/// A string's length, or four characters per token of a token array.
+fn input_chars(item: &Value) -> usize {
+    match item {
+        Value::String(text) => text.len(),
+        Value::Array(tokens) => tokens.len() * 4,
+        _ => 0,
+    }
+}
+
+/// Dimensions of the mock's vectors: enough to look like an embedding, small enough to read.
+pub(crate) const EMBEDDING_DIMENSIONS: usize = 8;
+
+/// A deterministic vector for input `index`: distinct per input, in [-0.5, 0.5).
+fn embedding_vector(index: usize) -> Vec<f32> {
+    // Computed in f64 and rounded once, so each value prints as its two decimals.
+    (0..EMBEDDING_DIMENSIONS).map(|d| (((index * 31 + d * 7) % 100) as f64 / 100.0 - 0.5) as f32).collect()
+}
+
+#[derive(Serialize)]
+struct EmbeddingList<'a> {
+    object: &'static str,
+    data: Vec<Embedding>,
+    model: &'a str,
+    usage: EmbeddingUsage,
+}
+
+#[derive(Serialize)]
+struct Embedding {
+    object: &'static str,
+    index: usize,
+    embedding: Vector,
+}
+
+/// A vector as OpenAI sends it: floats (written as f32, so `-0.43` rather than its f64 widening),
+/// or base64 of their little-endian bytes.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Vector {
+    Floats(Vec<f32>),
+    Base64(String),
+}
+
+#[derive(Serialize)]
+struct EmbeddingUsage {
+    prompt_tokens: u64,
+    total_tokens: u64,
+}
+
+/// An OpenAI `list` of embeddings, one per input, as floats or (asked for) base64 of little-endian
+/// f32s, as OpenAI sends them.
+pub(crate) fn embeddings_json(request: &EmbeddingsRequest, model: &str) -> Vec<u8> {
+    let data = (0..request.inputs)
+        .map(|index| {
+            let vector = embedding_vector(index);
+            let embedding = if request.base64 {
+                let bytes: Vec<u8> = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
+                Vector::Base64(base64(&bytes))
+            } else {
+                Vector::Floats(vector)
+            };
+            Embedding { object: "embedding", index, embedding }
+        })
+        .collect();
+    let usage = EmbeddingUsage { prompt_tokens: request.prompt_tokens, total_tokens: request.prompt_tokens };
+    to_json(&EmbeddingList { object: "list", data, model, usage })
+}
+
+/// Standard base64 with padding (RFC 4648 section 4); the mock's only use is embeddings.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 #[derive(Serialize)]
 struct ErrorEnvelope<'a> {
     error: ErrorBody<'a>,
@@ -268,6 +386,37 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embeddings_answer_one_vector_per_input() {
+        let many =
+            parse_embeddings_request(br#"{"model":"text-embedding-3-small","input":["hello","world!"]}"#).unwrap();
+        assert_eq!((many.inputs, many.prompt_tokens, many.base64), (2, 3, false));
+        let body: Value = serde_json::from_slice(&embeddings_json(&many, "text-embedding-3-small")).unwrap();
+        assert_eq!(body["object"], "list");
+        assert_eq!(body["data"].as_array().unwrap().len(), 2);
+        assert_eq!(body["data"][1]["index"], 1);
+        assert_eq!(body["data"][0]["embedding"].as_array().unwrap().len(), EMBEDDING_DIMENSIONS);
+        assert_ne!(body["data"][0]["embedding"], body["data"][1]["embedding"]);
+        assert_eq!(body["usage"]["total_tokens"], 3);
+        let tokens = parse_embeddings_request(br#"{"model":"m","input":[1,2,3]}"#).unwrap();
+        assert_eq!(tokens.inputs, 1);
+        assert!(parse_embeddings_request(br#"{"model":"m"}"#).is_err());
+        assert!(parse_embeddings_request(br#"{"model":"m","input":[]}"#).is_err());
+    }
+
+    #[test]
+    fn base64_is_rfc_4648_and_carries_four_bytes_per_dimension() {
+        let vectors =
+            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE=")];
+        for (plain, encoded) in vectors {
+            assert_eq!(base64(plain.as_bytes()), encoded, "{plain}");
+        }
+        let request = parse_embeddings_request(br#"{"input":"x","encoding_format":"base64"}"#).unwrap();
+        let body: Value = serde_json::from_slice(&embeddings_json(&request, "m")).unwrap();
+        let encoded = body["data"][0]["embedding"].as_str().unwrap();
+        assert_eq!(encoded.len(), (EMBEDDING_DIMENSIONS * 4).div_ceil(3) * 4);
+    }
 
     fn meta() -> ReplyMeta {
         ReplyMeta { id: "chatcmpl-mock1".into(), created: 1, model: "m".into(), prompt_tokens: 3 }

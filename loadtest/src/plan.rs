@@ -59,7 +59,6 @@ pub(crate) fn plan_response(req: &Request, config: &MockConfig, seq: u64) -> Act
     let chat_like = [
         "/chat/completions",
         "/responses",
-        "/embeddings",
         "/messages",
         "/messages/count_tokens",
         ":rawPredict",
@@ -71,6 +70,9 @@ pub(crate) fn plan_response(req: &Request, config: &MockConfig, seq: u64) -> Act
         "/invoke",
         "/invoke-with-response-stream",
     ];
+    if req.method == "POST" && path.ends_with("/embeddings") {
+        return embeddings(req, config, seq, close);
+    }
     if req.method == "POST" && chat_like.iter().any(|suffix| path.ends_with(suffix)) {
         return chat(req, config, seq, close);
     }
@@ -137,7 +139,36 @@ fn chat(req: &Request, config: &MockConfig, seq: u64, close: bool) -> Action {
             status_fault(config, seq, close, *code, *retry_after_s, body.as_deref())
         }
         _ if chat.stream => stream_reply(config, &chat, seq, close),
-        _ => json_reply(config, &chat, seq, close),
+        _ => json_reply(config, seq, close, || {
+            openai::completion_json(&meta(config, &chat, seq), &openai::filler_text(config.content_bytes))
+        }),
+    };
+    Action::Respond(plan)
+}
+
+/// `POST …/embeddings`: an OpenAI embeddings list (or the configured JSON), with the same faults
+/// as a non-streaming chat reply; embeddings never stream.
+fn embeddings(req: &Request, config: &MockConfig, seq: u64, close: bool) -> Action {
+    match config.fault {
+        Fault::ResetBeforeHeaders => return Action::Reset,
+        Fault::CloseBeforeHeaders => return Action::Close,
+        _ => {}
+    }
+    let request = match openai::parse_embeddings_request(&req.body) {
+        Ok(request) => request,
+        Err(message) => {
+            let body = openai::error_json(&message, "invalid_request_error", None);
+            return Action::Respond(simple(400, body, seq, close));
+        }
+    };
+    let plan = match &config.fault {
+        Fault::Status { code, retry_after_s, body } => {
+            status_fault(config, seq, close, *code, *retry_after_s, body.as_deref())
+        }
+        _ => {
+            let model = config.response_model.as_deref().unwrap_or(&request.model);
+            json_reply(config, seq, close, || openai::embeddings_json(&request, model))
+        }
     };
     Action::Respond(plan)
 }
@@ -195,10 +226,11 @@ fn status_fault(
     }
 }
 
-fn json_reply(config: &MockConfig, chat: &ChatRequest, seq: u64, close: bool) -> Plan {
+/// A non-streaming reply: the configured JSON, else what `generated` makes.
+fn json_reply(config: &MockConfig, seq: u64, close: bool, generated: impl FnOnce() -> Vec<u8>) -> Plan {
     let body = match &config.reply {
         Reply::Json(raw) => raw.clone(),
-        _ => openai::completion_json(&meta(config, chat, seq), &openai::filler_text(config.content_bytes)),
+        _ => generated(),
     };
     let framing = body_framing(config.framing, false, std::slice::from_ref(&body));
     // A single body has no events: the cut faults cut it in half instead.
@@ -333,6 +365,25 @@ mod tests {
         assert_eq!(plan(&request("POST", "/x/chat/completions", "{"), &config).status, 400);
         let ok = plan(&request("POST", "/chat/completions?a=b", "{}"), &config);
         assert_eq!((ok.status, ok.framing), (200, BodyFraming::Length(ok.pieces[0].len())));
+    }
+
+    #[test]
+    fn embeddings_get_an_embeddings_list_and_the_same_faults() {
+        let body = r#"{"model":"text-embedding-3-small","input":["a","b"],"stream":true}"#;
+        let req = request("POST", "/v1/embeddings", body);
+        let ok = plan(&req, &MockConfig::default());
+        let json: serde_json::Value = serde_json::from_slice(&ok.pieces[0]).unwrap();
+        assert_eq!(
+            (ok.status, json["object"].as_str(), json["data"].as_array().map(Vec::len)),
+            (200, Some("list"), Some(2))
+        );
+        assert_eq!(json["model"], "text-embedding-3-small");
+        let limited =
+            MockConfig { fault: Fault::Status { code: 429, retry_after_s: None, body: None }, ..MockConfig::default() };
+        assert_eq!(plan(&req, &limited).status, 429);
+        assert_eq!(plan(&request("POST", "/v1/embeddings", r#"{"model":"m"}"#), &MockConfig::default()).status, 400);
+        let replay = MockConfig { reply: Reply::Json(b"{}".to_vec()), ..MockConfig::default() };
+        assert_eq!(plan(&req, &replay).pieces, vec![b"{}".to_vec()]);
     }
 
     #[test]

@@ -194,9 +194,11 @@ fn gateway_error_type(kind: ErrorKind) -> &'static str {
         ErrorKind::Unauthorized => "authentication_error",
         ErrorKind::ModelNotFound => "model_not_found",
         ErrorKind::RouteNotFound => "not_found",
-        ErrorKind::BadGateway | ErrorKind::GatewayTimeout | ErrorKind::Unavailable | ErrorKind::Internal => {
-            "internal_server_error"
-        }
+        ErrorKind::BadGateway
+        | ErrorKind::GatewayTimeout
+        | ErrorKind::Unavailable
+        | ErrorKind::Internal
+        | ErrorKind::ClientClosed => "internal_server_error",
         ErrorKind::BadRequest
         | ErrorKind::InvalidJson
         | ErrorKind::InvalidField

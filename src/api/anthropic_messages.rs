@@ -97,7 +97,7 @@ fn gateway_error_type(kind: ErrorKind) -> &'static str {
         ErrorKind::PayloadTooLarge => "request_too_large",
         ErrorKind::GatewayTimeout => "timeout_error",
         ErrorKind::Unavailable => "overloaded_error",
-        ErrorKind::BadGateway | ErrorKind::Internal => "api_error",
+        ErrorKind::BadGateway | ErrorKind::Internal | ErrorKind::ClientClosed => "api_error",
         ErrorKind::BadRequest
         | ErrorKind::InvalidJson
         | ErrorKind::InvalidField

@@ -149,6 +149,20 @@ impl FrontDoor {
     }
 
     /// The body of an error the gateway itself answers with (its status is `error.status()`).
+    /// The in-band event that ends a stream with `error` after its head went out, in this door's
+    /// format (`events_sent` continues the Responses API's sequence numbers).
+    pub fn gateway_error_event(self, error: &GatewayError, events_sent: u64, out: &mut Vec<u8>) {
+        match self {
+            FrontDoor::Anthropic | FrontDoor::AnthropicCountTokens => {
+                anthropic_messages::gateway_error_event(error, out)
+            }
+            FrontDoor::OpenAiResponses => openai_responses::gateway_error_event(error, events_sent, out),
+            FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings | FrontDoor::AiSdk(_) | FrontDoor::AiSdkEmbeddings => {
+                openai::error_event(error, out)
+            }
+        }
+    }
+
     pub fn gateway_error_body(self, error: &GatewayError) -> Vec<u8> {
         match self {
             FrontDoor::OpenAi | FrontDoor::OpenAiEmbeddings | FrontDoor::OpenAiResponses => openai::error_json(error),

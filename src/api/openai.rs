@@ -14,7 +14,7 @@ fn error_type(kind: ErrorKind) -> &'static str {
 }
 
 /// OpenAI's machine-readable `code`, where OpenAI has one for the case.
-fn error_code(kind: ErrorKind) -> Option<&'static str> {
+pub(crate) fn error_code(kind: ErrorKind) -> Option<&'static str> {
     match kind {
         ErrorKind::ModelNotFound => Some("model_not_found"),
         ErrorKind::Unauthorized => Some("invalid_api_key"),

@@ -194,6 +194,22 @@ fn error_code(kind: ProviderErrorKind) -> &'static str {
     }
 }
 
+/// The in-band `error` event for a gateway failure after a passed-through stream started (the
+/// provider's stream broke or was cut): `sequence_number` continues the provider's numbering.
+pub fn gateway_error_event(error: &crate::error::GatewayError, sequence_number: u64, out: &mut Vec<u8>) {
+    let code = crate::api::openai::error_code(error.kind).unwrap_or("server_error");
+    let event = serde_json::json!({
+        "type": "error",
+        "sequence_number": sequence_number,
+        "code": code,
+        "message": error.message,
+        "param": null,
+    });
+    out.extend_from_slice(b"event: error\ndata: ");
+    out.extend_from_slice(&serde_json::to_vec(&event).unwrap_or_default());
+    out.extend_from_slice(b"\n\n");
+}
+
 fn response_error(error: &ProviderError) -> ResponseError<'_> {
     ResponseError { code: error_code(error.kind), message: &error.message }
 }

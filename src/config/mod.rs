@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use resolve::{ResolvedConfig, resolve};
+pub use resolve::{HostLookup, ResolvedConfig, resolve};
 
 /// Keys a table did not recognise, captured by `#[serde(flatten)]` so every one can be reported.
 type UnknownKeys = BTreeMap<String, toml::Value>;
@@ -381,8 +381,15 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Reads, validates and resolves a config file: what the CLI and the control thread call.
+/// Reads, validates and resolves a config file: what the gateway and the control thread call.
 pub fn load_resolved(path: &Path) -> Result<ResolvedConfig, ConfigError> {
+    load_resolved_with(path, HostLookup::Dns)
+}
+
+/// [`load_resolved`] with DNS lookups done or skipped (`corelay check --offline`). Reports every
+/// issue at once, in file order: a file that parses is resolved (environment, key files, DNS)
+/// even when it also has semantic mistakes, so one run shows all of them.
+pub fn load_resolved_with(path: &Path, lookup: HostLookup) -> Result<ResolvedConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_path_buf(),
         issues: vec![ConfigIssue { key: "-".into(), line: None, message: format!("cannot read: {e}") }],
@@ -391,17 +398,34 @@ pub fn load_resolved(path: &Path) -> Result<ResolvedConfig, ConfigError> {
         for issue in &mut issues {
             issue.line = issue.line.or_else(|| locate::line_of_key(&text, &issue.key));
         }
+        // Stable: issues on one line keep the order they were found in; those without a line go last.
+        issues.sort_by_key(|issue| (issue.line.is_none(), issue.line));
         ConfigError { file: path.to_path_buf(), issues }
     };
-    let config = Config::parse(&text).map_err(fail)?;
-    let mut resolved = resolve(config).map_err(fail)?;
-    resolved.source = Some(path.to_path_buf());
-    Ok(resolved)
+    let (config, mut issues) = Config::parse_collecting(&text).map_err(fail)?;
+    match resolve::resolve_with(config, lookup) {
+        Ok(mut resolved) if issues.is_empty() => {
+            resolved.source = Some(path.to_path_buf());
+            Ok(resolved)
+        }
+        Ok(_) => Err(fail(issues)),
+        Err(resolve_issues) => {
+            issues.extend(resolve_issues);
+            Err(fail(issues))
+        }
+    }
 }
 
 impl Config {
     /// Parses and validates config text; on failure returns every issue found.
     pub fn parse(text: &str) -> Result<Config, Vec<ConfigIssue>> {
+        let (config, issues) = Config::parse_collecting(text)?;
+        if issues.is_empty() { Ok(config) } else { Err(issues) }
+    }
+
+    /// Parses config text and lists its semantic issues alongside the config, so it can still be
+    /// resolved for a complete report. Only a syntax or type error, which leaves no config, is `Err`.
+    fn parse_collecting(text: &str) -> Result<(Config, Vec<ConfigIssue>), Vec<ConfigIssue>> {
         let config: Config = toml::from_str(text).map_err(|e| vec![syntax_issue(text, &e)])?;
         let mut issues = Vec::new();
         config.collect_unknown_keys(&mut issues);
@@ -411,7 +435,7 @@ impl Config {
                 issue.line = locate::line_of_key(text, &issue.key);
             }
         }
-        if issues.is_empty() { Ok(config) } else { Err(issues) }
+        Ok((config, issues))
     }
 
     /// The listen address, valid after `parse` succeeded.

@@ -62,6 +62,49 @@ pub struct ResolvedProvider {
     pub api_version: Option<String>,
 }
 
+/// What stands in for a secret cut out of a provider's text.
+const REDACTED: &[u8] = b"[redacted]";
+/// Shorter values are not searched for: they would match ordinary words, and no real credential is
+/// that short.
+const MIN_SCRUBBED_SECRET: usize = 8;
+
+impl ResolvedProvider {
+    /// The credentials this provider is configured with (key, AWS secrets): none of them may reach a
+    /// client or a log through the provider's own error text.
+    fn secrets(&self) -> impl Iterator<Item = &str> {
+        let aws = self.bedrock.as_ref().and_then(|b| b.credentials.as_ref());
+        let aws = aws.into_iter().flat_map(|c| {
+            [Some(&c.access_key_id), Some(&c.secret_access_key), c.session_token.as_ref()].into_iter().flatten()
+        });
+        self.api_key.iter().chain(aws).map(Secret::expose).filter(|s| s.len() >= MIN_SCRUBBED_SECRET)
+    }
+
+    /// `text` from this provider with every configured secret in it replaced by `[redacted]`.
+    pub fn scrub<'t>(&self, text: &'t [u8]) -> std::borrow::Cow<'t, [u8]> {
+        let mut scrubbed = std::borrow::Cow::Borrowed(text);
+        for secret in self.secrets() {
+            if memchr::memmem::find(&scrubbed, secret.as_bytes()).is_none() {
+                continue;
+            }
+            let mut out = Vec::with_capacity(scrubbed.len());
+            let mut rest: &[u8] = &scrubbed;
+            while let Some(at) = memchr::memmem::find(rest, secret.as_bytes()) {
+                out.extend_from_slice(&rest[..at]);
+                out.extend_from_slice(REDACTED);
+                rest = &rest[at + secret.len()..];
+            }
+            out.extend_from_slice(rest);
+            scrubbed = std::borrow::Cow::Owned(out);
+        }
+        scrubbed
+    }
+
+    /// [`Self::scrub`] for text already known to be UTF-8.
+    pub fn scrub_str(&self, text: &str) -> String {
+        String::from_utf8_lossy(&self.scrub(text.as_bytes())).into_owned()
+    }
+}
+
 /// Where a Vertex provider's requests go and what authenticates them.
 #[derive(Debug, Clone)]
 pub struct VertexSettings {
@@ -114,12 +157,36 @@ pub struct ResolvedConfig {
     pub source: Option<std::path::PathBuf>,
 }
 
+/// Whether provider hosts are looked up in DNS while resolving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostLookup {
+    /// Look every provider host up: what a gateway about to run needs.
+    Dns,
+    /// Look nothing up (`corelay check --offline`): every provider's `addrs` stays empty, so the
+    /// result is for checking only, never for running.
+    Skip,
+}
+
+/// How a failed lookup's message begins, so callers can tell DNS failures from config mistakes.
+const DNS_FAILURE: &str = "DNS lookup of";
+
+/// Whether `issue` is a failed DNS lookup rather than something wrong in the file or environment.
+pub fn is_dns_failure(issue: &ConfigIssue) -> bool {
+    issue.message.starts_with(DNS_FAILURE)
+}
+
 /// Resolves secrets, addresses and CA files; collects every failure.
 pub fn resolve(config: Config) -> Result<ResolvedConfig, Vec<ConfigIssue>> {
+    resolve_with(config, HostLookup::Dns)
+}
+
+/// [`resolve`], with DNS lookups done or skipped. Every failure is collected: one provider's
+/// failed lookup does not hide its missing key, CA file or credentials.
+pub fn resolve_with(config: Config, lookup: HostLookup) -> Result<ResolvedConfig, Vec<ConfigIssue>> {
     let mut issues = Vec::new();
     let mut providers = BTreeMap::new();
     for (name, provider) in &config.providers {
-        if let Some(resolved) = resolve_provider(name, provider, &mut issues) {
+        if let Some(resolved) = resolve_provider(name, provider, lookup, &mut issues) {
             providers.insert(name.clone(), Arc::new(resolved));
         }
     }
@@ -136,42 +203,61 @@ pub fn resolve(config: Config) -> Result<ResolvedConfig, Vec<ConfigIssue>> {
     }
 }
 
+/// One provider, every part of it attempted even when an earlier part failed; `None` when any did.
 fn resolve_provider(
     name: &str,
     provider: &super::ProviderConfig,
+    lookup: HostLookup,
     issues: &mut Vec<ConfigIssue>,
 ) -> Option<ResolvedProvider> {
+    // An invalid base_url was already reported by `Config::parse`.
     let origin = Origin::parse_base_url(&provider.base_url).ok()?;
-    let addrs = match (origin.host.as_str(), origin.port).to_socket_addrs() {
-        Ok(addrs) => addrs.collect(),
-        Err(e) => {
-            issues.push(at(&format!("providers.{name}.base_url"), format!("cannot resolve `{}`: {e}", origin.host)));
-            return None;
-        }
-    };
-    let api_key = match &provider.api_key_env {
-        Some(env) => Some(Secret(read_env(env, &format!("providers.{name}.api_key_env"), issues)?)),
-        None => None,
-    };
+    let issues_before = issues.len();
+    let addrs = lookup_host(&origin, lookup, &format!("providers.{name}.base_url"), issues);
+    let api_key =
+        provider.api_key_env.as_ref().map(|env| read_env(env, &format!("providers.{name}.api_key_env"), issues));
     let bedrock = resolve_bedrock(name, provider, issues);
     let vertex = resolve_vertex(name, provider, issues);
-    let extra_roots = match &provider.ca_file {
-        Some(path) => load_roots(path, &format!("providers.{name}.ca_file"), issues)?,
-        None => Vec::new(),
-    };
+    let extra_roots =
+        provider.ca_file.as_ref().map(|path| load_roots(path, &format!("providers.{name}.ca_file"), issues));
+    if issues.len() > issues_before {
+        return None;
+    }
     Some(ResolvedProvider {
         name: name.to_string(),
         kind: provider.kind,
         origin,
-        addrs,
-        api_key,
-        extra_roots,
+        addrs: addrs.unwrap_or_default(),
+        api_key: api_key.flatten().map(Secret),
+        extra_roots: extra_roots.flatten().unwrap_or_default(),
         default_max_tokens: provider.default_max_tokens,
         bedrock,
         api_version: (provider.kind == super::ProviderKind::Azure)
             .then(|| provider.api_version.clone().unwrap_or_else(|| AZURE_API_VERSION.to_string())),
         vertex,
     })
+}
+
+/// The origin host's addresses (none when lookups are skipped); a failure is reported as DNS's.
+fn lookup_host(
+    origin: &Origin,
+    lookup: HostLookup,
+    key: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<Vec<SocketAddr>> {
+    if lookup == HostLookup::Skip {
+        return Some(Vec::new());
+    }
+    match (origin.host.as_str(), origin.port).to_socket_addrs() {
+        Ok(addrs) => Some(addrs.collect()),
+        Err(e) => {
+            // std prefixes getaddrinfo's own words ("Name or service not known") with this.
+            let text = e.to_string();
+            let why = text.strip_prefix("failed to lookup address information: ").unwrap_or(&text);
+            issues.push(at(key, format!("{DNS_FAILURE} `{}` failed: {why}", origin.host)));
+            None
+        }
+    }
 }
 
 fn resolve_vertex(

@@ -205,3 +205,54 @@ fn a_key_files_token_uri_is_used_unless_the_config_names_a_token_url() {
     let configured = format!("service_account_file = \"{key}\"\ntoken_url = \"https://sts.example/token\"");
     assert_eq!(token_url_of(configured), "https://sts.example/token");
 }
+
+/// A host no resolver can answer for, refused before any packet is sent: a DNS label may have at
+/// most 63 characters, and `.invalid` is reserved (RFC 2606) besides.
+fn unresolvable_host() -> String {
+    format!("{}.invalid", "a".repeat(64))
+}
+
+#[test]
+fn a_failed_lookup_is_reported_as_dns_and_does_not_hide_the_same_providers_missing_key() {
+    let text =
+        MINIMAL.replace("127.0.0.1:9000", &unresolvable_host()).replace("MOCK_KEY", "CORELAY_TEST_SURELY_UNSET_VAR");
+    let issues = resolve(Config::parse(&text).unwrap()).unwrap_err();
+    let found: Vec<(&str, bool)> = issues.iter().map(|i| (i.key.as_str(), resolve::is_dns_failure(i))).collect();
+    assert_eq!(found, vec![("providers.mock.base_url", true), ("providers.mock.api_key_env", false)]);
+    assert!(issues[0].message.starts_with(&format!("DNS lookup of `{}` failed: ", unresolvable_host())), "{issues:?}");
+
+    let offline = resolve::resolve_with(Config::parse(&text).unwrap(), HostLookup::Skip).unwrap_err();
+    assert_eq!(offline.len(), 1, "{offline:?}");
+    assert_eq!(offline[0].key, "providers.mock.api_key_env");
+
+    let with_key = text.replace("CORELAY_TEST_SURELY_UNSET_VAR", "PATH");
+    let resolved = resolve::resolve_with(Config::parse(&with_key).unwrap(), HostLookup::Skip).unwrap();
+    assert!(resolved.providers["mock"].addrs.is_empty(), "nothing is looked up offline");
+}
+
+#[test]
+fn loading_reports_semantic_and_environment_issues_together_in_file_order() {
+    let text = MINIMAL
+        .replace("MOCK_KEY", "CORELAY_TEST_SURELY_UNSET_VAR")
+        .replace("cores = 2", "cores = 2\nmax_body_bytes = 0");
+    let path = std::env::temp_dir().join(format!("corelay-config-test-{}.toml", std::process::id()));
+    std::fs::write(&path, &text).unwrap();
+    let error = load_resolved_with(&path, HostLookup::Skip).unwrap_err();
+    let _ = std::fs::remove_file(&path);
+    let keys: Vec<&str> = error.issues.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, vec!["server.max_body_bytes", "providers.mock.api_key_env"], "{error}");
+    let lines: Vec<Option<usize>> = error.issues.iter().map(|i| i.line).collect();
+    assert!(lines.windows(2).all(|w| w[0] < w[1]), "in file order: {lines:?}");
+}
+
+#[test]
+fn the_demo_config_prices_every_model_and_fits_a_default_descriptor_limit() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml");
+    let demo = Config::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let unpriced: Vec<&String> = demo.models.iter().filter(|(_, m)| m.price.is_none()).map(|(id, _)| id).collect();
+    assert!(unpriced.is_empty(), "the demo's spend would show $0 for {unpriced:?}");
+    // 4096 is the smallest hard RLIMIT_NOFILE common on Linux; above it the demo would start with
+    // a descriptor warning.
+    let needed = crate::runtime::limits::descriptors_needed(demo.worker_count(), demo.server.max_connections_per_core);
+    assert!(needed <= 4096, "the demo needs {needed} descriptors");
+}

@@ -145,8 +145,10 @@ pub fn write_request_head(
     out.extend_from_slice(path_and_query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(host.as_bytes());
-    out.extend_from_slice(b"\r\n");
-    const OWNED: &[&str] = &["host", "content-length", "transfer-encoding"];
+    // Bodies are relayed and parsed as sent and no content coding is decoded, so none is accepted:
+    // a gzip answer would otherwise reach clients as binary with its `content-encoding` dropped.
+    out.extend_from_slice(b"\r\naccept-encoding: identity\r\n");
+    const OWNED: &[&str] = &["host", "content-length", "transfer-encoding", "accept-encoding"];
     push_headers(out, headers, OWNED);
     if let Some(n) = body_len {
         push_content_length(out, n);
@@ -345,16 +347,17 @@ mod tests {
                 ("content-length", b"1"),
                 ("Transfer-Encoding", b"chunked"),
                 ("content-type", b"application/json"),
+                ("Accept-Encoding", b"gzip"),
             ],
             Some(42),
         );
         assert_eq!(
             text(&out),
-            "POST /v1/chat/completions?a=b HTTP/1.1\r\nhost: api.openai.com\r\nauthorization: Bearer sk-x\r\ncontent-type: application/json\r\ncontent-length: 42\r\n\r\n"
+            "POST /v1/chat/completions?a=b HTTP/1.1\r\nhost: api.openai.com\r\naccept-encoding: identity\r\nauthorization: Bearer sk-x\r\ncontent-type: application/json\r\ncontent-length: 42\r\n\r\n"
         );
         let mut out = Vec::new();
         write_request_head(&mut out, "GET", "/v1/models", "h:8080", &[], None);
-        assert_eq!(text(&out), "GET /v1/models HTTP/1.1\r\nhost: h:8080\r\n\r\n");
+        assert_eq!(text(&out), "GET /v1/models HTTP/1.1\r\nhost: h:8080\r\naccept-encoding: identity\r\n\r\n");
     }
 
     #[test]

@@ -20,6 +20,10 @@ const QUEUE: usize = 65_536;
 pub enum LogMessage {
     Call(Box<CallRecord>),
     Reopen,
+    /// Write what was queued before this, then end. Shutdown says so rather than waiting for every
+    /// handle to be dropped: a handle held by anything that outlives the workers would otherwise
+    /// keep the writer (and the process, which joins it) alive forever.
+    Stop,
 }
 
 /// Where access-log lines go, from `[log] access`.
@@ -58,12 +62,18 @@ impl AccessLog {
         let _ = self.tx.try_send(LogMessage::Reopen);
     }
 
+    /// Asks the writer to finish the queue and end. Blocks only while the queue is full.
+    pub fn stop(&self) {
+        let _ = self.tx.send(LogMessage::Stop);
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 }
 
-/// Starts the writer thread; `None` when the log is off. The thread ends when every handle is gone.
+/// Starts the writer thread; `None` when the log is off. The thread ends on [`AccessLog::stop`] (or
+/// when every handle is gone).
 pub fn start(target: Target) -> io::Result<Option<(AccessLog, JoinHandle<()>)>> {
     let sink = match &target {
         Target::Off => return Ok(None),
@@ -96,6 +106,7 @@ fn write_loop(rx: Receiver<LogMessage>, mut sink: Sink) {
                 }
             }
             LogMessage::Reopen => reopen(&mut sink),
+            LogMessage::Stop => break,
         }
         // Flush when the queue is drained, so lines are visible promptly without a write per line.
         if rx.is_empty() {
@@ -126,6 +137,28 @@ fn reopen(sink: &mut Sink) {
             Ok(fresh) => *file = fresh,
             Err(e) => log::error!("cannot reopen the access log {}: {e}", path.display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_ends_the_writer_after_the_queue_while_other_handles_still_exist() {
+        let path = std::env::temp_dir().join(format!("corelay-access-stop-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let (log, writer) = start(Target::File(path.clone())).unwrap().unwrap();
+        let held_elsewhere = log.clone();
+        let call = CallRecord { request_id: "r-1".into(), ..CallRecord::default() };
+        log.log(&call);
+        log.stop();
+        // Before `Stop`, this join waited for `held_elsewhere` forever.
+        writer.join().unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(written.contains("\"request_id\":\"r-1\""), "{written}");
+        drop(held_elsewhere);
+        let _ = std::fs::remove_file(&path);
     }
 }
 

@@ -31,6 +31,9 @@ pub struct CallRecord {
     pub key: String,
     /// The model the client asked for.
     pub model: String,
+    /// `model` is one of the gateway's configured ids. Only then does it become a metric label:
+    /// a client must not be able to create series by sending names.
+    pub model_known: bool,
     /// The gateway model that served (differs when a fallback model served).
     pub served_model: String,
     pub provider: String,
@@ -48,9 +51,17 @@ pub struct CallRecord {
     pub bytes_out: u64,
 }
 
+/// The `model` label of calls whose model is not configured (unknown names, or none given).
+pub const UNKNOWN_MODEL_LABEL: &str = "(unknown)";
+
 impl CallRecord {
     pub fn overhead(&self) -> Duration {
         self.duration.saturating_sub(self.upstream)
+    }
+
+    /// The `model` label: the configured id, or one fixed value for anything else.
+    pub fn model_label(&self) -> &str {
+        if self.model_known { &self.model } else { UNKNOWN_MODEL_LABEL }
     }
 }
 
@@ -145,9 +156,10 @@ impl WorkerMetrics {
     /// Counts a finished request.
     pub fn record(&self, call: &CallRecord) {
         let mut delta = self.delta.borrow_mut();
+        let model = call.model_label();
         let labels = RequestLabels {
             front_door: call.front_door,
-            model: call.model.clone(),
+            model: model.to_string(),
             provider: if call.provider.is_empty() { "none".into() } else { call.provider.clone() },
             status_class: status_class(call.status),
         };
@@ -156,7 +168,7 @@ impl WorkerMetrics {
             *delta.attempts.entry((provider.clone(), outcome.name())).or_default() += 1;
         }
         if call.attempts.len() > 1 {
-            *delta.failovers.entry(call.model.clone()).or_default() += call.attempts.len() as u64 - 1;
+            *delta.failovers.entry(model.to_string()).or_default() += call.attempts.len() as u64 - 1;
         }
         if !call.provider.is_empty() && (200..300).contains(&call.status) {
             let spend = SpendLabels {

@@ -300,6 +300,7 @@ mod tests {
         let call = CallRecord {
             front_door: "openai",
             model: "acme/\"quoted\"".into(),
+            model_known: true,
             served_model: "acme/\"quoted\"".into(),
             provider: "mock".into(),
             attempts: vec![

@@ -150,7 +150,7 @@ fn finish_reason(stop_reason: &str) -> FinishReason {
 mod tests {
     use super::*;
 
-    const ERRORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/anthropic/errors/");
+    const ERRORS: &str = crate::fixture_path!("anthropic/errors/");
 
     fn classify_fixture(status: u16, name: &str) -> ProviderError {
         let body = std::fs::read(format!("{ERRORS}{name}")).expect("fixture present");

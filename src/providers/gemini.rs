@@ -246,7 +246,7 @@ fn synthetic_call_id(index: u32) -> String {
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+    const FIXTURES: &str = crate::fixture_path!("");
 
     fn classify_fixture(status: u16, name: &str) -> ProviderError {
         let body = std::fs::read(format!("{FIXTURES}{name}")).expect("fixture present");

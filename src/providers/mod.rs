@@ -2,6 +2,7 @@
 //! becomes internal events ([`Translator`]). One module per provider kind, dispatched by enum
 //! (`ProviderKind`, `Translator`), never by trait object, on the hot path. No I/O here.
 
+pub mod adapter;
 pub mod anthropic;
 pub mod aws;
 pub mod bedrock;

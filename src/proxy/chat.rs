@@ -22,7 +22,7 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
 use crate::http::response::ResponseHead;
 use crate::metrics::CallRecord;
-use crate::providers;
+use crate::providers::adapter::{Adapter, EndpointCall, NativeOperation};
 use crate::providers::openai::Operation;
 use crate::routing::{Candidate, RouteError, Snapshot, order_candidates};
 use crate::upstream::{self, UpstreamError, UpstreamResponse};
@@ -76,7 +76,7 @@ pub async fn handle(
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let format = ClientFormat {
-        operation: PassThrough::OpenAi(Operation::Chat),
+        operation: NativeOperation::OpenAi(Operation::Chat),
         front_door: FrontDoor::OpenAi,
         parse: openai_chat::parse_request,
     };
@@ -93,7 +93,7 @@ pub async fn handle_responses(
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let format = ClientFormat {
-        operation: PassThrough::OpenAi(Operation::Responses),
+        operation: NativeOperation::OpenAi(Operation::Responses),
         front_door: FrontDoor::OpenAiResponses,
         parse: crate::api::openai_responses::parse_request,
     };
@@ -103,7 +103,7 @@ pub async fn handle_responses(
 /// A client format's generation API: passed through to the providers that offer it, translated (from
 /// the internal request `parse` gives) for the others.
 struct ClientFormat {
-    operation: PassThrough,
+    operation: NativeOperation,
     front_door: FrontDoor,
     parse: fn(&[u8]) -> Result<ChatRequest, crate::chat::RequestError>,
 }
@@ -123,7 +123,7 @@ async fn native_or_translated(
     let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
     let ClientFormat { operation, front_door, parse } = format;
     let max_attempts = cx.settings().routing.max_attempts;
-    let native = |c: &Candidate<'_>| operation.is_offered_by(c.endpoint);
+    let native = |c: &Candidate<'_>| offers(c.endpoint, operation);
     let ir = match parse_if_translating(&request.body, &candidates, max_attempts, operation, parse) {
         Ok(ir) => ir,
         // The request uses what only its own format carries (a server tool, `n` > 1, ...): the
@@ -147,7 +147,7 @@ pub async fn handle_embeddings(
     request: Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
-    let operation = PassThrough::OpenAi(Operation::Embeddings);
+    let operation = NativeOperation::OpenAi(Operation::Embeddings);
     pass_through(cx, conn, snapshot, request, call, operation, FrontDoor::OpenAiEmbeddings).await
 }
 
@@ -159,7 +159,7 @@ async fn pass_through(
     snapshot: &Snapshot,
     request: Request,
     call: &RefCell<CallRecord>,
-    operation: PassThrough,
+    operation: NativeOperation,
     front_door: FrontDoor,
 ) -> Result<bool, GatewayError> {
     let mut fields = route_fields::extract(&request.body)?;
@@ -168,7 +168,7 @@ async fn pass_through(
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
-    candidates.retain(|c| operation.is_offered_by(c.endpoint));
+    candidates.retain(|c| offers(c.endpoint, operation));
     if candidates.is_empty() {
         let why = format!("`{}` has no endpoint that {}", fields.model, operation.offered_by());
         return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
@@ -191,7 +191,7 @@ pub async fn handle_ai_sdk_embeddings(
     })?;
     let body = crate::api::ai_sdk::embeddings_request(&request.body, model).map_err(request_error)?;
     let embeddings = Request { head: request.head, body };
-    let operation = PassThrough::OpenAi(Operation::Embeddings);
+    let operation = NativeOperation::OpenAi(Operation::Embeddings);
     pass_through(cx, conn, snapshot, embeddings, call, operation, FrontDoor::AiSdkEmbeddings).await
 }
 
@@ -204,7 +204,7 @@ pub async fn handle_count_tokens(
     request: Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
-    let operation = PassThrough::AnthropicCountTokens;
+    let operation = NativeOperation::AnthropicCountTokens;
     pass_through(cx, conn, snapshot, request, call, operation, FrontDoor::AnthropicCountTokens).await
 }
 
@@ -218,7 +218,7 @@ pub async fn handle_messages(
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let format = ClientFormat {
-        operation: PassThrough::AnthropicMessages,
+        operation: NativeOperation::AnthropicMessages,
         front_door: FrontDoor::Anthropic,
         parse: crate::api::anthropic_messages::parse_request,
     };
@@ -287,7 +287,7 @@ enum Plan<'r> {
         request: &'r Request,
         fields: &'r RouteFields,
         ir: Option<&'r ChatRequest>,
-        operation: PassThrough,
+        operation: NativeOperation,
         front_door: FrontDoor,
     },
     Translated {
@@ -328,7 +328,7 @@ async fn run_attempts(
         let outcome = match plan {
             // A provider that does not speak the client's format gets the parsed request, translated.
             Plan::PassThrough { ir: Some(ir), operation, front_door, .. }
-                if !operation.is_offered_by(candidate.endpoint) =>
+                if !offers(candidate.endpoint, *operation) =>
             {
                 let door = *front_door;
                 translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline, call, door).await
@@ -365,10 +365,10 @@ fn parse_if_translating(
     body: &[u8],
     candidates: &[Candidate<'_>],
     max_attempts: usize,
-    operation: PassThrough,
+    operation: NativeOperation,
     parse: fn(&[u8]) -> Result<ChatRequest, crate::chat::RequestError>,
 ) -> Result<Option<ChatRequest>, GatewayError> {
-    let translating = candidates.iter().take(max_attempts).any(|c| !operation.is_offered_by(c.endpoint));
+    let translating = candidates.iter().take(max_attempts).any(|c| !offers(c.endpoint, operation));
     if !translating {
         return Ok(None);
     }
@@ -408,44 +408,9 @@ fn backoff(cx: &WorkerContext, retry: u32) -> Duration {
     Duration::from_micros(cx.next_random() % cap_us)
 }
 
-/// Which provider call a passed-through body makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PassThrough {
-    /// An OpenAI operation, to `openai` and `azure` kinds.
-    OpenAi(Operation),
-    /// Anthropic's `/v1/messages/count_tokens`, to `anthropic` kinds.
-    AnthropicCountTokens,
-    /// Anthropic's `/v1/messages`, to `anthropic` kinds: prompt caching (`cache_control`), server
-    /// tools, citations and betas survive, which a translation cannot carry.
-    AnthropicMessages,
-}
-
-impl PassThrough {
-    /// Whether `endpoint` takes this operation's body as the client sent it (model aside).
-    fn is_offered_by(self, endpoint: &crate::routing::Endpoint) -> bool {
-        use crate::config::ProviderKind;
-        let kind = endpoint.provider.kind;
-        match self {
-            // Vertex serves Anthropic's models with Anthropic's body (its own version, no model).
-            PassThrough::AnthropicMessages if kind == ProviderKind::Vertex => {
-                translated::is_vertex_anthropic(&endpoint.model)
-            }
-            PassThrough::OpenAi(Operation::Responses) => kind == ProviderKind::OpenaiResponses,
-            PassThrough::OpenAi(_) => kind.speaks_openai(),
-            PassThrough::AnthropicCountTokens | PassThrough::AnthropicMessages => kind == ProviderKind::Anthropic,
-        }
-    }
-
-    /// The end of "`model` has no endpoint that ...", for a model none of whose endpoints offer it.
-    fn offered_by(self) -> &'static str {
-        match self {
-            PassThrough::OpenAi(Operation::Chat) => "serves chat (openai or azure kinds)",
-            PassThrough::OpenAi(Operation::Embeddings) => "serves embeddings (openai or azure kinds)",
-            PassThrough::OpenAi(Operation::Responses) => "serves the Responses API (openai_responses kind)",
-            PassThrough::AnthropicCountTokens => "counts tokens (anthropic kind)",
-            PassThrough::AnthropicMessages => "speaks Anthropic's Messages API (anthropic, or vertex for claude)",
-        }
-    }
+/// Whether `endpoint` takes `operation`'s body as the client sent it (model aside).
+fn offers(endpoint: &crate::routing::Endpoint, operation: NativeOperation) -> bool {
+    Adapter::of(&endpoint.provider, &endpoint.model).offers(operation)
 }
 
 /// A request passed through with only `model` replaced: the client's request, its routing fields,
@@ -453,7 +418,7 @@ impl PassThrough {
 struct PassThroughExchange<'r> {
     request: &'r Request,
     fields: &'r RouteFields,
-    operation: PassThrough,
+    operation: NativeOperation,
     /// The client's format: OpenAI's own, or one re-shaped from it (the AI SDK's embeddings).
     front_door: FrontDoor,
 }
@@ -474,27 +439,16 @@ async fn attempt(
     let endpoint = candidate.endpoint;
     let probe = cx.health.claim_probe(endpoint.id, &snapshot.health);
     let body = route_fields::provider_body(&request.body, fields, &endpoint.model);
-    let upstream_request = match operation {
-        PassThrough::OpenAi(operation) => {
-            Ok(providers::openai::request(&endpoint.provider, operation, &body, fields.stream, &endpoint.model))
-        }
-        PassThrough::AnthropicCountTokens => Ok(anthropic_request(
-            &endpoint.provider,
-            providers::anthropic::COUNT_TOKENS_PATH,
-            &body,
-            false,
-            &request.head,
-        )),
-        PassThrough::AnthropicMessages if endpoint.provider.kind == crate::config::ProviderKind::Vertex => {
-            translated::vertex_anthropic_pass_through(cx, &endpoint.provider, &endpoint.model, &body, fields.stream)
-        }
-        PassThrough::AnthropicMessages => Ok(anthropic_request(
-            &endpoint.provider,
-            providers::anthropic::MESSAGES_PATH,
+    let upstream_request = {
+        let tokens = cx.access_tokens();
+        let call = EndpointCall { provider: &endpoint.provider, model: &endpoint.model, tokens: &tokens };
+        Adapter::of(&endpoint.provider, &endpoint.model).native_request(
+            &call,
+            operation,
             &body,
             fields.stream,
             &request.head,
-        )),
+        )
     };
     drop(body);
     let upstream_request = match upstream_request {
@@ -532,11 +486,15 @@ async fn attempt(
     };
     let ttfb = started.elapsed();
     let status = response.head.status;
+    if is_credential_refusal(status) {
+        record(Outcome::ServerError, Some(ttfb));
+        return failed(Failure::Error(credential_refused(cx, &endpoint.provider.name, response).await));
+    }
     if is_retryable_status(status) {
         apply_retry_after(cx, snapshot, candidate, &response.head);
         let outcome = if matches!(status, 408 | 409 | 429) { Outcome::RateLimited } else { Outcome::ServerError };
         record(outcome, Some(ttfb));
-        let failure = failed_status(cx, response).await;
+        let failure = failed_status(cx, &endpoint.provider, response).await;
         return failed(failure);
     }
     let routes_version = snapshot.health.routes_version;
@@ -571,38 +529,6 @@ async fn attempt(
     }
 }
 
-/// An Anthropic request passed through: the client's body (model replaced) to `path` with the
-/// provider's key. Headers are built fresh, as for every provider call; of the client's, only
-/// `anthropic-beta` goes on (it opts into features, such as longer contexts, and carries no
-/// credential).
-fn anthropic_request(
-    provider: &crate::config::resolve::ResolvedProvider,
-    path: &str,
-    body: &[u8],
-    stream: bool,
-    client: &crate::http::request::RequestHead,
-) -> Vec<u8> {
-    let key = provider.api_key.as_ref().map_or("", |k| k.expose());
-    let mut headers = providers::anthropic::request_headers(key, stream);
-    if let Some(beta) = client.header("anthropic-beta") {
-        headers.push(("anthropic-beta", beta.to_vec()));
-    }
-    let headers: Vec<(&str, &[u8])> =
-        headers.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, v.as_slice())).collect();
-    let target = provider.origin.target(path);
-    let mut out = Vec::with_capacity(512 + body.len());
-    crate::http::write::write_request_head(
-        &mut out,
-        "POST",
-        &target,
-        &provider.origin.authority,
-        &headers,
-        Some(body.len() as u64),
-    );
-    out.extend_from_slice(body);
-    out
-}
-
 /// A streamed 200: held until its first event, so an error as the first event still fails over.
 async fn stream(
     cx: &WorkerContext,
@@ -618,7 +544,14 @@ async fn stream(
         serving.call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
     };
     let hold_until = deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
-    match relay::hold_first_event(&mut response.body, &serving.candidate.model.id, hold_until).await {
+    match relay::hold_first_event(
+        &mut response.body,
+        &serving.candidate.model.id,
+        relay::stream_format(serving.front_door),
+        hold_until,
+    )
+    .await
+    {
         Held::Ready(held) => {
             let end = relay::relay_stream(cx, conn, serving, response, held).await;
             record(if end.provider_failed { Outcome::StreamError } else { Outcome::Success });
@@ -675,11 +608,35 @@ pub fn cool_down(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<
     }
 }
 
-/// Keeps what is needed to pass a failed attempt's answer on, should it be the last one.
-async fn failed_status(cx: &WorkerContext, response: UpstreamResponse) -> Failure {
+/// A provider's 401 or 403 is about the gateway's credentials for it (revoked, wrong project), not
+/// the client's: another endpoint may still serve, and the provider's text (which may quote the key)
+/// never goes on.
+pub fn is_credential_refusal(status: u16) -> bool {
+    matches!(status, 401 | 403)
+}
+
+/// Reads and drops a credential refusal's body (the connection stays reusable) and says what
+/// happened without the provider's words.
+pub async fn credential_refused(cx: &WorkerContext, provider: &str, response: UpstreamResponse) -> GatewayError {
+    let UpstreamResponse { head, mut body } = response;
+    let _ = body.read_to_end(MAX_FAILED_BODY_BYTES).await;
+    body.release(&cx.pool);
+    log::warn!("provider `{provider}` refused the gateway's credentials (HTTP {}); trying elsewhere", head.status);
+    let why = format!("provider `{provider}` refused the gateway's credentials for it (HTTP {})", head.status);
+    GatewayError::new(ErrorKind::BadGateway, why)
+}
+
+/// Keeps what is needed to pass a failed attempt's answer on, should it be the last one, with the
+/// provider's secrets cut out.
+async fn failed_status(
+    cx: &WorkerContext,
+    provider: &crate::config::resolve::ResolvedProvider,
+    response: UpstreamResponse,
+) -> Failure {
     let UpstreamResponse { head, mut body } = response;
     let bytes = body.read_to_end(MAX_FAILED_BODY_BYTES).await.unwrap_or_default();
     body.release(&cx.pool);
+    let bytes = provider.scrub(&bytes).into_owned();
     Failure::Status {
         status: head.status,
         retry_after: head.header("retry-after").map(<[u8]>::to_vec),

@@ -63,6 +63,10 @@ pub struct Request {
 
 async fn read_request(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Result<Request, Admit> {
     let head = read_head(cx, conn, first).await?;
+    if super::dispatch::refuse_before_body(cx, conn, &head).await {
+        linger(conn).await;
+        return Err(Admit::Closed);
+    }
     let body = read_body(cx, conn, &head).await?;
     Ok(Request { head, body })
 }
@@ -162,6 +166,25 @@ async fn read_body_bytes(conn: &mut ClientConn, deadline: Instant) -> Result<(),
         Err(_) => Err(Admit::Reject(request_timeout("request body"))),
         Ok(Ok(0)) | Ok(Err(_)) => Err(Admit::Closed),
         Ok(Ok(_)) => Ok(()),
+    }
+}
+
+/// How long, and how much, a refused client's unread body is read and dropped before closing.
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// Closing with unread bytes makes the kernel send RST, which can destroy the answer just written
+/// before the client reads it; a short, bounded read first lets the answer arrive (nginx's lingering
+/// close, in small).
+async fn linger(conn: &mut ClientConn) {
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut dropped = 0;
+    while dropped < LINGER_BYTES {
+        conn.buf.clear();
+        match monoio::time::timeout_at(deadline, conn.read_more()).await {
+            Ok(Ok(n)) if n > 0 => dropped += n,
+            _ => return,
+        }
     }
 }
 

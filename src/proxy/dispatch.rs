@@ -10,10 +10,62 @@ use super::client::ClientConn;
 use super::connection::Request;
 use crate::api::FrontDoor;
 use crate::error::{ErrorKind, GatewayError};
+use crate::http::request::RequestHead;
 use crate::http::write::OutFraming;
 use crate::messages::ControlRequest;
 use crate::metrics::CallRecord;
 use crate::routing::{Auth, Snapshot, bearer_token};
+
+/// Admit, before the body is read: a model call presenting no valid gateway key is answered now (401
+/// in the path's format, counted and logged like any call), so an unauthenticated client cannot make
+/// the gateway buffer its body. Returns whether it refused; the connection must then close, since the
+/// body was never read.
+pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head: &RequestHead) -> bool {
+    let door = match model_call_door(head) {
+        Some(door) => door,
+        None => return false,
+    };
+    let snapshot = cx.snapshot();
+    let Err(error) = authorize(&snapshot, head) else { return false };
+    conn.request_id = cx.new_request_id();
+    let started = Instant::now();
+    log_error(cx, &error);
+    let written_before = conn.written;
+    let _ = conn.send_error_as(&error, false, door).await;
+    let record = CallRecord {
+        request_id: conn.request_id.clone(),
+        started: Some(started),
+        front_door: door.name(),
+        status: conn.last_status,
+        duration: started.elapsed(),
+        bytes_out: conn.written - written_before,
+        served_model: crate::metrics::UNKNOWN_MODEL_LABEL.to_string(),
+        ..CallRecord::default()
+    };
+    cx.metrics.record(&record);
+    if let Some(log) = &cx.access_log {
+        log.log(&record);
+    }
+    true
+}
+
+/// The front door of a model call (the requests `api_call` serves), by method and path.
+fn model_call_door(head: &RequestHead) -> Option<FrontDoor> {
+    if head.method() != "POST" {
+        return None;
+    }
+    let path = head.path();
+    match path {
+        "/v1/chat/completions" => Some(FrontDoor::OpenAi),
+        "/v1/messages" => Some(FrontDoor::Anthropic),
+        "/v1/messages/count_tokens" => Some(FrontDoor::AnthropicCountTokens),
+        "/v1/embeddings" => Some(FrontDoor::OpenAiEmbeddings),
+        "/v1/responses" => Some(FrontDoor::OpenAiResponses),
+        _ if ai_sdk_route(path, "/language-model").is_some() => Some(error_door(head)),
+        _ if ai_sdk_route(path, "/embedding-model").is_some() => Some(FrontDoor::AiSdkEmbeddings),
+        _ => None,
+    }
+}
 
 /// Handles one request. Returns whether the connection may carry another.
 pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, mut request: Request) -> bool {
@@ -21,21 +73,40 @@ pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, mut request: Requ
     // While draining, every response says `connection: close` so clients move to another instance.
     request.head.keep_alive &= !cx.lifecycle.is_draining();
     let keep_alive = request.head.keep_alive;
-    let door = error_door(&request);
-    match route(cx, conn, request).await {
-        Ok(reusable) => reusable && keep_alive,
-        Err(error) => {
+    let door = error_door(&request.head);
+    let written_before = conn.written;
+    match super::unwind::catch_panic(route(cx, conn, request)).await {
+        Ok(Ok(reusable)) => reusable && keep_alive,
+        Ok(Err(error)) => {
             log_error(cx, &error);
             conn.send_error_as(&error, keep_alive, door).await.is_ok() && keep_alive
         }
+        Err(panic) => answer_panic(cx, conn, door, written_before, &panic).await,
     }
+}
+
+/// A request panicked: a bug, but one request's. The worker goes on; the client gets a 500 in its
+/// format when nothing was written yet, and the connection closes either way (its state is unknown).
+async fn answer_panic(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    door: FrontDoor,
+    written_before: u64,
+    panic: &str,
+) -> bool {
+    log::error!("worker {}: request {} panicked: {panic}", cx.worker_id, conn.request_id);
+    if conn.written == written_before {
+        let error = GatewayError::new(ErrorKind::Internal, "the gateway failed to handle this request");
+        let _ = conn.send_error_as(&error, false, door).await;
+    }
+    false
 }
 
 /// Whose error format a routing-level error (unknown path, wrong method, missing key) is written in:
 /// an SDK only understands its own API's errors, so the path's API decides, not the handler that
 /// never ran.
-fn error_door(request: &Request) -> FrontDoor {
-    let path = request.head.path();
+fn error_door(head: &RequestHead) -> FrontDoor {
+    let path = head.path();
     if path == "/v1/messages" || path.starts_with("/v1/messages/") {
         return FrontDoor::Anthropic;
     }
@@ -43,7 +114,7 @@ fn error_door(request: &Request) -> FrontDoor {
         .into_iter()
         .find(|p| path.strip_prefix(p).is_some_and(|r| r.is_empty() || r.starts_with('/')));
     match prefix {
-        Some(prefix) => FrontDoor::AiSdk(ai_sdk_spec(request, "ai-language-model-specification-version", prefix)),
+        Some(prefix) => FrontDoor::AiSdk(ai_sdk_spec(head, "ai-language-model-specification-version", prefix)),
         None => FrontDoor::OpenAi,
     }
 }
@@ -63,12 +134,12 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         ("GET" | "HEAD", "/healthz") => respond_json(conn, b"{\"status\":\"ok\"}", head.keep_alive, is_head).await,
         ("GET" | "HEAD", "/v1/models") => {
             let snapshot = cx.snapshot();
-            authorize(&snapshot, &request)?;
+            authorize(&snapshot, &request.head)?;
             respond_json(conn, &snapshot.routes.models_body, head.keep_alive, is_head).await
         }
         ("GET" | "HEAD", "/v1/health") => {
             let snapshot = cx.snapshot();
-            authorize(&snapshot, &request)?;
+            authorize(&snapshot, &request.head)?;
             let body = crate::api::health::health_json(&snapshot.routes, &snapshot.health, std::time::Instant::now());
             respond_json(conn, &body, head.keep_alive, is_head).await
         }
@@ -79,7 +150,7 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         ("POST", "/v1/responses") => api_call(cx, conn, request, FrontDoor::OpenAiResponses).await,
         ("POST", path) if ai_sdk_route(path, "/language-model").is_some() => {
             let prefix = ai_sdk_route(path, "/language-model").unwrap_or_default();
-            let spec = ai_sdk_spec(&request, "ai-language-model-specification-version", prefix);
+            let spec = ai_sdk_spec(&request.head, "ai-language-model-specification-version", prefix);
             api_call(cx, conn, request, FrontDoor::AiSdk(spec)).await
         }
         ("POST", path) if ai_sdk_route(path, "/embedding-model").is_some() => {
@@ -87,9 +158,9 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         }
         ("GET" | "HEAD", path) if ai_sdk_route(path, "/config").is_some() => {
             let snapshot = cx.snapshot();
-            authorize(&snapshot, &request)?;
+            authorize(&snapshot, &request.head)?;
             let prefix = ai_sdk_route(path, "/config").unwrap_or_default();
-            let spec = ai_sdk_spec(&request, "ai-language-model-specification-version", prefix);
+            let spec = ai_sdk_spec(&request.head, "ai-language-model-specification-version", prefix);
             let routes = &snapshot.routes;
             let models: Vec<(&str, &str, &str)> =
                 routes.model_ids().filter_map(|id| routes.model(id).map(|m| (id, id, m.owned_by.as_str()))).collect();
@@ -194,32 +265,27 @@ async fn api_call(
         ..CallRecord::default()
     });
     let written_before = conn.written;
-    cx.metrics.in_flight.set(cx.metrics.in_flight.get() + 1);
-    let result = match authorize(&snapshot, &request) {
+    let in_flight = InFlight::enter(&cx.metrics.in_flight);
+    let client_fd = std::os::fd::AsRawFd::as_raw_fd(&conn.stream);
+    let result = match authorize(&snapshot, &request.head) {
         Ok(key) => {
             call.borrow_mut().key = key.to_string();
-            match front_door {
-                FrontDoor::OpenAi => super::chat::handle(cx, conn, &snapshot, request, &call).await,
-                FrontDoor::OpenAiResponses => super::chat::handle_responses(cx, conn, &snapshot, request, &call).await,
-                FrontDoor::OpenAiEmbeddings => {
-                    super::chat::handle_embeddings(cx, conn, &snapshot, request, &call).await
-                }
-                FrontDoor::Anthropic => super::chat::handle_messages(cx, conn, &snapshot, request, &call).await,
-                FrontDoor::AnthropicCountTokens => {
-                    super::chat::handle_count_tokens(cx, conn, &snapshot, request, &call).await
-                }
-                FrontDoor::AiSdk(spec) => super::chat::handle_ai_sdk(cx, conn, &snapshot, request, &call, spec).await,
-                FrontDoor::AiSdkEmbeddings => {
-                    super::chat::handle_ai_sdk_embeddings(cx, conn, &snapshot, request, &call).await
-                }
+            refuse_deep_json(&request.body)?;
+            // No call outlives its client: while it waits on a provider nothing reads the client's
+            // socket, so it is watched; when the client goes, the call (and its provider
+            // connection, which is dropped, not pooled) ends.
+            monoio::select! {
+                result = serve_call(cx, conn, &snapshot, request, &call, front_door) => result,
+                _ = crate::netio::until_peer_gone(client_fd, CLIENT_WATCH_EVERY) => Err(client_gone(cx, &call)),
             }
         }
         Err(error) => Err(error),
     };
-    cx.metrics.in_flight.set(cx.metrics.in_flight.get().saturating_sub(1));
+    drop(in_flight);
     // Errors are written here rather than by the caller, so the record sees their status and size.
     let reusable = match result {
         Ok(reusable) => reusable,
+        Err(error) if error.kind == ErrorKind::ClientClosed => false,
         Err(error) => {
             log_error(cx, &error);
             conn.send_error_as(&error, keep_alive, front_door).await.is_ok() && keep_alive
@@ -227,16 +293,77 @@ async fn api_call(
     };
     let mut record = call.into_inner();
     record.duration = started.elapsed();
-    record.status = conn.last_status;
+    record.status = if record.status == CLIENT_CLOSED_STATUS { CLIENT_CLOSED_STATUS } else { conn.last_status };
     record.bytes_out = conn.written - written_before;
+    record.model_known = snapshot.routes.model(&record.model).is_some();
     if record.served_model.is_empty() {
-        record.served_model = record.model.clone();
+        record.served_model = record.model_label().to_string();
     }
     cx.metrics.record(&record);
     if let Some(log) = &cx.access_log {
         log.log(&record);
     }
     Ok(reusable)
+}
+
+/// How often a waiting call checks that its client is still there.
+const CLIENT_WATCH_EVERY: Duration = Duration::from_millis(250);
+/// The status recorded for a call whose client left before its answer (nginx's 499).
+const CLIENT_CLOSED_STATUS: u16 = 499;
+
+fn client_gone(cx: &WorkerContext, call: &RefCell<CallRecord>) -> GatewayError {
+    let mut record = call.borrow_mut();
+    record.status = CLIENT_CLOSED_STATUS;
+    log::debug!("worker {}: request {} cancelled: the client left", cx.worker_id, record.request_id);
+    GatewayError::new(ErrorKind::ClientClosed, "the client closed the connection")
+}
+
+/// The model call itself, by front door.
+async fn serve_call(
+    cx: &WorkerContext,
+    conn: &mut ClientConn,
+    snapshot: &Snapshot,
+    request: Request,
+    call: &RefCell<CallRecord>,
+    front_door: FrontDoor,
+) -> Result<bool, GatewayError> {
+    match front_door {
+        FrontDoor::OpenAi => super::chat::handle(cx, conn, snapshot, request, call).await,
+        FrontDoor::OpenAiResponses => super::chat::handle_responses(cx, conn, snapshot, request, call).await,
+        FrontDoor::OpenAiEmbeddings => super::chat::handle_embeddings(cx, conn, snapshot, request, call).await,
+        FrontDoor::Anthropic => super::chat::handle_messages(cx, conn, snapshot, request, call).await,
+        FrontDoor::AnthropicCountTokens => super::chat::handle_count_tokens(cx, conn, snapshot, request, call).await,
+        FrontDoor::AiSdk(spec) => super::chat::handle_ai_sdk(cx, conn, snapshot, request, call, spec).await,
+        FrontDoor::AiSdkEmbeddings => super::chat::handle_ai_sdk_embeddings(cx, conn, snapshot, request, call).await,
+    }
+}
+
+/// One call counted in flight until dropped, also when its request panicked.
+struct InFlight<'a>(&'a std::cell::Cell<u64>);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a std::cell::Cell<u64>) -> InFlight<'a> {
+        gauge.set(gauge.get() + 1);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+/// Every door's body is checked for nesting before any parser sees it: some parsers recurse, and a
+/// stack overflow would abort the whole process. Syntax errors are left to each door's parser, whose
+/// messages name the field.
+fn refuse_deep_json(body: &[u8]) -> Result<(), GatewayError> {
+    match crate::json_check::validate(body) {
+        Err(fault @ crate::json_check::JsonFault::TooDeep) => {
+            Err(GatewayError::new(ErrorKind::InvalidJson, format!("request body is not acceptable: {fault}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The AI SDK's base path prefix (`/v1/ai`, `/v3/ai`, `/v4/ai`) when `path` is `{prefix}{endpoint}`.
@@ -246,10 +373,9 @@ fn ai_sdk_route<'p>(path: &'p str, endpoint: &str) -> Option<&'p str> {
 }
 
 /// The client's spec version: its header when it sends one, else the one its path prefix implies.
-fn ai_sdk_spec(request: &Request, header: &str, prefix: &str) -> crate::api::ai_sdk::SpecVersion {
+fn ai_sdk_spec(head: &RequestHead, header: &str, prefix: &str) -> crate::api::ai_sdk::SpecVersion {
     use crate::api::ai_sdk::SpecVersion;
-    let from_header =
-        request.head.header(header).and_then(|v| std::str::from_utf8(v).ok()).and_then(SpecVersion::from_header);
+    let from_header = head.header(header).and_then(|v| std::str::from_utf8(v).ok()).and_then(SpecVersion::from_header);
     from_header.or_else(|| SpecVersion::from_path_prefix(prefix)).unwrap_or_default()
 }
 
@@ -273,9 +399,8 @@ fn authorize_admin_if_configured(snapshot: &Snapshot, request: &Request) -> Resu
 
 /// Checks the gateway key (a Bearer token, or `x-api-key` as Anthropic clients send it); returns its
 /// name (empty when the gateway is open).
-fn authorize<'a>(snapshot: &'a Snapshot, request: &Request) -> Result<&'a str, GatewayError> {
-    let presented =
-        request.head.header("authorization").and_then(bearer_token).or_else(|| request.head.header("x-api-key"));
+fn authorize<'a>(snapshot: &'a Snapshot, head: &RequestHead) -> Result<&'a str, GatewayError> {
+    let presented = head.header("authorization").and_then(bearer_token).or_else(|| head.header("x-api-key"));
     match snapshot.routes.authenticate(presented) {
         Auth::Open => Ok(""),
         Auth::Key(name) => Ok(name),

@@ -11,6 +11,7 @@ mod dispatch;
 pub mod lifecycle;
 mod relay;
 mod translated;
+mod unwind;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -14,6 +14,7 @@ use crate::api::FrontDoor;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::response::ResponseHead;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk};
+use crate::sse::audit::{StreamAudit, StreamFormat};
 use crate::sse::{ModelRewriter, escape_json_str, rewrite_model_in_json};
 use crate::upstream::{BodyReader, UpstreamError, UpstreamResponse};
 
@@ -110,6 +111,8 @@ pub async fn relay_buffered(
     let bytes = body.read_to_end(cx.settings().upstream.max_response_bytes).await?;
     let waited = body.waited();
     body.release(&cx.pool);
+    // A provider's error may quote what it was sent, the gateway's key included.
+    let bytes = if is_success { bytes } else { serving.candidate.endpoint.provider.scrub(&bytes).into_owned() };
     let usage = if is_success { crate::metrics::usage::from_json(&bytes) } else { None };
     // The AI SDK's embeddings door re-shapes OpenAI's answers and errors into its own.
     let reshaped = if serving.front_door == FrontDoor::AiSdkEmbeddings {
@@ -162,23 +165,42 @@ fn rewrite_json_model(json: &[u8], model: &str, out: &mut Vec<u8>) -> bool {
     rewrite_model_in_json(json, &escaped, out)
 }
 
-/// A stream whose first event has arrived and is not an error.
+/// A stream that has committed (an event past its preamble arrived) or ended cleanly, held before
+/// anything went to the client.
 pub struct HeldStream {
     rewriter: ModelRewriter,
+    audit: StreamAudit,
     /// Rewritten bytes not yet sent to the client.
     pending: Vec<u8>,
 }
 
 pub enum Held {
     Ready(HeldStream),
-    /// The first event was an error: the attempt failed before the client saw anything.
+    /// An error event came before anything committed: the attempt failed before the client saw anything.
     ErrorEvent(String),
     Failed(UpstreamError),
 }
 
-/// Reads until the first complete event with data, or the body's end, by `until`.
-pub async fn hold_first_event(body: &mut BodyReader, gateway_model: &str, until: Instant) -> Held {
+/// The wire format a passed-through stream is in: the client's own (pass-through never changes it).
+pub fn stream_format(front_door: FrontDoor) -> StreamFormat {
+    match front_door {
+        FrontDoor::Anthropic | FrontDoor::AnthropicCountTokens => StreamFormat::AnthropicMessages,
+        FrontDoor::OpenAiResponses => StreamFormat::OpenAiResponses,
+        _ => StreamFormat::OpenAiChat,
+    }
+}
+
+/// Reads until the stream commits (an event past the preamble: for Anthropic, past `message_start`
+/// and `ping`), ends, or errs, by `until`. Until then a failure can still go to the next provider:
+/// an error event, an event that is not JSON, or a body that ends with nothing committed.
+pub async fn hold_first_event(
+    body: &mut BodyReader,
+    gateway_model: &str,
+    format: StreamFormat,
+    until: Instant,
+) -> Held {
     let mut rewriter = ModelRewriter::new(gateway_model);
+    let mut audit = StreamAudit::new(format);
     let mut pending = Vec::with_capacity(16 * 1024);
     loop {
         let piece = match monoio::time::timeout_at(until.into(), body.next_piece()).await {
@@ -186,50 +208,44 @@ pub async fn hold_first_event(body: &mut BodyReader, gateway_model: &str, until:
             Ok(Err(e)) => return Held::Failed(e),
             Ok(Ok(piece)) => piece,
         };
-        match piece {
-            Some(bytes) => rewriter.feed(bytes, &mut pending),
+        let ended = match piece {
+            Some(bytes) => {
+                rewriter.feed(bytes, &mut pending);
+                false
+            }
             None => {
                 rewriter.finish(&mut pending);
-                return Held::Ready(HeldStream { rewriter, pending });
+                close_final_event(&mut pending);
+                true
             }
+        };
+        if audit.scan(&pending).is_err() {
+            return Held::Failed(UpstreamError::UnreadableAnswer("an event of the stream is not JSON".into()));
         }
-        if let Some(data) = first_event_data(&pending) {
-            return match error_message(data) {
-                Some(message) => Held::ErrorEvent(message),
-                None => Held::Ready(HeldStream { rewriter, pending }),
-            };
+        if let Some(error) = audit.early_error() {
+            return Held::ErrorEvent(error_message(&pending[error]).unwrap_or_else(|| "an error event".into()));
+        }
+        if audit.is_committed() || audit.is_complete() {
+            return Held::Ready(HeldStream { rewriter, audit, pending });
+        }
+        if ended {
+            return Held::Failed(UpstreamError::UnreadableAnswer("the stream ended before any content".into()));
         }
     }
 }
 
-/// The data of the first complete SSE event that has any; `None` until one is complete.
-fn first_event_data(buf: &[u8]) -> Option<&[u8]> {
-    let mut data: Option<&[u8]> = None;
-    let mut rest = buf;
-    loop {
-        let end = rest.iter().position(|&b| b == b'\n' || b == b'\r')?;
-        let line = &rest[..end];
-        let terminator = if rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n') { 2 } else { 1 };
-        rest = &rest[end + terminator..];
-        if line.is_empty() {
-            if data.is_some() {
-                return data;
-            }
-        } else if let Some(value) = line.strip_prefix(b"data:") {
-            data.get_or_insert(value.strip_prefix(b" ").unwrap_or(value));
-        }
-    }
-}
-
-/// The message of an OpenAI-style in-stream error payload (`{"error": {...}}`), if it is one.
+/// The message of an in-stream error payload: OpenAI's and Anthropic's `{"error": {"message"}}`,
+/// the Responses API's `{"type": "error", "message"}`.
 fn error_message(data: &[u8]) -> Option<String> {
-    if data.first() != Some(&b'{') {
+    // sonic-rs recurses while it skips: bytes nested too deep never reach it.
+    if data.first() != Some(&b'{') || crate::json_check::validate(data).is_err() {
         return None;
     }
-    let error = sonic_rs::get(data, &["error"]).ok()?;
-    let message =
-        sonic_rs::get(data, &["error", "message"]).ok().and_then(|m| sonic_rs::from_str::<String>(m.as_raw_str()).ok());
-    Some(message.unwrap_or_else(|| error.as_raw_str().chars().take(200).collect()))
+    let text =
+        |path: &[&str]| sonic_rs::get(data, path).ok().and_then(|m| sonic_rs::from_str::<String>(m.as_raw_str()).ok());
+    text(&["error", "message"])
+        .or_else(|| text(&["message"]))
+        .or_else(|| sonic_rs::get(data, &["error"]).ok().map(|e| e.as_raw_str().chars().take(200).collect()))
 }
 
 /// How a stream relay ended.
@@ -244,7 +260,7 @@ enum PumpEnd {
     ClientGone,
 }
 
-/// Sends the head and the held bytes, then pumps the rest of the stream.
+/// Sends the head and the held events, then pumps the rest of the stream.
 pub async fn relay_stream(
     cx: &WorkerContext,
     conn: &mut ClientConn,
@@ -253,20 +269,19 @@ pub async fn relay_stream(
     held: HeldStream,
 ) -> StreamEnd {
     let UpstreamResponse { head, mut body } = response;
-    let HeldStream { mut rewriter, pending } = held;
+    let HeldStream { rewriter, audit, pending } = held;
     let meta = Meta::new(serving, None);
     let mut headers = response_headers(&head, serving, &meta);
     headers.push(("cache-control", b"no-cache"));
     conn.write_head(head.status, &headers, OutFraming::Chunked, serving.keep_alive);
-    write_chunk(&mut conn.out, &pending);
+    let mut pump = Pump { rewriter, audit, events: pending, usage: Default::default(), front_door: serving.front_door };
+    pump.release_events(conn);
     if conn.flush().await.is_err() {
         return StreamEnd { reusable: false, provider_failed: false };
     }
     let provider = &serving.candidate.endpoint.provider.name;
-    let mut usage = crate::metrics::usage::StreamUsage::default();
-    usage.scan(&pending);
-    let end = pump_events(cx, conn, &mut body, &mut rewriter, &mut usage, provider).await;
-    note_served(serving, usage.usage(), body.waited());
+    let end = pump.run(cx, conn, &mut body, provider).await;
+    note_served(serving, pump.usage.usage(), body.waited());
     match end {
         PumpEnd::Complete => {
             body.release(&cx.pool);
@@ -287,68 +302,133 @@ pub async fn relay_stream(
     }
 }
 
-/// Moves events from provider to client until the body ends, fails, or the client leaves. One
-/// chunk per upstream read (however many provider chunks it holds): every event is flushed as soon
-/// as the read that completed it.
-async fn pump_events(
-    cx: &WorkerContext,
-    conn: &mut ClientConn,
-    body: &mut BodyReader,
-    rewriter: &mut ModelRewriter,
-    usage: &mut crate::metrics::usage::StreamUsage,
-    provider: &str,
-) -> PumpEnd {
-    let mut events = Vec::with_capacity(16 * 1024);
-    // One waiter for the whole stream rather than one per event.
-    let mut abort = std::pin::pin!(cx.lifecycle.reached(Phase::Aborting));
-    loop {
-        let next = monoio::select! {
-            // The shutdown grace period is over: end the stream with an error the client can see.
-            _ = &mut abort => None,
-            next = body.next_piece() => Some(next),
-        };
-        let Some(next) = next else {
-            let error =
-                GatewayError::new(ErrorKind::Unavailable, "the gateway is shutting down; the stream was cut short");
-            events.extend_from_slice(b"\n");
-            crate::api::openai::error_event(&error, &mut events);
-            write_chunk(&mut conn.out, &events);
-            return PumpEnd::ProviderFailed;
-        };
-        let finished = match next {
-            Ok(Some(piece)) => {
-                rewriter.feed(piece, &mut events);
-                while let Some(piece) = body.buffered_piece() {
-                    rewriter.feed(piece, &mut events);
+/// A passed-through stream between provider and client: the rewriter's output is audited, and only
+/// whole events go out, so a failure can always be told in an event of its own.
+struct Pump {
+    rewriter: ModelRewriter,
+    audit: StreamAudit,
+    /// Rewritten lines not sent yet: the start of an event whose blank line has not arrived.
+    events: Vec<u8>,
+    usage: crate::metrics::usage::StreamUsage,
+    front_door: FrontDoor,
+}
+
+impl Pump {
+    /// Moves events from provider to client until the body ends, fails, or the client leaves. One
+    /// chunk per upstream read (however many provider chunks it holds): every event is flushed as
+    /// soon as the read that completed it.
+    async fn run(
+        &mut self,
+        cx: &WorkerContext,
+        conn: &mut ClientConn,
+        body: &mut BodyReader,
+        provider: &str,
+    ) -> PumpEnd {
+        // One waiter for the whole stream rather than one per event.
+        let mut abort = std::pin::pin!(cx.lifecycle.reached(Phase::Aborting));
+        loop {
+            let next = monoio::select! {
+                // The shutdown grace period is over: end the stream with an error the client can see.
+                _ = &mut abort => None,
+                next = body.next_piece() => Some(next),
+            };
+            let Some(next) = next else {
+                let why = "the gateway is shutting down; the stream was cut short";
+                return self.fail(conn, GatewayError::new(ErrorKind::Unavailable, why));
+            };
+            match next {
+                Ok(Some(piece)) => {
+                    self.rewriter.feed(piece, &mut self.events);
+                    while let Some(piece) = body.buffered_piece() {
+                        self.rewriter.feed(piece, &mut self.events);
+                    }
                 }
-                false
+                Ok(None) => return self.finish(conn, provider),
+                Err(e) => {
+                    log::warn!("stream from {provider} failed after the response started: {e}");
+                    return self.fail(conn, GatewayError::from_upstream(provider, &e));
+                }
             }
-            Ok(None) => {
-                rewriter.finish(&mut events);
-                true
+            if let Err(bad) = self.audit.scan(&self.events) {
+                return self.fail_at(conn, bad.event_start, malformed(provider));
             }
-            Err(e) => {
-                let error = GatewayError::from_upstream(provider, &e);
-                log::warn!("stream from {provider} failed after the response started: {e}");
-                // A blank line first, so the error never merges into a partially sent event.
-                events.extend_from_slice(b"\n");
-                crate::api::openai::error_event(&error, &mut events);
-                write_chunk(&mut conn.out, &events);
-                return PumpEnd::ProviderFailed;
-            }
-        };
-        if !events.is_empty() {
-            usage.scan(&events);
-            write_chunk(&mut conn.out, &events);
-            events.clear();
-            if !finished && conn.flush().await.is_err() {
+            if self.release_events(conn) && conn.flush().await.is_err() {
                 return PumpEnd::ClientGone;
             }
         }
-        if finished {
-            return PumpEnd::Complete;
-        }
     }
+
+    /// Appends the complete events to the client's output; keeps the rest. True if any went.
+    fn release_events(&mut self, conn: &mut ClientConn) -> bool {
+        let end = self.audit.event_end();
+        if end == 0 {
+            return false;
+        }
+        self.usage.scan(&self.events[..end]);
+        write_chunk(&mut conn.out, &self.events[..end]);
+        self.events.drain(..end);
+        self.audit.consume(end);
+        true
+    }
+
+    /// The body ended: a stream that reached its format's end is complete; one that did not was cut,
+    /// and the client is told so rather than left to take a truncated answer as final.
+    fn finish(&mut self, conn: &mut ClientConn, provider: &str) -> PumpEnd {
+        self.rewriter.finish(&mut self.events);
+        close_final_event(&mut self.events);
+        if let Err(bad) = self.audit.scan(&self.events) {
+            return self.fail_at(conn, bad.event_start, malformed(provider));
+        }
+        if !self.audit.is_complete() {
+            log::warn!("stream from {provider} ended before its final event");
+            let why = format!("provider `{provider}` ended the stream before it was complete");
+            let end = self.audit.event_end();
+            return self.fail_at(conn, end, GatewayError::new(ErrorKind::BadGateway, why));
+        }
+        self.release_events(conn);
+        PumpEnd::Complete
+    }
+
+    fn fail(&mut self, conn: &mut ClientConn, error: GatewayError) -> PumpEnd {
+        let end = self.audit.event_end();
+        self.fail_at(conn, end, error)
+    }
+
+    /// Sends the events before `event_start`, then one error event in the client's format.
+    fn fail_at(&mut self, conn: &mut ClientConn, event_start: usize, error: GatewayError) -> PumpEnd {
+        let mut out = std::mem::take(&mut self.events);
+        out.truncate(event_start);
+        self.usage.scan(&out);
+        self.front_door.gateway_error_event(&error, self.audit.data_events(), &mut out);
+        write_chunk(&mut conn.out, &out);
+        PumpEnd::ProviderFailed
+    }
+}
+
+/// At the body's end: terminates a last line and event the provider left open (clients treat the
+/// end of the body as their end), so the audit judges them like any other.
+fn close_final_event(buf: &mut Vec<u8>) {
+    if buf.is_empty() {
+        return;
+    }
+    if !matches!(buf.last(), Some(b'\n' | b'\r')) {
+        buf.push(b'\n');
+    }
+    let without_terminator = match buf.as_slice() {
+        [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] | [rest @ .., b'\r'] => rest,
+        _ => return,
+    };
+    if !without_terminator.is_empty() && !matches!(without_terminator.last(), Some(b'\n' | b'\r')) {
+        buf.push(b'\n');
+    }
+}
+
+fn malformed(provider: &str) -> GatewayError {
+    log::warn!("stream from {provider} carried an event that is not JSON; ended it with an error");
+    GatewayError::new(
+        ErrorKind::BadGateway,
+        format!("provider `{provider}` sent a stream event that is not valid JSON"),
+    )
 }
 
 /// Every attempt failed: the client gets the last failure, with how many attempts were made.
@@ -390,11 +470,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_event_with_data_is_found_only_when_complete() {
-        assert_eq!(first_event_data(b"data: {\"a\":1}\n"), None);
-        assert_eq!(first_event_data(b"data: {\"a\":1}\n\n"), Some(&b"{\"a\":1}"[..]));
-        assert_eq!(first_event_data(b": ping\n\ndata:x\r\n\r\n"), Some(&b"x"[..]));
-        assert_eq!(first_event_data(b"event: e\ndata: y\rdata: z\r\r"), Some(&b"y"[..]));
+    fn a_final_event_left_open_is_closed_without_touching_a_closed_one() {
+        for (given, closed) in [
+            (&b"data: x"[..], &b"data: x\n\n"[..]),
+            (b"data: x\n", b"data: x\n\n"),
+            (b"data: x\r\n", b"data: x\r\n\n"),
+            (b"data: x\n\n", b"data: x\n\n"),
+            (b"data: x\r\n\r\n", b"data: x\r\n\r\n"),
+            (b"", b""),
+        ] {
+            let mut buf = given.to_vec();
+            close_final_event(&mut buf);
+            assert_eq!(buf, closed, "{:?}", String::from_utf8_lossy(given));
+        }
     }
 
     #[test]
@@ -405,6 +493,10 @@ mod tests {
         );
         assert!(error_message(br#"{"error":"busy"}"#).is_some());
         assert_eq!(error_message(br#"{"id":"x","choices":[]}"#), None);
+        assert_eq!(
+            error_message(br#"{"type":"error","code":"server_error","message":"boom"}"#).as_deref(),
+            Some("boom")
+        );
         assert_eq!(error_message(b"[DONE]"), None);
     }
 }

@@ -15,276 +15,15 @@ use super::lifecycle::Phase;
 use super::relay::{Meta, note_served, response_headers, usage_comment};
 use crate::api::{FrontDoor, StreamEncoder};
 use crate::chat::{ChatRequest, ProviderError, ProviderErrorKind, StreamEvent};
-use crate::config::BedrockApi;
-use crate::config::ProviderKind;
-use crate::config::resolve::DEFAULT_MAX_TOKENS;
-use crate::config::resolve::ResolvedProvider;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
-use crate::http::response::ResponseHead;
-use crate::http::write::{OutFraming, write_chunk, write_last_chunk, write_request_head};
-use crate::providers::aws::sigv4::{Credentials, SigningTime};
-use crate::providers::openai_chat as openai_provider;
-use crate::providers::vertex_auth::TokenTable;
-use crate::providers::{Translator, anthropic, bedrock, gemini, openai_responses};
+use crate::http::write::{OutFraming, write_chunk, write_last_chunk};
+use crate::providers::Translator;
+use crate::providers::adapter::{Adapter, EndpointCall};
 use crate::upstream::{self, BodyReader, UpstreamResponse};
 
 /// Largest error body read from a provider.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
-
-/// The decoder for `provider`'s stream; `head` gives Bedrock's request id (its stream has none).
-fn translator_for(provider: &ResolvedProvider, model: &str, head: &ResponseHead) -> Option<Translator> {
-    match provider.kind {
-        ProviderKind::Anthropic => Some(Translator::Anthropic(anthropic::StreamTranslator::new())),
-        ProviderKind::Gemini => Some(Translator::Gemini(gemini::StreamTranslator::new())),
-        ProviderKind::Bedrock => {
-            let api = bedrock_api(provider);
-            Some(Translator::Bedrock(bedrock::StreamTranslator::new(api, request_id(head))))
-        }
-        ProviderKind::Vertex if is_vertex_anthropic(model) => {
-            Some(Translator::Anthropic(anthropic::StreamTranslator::new()))
-        }
-        ProviderKind::Vertex => Some(Translator::Gemini(gemini::StreamTranslator::new())),
-        ProviderKind::Openai | ProviderKind::Azure => {
-            Some(Translator::OpenaiChat(openai_provider::StreamTranslator::new()))
-        }
-        ProviderKind::OpenaiResponses => Some(Translator::OpenaiResponses(openai_responses::StreamTranslator::new())),
-    }
-}
-
-/// The secret a request to `provider` carries: its service account's current access token, or its
-/// static key (empty for a provider without one).
-fn credential<'a>(provider: &'a ResolvedProvider, tokens: &'a TokenTable) -> Result<&'a str, GatewayError> {
-    if provider.vertex.as_ref().is_some_and(|v| v.service_account.is_some()) {
-        let missing = |why| GatewayError::new(ErrorKind::BadGateway, format!("provider `{}`: {why}", provider.name));
-        return tokens.valid(&provider.name, crate::clock::unix_now_ms()).map_err(missing);
-    }
-    Ok(provider.api_key.as_ref().map_or("", |k| k.expose()))
-}
-
-/// The complete upstream request (head and body) for `provider`, authenticated with `key`.
-fn build_request(
-    provider: &ResolvedProvider,
-    model: &str,
-    ir: &ChatRequest,
-    key: &str,
-) -> Result<Vec<u8>, GatewayError> {
-    let invalid = |e: crate::chat::RequestError| GatewayError::new(ErrorKind::InvalidField, e.to_string());
-    let (body, headers, path) = match provider.kind {
-        ProviderKind::Anthropic => {
-            let options = anthropic::RequestOptions {
-                model,
-                default_max_tokens: provider.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-                dialect: anthropic::Dialect::Anthropic,
-            };
-            let body = anthropic::request_body(ir, &options).map_err(invalid)?;
-            (body, anthropic::request_headers(key, ir.stream), anthropic::MESSAGES_PATH.to_string())
-        }
-        ProviderKind::Gemini => {
-            let options = gemini::RequestOptions { default_max_tokens: provider.default_max_tokens };
-            let body = gemini::request_body(ir, &options).map_err(invalid)?;
-            (body, gemini::request_headers(key, ir.stream), gemini::path(model, ir.stream))
-        }
-        ProviderKind::Bedrock => return build_bedrock_request(provider, model, ir, key),
-        ProviderKind::Vertex => {
-            let vertex = provider
-                .vertex
-                .as_ref()
-                .ok_or_else(|| GatewayError::new(ErrorKind::Internal, "vertex provider without vertex settings"))?;
-            let (project, location) = (&vertex.project, &vertex.location);
-            vertex_request(ir, model, project, location, key, provider.default_max_tokens).map_err(invalid)?
-        }
-        ProviderKind::OpenaiResponses => {
-            let options = openai_responses::RequestOptions { model, reasoning_summary: false };
-            let body = openai_responses::request_body(ir, &options).map_err(invalid)?;
-            (body, openai_responses_headers(key, ir.stream), openai_responses::RESPONSES_PATH.to_string())
-        }
-        ProviderKind::Openai | ProviderKind::Azure => {
-            let options = openai_provider::RequestOptions { model, legacy_max_tokens: false, pass_extra: false };
-            let body = openai_provider::request_body(ir, &options).map_err(invalid)?;
-            return Ok(crate::providers::openai::chat_request(provider, &body, ir.stream, model));
-        }
-    };
-    // A provider without a key (a private deployment behind its own auth) gets no empty key header.
-    let headers: Vec<(&str, &[u8])> =
-        headers.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, v.as_slice())).collect();
-    let target = provider.origin.target(&path);
-    let mut out = Vec::with_capacity(512 + body.len());
-    write_request_head(&mut out, "POST", &target, &provider.origin.authority, &headers, Some(body.len() as u64));
-    out.extend_from_slice(&body);
-    Ok(out)
-}
-
-/// OpenAI's Responses API takes the key as a bearer, like chat completions.
-fn openai_responses_headers(key: &str, stream: bool) -> Vec<(&'static str, Vec<u8>)> {
-    let accept: &[u8] = if stream { b"text/event-stream" } else { b"application/json" };
-    let authorization = if key.is_empty() { Vec::new() } else { [b"Bearer ".as_slice(), key.as_bytes()].concat() };
-    vec![("content-type", b"application/json".to_vec()), ("accept", accept.to_vec()), ("authorization", authorization)]
-}
-
-/// Vertex serves Anthropic's models through `rawPredict` and Google's through `generateContent`.
-pub(super) fn is_vertex_anthropic(model: &str) -> bool {
-    model.starts_with("claude")
-}
-
-/// An Anthropic client's Messages body (model already replaced) for Vertex's `rawPredict`: the same
-/// body without `model` (Vertex takes it from the path) and with Vertex's `anthropic_version`, under
-/// the provider's access token. Everything else (`cache_control`, tools) is the client's as sent.
-pub(super) fn vertex_anthropic_pass_through(
-    cx: &WorkerContext,
-    provider: &ResolvedProvider,
-    model: &str,
-    body: &[u8],
-    stream: bool,
-) -> Result<Vec<u8>, GatewayError> {
-    let vertex = provider
-        .vertex
-        .as_ref()
-        .ok_or_else(|| GatewayError::new(ErrorKind::Internal, "vertex provider without vertex settings"))?;
-    let invalid = |why: String| GatewayError::new(ErrorKind::InvalidJson, why);
-    let mut json: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("the request body is not a JSON object: {e}")))?;
-    json.remove("model");
-    json.insert("anthropic_version".into(), anthropic::VERTEX_ANTHROPIC_VERSION.into());
-    let body = serde_json::to_vec(&json).map_err(|e| invalid(e.to_string()))?;
-    let tokens = cx.access_tokens();
-    let token = credential(provider, &tokens)?;
-    let accept: &[u8] = if stream { b"text/event-stream" } else { b"application/json" };
-    let authorization = [b"Bearer ".as_slice(), token.as_bytes()].concat();
-    let mut headers: Vec<(&str, &[u8])> = vec![("content-type", b"application/json"), ("accept", accept)];
-    if !token.is_empty() {
-        headers.push(("authorization", &authorization));
-    }
-    let target = provider.origin.target(&anthropic::vertex_path(&vertex.project, &vertex.location, model, stream));
-    let mut out = Vec::with_capacity(512 + body.len());
-    write_request_head(&mut out, "POST", &target, &provider.origin.authority, &headers, Some(body.len() as u64));
-    out.extend_from_slice(&body);
-    Ok(out)
-}
-
-type RenderedRequest = (Vec<u8>, Vec<(&'static str, Vec<u8>)>, String);
-
-/// Body, headers and path of a Vertex request: Anthropic's dialect (no model in the body, the Vertex
-/// `anthropic_version`) or Gemini's body, both with the access token as a bearer.
-fn vertex_request(
-    ir: &ChatRequest,
-    model: &str,
-    project: &str,
-    location: &str,
-    token: &str,
-    default_max_tokens: Option<u32>,
-) -> Result<RenderedRequest, crate::chat::RequestError> {
-    if !is_vertex_anthropic(model) {
-        let body = gemini::request_body(ir, &gemini::RequestOptions { default_max_tokens })?;
-        let path = gemini::vertex_path(project, location, model, ir.stream);
-        return Ok((body, gemini::vertex_request_headers(token, ir.stream), path));
-    }
-    let options = anthropic::RequestOptions {
-        model,
-        default_max_tokens: default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        dialect: anthropic::Dialect::Vertex,
-    };
-    let body = anthropic::request_body(ir, &options)?;
-    let accept: &[u8] = if ir.stream { b"text/event-stream" } else { b"application/json" };
-    let headers = vec![
-        ("content-type", b"application/json".to_vec()),
-        ("accept", accept.to_vec()),
-        ("authorization", [b"Bearer ".as_slice(), token.as_bytes()].concat()),
-    ];
-    Ok((body, headers, anthropic::vertex_path(project, location, model, ir.stream)))
-}
-
-fn bedrock_api(provider: &ResolvedProvider) -> bedrock::Api {
-    match provider.bedrock.as_ref().map(|b| b.api) {
-        Some(BedrockApi::Invoke) => bedrock::Api::InvokeAnthropic,
-        _ => bedrock::Api::Converse,
-    }
-}
-
-fn request_id(head: &ResponseHead) -> &str {
-    head.header("x-amzn-requestid").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("")
-}
-
-/// A Bedrock request, signed with SigV4 over exactly the host and path that go on the wire (or
-/// carrying a Bedrock API key as a bearer token when no AWS credentials are configured).
-fn build_bedrock_request(
-    provider: &ResolvedProvider,
-    model: &str,
-    ir: &ChatRequest,
-    api_key: &str,
-) -> Result<Vec<u8>, GatewayError> {
-    let settings = provider
-        .bedrock
-        .as_ref()
-        .ok_or_else(|| GatewayError::new(ErrorKind::Internal, "bedrock provider without bedrock settings"))?;
-    let api = bedrock_api(provider);
-    let options = bedrock::RequestOptions {
-        model,
-        api,
-        family: bedrock::ModelFamily::detect(model),
-        default_max_tokens: provider.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-    };
-    let body =
-        bedrock::request_body(ir, &options).map_err(|e| GatewayError::new(ErrorKind::InvalidField, e.to_string()))?;
-    let target = provider.origin.target(&bedrock::path(api, model, ir.stream));
-    let host = provider.origin.authority.as_str();
-    let signed = bedrock::SignedRequest { method: "POST", path: &target, host, body: &body };
-    let unsigned =
-        |why: String| GatewayError::new(ErrorKind::BadGateway, format!("provider `{}`: {why}", provider.name));
-    let headers = match &settings.credentials {
-        Some(c) => {
-            let mut credentials = Credentials::new(c.access_key_id.expose(), c.secret_access_key.expose());
-            if let Some(token) = &c.session_token {
-                credentials = credentials.with_session_token(token.expose());
-            }
-            let now = crate::clock::unix_now();
-            let time = SigningTime::from_unix_seconds(now).map_err(|e| unsigned(format!("cannot sign: {e:?}")))?;
-            let auth = bedrock::Auth::SigV4 { region: &settings.region, credentials: &credentials, time };
-            bedrock::request_headers(api, ir.stream, &auth, &signed)
-        }
-        None if !api_key.is_empty() => {
-            bedrock::request_headers(api, ir.stream, &bedrock::Auth::Bearer(api_key), &signed)
-        }
-        None => return Err(unsigned("no AWS credentials or Bedrock API key configured".into())),
-    }
-    .map_err(|e| unsigned(format!("cannot sign the request: {e:?}")))?;
-    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
-    let mut out = Vec::with_capacity(1024 + body.len());
-    write_request_head(&mut out, "POST", &target, host, &headers, Some(body.len() as u64));
-    out.extend_from_slice(&body);
-    Ok(out)
-}
-
-fn classify_error(provider: &ResolvedProvider, model: &str, head: &ResponseHead, body: &[u8]) -> ProviderError {
-    let status = head.status;
-    match provider.kind {
-        ProviderKind::Anthropic => anthropic::classify_error(status, body),
-        ProviderKind::Vertex if is_vertex_anthropic(model) => anthropic::classify_error(status, body),
-        ProviderKind::Gemini | ProviderKind::Vertex => gemini::classify_error(status, body),
-        ProviderKind::Bedrock => {
-            let error_type = head.header("x-amzn-errortype").and_then(|v| std::str::from_utf8(v).ok());
-            bedrock::classify_error(status, error_type, body)
-        }
-        ProviderKind::Openai | ProviderKind::Azure => openai_provider::classify_error(status, body),
-        ProviderKind::OpenaiResponses => openai_responses::classify_error(status, body),
-    }
-}
-
-fn parse_response(
-    provider: &ResolvedProvider,
-    model: &str,
-    head: &ResponseHead,
-    body: &[u8],
-) -> Result<crate::chat::ChatResponse, ProviderError> {
-    match provider.kind {
-        ProviderKind::Anthropic => anthropic::parse_response(body),
-        ProviderKind::Vertex if is_vertex_anthropic(model) => anthropic::parse_response(body),
-        ProviderKind::Gemini | ProviderKind::Vertex => gemini::parse_response(body),
-        ProviderKind::Bedrock => bedrock::parse_response(bedrock_api(provider), body, request_id(head)),
-        ProviderKind::Openai | ProviderKind::Azure => openai_provider::parse_response(body),
-        ProviderKind::OpenaiResponses => openai_responses::parse_response(body),
-    }
-}
 
 fn outcome_of_provider_error(error: &ProviderError) -> Outcome {
     match error.kind {
@@ -319,16 +58,18 @@ pub async fn attempt(
     };
     let request = {
         let tokens = cx.access_tokens();
-        credential(provider, &tokens).map(|key| build_request(provider, &endpoint.model, ir, key))
+        let call = EndpointCall { provider, model: &endpoint.model, tokens: &tokens };
+        Adapter::of(provider, &endpoint.model).translated_request(&call, ir)
     };
     let request = match request {
-        Ok(Ok(request)) => request,
-        Ok(Err(error)) => return Attempt::Failed(Failure::Error(error)),
-        Err(no_token) => {
-            // The provider cannot be called at all: to health, that is as good as unreachable.
+        Ok(request) => request,
+        // No credential (a service account without a valid token): the provider cannot be called at
+        // all, which to health is as good as unreachable.
+        Err(no_credential) if no_credential.kind == ErrorKind::BadGateway => {
             record(Outcome::ConnectError, None);
-            return Attempt::Failed(Failure::Error(no_token));
+            return Attempt::Failed(Failure::Error(no_credential));
         }
+        Err(error) => return Attempt::Failed(Failure::Error(error)),
     };
     let settings = cx.settings();
     let tls = cx.tls();
@@ -392,17 +133,20 @@ async fn provider_error(
     record: &impl Fn(Outcome, Option<Duration>),
 ) -> Attempt {
     let provider = &serving.candidate.endpoint.provider;
+    if super::chat::is_credential_refusal(response.head.status) {
+        record(Outcome::ServerError, Some(serving.ttfb));
+        serving.call.borrow_mut().upstream += serving.started.elapsed();
+        return Attempt::Failed(Failure::Error(super::chat::credential_refused(cx, &provider.name, response).await));
+    }
     apply_retry_after(cx, snapshot, serving.candidate, &response.head);
     let UpstreamResponse { head, mut body } = response;
     let bytes = body.read_to_end(MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
     body.release(&cx.pool);
-    let error = classify_error(provider, &serving.candidate.endpoint.model, &head, &bytes);
-    // Google says when to come back in the body (RetryInfo), not in a Retry-After header.
-    let google = matches!(provider.kind, ProviderKind::Gemini | ProviderKind::Vertex);
-    if google
-        && matches!(head.status, 429 | 503)
-        && let Some(pause) = gemini::retry_delay(&bytes)
-    {
+    let adapter = Adapter::of(provider, &serving.candidate.endpoint.model);
+    let mut error = adapter.classify_error(&head, &bytes);
+    // A provider's message may quote what it was sent, the gateway's key included.
+    error.message = provider.scrub_str(&error.message);
+    if let Some(pause) = adapter.retry_delay_in_body(head.status, &bytes) {
         cool_down(cx, snapshot, serving.candidate, pause);
     }
     record(outcome_of_provider_error(&error), Some(serving.ttfb));
@@ -446,7 +190,7 @@ async fn buffered(
     };
     let waited = body.waited();
     body.release(&cx.pool);
-    let answer = match parse_response(provider, &serving.candidate.endpoint.model, &head, &bytes) {
+    let answer = match Adapter::of(provider, &serving.candidate.endpoint.model).parse_response(&head, &bytes) {
         Ok(answer) => answer,
         Err(error) => {
             let why = format!("provider `{}` sent an answer that cannot be read: {}", provider.name, error.message);
@@ -545,7 +289,7 @@ async fn stream(
 ) -> Ended {
     let provider = &serving.candidate.endpoint.provider;
     let model = &serving.candidate.endpoint.model;
-    let translator = translator_for(provider, model, &response.head).expect("translated kinds have translators");
+    let translator = Adapter::of(provider, model).translator(&response.head);
     let mut state = TranslatedStream {
         translator,
         encoder: serving.front_door.stream_encoder(

@@ -26,10 +26,22 @@ pub enum RouteError {
     NothingAllowed,
 }
 
+/// The longest client-chosen name echoed back in an error: enough to recognise a typo, not a way to
+/// make the gateway write a megabyte back.
+const ECHO_MAX_CHARS: usize = 128;
+
+/// `name`, cut to [`ECHO_MAX_CHARS`] characters with an ellipsis when longer.
+pub fn echoed(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.char_indices().nth(ECHO_MAX_CHARS) {
+        None => std::borrow::Cow::Borrowed(name),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}…", &name[..cut])),
+    }
+}
+
 impl std::fmt::Display for RouteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RouteError::UnknownModel(m) => write!(f, "the model `{m}` does not exist on this gateway"),
+            RouteError::UnknownModel(m) => write!(f, "the model `{}` does not exist on this gateway", echoed(m)),
             RouteError::UnknownFallbackModels(m) => write!(f, "unknown fallback models: {}", m.join(", ")),
             RouteError::UnknownProviders(p) => write!(f, "unknown providers in routing options: {}", p.join(", ")),
             RouteError::NothingAllowed => {

@@ -208,10 +208,11 @@ impl Gateway {
         if let Some(control) = self.control.take() {
             let _ = control.join();
         }
-        // The writer ends once every handle is gone: the workers' and the control thread's went with
-        // them; dropping ours lets it drain the queue and stop.
+        // Every record is queued by now (the workers and the control thread are gone): the writer
+        // drains the queue and ends. Not waiting for the last handle to drop: one kept alive by
+        // anything (a task the runtime never dropped) hung SIGTERM forever.
         if let Some((log, writer)) = self.access_log.take() {
-            drop(log);
+            log.stop();
             let _ = writer.join();
         }
     }

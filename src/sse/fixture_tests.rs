@@ -1,4 +1,4 @@
-//! Tests [`ModelRewriter`] against the recorded OpenAI chat streams in `shared/fixtures`, with an
+//! Tests [`ModelRewriter`] against the recorded OpenAI chat streams in `tests/fixtures`, with an
 //! expected output built by an independent oracle (serde_json plus plain text substitution). It does
 //! not test hand-written edge cases; those sit next to the code in `model_rewrite.rs`.
 
@@ -8,13 +8,9 @@ use super::ModelRewriter;
 
 const GATEWAY_MODEL: &str = "acme/chat-small";
 
-/// The fixture tree: `$CORELAY_FIXTURES_DIR` when set (for builds outside the repository layout),
-/// else `shared/fixtures` beside the crate, as in the workspace and in CI.
+/// The recorded OpenAI chat streams in this repository (`tests/fixtures/openai/chat`).
 fn chat_fixture_dir() -> PathBuf {
-    let root = std::env::var_os("CORELAY_FIXTURES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures")));
-    root.join("openai/chat")
+    PathBuf::from(crate::fixture_path!("openai/chat"))
 }
 
 /// Every `*.sse` file of the OpenAI chat fixtures, sorted, with its bytes.

@@ -2,6 +2,7 @@
 //! the `model` value in each event. It does not read sockets, decode chunked transfer encoding or
 //! decompress; callers feed it the decoded body bytes.
 
+pub mod audit;
 pub mod decoder;
 mod json_scan;
 pub mod model_rewrite;

@@ -52,11 +52,7 @@ impl UpstreamConn {
     /// and any bytes (a late response, a TLS close_notify) mean it is out of sync. Either way it is dead.
     /// The check is one non-blocking `recv(MSG_PEEK)` syscall, valid under both io_uring and epoll.
     pub fn is_idle_and_open(&self) -> bool {
-        let mut byte = [0u8; 1];
-        // SAFETY: `byte` is a valid 1-byte buffer for the duration of the call and `fd` is owned by
-        // this connection, which is alive.
-        let n = unsafe { libc::recv(self.fd, byte.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
-        n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+        crate::netio::peek(self.fd) == crate::netio::Peek::Empty
     }
 
     /// Sends TLS close_notify where applicable; errors are irrelevant on a connection being dropped.

@@ -178,7 +178,12 @@ async fn read_head(
     let mut start = 0;
     loop {
         match parse_response_head(&buf[start..], MAX_RESPONSE_HEAD_BYTES, false) {
-            Ok(Some((head, used))) if head.is_informational() => start += used,
+            // A 1xx is dropped; the final head may already be in the buffer behind it, so parse
+            // again before reading.
+            Ok(Some((head, used))) if head.is_informational() => {
+                start += used;
+                continue;
+            }
             Ok(Some((head, used))) => return Ok((head, buf, start + used)),
             Ok(None) => {}
             Err(e) => return Err(UpstreamError::BadResponseHead(e.to_string())),

@@ -2,6 +2,7 @@
 // front doors, unchanged but for createOpenAI({ baseURL }): openai(model) speaks the Responses API
 // (POST /v1/responses), openai.chat(model) chat completions. Run by tests/sdk/test_ai_sdk.py, which
 // starts Corelay and the mock providers and passes their addresses.
+import "./node-version.mjs";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateText, streamText } from "ai";

@@ -1,6 +1,7 @@
 // The seed's two calls with the real Vercel AI SDK (ai + @ai-sdk/gateway, pinned in package.json),
 // unchanged but for createGateway({ baseURL }), against a running Corelay. Run by
 // tests/sdk/test_ai_sdk.py, which starts Corelay and the mock providers and passes their addresses.
+import "./node-version.mjs";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { embed, embedMany, generateText, jsonSchema, streamText, tool } from "ai";

@@ -5,9 +5,9 @@
 
 use serde_json::Value;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+const FIXTURES: &str = corelay::fixture_path!("");
 
-/// The responses of a recording (a path under ../shared/fixtures), each as the SSE body OpenAI
+/// The responses of a recording (a path under tests/fixtures), each as the SSE body OpenAI
 /// sends: `.sse` files as they are (one response each); `.chunks.txt` lines (one event JSON each, no
 /// SSE envelope) framed as `event: <type>` / `data: <line>` / blank line, a new response at each
 /// `response.created`.

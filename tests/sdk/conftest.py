@@ -19,6 +19,8 @@ BIN_DIR = Path(os.environ.get("CORELAY_BIN_DIR", ROOT / "target" / "debug"))
 GATEWAY_KEY = "gw-sdk-test-key-0123456789"
 PROVIDER_KEY_ENV = "CORELAY_SDK_TEST_PROVIDER_KEY"
 STARTUP_TIMEOUT_S = 20
+# The recorded provider traffic the mocks replay (provenance in tests/fixtures/INDEX.md).
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def _wait_for_line(proc, stream, pattern, what):
@@ -60,18 +62,18 @@ def gateway():
     """A gateway with one gateway key in front of two mocks: a healthy one and one that answers 429."""
     mock, base_url = _start_mock("--events", "6")
     limited, limited_url = _start_mock("--fault", "status:429:3")
-    fixtures = ROOT.parent / "shared" / "fixtures" / "anthropic"
+    fixtures = FIXTURES / "anthropic"
     claude_stream, claude_stream_url = _start_mock("--replay-sse", str(fixtures / "anthropic-messages-stream-text.sse"))
     claude_json, claude_json_url = _start_mock("--replay-json", str(fixtures / "anthropic-messages-basic.response.json"))
     unavailable, unavailable_url = _start_mock("--fault", "status:503")
-    openai_fixtures = ROOT.parent / "shared" / "fixtures" / "openai" / "chat"
+    openai_fixtures = FIXTURES / "openai" / "chat"
     tools, tools_url = _start_mock("--replay-sse", str(openai_fixtures / "openai-chat-stream-tool-call.sse"))
-    # Our own OpenAI-shaped embeddings answer (two vectors); no recorded one exists in shared/fixtures.
+    # Our own OpenAI-shaped embeddings answer (two vectors); no recorded one exists in tests/fixtures.
     embed, embed_url = _start_mock("--replay-json", str(ROOT / "tests" / "sdk" / "data" / "openai-embeddings.json"))
     # Anthropic's documented count_tokens answer shape, our own numbers.
     counter, counter_url = _start_mock("--replay-json", str(ROOT / "tests" / "sdk" / "data" / "anthropic-count-tokens.json"))
     # OpenAI's Responses API, recorded: a body and a stream.
-    responses_fixtures = ROOT.parent / "shared" / "fixtures" / "openai" / "responses"
+    responses_fixtures = FIXTURES / "openai" / "responses"
     responses_json, responses_json_url = _start_mock(
         "--replay-json", str(responses_fixtures / "openai-responses-basic.response.json")
     )

@@ -12,7 +12,7 @@ use loadtest::{Fault, Framing, MockConfig, MockOptions, MockProvider, Reply};
 const USAGE: &str = "\
 usage: corelay-mock [options]
 
-Mock OpenAI-compatible provider (POST .../chat/completions, GET .../models).
+Mock OpenAI-compatible provider (POST .../chat/completions, POST .../embeddings, GET .../models).
 Prints `listening on http://ADDR/v1` once ready, then serves until killed.
 
 options:

@@ -7,7 +7,6 @@ mod tls;
 
 use std::io::ErrorKind;
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use client::{Client, chat, connect, data_lines, request};
@@ -315,19 +314,15 @@ fn missing_final_event_ends_the_body_without_done() {
 /// A recorded-style SSE body with CRLF and LF events, a comment and non-ASCII text.
 const REPLAY_SAMPLE: &[u8] = b"data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n: keep-alive comment\n\ndata: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"21\xc2\xb0C\"}}]}\r\n\r\ndata: [DONE]\n\n";
 
-fn fixture(name: &str) -> Option<Vec<u8>> {
-    // shared/ lies beside the checkout (locally and in CI); absent elsewhere.
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    dir.ancestors()
-        .map(|a| a.join("shared/fixtures/openai/chat").join(name))
-        .find(|p| p.is_file())
-        .and_then(|p| std::fs::read(p).ok())
+/// A recorded OpenAI chat stream from the workspace's fixture tree (`tests/fixtures` at the root).
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/../tests/fixtures/openai/chat/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 #[test]
 fn sse_replay_is_verbatim_in_events_and_in_pieces() {
-    let mut samples = vec![REPLAY_SAMPLE.to_vec()];
-    samples.extend(fixture("openai-chat-stream-usage.sse"));
+    let samples = [REPLAY_SAMPLE.to_vec(), fixture("openai-chat-stream-usage.sse")];
     let mock = start(MockConfig::default());
     let mut c = client(&mock);
     for sample in &samples {
@@ -443,4 +438,23 @@ fn refused_addr_refuses() {
 fn zero_workers_is_an_error() {
     let options = MockOptions { workers: 0, ..MockOptions::default() };
     assert!(MockProvider::start_with(MockConfig::default(), options).is_err());
+}
+
+#[test]
+fn embeddings_come_back_as_an_openai_list_one_vector_per_input() {
+    let mock = start(MockConfig::default());
+    let mut c = client(&mock);
+    let body = r#"{"model":"text-embedding-3-small","input":["hello","world"],"encoding_format":"float"}"#;
+    let response = c.exchange(&request("POST", "/v1/embeddings", body, &[]));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let json = response.json();
+    assert_eq!((json["object"].as_str(), json["model"].as_str()), (Some("list"), Some("text-embedding-3-small")));
+    let vectors: Vec<&Vec<serde_json::Value>> =
+        json["data"].as_array().unwrap().iter().map(|d| d["embedding"].as_array().unwrap()).collect();
+    assert_eq!(vectors.len(), 2);
+    assert!(vectors.iter().all(|v| v.len() == 8 && v.iter().all(serde_json::Value::is_f64)));
+    assert_ne!(vectors[0], vectors[1]);
+    // The same connection still serves chat: embeddings did not take over the route.
+    assert_eq!(c.exchange(&chat(PLAIN)).json()["object"], "chat.completion");
 }

@@ -1,5 +1,5 @@
 //! Internal stream events -> OpenAI Responses SSE, in OpenAI's shapes and order (checked against
-//! the recordings in `shared/fixtures/openai/responses`): `response.created` and
+//! the recordings in `tests/fixtures/openai/responses`): `response.created` and
 //! `response.in_progress` first, then each output item opened with `response.output_item.added`,
 //! streamed, and closed with `response.output_item.done` carrying the whole item, then exactly one
 //! terminal event with the accumulated `output` and the usage. Every event is

@@ -120,7 +120,7 @@ fn kind_for_status(status: u16) -> ProviderErrorKind {
 mod tests {
     use super::*;
 
-    const ERRORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/bedrock/errors/");
+    const ERRORS: &str = crate::fixture_path!("bedrock/errors/");
 
     #[test]
     fn recorded_error_bodies_without_their_header_fall_back_to_the_status() {

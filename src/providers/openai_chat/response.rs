@@ -150,7 +150,7 @@ mod tests {
     use super::*;
     use crate::chat::{FinishReason, Usage};
 
-    const CHAT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/openai/chat/");
+    const CHAT: &str = crate::fixture_path!("openai/chat/");
 
     fn fixture(name: &str) -> Vec<u8> {
         std::fs::read(format!("{CHAT}{name}")).expect("fixture present")

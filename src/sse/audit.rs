@@ -1,0 +1,305 @@
+//! Watches a passed-through SSE stream on its way to the client: every `data:` payload must be the
+//! JSON its format promises, the stream must reach its format's end before the body ends, and the
+//! caller learns where complete events end (so it never sends half an event) and whether the stream
+//! has committed (sent something past its preamble, so failing over is no longer possible).
+//!
+//! It does not rewrite, decode or copy anything: it reads the complete lines the model rewriter
+//! released, once, and allocates nothing.
+//!
+//! Each `data:` line is judged alone (as the model rewriter does): no provider that Corelay passes
+//! through spreads one JSON value over several `data:` lines.
+
+use std::ops::Range;
+
+use crate::json_check;
+
+/// The wire format of a passed-through stream: what "complete" and "committed" mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    /// OpenAI chat completions: ends with `data: [DONE]` (or a chunk with a `finish_reason`).
+    OpenAiChat,
+    /// Anthropic Messages (also Claude on Vertex): ends with `message_stop`.
+    AnthropicMessages,
+    /// OpenAI Responses: ends with `response.completed`, `.incomplete` or `.failed`.
+    OpenAiResponses,
+}
+
+/// What the events seen so far say about the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Seen {
+    /// Nothing but preamble (`message_start`, `ping`, `response.created`, comments).
+    #[default]
+    Preamble,
+    /// An event that gives the client something (content, a role chunk).
+    Committed,
+}
+
+/// A `data:` payload that is not JSON, at `event_start` (where its event begins in the buffer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadEvent {
+    pub event_start: usize,
+}
+
+/// The audit of one stream. Offsets are into the caller's buffer of released lines; after the caller
+/// removes a prefix it says so with [`StreamAudit::consume`].
+#[derive(Debug, Clone)]
+pub struct StreamAudit {
+    format: StreamFormat,
+    seen: Seen,
+    /// The format's end (or an error event, which ends it too) has been seen.
+    complete: bool,
+    /// An error event arrived before the stream committed: where its payload is, to fail over
+    /// with its message.
+    early_error: Option<Range<usize>>,
+    /// Data events seen (the Responses API numbers its events from 0).
+    data_events: u64,
+    /// Bytes of the buffer already scanned.
+    scanned: usize,
+    /// Where the event being read began, and where the last complete one ended.
+    event_start: usize,
+    /// The current event's `event:` name is terminal / an error / preamble.
+    event_kind: EventKind,
+    /// The last scanned line ended with CR: an LF opening the next bytes belongs to it.
+    after_cr: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum EventKind {
+    #[default]
+    Unnamed,
+    Preamble,
+    Terminal,
+    Error,
+    Other,
+}
+
+impl StreamAudit {
+    pub fn new(format: StreamFormat) -> StreamAudit {
+        StreamAudit {
+            format,
+            seen: Seen::Preamble,
+            complete: false,
+            early_error: None,
+            data_events: 0,
+            scanned: 0,
+            event_start: 0,
+            event_kind: EventKind::Unnamed,
+            after_cr: false,
+        }
+    }
+
+    /// Scans the lines of `buf` not scanned yet. `buf` holds only complete lines (what the model
+    /// rewriter releases), and starts where the caller's last `consume` left it.
+    pub fn scan(&mut self, buf: &[u8]) -> Result<(), BadEvent> {
+        let mut at = self.scanned;
+        if self.after_cr && buf.get(at) == Some(&b'\n') {
+            at += 1;
+        }
+        self.after_cr = false;
+        while at < buf.len() {
+            let Some(found) = memchr::memchr2(b'\n', b'\r', &buf[at..]) else { break };
+            let end = at + found;
+            let crlf = buf[end] == b'\r' && buf.get(end + 1) == Some(&b'\n');
+            let next = end + if crlf { 2 } else { 1 };
+            self.line(buf, at..end, next)?;
+            self.after_cr = !crlf && buf[end] == b'\r' && next == buf.len();
+            at = next;
+        }
+        self.scanned = at;
+        Ok(())
+    }
+
+    /// The caller removed the first `n` bytes of its buffer (at most [`Self::event_end`]).
+    pub fn consume(&mut self, n: usize) {
+        self.scanned -= n;
+        self.event_start -= n;
+        self.early_error = None;
+    }
+
+    /// The end of the last complete event in the buffer: everything before it can go to the client.
+    pub fn event_end(&self) -> usize {
+        self.event_start
+    }
+
+    /// The stream reached its format's end (or an error event).
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// An event past the preamble went by: the client would see content, so no failover.
+    pub fn is_committed(&self) -> bool {
+        self.seen == Seen::Committed
+    }
+
+    /// Where the payload of an error event that came before anything was committed lies.
+    pub fn early_error(&self) -> Option<Range<usize>> {
+        self.early_error.clone()
+    }
+
+    /// Data events seen so far.
+    pub fn data_events(&self) -> u64 {
+        self.data_events
+    }
+
+    fn line(&mut self, buf: &[u8], span: Range<usize>, next: usize) -> Result<(), BadEvent> {
+        let line = &buf[span.clone()];
+        if line.is_empty() {
+            self.event_start = next;
+            self.event_kind = EventKind::Unnamed;
+        } else if let Some(name) = line.strip_prefix(b"event:") {
+            self.event_kind = self.kind_of_name(trim_space(name));
+        } else if let Some(payload) = line.strip_prefix(b"data:") {
+            let payload = trim_space(payload);
+            let data_span = span.end - payload.len()..span.end;
+            self.data(payload, data_span)?;
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, payload: &[u8], span: Range<usize>) -> Result<(), BadEvent> {
+        self.data_events += 1;
+        if self.format == StreamFormat::OpenAiChat && payload == b"[DONE]" {
+            self.complete = true;
+            return Ok(());
+        }
+        if json_check::validate(payload).is_err() {
+            return Err(BadEvent { event_start: self.event_start });
+        }
+        let kind = match self.event_kind {
+            EventKind::Unnamed => self.kind_of_payload(payload),
+            named => named,
+        };
+        match kind {
+            EventKind::Terminal => self.complete = true,
+            EventKind::Error => {
+                self.complete = true;
+                if self.seen == Seen::Preamble && self.early_error.is_none() {
+                    self.early_error = Some(span);
+                }
+            }
+            EventKind::Preamble => {}
+            EventKind::Unnamed | EventKind::Other => self.seen = Seen::Committed,
+        }
+        if self.format == StreamFormat::OpenAiChat && kind != EventKind::Error && has_finish_reason(payload) {
+            self.complete = true;
+        }
+        Ok(())
+    }
+
+    fn kind_of_name(&self, name: &[u8]) -> EventKind {
+        match (self.format, name) {
+            (_, b"error") => EventKind::Error,
+            (StreamFormat::AnthropicMessages, b"message_stop") => EventKind::Terminal,
+            (StreamFormat::AnthropicMessages, b"message_start" | b"ping") => EventKind::Preamble,
+            (StreamFormat::OpenAiResponses, b"response.completed" | b"response.incomplete") => EventKind::Terminal,
+            (StreamFormat::OpenAiResponses, b"response.failed") => EventKind::Error,
+            (StreamFormat::OpenAiResponses, b"response.created" | b"response.in_progress") => EventKind::Preamble,
+            _ => EventKind::Other,
+        }
+    }
+
+    /// For events without an `event:` line: the payload's leading `"type"` (Anthropic and the
+    /// Responses API put it first), or OpenAI's `{"error": ...}` envelope.
+    fn kind_of_payload(&self, payload: &[u8]) -> EventKind {
+        if let Some(name) = leading_type(payload) {
+            return self.kind_of_name(name);
+        }
+        let starts_with_error = payload.strip_prefix(b"{").map(trim_space).is_some_and(|p| p.starts_with(b"\"error\""));
+        if starts_with_error { EventKind::Error } else { EventKind::Other }
+    }
+}
+
+/// The value of a `"type"` member written first in an object, without escapes.
+fn leading_type(payload: &[u8]) -> Option<&[u8]> {
+    let rest = trim_space(payload.strip_prefix(b"{")?);
+    let rest = trim_space(rest.strip_prefix(b"\"type\"")?);
+    let rest = trim_space(rest.strip_prefix(b":")?);
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then(|| &rest[..end])
+}
+
+/// An OpenAI chunk whose choice says why it finished (`"finish_reason":null` does not count).
+fn has_finish_reason(payload: &[u8]) -> bool {
+    memchr::memmem::find_iter(payload, b"\"finish_reason\"").any(|at| {
+        let rest = trim_space(&payload[at + 15..]);
+        rest.strip_prefix(b":").map(trim_space).is_some_and(|value| value.first() == Some(&b'"'))
+    })
+}
+
+fn trim_space(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit_all(format: StreamFormat, stream: &[u8]) -> (StreamAudit, Result<(), BadEvent>) {
+        let mut audit = StreamAudit::new(format);
+        let result = audit.scan(stream);
+        (audit, result)
+    }
+
+    #[test]
+    fn an_openai_stream_is_complete_at_done_or_a_finish_reason_only() {
+        let role = b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"},\"finish_reason\":null}]}\n\n";
+        let (audit, ok) = audit_all(StreamFormat::OpenAiChat, role);
+        assert!(ok.is_ok() && audit.is_committed() && !audit.is_complete());
+        assert_eq!(audit.event_end(), role.len());
+        let finish = b"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+        assert!(audit_all(StreamFormat::OpenAiChat, finish).0.is_complete());
+        assert!(audit_all(StreamFormat::OpenAiChat, b"data: [DONE]\n\n").0.is_complete());
+    }
+
+    #[test]
+    fn a_payload_that_is_not_json_names_where_its_event_began() {
+        let stream = b"data: {\"a\":1}\n\nid: 7\ndata: {not json\n\n";
+        let (_, result) = audit_all(StreamFormat::OpenAiChat, stream);
+        assert_eq!(result, Err(BadEvent { event_start: 15 }));
+        let deep = format!("data: {}{}\n\n", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(audit_all(StreamFormat::OpenAiChat, deep.as_bytes()).1.is_err());
+    }
+
+    #[test]
+    fn anthropic_preamble_then_error_is_an_early_error_and_message_stop_completes() {
+        let overloaded = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\nevent: ping\ndata: {\"type\": \"ping\"}\n\nevent: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+        let (audit, ok) = audit_all(StreamFormat::AnthropicMessages, overloaded);
+        assert!(ok.is_ok());
+        assert!(!audit.is_committed() && audit.is_complete());
+        let error = audit.early_error().expect("an early error");
+        assert!(overloaded[error].starts_with(b"{\"type\":\"error\""));
+        let stream = b"event: message_start\ndata: {\"type\":\"message_start\"}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\"}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        let (audit, ok) = audit_all(StreamFormat::AnthropicMessages, stream);
+        assert!(ok.is_ok() && audit.is_committed() && audit.is_complete() && audit.early_error().is_none());
+    }
+
+    #[test]
+    fn responses_complete_on_their_terminal_events() {
+        let created = b"event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0}\n\n";
+        let (audit, _) = audit_all(StreamFormat::OpenAiResponses, created);
+        assert!(!audit.is_committed() && !audit.is_complete());
+        assert_eq!(audit.data_events(), 1);
+        let done = b"data: {\"type\":\"response.completed\",\"sequence_number\":9}\n\n";
+        assert!(audit_all(StreamFormat::OpenAiResponses, done).0.is_complete());
+    }
+
+    #[test]
+    fn split_anywhere_the_audit_agrees_with_one_pass() {
+        let stream: &[u8] =
+            b"data: {\"x\":\"a\"}\r\n\r\ndata: {\"choices\":[{\"finish_reason\":\"stop\"}]}\r\rdata: [DONE]\n\n";
+        for cut in 0..=stream.len() {
+            // Lines are released whole; cut only where a line ends, as the rewriter does.
+            if cut > 0 && cut < stream.len() && !matches!(stream[cut - 1], b'\n' | b'\r') {
+                continue;
+            }
+            let mut audit = StreamAudit::new(StreamFormat::OpenAiChat);
+            audit.scan(&stream[..cut]).unwrap();
+            audit.scan(stream).unwrap();
+            assert!(audit.is_complete(), "cut at {cut}");
+            assert_eq!(audit.event_end(), stream.len(), "cut at {cut}");
+            assert_eq!(audit.data_events(), 3, "cut at {cut}");
+        }
+    }
+}
