@@ -4,7 +4,7 @@ hand-written HTTP/1.1 messages. It owns only the seeds: what campaigns add to th
 minimised crash inputs (crash-*), are committed as the fuzzer wrote them.
 
 Each seed starts with one byte that picks how the targets split the input (fuzz/targets.rs `split`);
-seeds are capped so all corpora stay a few hundred KB. Usage: fuzz/seed_corpus.py [FIXTURES_DIR]
+seeds are capped so all corpora stay a few hundred KB. Usage: fuzz/seed_corpus.py [FIXTURES_DIR]  (default: tests/fixtures)
 """
 
 import hashlib
@@ -12,8 +12,9 @@ import json
 import pathlib
 import sys
 
-FIXTURES = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/fixtures")
-CORPUS = pathlib.Path(__file__).resolve().parent / "corpus"
+HERE = pathlib.Path(__file__).resolve().parent
+FIXTURES = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parent / "tests" / "fixtures"
+CORPUS = HERE / "corpus"
 MAX_SEED = 6 * 1024
 # Split bytes: 0 gives 1-byte-ish pieces at first, 0x5a and 0xff mid and large pieces.
 SPLITS = (0x00, 0x5A, 0xFF)
