@@ -3,7 +3,8 @@
 hand-written HTTP/1.1 messages. It owns only the seeds: what campaigns add to the corpora, and the
 minimised crash inputs (crash-*), are committed as the fuzzer wrote them.
 
-Each seed starts with one byte that picks how the targets split the input (fuzz/targets.rs `split`);
+Each seed starts with one byte that picks how the targets split the input (the audit targets: one
+byte that picks the stream format, then that one) (fuzz/targets.rs `split`);
 seeds are capped so all corpora stay a few hundred KB. Usage: fuzz/seed_corpus.py [FIXTURES_DIR]  (default: tests/fixtures)
 """
 
@@ -20,8 +21,11 @@ MAX_SEED = 6 * 1024
 SPLITS = (0x00, 0x5A, 0xFF)
 
 
-def write(target, data, split=0x5A):
+def write(target, data, split=0x5A, selector=None):
+    """`selector`, when given, is the byte before the split byte (the audit targets' format pick)."""
     data = bytes([split]) + data[:MAX_SEED]
+    if selector is not None:
+        data = bytes([selector]) + data
     name = "seed-" + hashlib.sha1(data).hexdigest()[:16]
     path = CORPUS / target / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +109,14 @@ def main():
         write("sse_decoder", path.read_bytes(), 0x00)
     for path in fixtures("aws-eventstream/*.bin") + fixtures("bedrock/*.bin"):
         write("aws_eventstream", path.read_bytes())
+    audits = {
+        "audit_openai_chat": fixtures("openai/chat/*.sse"),
+        "audit_anthropic_messages": fixtures("anthropic/*.sse") + fixtures("anthropic/sdk/*.sse"),
+        "audit_openai_responses": fixtures("openai/responses/*.sse"),
+    }
+    for target, paths in audits.items():
+        for path in paths:
+            write(target, path.read_bytes(), selector=0)
     for path in fixtures("**/*.request.json"):
         write("request_bodies", path.read_bytes())
 

@@ -9,7 +9,8 @@
 //! - a parsed head parses the same again from exactly the bytes it said it consumed;
 //! - a provider stream translator ends with exactly one terminal event, last;
 //! - every front-door encoder turns any internal stream into SSE whose every `data` is JSON (or
-//!   `[DONE]`), so a client's SDK never chokes on a half-written event.
+//!   `[DONE]`), so a client's SDK never chokes on a half-written event;
+//! - the pass-through stream audit reaches the same verdicts however the provider's bytes arrive.
 
 #![allow(dead_code)]
 
@@ -19,10 +20,12 @@ use corelay::http::BodyFraming;
 use corelay::http::body::{BodyDecoder, BodyError};
 use corelay::http::request::{RequestLimits, parse_request_head};
 use corelay::http::response::parse_response_head;
+use corelay::json_check::{self, JsonFault};
 use corelay::providers::aws::eventstream::{self, Decoder as FrameDecoder, EventStreamError};
 use corelay::providers::bedrock::Api;
 use corelay::providers::openai_responses as openai_responses_provider;
 use corelay::providers::{Translator, anthropic, bedrock, gemini, openai_chat as openai_chat_provider};
+use corelay::sse::audit::{StreamAudit, StreamFormat};
 use corelay::sse::decoder::{SseDecoder, SseError};
 
 /// Response heads are bounded like the proxy bounds them; small enough that the limit is reachable.
@@ -281,21 +284,76 @@ fn check_sse_of_json(door: &str, bytes: &[u8]) {
 
 // ---- front-door request parsers ----
 
-/// Every front door's request parser and the routing-field extraction on an arbitrary body.
+/// Every front door's request parser and the routing-field extraction on an arbitrary body, in the
+/// gateway's order: the nesting check first (`json_check::validate`), and the recursive
+/// `route_fields::extract` only on a body that check did not refuse as too deep (proxy::dispatch).
 pub fn request_bodies(data: &[u8]) {
+    let checked = json_check::validate(data);
     let _ = openai_chat::parse_request(data);
     let _ = anthropic_messages::parse_request(data);
     let _ = openai_responses::parse_request(data);
     let _ = ai_sdk::parse_request(data, "gw/model", true);
     let _ = ai_sdk::gateway_options(data);
+    if checked == Err(JsonFault::TooDeep) {
+        return;
+    }
     if let Ok(fields) = route_fields::extract(data) {
         let body = route_fields::provider_body(data, &fields, "provider-model");
-        assert!(
-            serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok()
-                || serde_json::from_slice::<serde::de::IgnoredAny>(data).is_err(),
-            "rewriting the model of a JSON body made it invalid JSON"
-        );
+        let was_json = serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok();
+        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok();
+        assert!(is_json || !was_json, "rewriting the model of a JSON body made it invalid JSON");
     }
+}
+
+// ---- pass-through stream audit ----
+
+pub fn audit_openai_chat(data: &[u8]) {
+    audit(data, StreamFormat::OpenAiChat);
+}
+
+pub fn audit_anthropic_messages(data: &[u8]) {
+    audit(data, StreamFormat::AnthropicMessages);
+}
+
+pub fn audit_openai_responses(data: &[u8]) {
+    audit(data, StreamFormat::OpenAiResponses);
+}
+
+/// The pass-through audit fed as the relay feeds it: only complete lines, the buffer drained up to
+/// the last complete event after each scan. Whole and split input must agree on every verdict and
+/// on where (in the stream) a bad event begins.
+fn audit(data: &[u8], format: StreamFormat) {
+    let Some((&selector, rest)) = data.split_first() else { return };
+    let (input, pieces) = split(rest);
+    let format = [format, StreamFormat::OpenAiChat, StreamFormat::AnthropicMessages][usize::from(selector % 3)];
+    let whole = run_audit(format, &[input]);
+    let split = run_audit(format, &pieces);
+    assert_eq!(whole, split, "the stream audit depends on how the provider's bytes were split");
+}
+
+/// (complete, committed, data events, then the stream offset of the first bad event, or the bytes
+/// released when there was none: what was released before a bad event depends on the reads).
+type AuditOutcome = (bool, bool, u64, Result<usize, usize>);
+
+fn run_audit(format: StreamFormat, pieces: &[&[u8]]) -> AuditOutcome {
+    let mut audit = StreamAudit::new(format);
+    let (mut pending, mut lines, mut released) = (Vec::new(), Vec::new(), 0);
+    for piece in pieces {
+        pending.extend_from_slice(piece);
+        // Only complete lines reach the audit, as the model rewriter releases them.
+        let Some(last_end) = pending.iter().rposition(|b| matches!(b, b'\n' | b'\r')) else { continue };
+        lines.extend(pending.drain(..=last_end));
+        if let Err(bad) = audit.scan(&lines) {
+            let at = released + bad.event_start;
+            return (audit.is_complete(), audit.is_committed(), audit.data_events(), Err(at));
+        }
+        let end = audit.event_end();
+        assert!(end <= lines.len(), "event end {end} past the buffer of {}", lines.len());
+        lines.drain(..end);
+        audit.consume(end);
+        released += end;
+    }
+    (audit.is_complete(), audit.is_committed(), audit.data_events(), Ok(released))
 }
 
 /// A target body: panics (an assertion or a bug) on input it does not survive.
@@ -315,4 +373,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("translate_bedrock_converse", translate_bedrock_converse),
     ("translate_bedrock_invoke", translate_bedrock_invoke),
     ("request_bodies", request_bodies),
+    ("audit_openai_chat", audit_openai_chat),
+    ("audit_anthropic_messages", audit_anthropic_messages),
+    ("audit_openai_responses", audit_openai_responses),
 ];
