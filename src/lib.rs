@@ -1,14 +1,26 @@
 //! Corelay: a thread-per-core AI gateway. One HTTP endpoint in front of many LLM providers.
 //!
-//! Module layering (lower never imports higher): `http`, `sse`, `json_check`, `netio` (codecs and I/O
-//! helpers) <-
-//! `config`, `upstream`, `routing`, `providers`, `api` <- `proxy` (the request pipeline) <- `runtime`
-//! (threads). `main.rs` is only the CLI.
+//! Module layering: a module imports only modules on lower layers. `scripts/check-layering` reads
+//! the list below and fails CI when code imports upward or sideways; test modules are exempt.
+//! `main.rs` is only the CLI.
+//!
+//! layer 0: clock, json_check, http, netio, signals, logging, test_fixtures, aws, health
+//! layer 1: sse, credentials
+//! layer 2: chat, config
+//! layer 3: upstream
+//! layer 4: error, metrics
+//! layer 5: routing, providers
+//! layer 6: api
+//! layer 7: messages
+//! layer 8: proxy
+//! layer 9: runtime
 
 pub mod api;
+pub mod aws;
 pub mod chat;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod health;
 pub mod http;

@@ -21,7 +21,7 @@ pub enum WorkerCommand {
     /// The latest Prometheus text (`/metrics`) and dashboard data (`/v1/stats`).
     Metrics { text: Arc<str>, stats: Arc<str> },
     /// A new access token for a provider's service account (from the token refresher).
-    AccessToken(Arc<crate::providers::vertex_auth::AccessToken>),
+    AccessToken(Arc<crate::credentials::vertex::AccessToken>),
 }
 
 /// A worker -> the control thread.
@@ -32,6 +32,11 @@ pub enum ToControl {
         worker: usize,
         version: u64,
         result: Result<(), String>,
+    },
+    /// The worker switched to config `version`: requests it starts from now on use it.
+    Committed {
+        worker: usize,
+        version: u64,
     },
     /// The token refresher (not a worker) tried to fetch a provider's access token: the new
     /// token's expiry in Unix milliseconds, or `None` when the fetch failed.

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use corelay::providers::aws::eventstream::{Decoder, EventStreamError, Frame, FrameKind, HeaderValue};
+use corelay::aws::eventstream::{Decoder, EventStreamError, Frame, FrameKind, HeaderValue};
 use serde_json::Value;
 
 /// The fixture tree in this repository (`tests/fixtures`).
@@ -249,7 +249,7 @@ fn check_frame_line(at: &str, frame: &OwnedFrame, line: &Value) {
     assert_eq!(payload, line["payload"], "{at}: payload");
     if let Some(decoded) = line.get("payload_bytes_decoded") {
         let mut bytes = Vec::new();
-        corelay::providers::aws::eventstream::decode_chunk_bytes(&frame.payload, &mut bytes).expect("chunk bytes");
+        corelay::aws::eventstream::decode_chunk_bytes(&frame.payload, &mut bytes).expect("chunk bytes");
         let event: Value = serde_json::from_slice(&bytes).expect("decoded chunk is JSON");
         assert_eq!(&event, decoded, "{at}: decoded chunk bytes");
     }
@@ -334,7 +334,7 @@ fn invoke_stream_chunks_decode_to_anthropic_events() {
     for (kind, payload, _) in &frames {
         assert_eq!(kind, "Event(\"chunk\")");
         bytes.clear();
-        corelay::providers::aws::eventstream::decode_chunk_bytes(payload, &mut bytes).unwrap();
+        corelay::aws::eventstream::decode_chunk_bytes(payload, &mut bytes).unwrap();
         let event: Value = serde_json::from_slice(&bytes).unwrap();
         types.push(event["type"].as_str().unwrap().to_owned());
         if event["type"] == "message_stop" {

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use corelay::providers::aws::sigv4::{
+use corelay::aws::sigv4::{
     Credentials, Payload, SignableRequest, SigningParams, SigningSettings, SigningTime, encode_path_segment,
     sha256_hex, sign,
 };
@@ -213,7 +213,7 @@ fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a s
     headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
-fn sign_raw(request: &RawRequest, ctx: &Context) -> corelay::providers::aws::sigv4::SigningOutput {
+fn sign_raw(request: &RawRequest, ctx: &Context) -> corelay::aws::sigv4::SigningOutput {
     let query: Vec<(&str, &str)> = request.query.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let headers: Vec<(&str, &str)> = request.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let signable = SignableRequest {
@@ -384,7 +384,7 @@ SignedHeaders=accept;content-type;host;x-amz-date, \
 Signature=65ec0d2c53c403b892163f7bee0991d4b6ba475991fb5923f0202c0ac00cb634";
 
 /// Signs the Bedrock ConverseStream request the way the adapter will build it.
-fn sign_converse_stream(credentials: &Credentials, model_path: &str) -> corelay::providers::aws::sigv4::SigningOutput {
+fn sign_converse_stream(credentials: &Credentials, model_path: &str) -> corelay::aws::sigv4::SigningOutput {
     let body = std::fs::read(fixtures_root().join("bedrock/bedrock-converse-stream.request.json")).unwrap();
     let headers = [
         ("host", "bedrock-runtime.us-east-1.amazonaws.com"),

@@ -24,9 +24,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use corelay::api::openai_chat::{ChunkEncoder, encode_response, error_body, error_status, parse_request};
+use corelay::aws::eventstream::{Decoder, crc32};
+use corelay::aws::sigv4::{Credentials, SigningTime};
 use corelay::chat::{FinishReason, ProviderErrorKind, StreamEvent, Usage};
-use corelay::providers::aws::eventstream::{Decoder, crc32};
-use corelay::providers::aws::sigv4::{Credentials, SigningTime};
 use corelay::providers::bedrock::{
     self, Api, Auth, ModelFamily, RequestOptions, SignedRequest, StreamTranslator, classify_error, parse_response,
     request_body, request_headers,

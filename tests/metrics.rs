@@ -120,7 +120,8 @@ fn counters_tokens_and_costs_are_exact() {
         r#"corelay_cost_usd_micros_total{model="acme/claude",provider="anthropic",key="team-a"} 345"#,
         r#"corelay_cost_usd_micros_total{model="acme/failover",provider="openai",key="team-a"} 40"#,
         r#"corelay_calls_without_usage_total{model="acme/openai",provider="openai"} 0"#,
-        "corelay_request_duration_seconds_count 5",
+        r#"corelay_request_duration_seconds_count{front_door="openai",model="acme/openai",provider="openai"} 2"#,
+        r#"corelay_request_duration_seconds_count{front_door="openai",model="acme/failover",provider="openai"} 1"#,
     ];
     let all_there = |text: &str| expected.iter().all(|line| text.lines().any(|l| l == *line));
     assert!(

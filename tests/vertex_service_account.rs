@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Client, PROVIDER_KEY, TestPki, chat_body, start_gateway};
-use corelay::providers::vertex_auth::{CLOUD_PLATFORM_SCOPE, ServiceAccount};
+use corelay::credentials::vertex::{CLOUD_PLATFORM_SCOPE, ServiceAccount};
 use loadtest::{MockConfig, MockProvider, Reply};
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 

@@ -3,6 +3,7 @@
 //! Owns parsing and checking only. It does not resolve secrets or DNS (see `config::resolve`) and knows
 //! nothing of workers. Every problem found is collected, so `corelay check` reports them all at once.
 
+mod expand;
 mod locate;
 pub mod resolve;
 
@@ -59,14 +60,20 @@ impl Default for LogConfig {
     }
 }
 
-/// `[admin]`: the key that guards admin endpoints (`POST /admin/reload`). Without one they are off.
+/// `[admin]`: the key that guards admin endpoints (`POST /admin/reload`; `/metrics`, `/v1/stats`
+/// when set), and optionally a listener of their own. Without a key, `POST /admin/reload` is off.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct AdminConfig {
-    /// Environment variable holding the admin key (preferred).
+    /// Environment variable holding the admin key.
     pub key_env: Option<String>,
+    /// File holding the admin key, re-read on every reload (rotation without restart).
+    pub key_file: Option<PathBuf>,
     /// The admin key inline (at least 16 characters).
     pub key: Option<String>,
+    /// `IP:port` of a listener serving only the admin endpoints (`/metrics`, `/v1/stats`,
+    /// `/admin/*`, `/dashboard`); when set, the client listener no longer serves them.
+    pub listen: Option<String>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -269,8 +276,11 @@ pub enum BedrockApi {
 pub struct ProviderConfig {
     pub kind: ProviderKind,
     pub base_url: String,
-    /// Environment variable holding the provider key; none means the provider needs no key.
+    /// Environment variable holding the provider key; none (and no `api_key_file`) means the
+    /// provider needs no key.
     pub api_key_env: Option<String>,
+    /// File holding the provider key, re-read on every reload so a key rotates without a restart.
+    pub api_key_file: Option<PathBuf>,
     /// PEM file of extra CA certificates trusted for this provider (a private vLLM, a test mock).
     pub ca_file: Option<PathBuf>,
     /// `max_tokens` sent when the client gave none, for providers that require one (Anthropic).
@@ -282,6 +292,10 @@ pub struct ProviderConfig {
     pub aws_access_key_id_env: Option<String>,
     pub aws_secret_access_key_env: Option<String>,
     pub aws_session_token_env: Option<String>,
+    /// Bedrock: the same credentials from files, re-read on every reload.
+    pub aws_access_key_id_file: Option<PathBuf>,
+    pub aws_secret_access_key_file: Option<PathBuf>,
+    pub aws_session_token_file: Option<PathBuf>,
     /// Bedrock: which API (default `converse`).
     pub bedrock_api: Option<BedrockApi>,
     /// Azure: the `api-version` query parameter (default 2024-10-21).
@@ -345,6 +359,8 @@ pub struct KeyConfig {
     pub key: Option<String>,
     /// Environment variable holding the key.
     pub key_env: Option<String>,
+    /// File holding the key, re-read on every reload.
+    pub key_file: Option<PathBuf>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -426,8 +442,10 @@ impl Config {
     /// Parses config text and lists its semantic issues alongside the config, so it can still be
     /// resolved for a complete report. Only a syntax or type error, which leaves no config, is `Err`.
     fn parse_collecting(text: &str) -> Result<(Config, Vec<ConfigIssue>), Vec<ConfigIssue>> {
+        // Syntax and types are checked on the text as written, so their errors carry a line.
         let config: Config = toml::from_str(text).map_err(|e| vec![syntax_issue(text, &e)])?;
         let mut issues = Vec::new();
+        let config = if text.contains("${") { expanded(text, &mut issues)? } else { config };
         config.collect_unknown_keys(&mut issues);
         config.validate(&mut issues);
         for issue in &mut issues {
@@ -441,6 +459,11 @@ impl Config {
     /// The listen address, valid after `parse` succeeded.
     pub fn listen_addr(&self) -> SocketAddr {
         self.server.listen.parse().expect("validated in Config::parse")
+    }
+
+    /// The admin listener's address (`admin.listen`), valid after `parse` succeeded.
+    pub fn admin_listen_addr(&self) -> Option<SocketAddr> {
+        self.admin.listen.as_ref().and_then(|listen| listen.parse().ok())
     }
 
     /// Worker count with `cores = 0` resolved against the machine.
@@ -485,10 +508,25 @@ impl Config {
             self.validate_model(id, model, issues);
         }
         self.validate_keys(issues);
-        match (&self.admin.key, &self.admin.key_env) {
-            (Some(_), Some(_)) => issues.push(issue("admin", "set either `key` or `key_env`, not both")),
-            (Some(k), None) if k.len() < 16 => issues.push(issue("admin.key", "must be at least 16 characters")),
-            _ => {}
+        self.validate_admin(issues);
+    }
+
+    fn validate_admin(&self, issues: &mut Vec<ConfigIssue>) {
+        let a = &self.admin;
+        if sources_set(&[a.key.is_some(), a.key_env.is_some(), a.key_file.is_some()]) > 1 {
+            issues.push(issue("admin", "set one of `key`, `key_env` or `key_file`"));
+        }
+        if a.key.as_ref().is_some_and(|k| k.len() < 16) {
+            issues.push(issue("admin.key", "must be at least 16 characters"));
+        }
+        if let Some(listen) = &a.listen {
+            match listen.parse::<SocketAddr>() {
+                Err(_) => issues.push(issue("admin.listen", format!("`{listen}` is not an IP:port address"))),
+                Ok(addr) if addr.port() != 0 && Some(addr) == self.server.listen.parse().ok() => {
+                    issues.push(issue("admin.listen", "must differ from server.listen"))
+                }
+                Ok(_) => {}
+            }
         }
     }
 
@@ -611,13 +649,13 @@ impl Config {
             } else if !names.insert(key.name.as_str()) {
                 issues.push(issue(&format!("{at}.name"), format!("duplicate key name `{}`", key.name)));
             }
-            match (&key.key, &key.key_env) {
-                (Some(_), Some(_)) => issues.push(issue(&at, "set either `key` or `key_env`, not both")),
-                (None, None) => issues.push(issue(&at, "one of `key` or `key_env` is required")),
-                (Some(k), None) if k.len() < 16 => {
-                    issues.push(issue(&format!("{at}.key"), "a gateway key must be at least 16 characters"))
-                }
-                _ => {}
+            match sources_set(&[key.key.is_some(), key.key_env.is_some(), key.key_file.is_some()]) {
+                0 => issues.push(issue(&at, "one of `key`, `key_env` or `key_file` is required")),
+                1 => {}
+                _ => issues.push(issue(&at, "set only one of `key`, `key_env` or `key_file`")),
+            }
+            if key.key.as_ref().is_some_and(|k| k.len() < 16) {
+                issues.push(issue(&format!("{at}.key"), "a gateway key must be at least 16 characters"))
             }
         }
     }
@@ -625,7 +663,7 @@ impl Config {
 
 fn validate_provider(name: &str, provider: &ProviderConfig, issues: &mut Vec<ConfigIssue>) {
     let key = format!("providers.{name}.base_url");
-    if let Err(why) = crate::upstream::Origin::parse_base_url(&provider.base_url) {
+    if let Err(why) = crate::http::origin::Origin::parse_base_url(&provider.base_url) {
         issues.push(issue(&key, format!("`{}`: {why}", provider.base_url)));
     }
     if let Some(env) = &provider.api_key_env
@@ -633,16 +671,15 @@ fn validate_provider(name: &str, provider: &ProviderConfig, issues: &mut Vec<Con
     {
         issues.push(issue(&format!("providers.{name}.api_key_env"), "must not be empty"));
     }
+    if provider.api_key_env.is_some() && provider.api_key_file.is_some() {
+        issues.push(issue(&format!("providers.{name}.api_key_file"), "set api_key_env or api_key_file, not both"));
+    }
     let is_bedrock = provider.kind == ProviderKind::Bedrock;
     if is_bedrock && provider.region.as_deref().is_none_or(str::is_empty) {
         issues.push(issue(&format!("providers.{name}.region"), "a bedrock provider needs its AWS region"));
     }
-    let aws_keys = [&provider.aws_access_key_id_env, &provider.aws_secret_access_key_env];
-    if is_bedrock && aws_keys.iter().filter(|k| k.is_some()).count() == 1 {
-        issues.push(issue(
-            &format!("providers.{name}"),
-            "set both aws_access_key_id_env and aws_secret_access_key_env, or neither",
-        ));
+    if is_bedrock {
+        validate_aws_credentials(name, provider, issues);
     }
     if provider.kind == ProviderKind::Vertex {
         for (field, value) in [("project", &provider.project), ("location", &provider.location)] {
@@ -658,22 +695,52 @@ fn validate_provider(name: &str, provider: &ProviderConfig, issues: &mut Vec<Con
             issues.push(issue(&format!("providers.{name}.{key}"), "only applies to kind = \"vertex\""));
         }
     }
-    let bedrock_only = [("region", provider.region.is_some()), ("bedrock_api", provider.bedrock_api.is_some())];
-    for (key, set) in
-        bedrock_only.into_iter().chain([("aws_access_key_id_env", provider.aws_access_key_id_env.is_some())])
-    {
+    let bedrock_only = [
+        ("region", provider.region.is_some()),
+        ("bedrock_api", provider.bedrock_api.is_some()),
+        ("aws_access_key_id_env", provider.aws_access_key_id_env.is_some()),
+        ("aws_access_key_id_file", provider.aws_access_key_id_file.is_some()),
+        ("aws_secret_access_key_file", provider.aws_secret_access_key_file.is_some()),
+        ("aws_session_token_file", provider.aws_session_token_file.is_some()),
+    ];
+    for (key, set) in bedrock_only {
         if set && !is_bedrock {
             issues.push(issue(&format!("providers.{name}.{key}"), "only applies to kind = \"bedrock\""));
         }
     }
 }
 
+/// The access key id and the secret each from one place (environment or file), both or neither.
+fn validate_aws_credentials(name: &str, provider: &ProviderConfig, issues: &mut Vec<ConfigIssue>) {
+    let id = sources_set(&[provider.aws_access_key_id_env.is_some(), provider.aws_access_key_id_file.is_some()]);
+    let secret =
+        sources_set(&[provider.aws_secret_access_key_env.is_some(), provider.aws_secret_access_key_file.is_some()]);
+    let token = sources_set(&[provider.aws_session_token_env.is_some(), provider.aws_session_token_file.is_some()]);
+    if id > 1 || secret > 1 || token > 1 {
+        issues.push(issue(
+            &format!("providers.{name}"),
+            "each AWS credential comes from its _env or its _file, not both",
+        ));
+    }
+    if (id == 0) != (secret == 0) {
+        issues.push(issue(
+            &format!("providers.{name}"),
+            "set both the AWS access key id and secret access key (_env or _file), or neither",
+        ));
+    }
+}
+
+/// How many of a setting's alternative sources are set.
+fn sources_set(set: &[bool]) -> usize {
+    set.iter().filter(|s| **s).count()
+}
+
 /// One way to authenticate, and a token URL that will not leak an assertion over plain HTTP.
 fn validate_vertex_auth(name: &str, provider: &ProviderConfig, issues: &mut Vec<ConfigIssue>) {
-    if provider.service_account_file.is_some() && provider.api_key_env.is_some() {
+    if provider.service_account_file.is_some() && (provider.api_key_env.is_some() || provider.api_key_file.is_some()) {
         issues.push(issue(
             &format!("providers.{name}.service_account_file"),
-            "set service_account_file or api_key_env (a static access token), not both",
+            "set service_account_file or api_key_env / api_key_file (a static access token), not both",
         ));
     }
     let Some(url) = &provider.token_url else { return };
@@ -681,9 +748,9 @@ fn validate_vertex_auth(name: &str, provider: &ProviderConfig, issues: &mut Vec<
     if provider.service_account_file.is_none() {
         issues.push(issue(&key, "only applies with service_account_file"));
     }
-    match crate::upstream::Origin::parse_base_url(url) {
+    match crate::http::origin::Origin::parse_base_url(url) {
         Err(why) => issues.push(issue(&key, format!("`{url}`: {why}"))),
-        Ok(origin) if origin.key.scheme == crate::upstream::Scheme::Http && !is_loopback(&origin.host) => {
+        Ok(origin) if origin.key.scheme == crate::http::origin::Scheme::Http && !is_loopback(&origin.host) => {
             issues.push(issue(&key, format!("`{url}`: must be https:// (plain http only to a loopback host)")));
         }
         Ok(_) => {}
@@ -692,6 +759,14 @@ fn validate_vertex_auth(name: &str, provider: &ProviderConfig, issues: &mut Vec<
 
 fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The config with `${VAR}` references replaced from the environment. Expansion only changes
+/// string values, so the types already checked still hold.
+fn expanded(text: &str, issues: &mut Vec<ConfigIssue>) -> Result<Config, Vec<ConfigIssue>> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| vec![syntax_issue(text, &e)])?;
+    expand::expand_table(&mut table, "", &|name| std::env::var(name).ok(), issues);
+    toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| vec![syntax_issue(text, &e)])
 }
 
 fn report_unknown(table: &str, unknown: &UnknownKeys, issues: &mut Vec<ConfigIssue>) {

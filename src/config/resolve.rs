@@ -1,11 +1,11 @@
-//! Turns a validated `Config` into what workers run on: secrets read from the environment, provider
-//! hosts resolved, CA files loaded.
+//! Turns a validated `Config` into what workers run on: secrets read from the environment or from
+//! key files, provider hosts resolved, CA files loaded. Every reload runs this again, so a key file
+//! rewritten in place rotates the key without a restart.
 //!
 //! Runs on the control thread, because all of it may block (environment, files, DNS). Workers only
 //! ever see the result. Secret values live in `Secret`, whose `Debug` never prints them.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::{Config, ConfigIssue};
-use crate::upstream::Origin;
+use crate::http::origin::Origin;
 
 /// `max_tokens` for Anthropic-style providers when neither the client nor the config gives one.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -21,24 +21,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// Azure OpenAI's `api-version` when the config names none (the current GA version).
 pub const AZURE_API_VERSION: &str = "2024-10-21";
 
-/// A secret string: usable, never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Secret {
-        Secret(value)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::credentials::Secret;
 
 /// A provider ready to be called.
 #[derive(Debug, Clone)]
@@ -117,7 +100,7 @@ pub struct VertexSettings {
 /// A service account and the token URL its assertions are exchanged at.
 #[derive(Debug, Clone)]
 pub struct ServiceAccountSettings {
-    pub account: Arc<crate::providers::vertex_auth::ServiceAccount>,
+    pub account: Arc<crate::credentials::vertex::ServiceAccount>,
     pub token_url: String,
     /// The key file, for telling a changed account from an unchanged one on reload.
     pub file: std::path::PathBuf,
@@ -191,9 +174,10 @@ pub fn resolve_with(config: Config, lookup: HostLookup) -> Result<ResolvedConfig
         }
     }
     let keys = config.keys.iter().enumerate().filter_map(|(i, key)| resolve_key(i, key, &mut issues)).collect();
-    let admin_key = match (&config.admin.key, &config.admin.key_env) {
+    let a = &config.admin;
+    let admin_key = match (&a.key, SecretSource::of(&a.key_env, &a.key_file)) {
         (Some(inline), _) => Some(Secret(inline.clone())),
-        (None, Some(env)) => read_env(env, "admin.key_env", &mut issues).map(Secret),
+        (None, Some(source)) => source.read("admin.key", &mut issues).map(Secret),
         (None, None) => None,
     };
     if issues.is_empty() {
@@ -214,8 +198,8 @@ fn resolve_provider(
     let origin = Origin::parse_base_url(&provider.base_url).ok()?;
     let issues_before = issues.len();
     let addrs = lookup_host(&origin, lookup, &format!("providers.{name}.base_url"), issues);
-    let api_key =
-        provider.api_key_env.as_ref().map(|env| read_env(env, &format!("providers.{name}.api_key_env"), issues));
+    let api_key = SecretSource::of(&provider.api_key_env, &provider.api_key_file)
+        .map(|source| source.read(&format!("providers.{name}.api_key"), issues));
     let bedrock = resolve_bedrock(name, provider, issues);
     let vertex = resolve_vertex(name, provider, issues);
     let extra_roots =
@@ -275,8 +259,8 @@ fn resolve_vertex(
             .token_url
             .clone()
             .or_else(|| account.token_uri.clone())
-            .unwrap_or_else(|| crate::providers::vertex_auth::DEFAULT_TOKEN_URL.to_string());
-        if let Err(why) = crate::upstream::Origin::parse_base_url(&token_url) {
+            .unwrap_or_else(|| crate::credentials::vertex::DEFAULT_TOKEN_URL.to_string());
+        if let Err(why) = crate::http::origin::Origin::parse_base_url(&token_url) {
             issues.push(at(&key, format!("the key file's token_uri `{token_url}`: {why}")));
             return None;
         }
@@ -293,7 +277,7 @@ fn read_service_account(
     path: &std::path::Path,
     key: &str,
     issues: &mut Vec<ConfigIssue>,
-) -> Option<crate::providers::vertex_auth::ServiceAccount> {
+) -> Option<crate::credentials::vertex::ServiceAccount> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -301,7 +285,7 @@ fn read_service_account(
             return None;
         }
     };
-    crate::providers::vertex_auth::ServiceAccount::from_key_file(&bytes)
+    crate::credentials::vertex::ServiceAccount::from_key_file(&bytes)
         .map_err(|e| issues.push(at(key, format!("{}: {e}", path.display()))))
         .ok()
 }
@@ -314,19 +298,14 @@ fn resolve_bedrock(
     if provider.kind != super::ProviderKind::Bedrock {
         return None;
     }
-    let key = |field: &str| format!("providers.{name}.{field}");
-    let credentials = match (&provider.aws_access_key_id_env, &provider.aws_secret_access_key_env) {
+    let at = format!("providers.{name}");
+    let id = SecretSource::of(&provider.aws_access_key_id_env, &provider.aws_access_key_id_file);
+    let secret = SecretSource::of(&provider.aws_secret_access_key_env, &provider.aws_secret_access_key_file);
+    let credentials = match (id, secret) {
         (Some(id), Some(secret)) => {
-            let access_key_id = read_env(id, &key("aws_access_key_id_env"), issues).map(Secret);
-            let secret_access_key = read_env(secret, &key("aws_secret_access_key_env"), issues).map(Secret);
-            // A session token is optional even when its variable is named: it exists only for
-            // temporary credentials.
-            let session_token = provider
-                .aws_session_token_env
-                .as_ref()
-                .and_then(|v| std::env::var(v).ok())
-                .filter(|t| !t.is_empty())
-                .map(Secret);
+            let access_key_id = id.read(&format!("{at}.aws_access_key_id"), issues).map(Secret);
+            let secret_access_key = secret.read(&format!("{at}.aws_secret_access_key"), issues).map(Secret);
+            let session_token = session_token(provider, &at, issues);
             Some(AwsCredentials { access_key_id: access_key_id?, secret_access_key: secret_access_key?, session_token })
         }
         _ => None,
@@ -338,13 +317,70 @@ fn resolve_bedrock(
     })
 }
 
+/// A session token is optional even when its variable is named (it exists only for temporary
+/// credentials); a named file must be readable, and an empty one means no token.
+fn session_token(provider: &super::ProviderConfig, at: &str, issues: &mut Vec<ConfigIssue>) -> Option<Secret> {
+    if let Some(path) = &provider.aws_session_token_file {
+        let key = format!("{at}.aws_session_token_file");
+        return read_file(path, &key, issues).filter(|t| !t.is_empty()).map(Secret);
+    }
+    let var = provider.aws_session_token_env.as_ref()?;
+    std::env::var(var).ok().filter(|t| !t.is_empty()).map(Secret)
+}
+
 fn resolve_key(index: usize, key: &super::KeyConfig, issues: &mut Vec<ConfigIssue>) -> Option<ResolvedKey> {
-    let secret = match (&key.key, &key.key_env) {
+    let secret = match (&key.key, SecretSource::of(&key.key_env, &key.key_file)) {
         (Some(inline), _) => inline.clone(),
-        (None, Some(env)) => read_env(env, &format!("keys[{index}].key_env"), issues)?,
+        (None, Some(source)) => source.read(&format!("keys[{index}].key"), issues)?,
         (None, None) => return None,
     };
     Some(ResolvedKey { name: key.name.clone(), secret: Secret(secret) })
+}
+
+/// Where a secret is read from: a `*_env` variable or a `*_file` (validation allows one of them).
+enum SecretSource<'a> {
+    Env(&'a str),
+    File(&'a std::path::Path),
+}
+
+impl<'a> SecretSource<'a> {
+    /// The variable when named, else the file, else none.
+    fn of(env: &'a Option<String>, file: &'a Option<std::path::PathBuf>) -> Option<SecretSource<'a>> {
+        match (env, file) {
+            (Some(var), _) => Some(SecretSource::Env(var)),
+            (None, Some(path)) => Some(SecretSource::File(path)),
+            (None, None) => None,
+        }
+    }
+
+    /// The secret, or an issue under `{setting}_env` / `{setting}_file` (`setting` is the key path
+    /// without the suffix: `providers.x.api_key`, `admin.key`).
+    fn read(&self, setting: &str, issues: &mut Vec<ConfigIssue>) -> Option<String> {
+        let field = |suffix: &str| format!("{setting}{suffix}");
+        match self {
+            SecretSource::Env(var) => read_env(var, &field("_env"), issues),
+            SecretSource::File(path) => {
+                let value = read_file(path, &field("_file"), issues)?;
+                if value.is_empty() {
+                    issues.push(at(&field("_file"), format!("{} is empty", path.display())));
+                    return None;
+                }
+                Some(value)
+            }
+        }
+    }
+}
+
+/// A secret file's contents without surrounding whitespace (the newline an editor or `echo` adds is
+/// not part of the key).
+fn read_file(path: &std::path::Path, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(text.trim().to_string()),
+        Err(e) => {
+            issues.push(at(key, format!("cannot read {}: {e}", path.display())));
+            None
+        }
+    }
 }
 
 fn read_env(var: &str, key: &str, issues: &mut Vec<ConfigIssue>) -> Option<String> {

@@ -256,3 +256,98 @@ fn the_demo_config_prices_every_model_and_fits_a_default_descriptor_limit() {
     let needed = crate::runtime::limits::descriptors_needed(demo.worker_count(), demo.server.max_connections_per_core);
     assert!(needed <= 4096, "the demo needs {needed} descriptors");
 }
+
+/// Writes `text` to a temporary file named for this test process and `name`; removed by the caller.
+fn temp_path(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("corelay-config-test-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn env_references_in_string_values_are_expanded_and_an_unset_one_names_file_line_key_and_variable() {
+    let home = std::env::var("HOME").expect("HOME is set for tests");
+    let text =
+        MINIMAL.replace("[models.\"acme/chat-small\"]\n", "[models.\"acme/chat-small\"]\nowned_by = \"${HOME}\"\n");
+    let config = Config::parse(&text).unwrap();
+    assert_eq!(config.models["acme/chat-small"].owned_by.as_deref(), Some(home.as_str()));
+
+    let text = MINIMAL.replace("gpt-4o-mini", "${CORELAY_TEST_SURELY_UNSET_VAR}");
+    let path = temp_path("unset.toml", &text);
+    let error = load_resolved_with(&path, HostLookup::Skip).unwrap_err();
+    let _ = std::fs::remove_file(&path);
+    let shown = error.to_string();
+    let expected = format!(
+        "{}:18: models.\"acme/chat-small\".endpoints[0].model: environment variable CORELAY_TEST_SURELY_UNSET_VAR is not set",
+        path.display()
+    );
+    assert!(shown.contains(&expected), "{shown}");
+}
+
+#[test]
+fn provider_admin_and_gateway_keys_are_read_from_files_without_the_trailing_newline() {
+    let provider_key = temp_path("provider.key", "sk-from-a-file-0123\n");
+    let admin_key = temp_path("admin.key", "admin-from-a-file-0123\n");
+    let gateway_key = temp_path("gateway.key", "  gw-from-a-file-0123  \n");
+    let text = MINIMAL.replace("api_key_env = \"MOCK_KEY\"", &format!("api_key_file = \"{}\"", provider_key.display()))
+        + &format!(
+            "[admin]\nkey_file = \"{}\"\n[[keys]]\nname = \"team\"\nkey_file = \"{}\"\n",
+            admin_key.display(),
+            gateway_key.display()
+        );
+    let resolved = resolve::resolve_with(Config::parse(&text).unwrap(), HostLookup::Skip).unwrap();
+    for path in [&provider_key, &admin_key, &gateway_key] {
+        let _ = std::fs::remove_file(path);
+    }
+    assert_eq!(resolved.providers["mock"].api_key.as_ref().map(|k| k.expose()), Some("sk-from-a-file-0123"));
+    assert_eq!(resolved.admin_key.as_ref().map(|k| k.expose()), Some("admin-from-a-file-0123"));
+    assert_eq!(resolved.keys[0].secret.expose(), "gw-from-a-file-0123");
+}
+
+#[test]
+fn a_missing_or_empty_key_file_is_a_resolve_error_and_two_sources_a_config_error() {
+    let missing = MINIMAL.replace("api_key_env = \"MOCK_KEY\"", "api_key_file = \"/nonexistent/corelay.key\"");
+    let issues = resolve::resolve_with(Config::parse(&missing).unwrap(), HostLookup::Skip).unwrap_err();
+    assert_eq!(issues[0].key, "providers.mock.api_key_file");
+    assert!(issues[0].message.contains("cannot read /nonexistent/corelay.key"), "{issues:?}");
+
+    let empty = temp_path("empty.key", "\n");
+    let text = MINIMAL.replace("api_key_env = \"MOCK_KEY\"", &format!("api_key_file = \"{}\"", empty.display()));
+    let issues = resolve::resolve_with(Config::parse(&text).unwrap(), HostLookup::Skip).unwrap_err();
+    let _ = std::fs::remove_file(&empty);
+    assert_eq!(issues[0].key, "providers.mock.api_key_file");
+    assert!(issues[0].message.ends_with("is empty"), "{issues:?}");
+
+    let both = MINIMAL.replace("api_key_env = \"MOCK_KEY\"", "api_key_env = \"K\"\napi_key_file = \"/k\"");
+    assert_eq!(issue_keys(&both)[0].0, "providers.mock.api_key_file");
+    let admin = MINIMAL.to_string() + "[admin]\nkey_env = \"A\"\nkey_file = \"/a\"\n";
+    assert_eq!(issue_keys(&admin)[0].0, "admin");
+}
+
+#[test]
+fn bedrock_credentials_come_from_files_or_the_environment_both_or_neither() {
+    let bedrock = |auth: &str| {
+        format!(
+            "[providers.b]\nkind = \"bedrock\"\nbase_url = \"http://127.0.0.1:9\"\nregion = \"us-east-1\"\n{auth}\n[models.m]\nendpoints = [{{ provider = \"b\", model = \"x\" }}]\n"
+        )
+    };
+    let id = temp_path("aws-id", "AKIDFROMFILE\n");
+    let secret = temp_path("aws-secret", "secret-from-file\n");
+    let files =
+        format!("aws_access_key_id_file = \"{}\"\naws_secret_access_key_file = \"{}\"", id.display(), secret.display());
+    let resolved = resolve::resolve_with(Config::parse(&bedrock(&files)).unwrap(), HostLookup::Skip).unwrap();
+    let _ = (std::fs::remove_file(&id), std::fs::remove_file(&secret));
+    let credentials = resolved.providers["b"].bedrock.clone().unwrap().credentials.unwrap();
+    assert_eq!(credentials.access_key_id.expose(), "AKIDFROMFILE");
+    assert_eq!(credentials.secret_access_key.expose(), "secret-from-file");
+    assert!(credentials.session_token.is_none());
+
+    let half = issue_keys(&bedrock("aws_access_key_id_file = \"/id\""));
+    assert!(half[0].1.contains("both the AWS access key id and secret access key"), "{half:?}");
+    let doubled = issue_keys(&bedrock(
+        "aws_access_key_id_file = \"/id\"\naws_access_key_id_env = \"I\"\naws_secret_access_key_env = \"S\"",
+    ));
+    assert!(doubled[0].1.contains("not both"), "{doubled:?}");
+    let wrong_kind = MINIMAL.replace("api_key_env = \"MOCK_KEY\"", "aws_secret_access_key_file = \"/s\"");
+    assert_eq!(issue_keys(&wrong_kind)[0].0, "providers.mock.aws_secret_access_key_file");
+}

@@ -3,6 +3,7 @@
 //! sockets, buffers, timeouts, routing or any policy beyond message framing.
 
 pub mod body;
+pub mod origin;
 pub mod request;
 pub mod response;
 pub mod write;

@@ -7,6 +7,8 @@
 
 pub mod access_log;
 pub mod cost;
+pub mod histogram;
+pub mod process;
 pub mod registry;
 pub mod timeline;
 pub mod usage;
@@ -81,6 +83,42 @@ pub struct SpendLabels {
     pub key: String,
 }
 
+/// Label set of the latency histograms: front door, model (configured id or `(unknown)`) and the
+/// provider that served (`none` when none did). All three come from the config or the code, never
+/// from what a client sent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LatencyLabels {
+    pub front_door: &'static str,
+    pub model: String,
+    pub provider: String,
+}
+
+/// The three latency histograms of one label set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatencyHistograms {
+    pub duration: histogram::Buckets,
+    pub ttfb: histogram::Buckets,
+    pub overhead: histogram::Buckets,
+}
+
+impl Default for LatencyHistograms {
+    fn default() -> Self {
+        LatencyHistograms {
+            duration: histogram::Buckets::new(histogram::LATENCY_BOUNDS_US),
+            ttfb: histogram::Buckets::new(histogram::LATENCY_BOUNDS_US),
+            overhead: histogram::Buckets::new(histogram::OVERHEAD_BOUNDS_US),
+        }
+    }
+}
+
+impl LatencyHistograms {
+    pub fn merge(&mut self, other: &LatencyHistograms) {
+        self.duration.merge(&other.duration);
+        self.ttfb.merge(&other.ttfb);
+        self.overhead.merge(&other.overhead);
+    }
+}
+
 /// Counter increments since the last tick.
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
@@ -100,11 +138,11 @@ pub struct MetricsDelta {
     pub spend: HashMap<SpendLabels, Counters>,
     pub attempts: HashMap<(String, &'static str), u64>,
     pub failovers: HashMap<String, u64>,
+    /// Whole-process latency for the dashboard's percentiles (HDR: fine-grained, not aggregatable).
     pub latency: Histogram<u64>,
     pub ttfb: Histogram<u64>,
-    pub overhead: Histogram<u64>,
-    /// Exact sums in microseconds, for the summaries' `_sum`.
-    pub sums_us: [u64; 3],
+    /// The Prometheus histograms, per label set.
+    pub histograms: HashMap<LatencyLabels, LatencyHistograms>,
     /// Gauges, sampled at report time.
     pub in_flight: u64,
     pub open_connections: u64,
@@ -129,12 +167,24 @@ fn empty_delta(worker: usize) -> MetricsDelta {
         failovers: HashMap::new(),
         latency: new_histogram(),
         ttfb: new_histogram(),
-        overhead: new_histogram(),
-        sums_us: [0; 3],
+        histograms: HashMap::new(),
         in_flight: 0,
         open_connections: 0,
         pool: Vec::new(),
         driver: "",
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// One call into its label set's histograms; TTFB only when a provider answered.
+fn observe_latency(histograms: &mut LatencyHistograms, call: &CallRecord) {
+    histograms.duration.observe(micros(call.duration));
+    histograms.overhead.observe(micros(call.overhead()));
+    if let Some(ttfb) = call.ttfb {
+        histograms.ttfb.observe(micros(ttfb));
     }
 }
 
@@ -157,13 +207,17 @@ impl WorkerMetrics {
     pub fn record(&self, call: &CallRecord) {
         let mut delta = self.delta.borrow_mut();
         let model = call.model_label();
+        let provider = if call.provider.is_empty() { "none" } else { call.provider.as_str() };
         let labels = RequestLabels {
             front_door: call.front_door,
             model: model.to_string(),
-            provider: if call.provider.is_empty() { "none".into() } else { call.provider.clone() },
+            provider: provider.to_string(),
             status_class: status_class(call.status),
         };
         *delta.requests.entry(labels).or_default() += 1;
+        let latency =
+            LatencyLabels { front_door: call.front_door, model: model.to_string(), provider: provider.to_string() };
+        observe_latency(delta.histograms.entry(latency).or_default(), call);
         for (provider, outcome) in &call.attempts {
             *delta.attempts.entry((provider.clone(), outcome.name())).or_default() += 1;
         }
@@ -195,15 +249,9 @@ impl WorkerMetrics {
                 None => counters.without_usage += 1,
             }
         }
-        let (duration, overhead) = (call.duration.as_micros() as u64, call.overhead().as_micros() as u64);
-        record_micros(&mut delta.latency, duration);
-        record_micros(&mut delta.overhead, overhead);
-        delta.sums_us[0] += duration;
-        delta.sums_us[2] += overhead;
+        record_micros(&mut delta.latency, micros(call.duration));
         if let Some(ttfb) = call.ttfb {
-            let ttfb = ttfb.as_micros() as u64;
-            record_micros(&mut delta.ttfb, ttfb);
-            delta.sums_us[1] += ttfb;
+            record_micros(&mut delta.ttfb, micros(ttfb));
         }
     }
 

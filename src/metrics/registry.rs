@@ -1,13 +1,13 @@
 //! The control thread's totals of every worker's metrics, rendered as Prometheus text format 0.0.4.
-//! Counters only grow; latency summaries are cumulative HDR histograms with exact sums.
+//! Counters only grow; latency is classic histograms (fixed buckets, exact sums) per front door,
+//! model and provider, so they add up across workers and across instances. The scrape also carries
+//! build info, process metrics, reload and token-fetch counters, and endpoint health.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use hdrhistogram::Histogram;
-
-use super::{Counters, MetricsDelta, RequestLabels, SpendLabels, TOKEN_KINDS};
-use crate::health::{EndpointState, HealthTable, new_histogram};
+use super::{Counters, LatencyHistograms, LatencyLabels, MetricsDelta, RequestLabels, SpendLabels, TOKEN_KINDS};
+use crate::health::{EndpointState, HealthTable};
 
 /// Reads one per-core value out of a worker's gauges.
 type GaugeOf = fn(&WorkerGauges) -> u64;
@@ -25,9 +25,9 @@ pub struct Registry {
     spend: BTreeMap<SpendLabels, Counters>,
     attempts: BTreeMap<(String, &'static str), u64>,
     failovers: BTreeMap<String, u64>,
-    histograms: [Histogram<u64>; 3],
-    sums_us: [u64; 3],
+    histograms: BTreeMap<LatencyLabels, LatencyHistograms>,
     workers: Vec<WorkerGauges>,
+    reloads: Reloads,
     /// Service-account token fetches by provider: successes, failures, the newest token's expiry.
     access_tokens: BTreeMap<String, TokenFetches>,
 }
@@ -39,10 +39,25 @@ struct TokenFetches {
     expires_at_unix_ms: Option<u64>,
 }
 
-const SUMMARIES: [(&str, &str); 3] = [
-    ("corelay_request_duration_seconds", "Whole request time, as the client sees it."),
-    ("corelay_time_to_first_byte_seconds", "From the request sent to a provider to its response head."),
-    ("corelay_gateway_overhead_seconds", "Request time minus time spent waiting on providers."),
+/// Config reloads (SIGHUP or `POST /admin/reload`) by outcome.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reloads {
+    succeeded: u64,
+    failed: u64,
+    last_succeeded: Option<bool>,
+    last_success_unix: Option<u64>,
+}
+
+type HistogramOf = fn(&LatencyHistograms) -> &super::histogram::Buckets;
+
+const HISTOGRAMS: [(&str, &str, HistogramOf); 3] = [
+    ("corelay_request_duration_seconds", "Whole request time, as the client sees it.", |h| &h.duration),
+    (
+        "corelay_time_to_first_byte_seconds",
+        "From the request sent to a provider to its response head (calls a provider answered).",
+        |h| &h.ttfb,
+    ),
+    ("corelay_gateway_overhead_seconds", "Request time minus time spent waiting on providers.", |h| &h.overhead),
 ];
 
 impl Registry {
@@ -52,9 +67,9 @@ impl Registry {
             spend: BTreeMap::new(),
             attempts: BTreeMap::new(),
             failovers: BTreeMap::new(),
-            histograms: [new_histogram(), new_histogram(), new_histogram()],
-            sums_us: [0; 3],
+            histograms: BTreeMap::new(),
             workers: vec![WorkerGauges::default(); workers],
+            reloads: Reloads::default(),
             access_tokens: BTreeMap::new(),
         }
     }
@@ -68,6 +83,18 @@ impl Registry {
                 fetches.expires_at_unix_ms = Some(expiry);
             }
             None => fetches.failed += 1,
+        }
+    }
+
+    /// Counts one config reload, at Unix time `now` when it succeeded.
+    pub fn note_reload(&mut self, succeeded: bool, now_unix: u64) {
+        let r = &mut self.reloads;
+        r.last_succeeded = Some(succeeded);
+        if succeeded {
+            r.succeeded += 1;
+            r.last_success_unix = Some(now_unix);
+        } else {
+            r.failed += 1;
         }
     }
 
@@ -90,11 +117,8 @@ impl Registry {
         for (model, n) in delta.failovers {
             *self.failovers.entry(model).or_default() += n;
         }
-        for (total, add) in self.histograms.iter_mut().zip([&delta.latency, &delta.ttfb, &delta.overhead]) {
-            let _ = total.add(add);
-        }
-        for (sum, add) in self.sums_us.iter_mut().zip(delta.sums_us) {
-            *sum += add;
+        for (labels, histograms) in delta.histograms {
+            self.histograms.entry(labels).or_default().merge(&histograms);
         }
         if let Some(gauges) = self.workers.get_mut(delta.worker) {
             *gauges = WorkerGauges {
@@ -106,21 +130,40 @@ impl Registry {
         }
     }
 
-    /// The cumulative overhead histogram (for reports).
-    pub fn overhead(&self) -> &Histogram<u64> {
-        &self.histograms[2]
-    }
-
-    /// Prometheus text for everything counted so far, plus endpoint health from `table`.
+    /// Prometheus text for everything counted so far, plus endpoint health from `table` and the
+    /// process's resources read now.
     pub fn render(&self, table: &HealthTable, endpoint_keys: &[(String, String)]) -> String {
-        let mut out = String::with_capacity(8 * 1024);
+        let mut out = String::with_capacity(16 * 1024);
+        render_build_info(&mut out);
         self.render_requests(&mut out);
         self.render_spend(&mut out);
-        self.render_summaries(&mut out);
+        self.render_histograms(&mut out);
         self.render_workers(&mut out);
+        self.render_reloads(&mut out);
         self.render_access_tokens(&mut out);
         render_health(&mut out, table, endpoint_keys);
+        super::process::ProcessSample::read().render(&mut out);
         out
+    }
+
+    fn render_reloads(&self, out: &mut String) {
+        let name = "corelay_config_reloads_total";
+        header(out, name, "counter", "Config reloads (SIGHUP or POST /admin/reload), by outcome.");
+        sample(out, name, &[("outcome", "success")], self.reloads.succeeded);
+        sample(out, name, &[("outcome", "failure")], self.reloads.failed);
+        let last = "corelay_config_last_reload_successful";
+        header(
+            out,
+            last,
+            "gauge",
+            "Whether the last reload succeeded (1) or failed and changed nothing (0); 1 before any.",
+        );
+        let _ = writeln!(out, "{last} {}", u8::from(self.reloads.last_succeeded.unwrap_or(true)));
+        if let Some(at) = self.reloads.last_success_unix {
+            let at_name = "corelay_config_last_reload_success_timestamp_seconds";
+            header(out, at_name, "gauge", "Unix time of the last successful reload.");
+            let _ = writeln!(out, "{at_name} {at}");
+        }
     }
 
     /// Written only when some provider uses a service account, so other setups show no empty family.
@@ -194,16 +237,14 @@ impl Registry {
         }
     }
 
-    fn render_summaries(&self, out: &mut String) {
-        for (i, (name, help)) in SUMMARIES.iter().enumerate() {
-            header(out, name, "summary", help);
-            let h = &self.histograms[i];
-            for q in ["0.5", "0.9", "0.99", "0.999"] {
-                let value = if h.is_empty() { 0 } else { h.value_at_quantile(q.parse().unwrap_or(0.5)) };
-                let _ = writeln!(out, "{name}{{quantile=\"{q}\"}} {}", seconds(value));
+    fn render_histograms(&self, out: &mut String) {
+        for (name, help, histogram) in HISTOGRAMS {
+            header(out, name, "histogram", &format!("{help} By front door, model and provider."));
+            for (l, histograms) in &self.histograms {
+                let labels =
+                    label_list(&[("front_door", l.front_door), ("model", &l.model), ("provider", &l.provider)]);
+                histogram(histograms).render(out, name, &labels);
             }
-            let _ = writeln!(out, "{name}_sum {}", seconds(self.sums_us[i]));
-            let _ = writeln!(out, "{name}_count {}", h.len());
         }
     }
 
@@ -240,6 +281,14 @@ impl Registry {
     }
 }
 
+/// `corelay_build_info{version,commit} 1`: which build is running, to join onto other series.
+fn render_build_info(out: &mut String) {
+    let name = "corelay_build_info";
+    header(out, name, "gauge", "The running build: its version and git commit (always 1).");
+    let labels = [("version", env!("CARGO_PKG_VERSION")), ("commit", env!("CORELAY_COMMIT"))];
+    sample(out, name, &labels, 1);
+}
+
 fn render_health(out: &mut String, table: &HealthTable, endpoint_keys: &[(String, String)]) {
     header(out, "corelay_endpoint_health", "gauge", "Endpoint health state (1 = current state).");
     for (id, (provider, model)) in endpoint_keys.iter().enumerate() {
@@ -260,17 +309,21 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
-    out.push_str(name);
-    out.push('{');
+    let _ = writeln!(out, "{name}{{{}}} {value}", label_list(labels));
+}
+
+/// `key="value",...` with values escaped, without braces.
+fn label_list(labels: &[(&str, &str)]) -> String {
+    let mut out = String::new();
     for (i, (key, value)) in labels.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         let _ = write!(out, "{key}=\"");
-        escape_label(value, out);
+        escape_label(value, &mut out);
         out.push('"');
     }
-    let _ = writeln!(out, "}} {value}");
+    out
 }
 
 /// Label values escape backslash, double quote and newline (text format 0.0.4).
@@ -283,10 +336,6 @@ fn escape_label(value: &str, out: &mut String) {
             c => out.push(c),
         }
     }
-}
-
-fn seconds(micros: u64) -> String {
-    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
 }
 
 #[cfg(test)]
@@ -331,6 +380,12 @@ mod tests {
         assert!(text.contains("corelay_open_connections{core=\"0\"} 3"));
         assert!(text.contains("corelay_worker_driver{core=\"0\",driver=\"io_uring\"} 1"));
         assert!(text.contains("corelay_pool_misses_total{core=\"0\",origin=\"http://mock:80\"} 2"), "{text}");
-        assert!(text.contains("corelay_request_duration_seconds_count 2"));
+        let series = "front_door=\"openai\",model=\"acme/\\\"quoted\\\"\",provider=\"mock\"";
+        assert!(text.contains(&format!("corelay_request_duration_seconds_count{{{series}}} 2")), "{text}");
+        assert!(text.contains(&format!("corelay_gateway_overhead_seconds_bucket{{{series},le=\"+Inf\"}} 2")));
+        assert!(text.contains("# TYPE corelay_time_to_first_byte_seconds histogram"));
+        assert!(text.contains("corelay_config_reloads_total{outcome=\"success\"} 0"));
+        assert!(text.contains(&format!("corelay_build_info{{version=\"{}\",", env!("CARGO_PKG_VERSION"))));
+        assert!(text.contains("# TYPE process_open_fds gauge"));
     }
 }

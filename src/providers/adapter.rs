@@ -15,10 +15,10 @@ use crate::http::request::RequestHead;
 use crate::http::response::ResponseHead;
 use crate::http::write::write_request_head;
 
-use super::aws::sigv4::{Credentials, SigningTime};
 use super::openai::Operation;
-use super::vertex_auth::TokenTable;
 use super::{Translator, anthropic, bedrock, gemini, openai, openai_chat, openai_responses};
+use crate::aws::sigv4::{Credentials, SigningTime};
+use crate::credentials::vertex::TokenTable;
 
 /// A client request Corelay can pass through as sent (only the model, and the credentials, replaced)
 /// to providers that speak its format.

@@ -30,7 +30,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Deserializer};
 
-use super::aws::sigv4::encode_path_segment;
+use crate::aws::sigv4::encode_path_segment;
 use crate::chat::{FinishReason, Usage};
 
 /// SigV4's service name for Bedrock Runtime (the host says `bedrock-runtime`, the signature does not).

@@ -4,13 +4,11 @@
 
 pub mod adapter;
 pub mod anthropic;
-pub mod aws;
 pub mod bedrock;
 pub mod gemini;
 pub mod openai;
 pub mod openai_chat;
 pub mod openai_responses;
-pub mod vertex_auth;
 
 use crate::chat::{StreamEvent, Usage};
 

@@ -11,60 +11,23 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::WorkerContext;
-use super::client::ClientConn;
-use super::connection::Request;
+use super::client::{ClientConn, Request};
 use super::relay::{self, Held};
+use super::serving::{
+    Attempt, Failure, MAX_FAILED_BODY_BYTES, Serving, apply_retry_after, credential_refused, is_credential_refusal,
+    is_retryable_status, outcome_of,
+};
 use super::translated;
 use crate::api::route_fields::{self, RouteFields};
 use crate::api::{FrontDoor, openai_chat};
 use crate::chat::ChatRequest;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
-use crate::http::response::ResponseHead;
 use crate::metrics::CallRecord;
 use crate::providers::adapter::{Adapter, EndpointCall, NativeOperation};
 use crate::providers::openai::Operation;
 use crate::routing::{Candidate, RouteError, Snapshot, order_candidates};
-use crate::upstream::{self, UpstreamError, UpstreamResponse};
-
-/// Largest error body kept from a failed attempt, to pass on if it turns out to be the last one.
-const MAX_FAILED_BODY_BYTES: usize = 64 * 1024;
-/// A `Retry-After` longer than this is capped: a provider cannot bench itself for a day by mistake.
-const MAX_COOLDOWN: Duration = Duration::from_secs(600);
-
-/// Why an attempt did not serve the client.
-pub enum Failure {
-    /// The provider answered with a retryable status; passed through if no attempt does better.
-    Status { status: u16, retry_after: Option<Vec<u8>>, content_type: Option<Vec<u8>>, body: Vec<u8> },
-    /// No usable answer at all.
-    Error(GatewayError),
-}
-
-pub enum Attempt {
-    /// The client got a response (or went away); `bool` says whether the connection is reusable.
-    Served(bool),
-    Failed(Failure),
-}
-
-/// What a relay needs to know about the attempt that serves.
-pub struct Serving<'a> {
-    pub candidate: &'a Candidate<'a>,
-    pub attempts: usize,
-    pub keep_alive: bool,
-    pub started: Instant,
-    pub ttfb: Duration,
-    pub probe: bool,
-    /// The routes version the attempt's endpoint ids belong to.
-    pub routes_version: u64,
-    /// The request's record for metrics and the access log.
-    pub call: &'a RefCell<CallRecord>,
-    /// Time `upstream::send` took (connect, write, wait for the head): time waited on the provider.
-    pub send_time: Duration,
-    /// The client asked for usage at the end of a stream.
-    pub include_usage: bool,
-    /// The client's format.
-    pub front_door: crate::api::FrontDoor,
-}
+use crate::upstream::{self, UpstreamResponse};
 
 /// `POST /v1/chat/completions`. `Ok(reusable)` once a response was written; `Err` when nothing was
 /// written yet.
@@ -569,61 +532,6 @@ async fn stream(
             Attempt::Failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)))
         }
     }
-}
-
-/// 408, 409, 429, 5xx and Anthropic's 529 say "try elsewhere"; other 4xx are the client's fault.
-pub fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429 | 500..=599)
-}
-
-pub fn outcome_of(error: &UpstreamError) -> Outcome {
-    match error {
-        e if e.is_timeout() => Outcome::Timeout,
-        UpstreamError::Connect(_) | UpstreamError::Tls(_) | UpstreamError::ClosedBeforeResponse => {
-            Outcome::ConnectError
-        }
-        UpstreamError::Write(_) => Outcome::ConnectError,
-        _ => Outcome::ServerError,
-    }
-}
-
-/// `Retry-After: SECONDS` on a 429 or 503 pauses the provider (all its models) on every core.
-pub fn apply_retry_after(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<'_>, head: &ResponseHead) {
-    if !matches!(head.status, 429 | 503) {
-        return;
-    }
-    let Some(seconds) =
-        head.header("retry-after").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
-    else {
-        return;
-    };
-    cool_down(cx, snapshot, candidate, Duration::from_secs(seconds));
-}
-
-/// Pauses the candidate's provider (all its models) on every core for `pause` (capped).
-pub fn cool_down(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<'_>, pause: Duration) {
-    let until = Instant::now() + pause.min(MAX_COOLDOWN);
-    for id in snapshot.routes.endpoints_of_provider(&candidate.endpoint.provider.name) {
-        cx.health.cooldown(id, until);
-    }
-}
-
-/// A provider's 401 or 403 is about the gateway's credentials for it (revoked, wrong project), not
-/// the client's: another endpoint may still serve, and the provider's text (which may quote the key)
-/// never goes on.
-pub fn is_credential_refusal(status: u16) -> bool {
-    matches!(status, 401 | 403)
-}
-
-/// Reads and drops a credential refusal's body (the connection stays reusable) and says what
-/// happened without the provider's words.
-pub async fn credential_refused(cx: &WorkerContext, provider: &str, response: UpstreamResponse) -> GatewayError {
-    let UpstreamResponse { head, mut body } = response;
-    let _ = body.read_to_end(MAX_FAILED_BODY_BYTES).await;
-    body.release(&cx.pool);
-    log::warn!("provider `{provider}` refused the gateway's credentials (HTTP {}); trying elsewhere", head.status);
-    let why = format!("provider `{provider}` refused the gateway's credentials for it (HTTP {})", head.status);
-    GatewayError::new(ErrorKind::BadGateway, why)
 }
 
 /// Keeps what is needed to pass a failed attempt's answer on, should it be the last one, with the

@@ -1,12 +1,20 @@
-//! The client side of one connection: its socket, its read buffer, and writing responses.
+//! The client side of one connection: its socket, its read buffer, the requests read from it, and
+//! writing responses.
 
 use std::io;
 
 use monoio::net::TcpStream;
 
 use crate::error::{ErrorKind, GatewayError};
+use crate::http::request::RequestHead;
 use crate::http::write::{OutFraming, write_response_head};
 use crate::netio;
+
+/// A request whose head and body were read completely.
+pub struct Request {
+    pub head: RequestHead,
+    pub body: Vec<u8>,
+}
 
 pub struct ClientConn {
     pub stream: TcpStream,
@@ -20,6 +28,11 @@ pub struct ClientConn {
     pub last_status: u16,
     /// Bytes written to the client so far.
     pub written: u64,
+    /// The listener this connection came in on, which decides the paths served.
+    pub listener: super::listener::Listener,
+    /// The worker's lifecycle: once it drains, every response head says `connection: close`, also
+    /// those of requests that were already in flight when the drain began.
+    pub lifecycle: Option<std::rc::Rc<super::lifecycle::Lifecycle>>,
 }
 
 impl ClientConn {
@@ -31,12 +44,15 @@ impl ClientConn {
             request_id: String::new(),
             last_status: 0,
             written: 0,
+            listener: super::listener::Listener::Both,
+            lifecycle: None,
         }
     }
 
     /// Appends a response head with `x-request-id` added.
     pub fn write_head(&mut self, status: u16, headers: &[(&str, &[u8])], framing: OutFraming, keep_alive: bool) {
         self.last_status = status;
+        let keep_alive = keep_alive && !self.is_draining();
         if self.request_id.is_empty() {
             write_response_head(&mut self.out, status, headers, framing, keep_alive);
             return;
@@ -45,6 +61,11 @@ impl ClientConn {
         all.extend_from_slice(headers);
         all.push(("x-request-id", self.request_id.as_bytes()));
         write_response_head(&mut self.out, status, &all, framing, keep_alive);
+    }
+
+    /// The worker is draining: no response may promise another on this connection.
+    pub fn is_draining(&self) -> bool {
+        self.lifecycle.as_ref().is_some_and(|l| l.is_draining())
     }
 
     /// Writes `out` and clears it.

@@ -11,7 +11,7 @@ use monoio::net::TcpStream;
 use monoio::time::Instant;
 
 use super::WorkerContext;
-use super::client::ClientConn;
+use super::client::{ClientConn, Request};
 use super::lifecycle::Phase;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::BodyFraming;
@@ -26,11 +26,13 @@ enum Admit {
     Reject(GatewayError),
 }
 
-/// Serves requests on one client connection until either side ends it.
-pub async fn serve(cx: Rc<WorkerContext>, stream: TcpStream) {
+/// Serves requests on one client connection, accepted on `listener`, until either side ends it.
+pub async fn serve(cx: Rc<WorkerContext>, stream: TcpStream, listener: super::listener::Listener) {
     let _open = cx.lifecycle.connection();
     let _ = stream.set_nodelay(true);
     let mut conn = ClientConn::new(stream);
+    conn.listener = listener;
+    conn.lifecycle = Some(Rc::clone(&cx.lifecycle));
     let mut first = true;
     loop {
         let request = match read_request(&cx, &mut conn, first).await {
@@ -53,12 +55,6 @@ pub async fn refuse(stream: TcpStream) {
     let mut conn = ClientConn::new(stream);
     let error = GatewayError::new(ErrorKind::Unavailable, "the gateway is at its connection limit; retry shortly");
     let _ = conn.send_error(&error, false).await;
-}
-
-/// A request whose head and body were read completely.
-pub struct Request {
-    pub head: RequestHead,
-    pub body: Vec<u8>,
 }
 
 async fn read_request(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Result<Request, Admit> {

@@ -6,8 +6,7 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::WorkerContext;
-use super::client::ClientConn;
-use super::connection::Request;
+use super::client::{ClientConn, Request};
 use crate::api::FrontDoor;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::request::RequestHead;
@@ -22,12 +21,12 @@ use crate::routing::{Auth, Snapshot, bearer_token};
 /// body was never read.
 pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head: &RequestHead) -> bool {
     let door = match model_call_door(head) {
-        Some(door) => door,
-        None => return false,
+        Some(door) if conn.listener.serves(head.path()) => door,
+        _ => return false,
     };
     let snapshot = cx.snapshot();
     let Err(error) = authorize(&snapshot, head) else { return false };
-    conn.request_id = cx.new_request_id();
+    conn.request_id = request_id(cx, head);
     let started = Instant::now();
     log_error(cx, &error);
     let written_before = conn.written;
@@ -69,14 +68,15 @@ fn model_call_door(head: &RequestHead) -> Option<FrontDoor> {
 
 /// Handles one request. Returns whether the connection may carry another.
 pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, mut request: Request) -> bool {
-    conn.request_id = request_id(cx, &request);
+    conn.request_id = request_id(cx, &request.head);
     // While draining, every response says `connection: close` so clients move to another instance.
     request.head.keep_alive &= !cx.lifecycle.is_draining();
     let keep_alive = request.head.keep_alive;
     let door = error_door(&request.head);
     let written_before = conn.written;
     match super::unwind::catch_panic(route(cx, conn, request)).await {
-        Ok(Ok(reusable)) => reusable && keep_alive,
+        // A drain that began during the request closed it too (its head said so).
+        Ok(Ok(reusable)) => reusable && keep_alive && !conn.is_draining(),
         Ok(Err(error)) => {
             log_error(cx, &error);
             conn.send_error_as(&error, keep_alive, door).await.is_ok() && keep_alive
@@ -130,6 +130,10 @@ fn log_error(cx: &WorkerContext, error: &GatewayError) {
 async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> Result<bool, GatewayError> {
     let head = &request.head;
     let is_head = head.method() == "HEAD";
+    if !conn.listener.serves(head.path()) {
+        let message = format!("unknown request URL: {} {}", head.method(), head.path());
+        return Err(GatewayError::new(ErrorKind::RouteNotFound, message));
+    }
     match (head.method(), head.path()) {
         ("GET" | "HEAD", "/healthz") => respond_json(conn, b"{\"status\":\"ok\"}", head.keep_alive, is_head).await,
         ("GET" | "HEAD", "/v1/models") => {
@@ -380,8 +384,8 @@ fn ai_sdk_spec(head: &RequestHead, header: &str, prefix: &str) -> crate::api::ai
 }
 
 /// The client's `x-request-id` when it is a sane token, else a new one unique to this process.
-fn request_id(cx: &WorkerContext, request: &Request) -> String {
-    let given = request.head.header("x-request-id").and_then(|v| std::str::from_utf8(v).ok());
+fn request_id(cx: &WorkerContext, head: &RequestHead) -> String {
+    let given = head.header("x-request-id").and_then(|v| std::str::from_utf8(v).ok());
     match given {
         Some(id) if (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_string(),
         _ => cx.new_request_id(),

@@ -9,7 +9,9 @@ mod client;
 pub mod connection;
 mod dispatch;
 pub mod lifecycle;
+pub mod listener;
 mod relay;
+mod serving;
 mod translated;
 mod unwind;
 
@@ -123,7 +125,7 @@ pub struct WorkerContext {
     requests_seen: Cell<u64>,
     rng: Cell<u64>,
     /// This worker's copy of the service-account access tokens the refresher publishes.
-    access_tokens: RefCell<crate::providers::vertex_auth::TokenTable>,
+    access_tokens: RefCell<crate::credentials::vertex::TokenTable>,
 }
 
 impl WorkerContext {
@@ -152,13 +154,13 @@ impl WorkerContext {
     }
 
     /// Installs a freshly fetched access token for requests that start from now on.
-    pub fn install_access_token(&self, token: &crate::providers::vertex_auth::AccessToken) {
+    pub fn install_access_token(&self, token: &crate::credentials::vertex::AccessToken) {
         self.access_tokens.borrow_mut().install(token);
     }
 
     /// The access tokens in force; hold the borrow only while building a request (never across an
     /// await).
-    pub fn access_tokens(&self) -> std::cell::Ref<'_, crate::providers::vertex_auth::TokenTable> {
+    pub fn access_tokens(&self) -> std::cell::Ref<'_, crate::credentials::vertex::TokenTable> {
         self.access_tokens.borrow()
     }
 

@@ -7,9 +7,9 @@
 use std::time::Instant;
 
 use super::WorkerContext;
-use super::chat::{Failure, Serving};
 use super::client::ClientConn;
 use super::lifecycle::Phase;
+use super::serving::{Failure, Meta, Serving, gateway_metadata, note_served, response_headers, usage_comment};
 use crate::api::FrontDoor;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::response::ResponseHead;
@@ -18,83 +18,8 @@ use crate::sse::audit::{StreamAudit, StreamFormat};
 use crate::sse::{ModelRewriter, escape_json_str, rewrite_model_in_json};
 use crate::upstream::{BodyReader, UpstreamError, UpstreamResponse};
 
-/// Upstream response headers passed on to the client. The rest (provider account ids, rate-limit
-/// details, cookies) describe the gateway's provider account, not the client's request.
-const FORWARDED_HEADERS: [&str; 2] = ["content-type", "retry-after"];
-
 pub fn is_event_stream(head: &ResponseHead) -> bool {
     head.header("content-type").is_some_and(|v| v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream"))
-}
-
-/// Corelay's own response header values for the attempt that serves.
-pub struct Meta {
-    attempts: String,
-    overhead_us: String,
-    cost_micros: Option<String>,
-}
-
-impl Meta {
-    /// `cost_micros` is known before the head only for buffered answers.
-    pub fn new(serving: &Serving<'_>, cost_micros: Option<u64>) -> Meta {
-        let call = serving.call.borrow();
-        let elapsed = call.started.map_or(std::time::Duration::ZERO, |s| s.elapsed());
-        let waited = call.upstream + serving.send_time;
-        Meta {
-            attempts: serving.attempts.to_string(),
-            overhead_us: elapsed.saturating_sub(waited).as_micros().to_string(),
-            cost_micros: cost_micros.map(|c| c.to_string()),
-        }
-    }
-}
-
-/// The provider's forwarded headers plus Corelay's own: who served, as which model, after how many
-/// attempts, the gateway's own time so far, and (for buffered answers) the cost.
-pub fn response_headers<'a>(
-    head: &'a ResponseHead,
-    serving: &'a Serving<'_>,
-    meta: &'a Meta,
-) -> Vec<(&'a str, &'a [u8])> {
-    let mut headers: Vec<(&str, &[u8])> =
-        FORWARDED_HEADERS.iter().filter_map(|&name| head.header(name).map(|v| (name, v))).collect();
-    headers.push(("x-corelay-provider", serving.candidate.endpoint.provider.name.as_bytes()));
-    headers.push(("x-corelay-model", serving.candidate.model.id.as_bytes()));
-    headers.push(("x-corelay-attempts", meta.attempts.as_bytes()));
-    headers.push(("x-corelay-overhead-us", meta.overhead_us.as_bytes()));
-    if let Some(cost) = &meta.cost_micros {
-        headers.push(("x-corelay-cost-usd-micros", cost.as_bytes()));
-    }
-    headers
-}
-
-/// Records the serving attempt's outcome in the call: provider, usage, cost, time waited upstream.
-pub fn note_served(
-    serving: &Serving<'_>,
-    usage: Option<crate::chat::Usage>,
-    waited_on_body: std::time::Duration,
-) -> u64 {
-    let mut call = serving.call.borrow_mut();
-    call.provider = serving.candidate.endpoint.provider.name.clone();
-    call.served_model = serving.candidate.model.id.clone();
-    call.ttfb = Some(serving.ttfb);
-    call.upstream += serving.send_time + waited_on_body;
-    call.usage = usage;
-    call.cost_micros = usage.map_or(0, |u| serving.candidate.endpoint.price.cost_micros(&u));
-    call.cost_micros
-}
-
-/// A trailing SSE comment with the call's usage and cost, sent when the client asked for usage
-/// (`stream_options.include_usage`): SSE clients ignore comments, so nothing breaks, and streams
-/// from clients that did not ask stay byte for byte what the provider sent.
-pub fn usage_comment(call: &crate::metrics::CallRecord, out: &mut Vec<u8>) {
-    use std::io::Write;
-    let _ = match call.usage {
-        Some(u) => writeln!(
-            out,
-            ": corelay usage prompt_tokens={} completion_tokens={} cost_usd_micros={}\n",
-            u.prompt_tokens, u.completion_tokens, call.cost_micros
-        ),
-        None => writeln!(out, ": corelay usage unreported\n"),
-    };
 }
 
 /// Non-streaming answers and non-retryable provider errors: read the whole body, rewrite `model` in
@@ -153,7 +78,7 @@ fn reshape_for_ai_sdk(
         let error = crate::providers::openai_chat::classify_error(status, bytes);
         return Ok((serving.front_door.error_status(&error), serving.front_door.error_body(&error)));
     }
-    let metadata = super::translated::gateway_metadata(serving, &usage.unwrap_or_default());
+    let metadata = gateway_metadata(serving, &usage.unwrap_or_default());
     crate::api::ai_sdk::embeddings_response(bytes, &metadata)
         .map(|body| (status, body))
         .ok_or_else(|| UpstreamError::UnreadableAnswer("not an OpenAI embeddings list".into()))

@@ -9,10 +9,12 @@
 use std::time::{Duration, Instant};
 
 use super::WorkerContext;
-use super::chat::{Attempt, Failure, Serving, apply_retry_after, cool_down, is_retryable_status, outcome_of};
 use super::client::ClientConn;
 use super::lifecycle::Phase;
-use super::relay::{Meta, note_served, response_headers, usage_comment};
+use super::serving::{
+    Attempt, Failure, Meta, Serving, apply_retry_after, cool_down, gateway_metadata, is_retryable_status, note_served,
+    outcome_of, response_headers, usage_comment,
+};
 use crate::api::{FrontDoor, StreamEncoder};
 use crate::chat::{ChatRequest, ProviderError, ProviderErrorKind, StreamEvent};
 use crate::error::{ErrorKind, GatewayError};
@@ -133,10 +135,10 @@ async fn provider_error(
     record: &impl Fn(Outcome, Option<Duration>),
 ) -> Attempt {
     let provider = &serving.candidate.endpoint.provider;
-    if super::chat::is_credential_refusal(response.head.status) {
+    if super::serving::is_credential_refusal(response.head.status) {
         record(Outcome::ServerError, Some(serving.ttfb));
         serving.call.borrow_mut().upstream += serving.started.elapsed();
-        return Attempt::Failed(Failure::Error(super::chat::credential_refused(cx, &provider.name, response).await));
+        return Attempt::Failed(Failure::Error(super::serving::credential_refused(cx, &provider.name, response).await));
     }
     apply_retry_after(cx, snapshot, serving.candidate, &response.head);
     let UpstreamResponse { head, mut body } = response;
@@ -226,31 +228,6 @@ struct TranslatedStream {
     finished: bool,
     /// An error event went out: the stream ended, but not cleanly.
     errored: bool,
-}
-
-/// `providerMetadata.gateway` for the AI SDK: every attempt of this request (the serving one last),
-/// the cost, and a generation id.
-pub(super) fn gateway_metadata(serving: &Serving<'_>, usage: &crate::chat::Usage) -> serde_json::Value {
-    let call = serving.call.borrow();
-    let provider = &serving.candidate.endpoint.provider.name;
-    let mut attempts: Vec<serde_json::Value> = call
-        .attempts
-        .iter()
-        .map(|(p, outcome)| serde_json::json!({"provider": p, "success": false, "outcome": outcome.name()}))
-        .collect();
-    attempts.push(serde_json::json!({"provider": provider, "success": true, "outcome": "success"}));
-    let cost_micros = serving.candidate.endpoint.price.cost_micros(usage);
-    serde_json::json!({
-        "routing": {
-            "originalModelId": serving.candidate.model.id,
-            "resolvedProvider": provider,
-            "resolvedProviderApiModelId": serving.candidate.endpoint.model,
-            "finalProvider": provider,
-            "attempts": attempts,
-        },
-        "cost": format!("{}.{:06}", cost_micros / 1_000_000, cost_micros % 1_000_000),
-        "generationId": format!("gen_{}", call.request_id),
-    })
 }
 
 impl TranslatedStream {

@@ -6,6 +6,7 @@
 
 mod budget;
 mod candidates;
+mod models_list;
 mod options;
 
 use std::collections::HashMap;
@@ -112,7 +113,7 @@ impl Routes {
             model_order.push(id.clone());
         }
         let listing = model_order.iter().map(|id| (id.as_str(), models[id].owned_by.as_str()));
-        let models_body = crate::api::openai::model_list_json(listing, created_unix);
+        let models_body = models_list::model_list_json(listing, created_unix);
         Routes {
             models,
             model_order,

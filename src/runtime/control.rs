@@ -19,6 +19,16 @@ use crate::routing::Routes;
 
 /// How long workers get to prepare a new config version.
 const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a reload waits for every worker to say it switched, before reporting success anyway
+/// (the commit is sent; a lost acknowledgement must not hold the reload for long).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The reload phase whose acknowledgements the control loop is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    Prepared(u64),
+    Committed(u64),
+}
 
 /// The latest published table and which version each worker has applied.
 pub struct HealthHub {
@@ -163,6 +173,7 @@ impl ControlLoop {
                             Some(path) => self.reload(&path),
                             None => Err("the running config did not come from a file".to_string()),
                         };
+                        self.registry.note_reload(outcome.is_ok(), crate::clock::unix_now());
                         let _ = reply.send(outcome);
                     }
                 },
@@ -174,8 +185,13 @@ impl ControlLoop {
         }
     }
 
-    /// Merges a report; a `Prepared` reply for `awaiting` is returned to the reload waiting for it.
-    fn on_worker_message(&mut self, message: ToControl, awaiting: Option<u64>) -> Option<(usize, Result<(), String>)> {
+    /// Merges a report; a `Prepared` or `Committed` reply for `awaiting` is returned to the reload
+    /// waiting for it.
+    fn on_worker_message(
+        &mut self,
+        message: ToControl,
+        awaiting: Option<Awaiting>,
+    ) -> Option<(usize, Result<(), String>)> {
         match message {
             ToControl::Report(report) => {
                 self.hub.note_applied(report.worker, report.applied_version);
@@ -187,8 +203,13 @@ impl ControlLoop {
                 self.registry.merge(*delta);
                 None
             }
-            ToControl::Prepared { worker, version, result } if Some(version) == awaiting => Some((worker, result)),
-            ToControl::Prepared { .. } => None,
+            ToControl::Prepared { worker, version, result } if awaiting == Some(Awaiting::Prepared(version)) => {
+                Some((worker, result))
+            }
+            ToControl::Committed { worker, version } if awaiting == Some(Awaiting::Committed(version)) => {
+                Some((worker, Ok(())))
+            }
+            ToControl::Prepared { .. } | ToControl::Committed { .. } => None,
             ToControl::AccessToken { provider, expires_at_unix_ms } => {
                 self.registry.note_access_token(provider, expires_at_unix_ms);
                 None
@@ -222,7 +243,7 @@ impl ControlLoop {
         for worker in &self.workers {
             let _ = worker.send(WorkerCommand::Prepare { version, config: Arc::clone(&new), workers });
         }
-        if let Err(why) = self.await_prepared(version) {
+        if let Err(why) = self.await_workers(Awaiting::Prepared(version), PREPARE_TIMEOUT) {
             for worker in &self.workers {
                 let _ = worker.send(WorkerCommand::Abort { version });
             }
@@ -243,19 +264,25 @@ impl ControlLoop {
         if let Some(log) = &self.access_log {
             log.reopen();
         }
+        // Reported done only once every worker serves with it: the next request uses the new
+        // config (a rotated key, a new model), not whichever a worker's next tick would give.
+        if let Err(why) = self.await_workers(Awaiting::Committed(version), COMMIT_TIMEOUT) {
+            log::warn!("reload to version {version}: {why}; the switch was sent and applies on the next tick");
+        }
         Ok(ReloadOutcome { version, needs_restart, shutdown_grace_ms })
     }
 
-    fn await_prepared(&mut self, version: u64) -> Result<(), String> {
-        let deadline = Instant::now() + PREPARE_TIMEOUT;
+    /// Waits for every worker's acknowledgement of `phase`, merging other messages meanwhile.
+    fn await_workers(&mut self, phase: Awaiting, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
         let mut ready = 0;
         while ready < self.workers.len() {
             let message = match self.from_workers.recv_deadline(deadline) {
                 Ok(message) => message,
-                Err(RecvTimeoutError::Timeout) => return Err("timed out waiting for workers to prepare".into()),
+                Err(RecvTimeoutError::Timeout) => return Err(format!("timed out waiting for workers: {phase:?}")),
                 Err(RecvTimeoutError::Disconnected) => return Err("workers are gone".into()),
             };
-            match self.on_worker_message(message, Some(version)) {
+            match self.on_worker_message(message, Some(phase)) {
                 Some((_, Ok(()))) => ready += 1,
                 Some((worker, Err(why))) => return Err(format!("worker {worker} cannot apply it: {why}")),
                 None => {}
@@ -275,6 +302,8 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         }
     };
     check("server.listen", o.listen.clone(), n.listen.clone());
+    let admin_listen = |c: &Config| c.admin.listen.clone().unwrap_or_else(|| "(none)".into());
+    check("admin.listen", admin_listen(old), admin_listen(new));
     check("server.cores", o.cores.to_string(), n.cores.to_string());
     check("server.pin_cores", o.pin_cores.to_string(), n.pin_cores.to_string());
     check("server.io_uring_entries", o.io_uring_entries.to_string(), n.io_uring_entries.to_string());

@@ -52,6 +52,8 @@ impl std::error::Error for StartError {}
 /// A running gateway. Dropping it stops the workers and waits for them.
 pub struct Gateway {
     addr: SocketAddr,
+    /// The admin endpoints' own listener (`admin.listen`), when configured.
+    admin_addr: Option<SocketAddr>,
     drivers: Vec<Driver>,
     stop: Arc<StopSignal>,
     workers: Vec<JoinHandle<()>>,
@@ -74,6 +76,7 @@ impl Gateway {
         }
         let listeners = bind_listeners(config.config.listen_addr(), count)?;
         let addr = listeners[0].local_addr().map_err(|e| StartError::Bind(config.config.listen_addr(), e))?;
+        let (mut admin_listeners, admin_addr) = bind_admin_listeners(&config, count)?;
         let stop = Arc::new(StopSignal::new());
         let target = crate::metrics::access_log::Target::parse(&config.config.log.access);
         let access_log = crate::metrics::access_log::start(target)
@@ -96,6 +99,7 @@ impl Gateway {
                 id,
                 workers: count,
                 listener,
+                admin_listener: admin_listeners.pop(),
                 config: Arc::clone(&config),
                 stop: Arc::clone(&stop),
                 to_control: report_tx.clone(),
@@ -134,6 +138,7 @@ impl Gateway {
         let control = spawn_control(&config, &routes, channels, &hub, &stop, log_handle)?;
         let mut gateway = Gateway {
             addr,
+            admin_addr,
             drivers: vec![Driver::Uring; count],
             stop,
             workers,
@@ -155,6 +160,12 @@ impl Gateway {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics`, `/v1/stats`, `/dashboard` and `/admin/*` are served when `admin.listen` is
+    /// set (then only there); `None` when they share the client listener.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The I/O driver each worker ended up with, by worker id.
@@ -266,6 +277,19 @@ fn spawn_control(
         .name("corelay-control".into())
         .spawn(move || control.run())
         .map_err(|e| StartError::Control(e.to_string()))
+}
+
+/// The admin listeners (one per worker, like the client's) and their address, when `admin.listen`
+/// is set. Popped from the back by the workers; all share one address, so the order is immaterial.
+fn bind_admin_listeners(
+    config: &ResolvedConfig,
+    count: usize,
+) -> Result<(Vec<TcpListener>, Option<SocketAddr>), StartError> {
+    let Some(addr) = config.config.admin_listen_addr() else { return Ok((Vec::new(), None)) };
+    let listeners = bind_listeners(addr, count)?;
+    let bound = listeners[0].local_addr().map_err(|e| StartError::Bind(addr, e))?;
+    log::info!("admin endpoints (/metrics, /v1/stats, /dashboard, /admin/*) on http://{bound}");
+    Ok((listeners, Some(bound)))
 }
 
 /// One listener per worker on the same address with `SO_REUSEPORT`, so the kernel spreads new

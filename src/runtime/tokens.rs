@@ -15,8 +15,8 @@ use rustls_pki_types::CertificateDer;
 
 use crate::config::ResolvedConfig;
 use crate::config::resolve::ServiceAccountSettings;
+use crate::credentials::vertex::{AccessToken, parse_token_response, token_request_body};
 use crate::messages::{ToControl, WorkerCommand};
-use crate::providers::vertex_auth::{AccessToken, parse_token_response, token_request_body};
 use crate::upstream::blocking::post_form;
 
 /// Bound on one token exchange (connect, each read, and the whole answer).
@@ -226,7 +226,7 @@ impl Refresher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::vertex_auth::ServiceAccount;
+    use crate::credentials::vertex::ServiceAccount;
 
     fn account(provider: &str, token_url: &str) -> Account {
         let file = std::path::PathBuf::from(concat!(

@@ -17,6 +17,7 @@ use crate::messages::{ToControl, WorkerCommand};
 use crate::proxy::PreparedConfig;
 use crate::proxy::WorkerContext;
 use crate::proxy::lifecycle::Phase;
+use crate::proxy::listener::Listener;
 use crate::routing::{Routes, Snapshot};
 
 /// The I/O driver a worker's runtime got.
@@ -41,6 +42,8 @@ pub struct WorkerSpec {
     pub id: usize,
     pub workers: usize,
     pub listener: TcpListener,
+    /// This worker's share of the admin listener (`admin.listen`), when configured.
+    pub admin_listener: Option<TcpListener>,
     pub config: Arc<ResolvedConfig>,
     pub stop: Arc<StopSignal>,
     /// Health deltas and reload replies to the control thread, sent with `try_send` (never blocks).
@@ -51,7 +54,7 @@ pub struct WorkerSpec {
     pub requests: Sender<crate::messages::ControlRequest>,
     pub access_log: Option<crate::metrics::access_log::AccessLog>,
     /// Service-account access tokens fetched before the workers started.
-    pub access_tokens: Vec<crate::providers::vertex_auth::AccessToken>,
+    pub access_tokens: Vec<crate::credentials::vertex::AccessToken>,
 }
 
 /// After the grace period, how long cut streams get to send their error event.
@@ -99,6 +102,13 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
             return;
         }
     };
+    let admin_listener = match spec.admin_listener.map(monoio::net::TcpListener::from_std).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err((id, format!("cannot adopt the admin listener: {e}"))));
+            return;
+        }
+    };
     let routes = Routes::build(&spec.config, crate::clock::unix_now());
     let health = HealthTable::new(routes.endpoint_count(), spec.workers);
     let snapshot = Snapshot::new(std::rc::Rc::new(routes), health);
@@ -118,7 +128,15 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
     let tick = Duration::from_millis(spec.config.config.health.tick_ms);
     let channels = (spec.to_control, spec.commands);
     monoio::spawn(control_tick(Rc::clone(&cx), channels, spec.workers, tick, Arc::clone(&spec.stop), driver));
-    accept_loop(&cx, &listener, &spec.stop, spec.config.config.server.max_connections_per_core).await;
+    let max_open = spec.config.config.server.max_connections_per_core;
+    let role = match admin_listener {
+        Some(admin) => {
+            monoio::spawn(serve_admin(Rc::clone(&cx), admin, Arc::clone(&spec.stop), max_open));
+            Listener::Public
+        }
+        None => Listener::Both,
+    };
+    accept_loop(&cx, &listener, role, &spec.stop, max_open).await;
     close_listener(listener);
     log::info!("worker {id} stopped accepting; draining {} connection(s)", cx.lifecycle.open_connections());
     drain(&cx, spec.stop.grace()).await;
@@ -157,7 +175,24 @@ async fn drain(cx: &WorkerContext, grace: Duration) {
     log::info!("worker {} drained", cx.worker_id);
 }
 
-async fn accept_loop(cx: &Rc<WorkerContext>, listener: &monoio::net::TcpListener, stop: &StopSignal, max_open: usize) {
+/// The admin listener's accept loop, beside the client one; it stops accepting on the same signal.
+async fn serve_admin(
+    cx: Rc<WorkerContext>,
+    listener: monoio::net::TcpListener,
+    stop: Arc<StopSignal>,
+    max_open: usize,
+) {
+    accept_loop(&cx, &listener, Listener::Admin, &stop, max_open).await;
+    close_listener(listener);
+}
+
+async fn accept_loop(
+    cx: &Rc<WorkerContext>,
+    listener: &monoio::net::TcpListener,
+    role: Listener,
+    stop: &StopSignal,
+    max_open: usize,
+) {
     loop {
         // The stop branch is the only one that can cancel an accept (see STACK-NOTES on fd leaks).
         let accepted = monoio::select! {
@@ -169,7 +204,7 @@ async fn accept_loop(cx: &Rc<WorkerContext>, listener: &monoio::net::TcpListener
                 monoio::spawn(crate::proxy::connection::refuse(stream));
             }
             Ok((stream, _peer)) => {
-                monoio::spawn(crate::proxy::connection::serve(Rc::clone(cx), stream));
+                monoio::spawn(crate::proxy::connection::serve(Rc::clone(cx), stream, role));
             }
             Err(e) => {
                 // Usually EMFILE: back off briefly instead of spinning on a full descriptor table.
@@ -223,6 +258,7 @@ async fn control_tick(
                     if let Some(next) = prepared.take_if(|p| p.version == version) {
                         cx.commit(next);
                         log::info!("worker {} switched to config version {version}", cx.worker_id);
+                        let _ = to_control.try_send(ToControl::Committed { worker: cx.worker_id, version });
                     }
                 }
                 WorkerCommand::Abort { version } => {

@@ -7,12 +7,12 @@
 pub mod blocking;
 mod conn;
 mod exchange;
-mod origin;
+
 mod pool;
 mod tls;
 
+pub use crate::http::origin::{Origin, PoolKey, Scheme};
 pub use conn::UpstreamConn;
 pub use exchange::{BodyReader, ExchangeContext, UpstreamError, UpstreamResponse, send};
-pub use origin::{Origin, PoolKey, Scheme};
 pub use pool::{Pool, PoolCounters, PoolSettings};
 pub use tls::TlsConnectors;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::conn::UpstreamConn;
-use super::origin::PoolKey;
+use crate::http::origin::PoolKey;
 
 /// Pool limits, from `[pool]`.
 #[derive(Debug, Clone, Copy)]
@@ -112,5 +112,193 @@ impl Pool {
 
     pub fn idle_count(&self) -> usize {
         self.idle.borrow().values().map(Vec::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pool's documented limits: `max_idle_per_host` idle connections per origin at most,
+    //! `idle_timeout_ms` after which an idle connection is never handed out again, and dead
+    //! connections (closed by the provider) evicted instead of reused. Real loopback sockets on a
+    //! monoio runtime (io_uring or epoll, as MONOIO_FORCE_LEGACY_DRIVER says).
+
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::time::Duration;
+
+    use monoio::{FusionDriver, RuntimeBuilder};
+
+    use super::{Pool, PoolSettings};
+    use crate::http::origin::{PoolKey, Scheme};
+    use crate::upstream::conn::UpstreamConn;
+
+    const LONG: Duration = Duration::from_secs(60);
+
+    fn key(port: u16) -> PoolKey {
+        PoolKey { scheme: Scheme::Http, host: "127.0.0.1".into(), port }
+    }
+
+    fn settings(max_idle_per_host: usize, idle_timeout: Duration) -> PoolSettings {
+        PoolSettings { max_idle_per_host, idle_timeout }
+    }
+
+    /// Runs `test` on a monoio runtime like a worker's.
+    fn on_runtime(test: impl std::future::Future<Output = ()>) {
+        let mut runtime = RuntimeBuilder::<FusionDriver>::new().enable_timer().build().expect("monoio runtime");
+        runtime.block_on(test);
+    }
+
+    /// A listener and `n` connections to it: the pool's side, and the accepted (provider's) side.
+    async fn connections(n: usize) -> (TcpListener, Vec<(UpstreamConn, TcpStream)>) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut pairs = Vec::new();
+        for _ in 0..n {
+            let stream = monoio::net::TcpStream::connect(addr).await.expect("connect to the local listener");
+            let (accepted, _) = listener.accept().unwrap();
+            pairs.push((UpstreamConn::plain(stream), accepted));
+        }
+        (listener, pairs)
+    }
+
+    /// Whether `side` reads end-of-stream within `rounds` turns of the runtime (1 ms timer each).
+    async fn end_of_stream_within(mut side: &TcpStream, rounds: usize) -> bool {
+        for _ in 0..rounds {
+            let mut byte = [0u8; 1];
+            match std::io::Read::read(&mut side, &mut byte) {
+                Ok(0) => return true,
+                Ok(_) => return false,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return false,
+            }
+            monoio::time::sleep(Duration::from_millis(1)).await;
+        }
+        false
+    }
+
+    #[test]
+    fn no_more_than_max_idle_per_host_are_kept_per_origin() {
+        on_runtime(async {
+            let pool = Pool::new(settings(2, LONG));
+            let (listener, pairs) = connections(3).await;
+            let origin = key(listener.local_addr().unwrap().port());
+            let mut provider_sides = Vec::new();
+            for (conn, accepted) in pairs {
+                pool.put(&origin, conn);
+                provider_sides.push(accepted);
+            }
+            assert_eq!(pool.idle_count(), 2, "the third connection is dropped, not pooled");
+            // Another origin has its own allowance.
+            let (other_listener, other) = connections(1).await;
+            let other_origin = key(other_listener.local_addr().unwrap().port());
+            let (conn, _other_side) = other.into_iter().next().unwrap();
+            pool.put(&other_origin, conn);
+            assert_eq!(pool.idle_count(), 3);
+        });
+    }
+
+    #[test]
+    fn a_lowered_limit_from_a_reload_refuses_further_connections() {
+        on_runtime(async {
+            let pool = Pool::new(settings(4, LONG));
+            let (listener, pairs) = connections(2).await;
+            let origin = key(listener.local_addr().unwrap().port());
+            let mut pairs = pairs.into_iter();
+            let (first, _first_side) = pairs.next().unwrap();
+            pool.put(&origin, first);
+            pool.set_settings(settings(1, LONG));
+            let (second, _second_side) = pairs.next().unwrap();
+            pool.put(&origin, second);
+            assert_eq!(pool.idle_count(), 1);
+        });
+    }
+
+    #[test]
+    fn the_most_recently_returned_connection_is_reused_first_and_marked_reused() {
+        on_runtime(async {
+            let pool = Pool::new(settings(8, LONG));
+            let (listener, pairs) = connections(2).await;
+            let origin = key(listener.local_addr().unwrap().port());
+            let mut fds = Vec::new();
+            let mut provider_sides = Vec::new();
+            for (conn, accepted) in pairs {
+                assert!(!conn.reused, "a fresh connection is not marked reused");
+                fds.push(conn.as_raw_fd());
+                pool.put(&origin, conn);
+                provider_sides.push(accepted);
+            }
+            let taken = pool.take(&origin).expect("a live idle connection");
+            assert_eq!(taken.as_raw_fd(), fds[1], "LIFO: the warmest connection");
+            assert!(taken.reused);
+            let counters = pool.counters();
+            assert_eq!(counters.len(), 1);
+            assert_eq!((counters[0].1.hits, counters[0].1.misses, counters[0].1.evictions), (1, 0, 0));
+        });
+    }
+
+    #[test]
+    fn a_connection_idle_past_the_timeout_is_closed_not_reused() {
+        on_runtime(async {
+            // A zero timeout makes every idle connection expired at once, without waiting in the test.
+            let pool = Pool::new(settings(8, Duration::ZERO));
+            let (listener, pairs) = connections(1).await;
+            let origin = key(listener.local_addr().unwrap().port());
+            let (conn, _provider_side) = pairs.into_iter().next().unwrap();
+            pool.put(&origin, conn);
+            assert!(pool.take(&origin).is_none(), "expired: never handed out");
+            let counters = pool.counters()[0].1;
+            assert_eq!((counters.hits, counters.misses, counters.evictions), (0, 1, 1));
+        });
+    }
+
+    #[test]
+    fn the_sweep_closes_expired_connections_and_keeps_fresh_ones() {
+        on_runtime(async {
+            let pool = Pool::new(settings(8, LONG));
+            let (listener, pairs) = connections(2).await;
+            let origin = key(listener.local_addr().unwrap().port());
+            let mut provider_sides = Vec::new();
+            for (conn, accepted) in pairs {
+                pool.put(&origin, conn);
+                provider_sides.push(accepted);
+            }
+            pool.evict_expired();
+            assert_eq!(pool.idle_count(), 2, "within the idle timeout both stay");
+            pool.set_settings(settings(8, Duration::ZERO));
+            pool.evict_expired();
+            assert_eq!(pool.idle_count(), 0, "past it both are closed");
+            assert_eq!(pool.counters()[0].1.evictions, 2);
+            // Closed means the provider sees end-of-stream on both. Under io_uring the close is an
+            // operation the runtime submits when it next runs, so the check yields to it between
+            // non-blocking reads, bounded in count.
+            for side in provider_sides {
+                side.set_nonblocking(true).unwrap();
+                assert!(end_of_stream_within(&side, 5000).await, "the pool closed it");
+            }
+        });
+    }
+
+    #[test]
+    fn a_connection_the_provider_closed_is_evicted_instead_of_reused() {
+        on_runtime(async {
+            let pool = Pool::new(settings(8, LONG));
+            let (listener, pairs) = connections(2).await;
+            let origin = key(listener.local_addr().unwrap().port());
+            let mut pairs = pairs.into_iter();
+            let (live, _live_side) = pairs.next().unwrap();
+            let live_fd = live.as_raw_fd();
+            pool.put(&origin, live);
+            let (dead, dead_side) = pairs.next().unwrap();
+            let dead_fd = dead.as_raw_fd();
+            pool.put(&origin, dead);
+            drop(dead_side);
+            // The FIN travels over loopback; wait for it to be readable, bounded, before taking.
+            let mut poll = libc::pollfd { fd: dead_fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd for a descriptor the pool owns, 5 s at most.
+            assert_eq!(unsafe { libc::poll(&mut poll, 1, 5000) }, 1, "the provider's FIN arrived");
+            let taken = pool.take(&origin).expect("the live connection is still there");
+            assert_eq!(taken.as_raw_fd(), live_fd, "the dead (most recent) one was skipped");
+            assert_eq!(pool.counters()[0].1.evictions, 1);
+        });
     }
 }

@@ -11,11 +11,16 @@ const baseURL = process.env.CORELAY_AI_SDK_BASE_URL;
 const apiKey = process.env.CORELAY_GATEWAY_KEY;
 const gateway = createGateway({ baseURL, apiKey });
 
+// What each seed call returned, one `SEED {json}` line per call on stdout, for
+// tests/sdk/test_ai_sdk.py to check against what the mock providers were set up to answer.
+const report = (call, fields) => console.log(`SEED ${JSON.stringify({ call, ...fields })}`);
+
 test("generateText from the seed", async () => {
-  const { text, providerMetadata } = await generateText({
+  const { text, providerMetadata, usage } = await generateText({
     model: gateway("anthropic/claude-sonnet-4"),
     prompt: "Why is the sky blue?",
   });
+  report("generateText", { text, providerMetadata, usage });
   assert.ok(text.length > 0, "some text came back");
   assert.ok(providerMetadata?.gateway, "gateway metadata is present");
 });
@@ -31,6 +36,7 @@ test("streamText with providerOptions.gateway.order from the seed", async () => 
   assert.ok(streamed.length > 0, "streamed text arrived");
   assert.equal(streamed, await result.text);
   const metadata = await result.providerMetadata;
+  report("streamText", { text: streamed, providerMetadata: metadata, usage: await result.usage });
   const attempts = metadata?.gateway?.routing?.attempts ?? [];
   // The first provider in `order` fails (its mock answers 503), so two attempts show.
   assert.equal(attempts.length, 2, JSON.stringify(metadata));

@@ -285,3 +285,169 @@ pub fn temp_file(name: &str, extension: &str, contents: &str) -> std::path::Path
     std::fs::write(&path, contents).unwrap();
     path
 }
+
+// ---- Added for the claims tests (tests/claims_*.rs): unreachable addresses, raw clients, a daemon.
+
+/// A 127.0.0.1 port that refuses connections and stays ours while this value lives: the socket is
+/// bound but never listens, so a SYN to it gets a RST (connection refused) and no other test can
+/// bind the port meanwhile. (Binding port 0 and closing the listener, as `loadtest::refused_addr`
+/// does, frees the port for anyone.)
+pub struct RefusingPort {
+    socket: socket2::Socket,
+}
+
+impl RefusingPort {
+    pub fn new() -> RefusingPort {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("bind 127.0.0.1:0");
+        RefusingPort { socket }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap().as_socket().unwrap()
+    }
+}
+
+/// A 127.0.0.1 port where a connect hangs: a listener with backlog 0 whose accept queue is already
+/// full (never accepted), so Linux drops further SYNs and the connecting side waits for a SYN-ACK
+/// that does not come before its own timeout. This is a provider that does not answer, on loopback.
+pub struct SilentPort {
+    listener: socket2::Socket,
+    _queued: Vec<TcpStream>,
+}
+
+impl SilentPort {
+    pub fn new() -> SilentPort {
+        let listener = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        listener.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("bind 127.0.0.1:0");
+        listener.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap().as_socket().unwrap();
+        // Connections complete until the queue is full; the first one that does not proves it is.
+        let mut queued = Vec::new();
+        for _ in 0..8 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                Ok(stream) => queued.push(stream),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return SilentPort { listener, _queued: queued };
+                }
+                Err(e) => panic!("filling the accept queue failed: {e}"),
+            }
+        }
+        panic!("the accept queue of a backlog-0 listener never filled");
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap().as_socket().unwrap()
+    }
+}
+
+/// A raw client connection for tests that control every byte and every pause.
+pub fn raw_connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect to gateway");
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// Everything the peer sends until it closes (EOF or reset), bounded by `READ_TIMEOUT` per read.
+pub fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    for _ in 0..100_000 {
+        match stream.read(&mut chunk) {
+            Ok(0) => return all,
+            Ok(n) => all.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return all,
+            Err(e) => panic!("reading until the gateway closes failed: {e}"),
+        }
+    }
+    panic!("the gateway never closed the connection");
+}
+
+/// The status code of an HTTP/1.1 response's first line.
+pub fn status_of(response: &[u8]) -> u16 {
+    let text = String::from_utf8_lossy(response);
+    let line = text.lines().next().unwrap_or_default().to_string();
+    line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status line in {text:?}"))
+}
+
+/// A running `corelay` binary with its stderr lines readable as they come (a thread drains the
+/// pipe for the child's whole life). Used by the tests that need signals or a separate process.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub config: std::path::PathBuf,
+    lines: std::sync::mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+pub const DAEMON_WAIT: Duration = Duration::from_secs(15);
+
+impl Daemon {
+    pub fn start(name: &str, config_text: &str) -> Daemon {
+        use std::io::BufRead;
+        let config = std::env::temp_dir().join(format!("corelay-claims-{}-{name}.toml", std::process::id()));
+        std::fs::write(&config, config_text).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_corelay"))
+            .args(["--config", config.to_str().unwrap()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("corelay starts");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                // The receiver may be gone; the pipe is still drained to the end.
+                let _ = tx.send(line);
+            }
+        });
+        let mut daemon = Daemon { child, addr: "127.0.0.1:1".parse().unwrap(), config, lines, seen: Vec::new() };
+        let line = daemon.wait_for_line("listening on http://");
+        let addr = line.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap();
+        daemon.addr = addr.parse().unwrap();
+        daemon
+    }
+
+    /// The next stderr line containing `needle`, waiting at most `DAEMON_WAIT`.
+    pub fn wait_for_line(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + DAEMON_WAIT;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no stderr line with {needle:?}; saw:\n{}", self.seen.join("\n"));
+    }
+
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill with a valid signal number on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits (bounded) for the child to exit; its exit code.
+    pub fn exit_code_within(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(std::time::Instant::now() < deadline, "corelay did not exit within {limit:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}

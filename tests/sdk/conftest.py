@@ -1,14 +1,20 @@
 """Starts the real binaries for the SDK tests: corelay-mock and corelay on free 127.0.0.1 ports.
 
 The binaries are the debug builds from `cargo build --workspace --bins` (the test script builds them);
-CORELAY_BIN_DIR overrides where they are looked for.
+CORELAY_BIN_DIR overrides where they are looked for. Every child's output pipe is drained by its own
+thread for the child's whole life (a full pipe would block the gateway's logging), and the startup
+line is awaited with a real deadline. Under CI=true a skipped test is reported as a failure: CI
+installs every real dependency, so a skip there means one is missing.
 """
 
+import collections
 import os
+import queue
 import re
 import subprocess
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -21,40 +27,102 @@ PROVIDER_KEY_ENV = "CORELAY_SDK_TEST_PROVIDER_KEY"
 STARTUP_TIMEOUT_S = 20
 # The recorded provider traffic the mocks replay (provenance in tests/fixtures/INDEX.md).
 FIXTURES = ROOT / "tests" / "fixtures"
+# USD per million tokens for anthropic/claude-sonnet-4, the seed's model.
+SEED_PRICE_INPUT = 3.0
+SEED_PRICE_OUTPUT = 15.0
+# Lines kept per pipe for error messages; older ones are dropped (the pipe is still read).
+KEPT_LINES = 2000
 
 
-def _wait_for_line(proc, stream, pattern, what):
-    """Reads lines until `pattern` matches; bounded by a deadline and by the process exiting."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    seen = []
-    while time.monotonic() < deadline:
-        line = stream.readline()
-        if not line:
-            raise RuntimeError(f"{what} exited early: {''.join(seen)}")
-        seen.append(line)
-        match = re.search(pattern, line)
-        if match:
-            return match
-    raise RuntimeError(f"{what} did not start in time: {''.join(seen)}")
+class DrainedPipe:
+    """Reads a child's pipe line by line on a daemon thread until EOF, so the child never blocks
+    on a full pipe. Lines go to a queue (for `wait_for`) and to a bounded history (for messages)."""
+
+    def __init__(self, stream, name):
+        self.name = name
+        self.lines = queue.Queue()
+        self.history = collections.deque(maxlen=KEPT_LINES)
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._drain, args=(stream,), name=f"drain-{name}", daemon=True)
+        self.thread.start()
+
+    def _drain(self, stream):
+        try:
+            for line in stream:
+                self.history.append(line)
+                self.lines.put(line)
+        finally:
+            self.closed.set()
+            self.lines.put(None)
+
+    def text(self):
+        return "".join(self.history)
+
+    def wait_for(self, pattern, timeout_s=STARTUP_TIMEOUT_S):
+        """The first match of `pattern` in a line read from now on, within `timeout_s`; raises
+        when the pipe closes (the child exited) or the deadline passes."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"{self.name}: no line matching {pattern!r} within {timeout_s} s:\n{self.text()}")
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise RuntimeError(f"{self.name} exited before printing {pattern!r}:\n{self.text()}")
+            match = re.search(pattern, line)
+            if match:
+                return match
 
 
-def _stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+class Child:
+    """A started binary with both output pipes drained."""
+
+    def __init__(self, args, name, env=None):
+        self.name = name
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env
+        )
+        self.stdout = DrainedPipe(self.proc.stdout, f"{name} stdout")
+        self.stderr = DrainedPipe(self.proc.stderr, f"{name} stderr")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        self.stdout.thread.join(timeout=5)
+        self.stderr.thread.join(timeout=5)
+
+
+def _stop(child):
+    child.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI=true a skip is a failure that carries the skip's reason: CI installs Chromium, Node
+    and the SDKs, so a skip there means a real dependency is missing and the run must not pass."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which must not skip: {reason}"
 
 
 def _start_mock(*args):
-    proc = subprocess.Popen(
-        [str(BIN_DIR / "corelay-mock"), "--listen", "127.0.0.1:0", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    match = _wait_for_line(proc, proc.stdout, r"listening on (http://\S+)", "corelay-mock")
-    return proc, match.group(1)
+    child = Child([str(BIN_DIR / "corelay-mock"), "--listen", "127.0.0.1:0", *args], "corelay-mock")
+    try:
+        match = child.stdout.wait_for(r"listening on (http://\S+)")
+    except RuntimeError:
+        child.stop()
+        raise
+    return child, match.group(1)
 
 
 @pytest.fixture(scope="session")
@@ -172,6 +240,8 @@ def gateway():
           {{ provider = "bedrock", model = "claude-sonnet-4" }},
           {{ provider = "anthropic", model = "claude-sonnet-4" }},
         ]
+        # Per-million-token prices the seed test recomputes the reported cost from.
+        price = {{ input = {SEED_PRICE_INPUT}, output = {SEED_PRICE_OUTPUT} }}
 
         [[keys]]
         name = "sdk-tests"
@@ -182,14 +252,9 @@ def gateway():
         f.write(config)
         config_path = f.name
     env = dict(os.environ, **{PROVIDER_KEY_ENV: "sk-provider-sdk-test"})
-    proc = subprocess.Popen(
-        [str(BIN_DIR / "corelay"), "--config", config_path],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = Child([str(BIN_DIR / "corelay"), "--config", config_path], "corelay", env=env)
     try:
-        match = _wait_for_line(proc, proc.stderr, r"listening on http://(\S+)", "corelay")
+        match = proc.stderr.wait_for(r"listening on http://(\S+)")
         yield f"http://{match.group(1)}/v1"
     finally:
         _stop(proc)

@@ -2,13 +2,46 @@
 calls through the AI SDK gateway protocol with createGateway({ baseURL }) as the only change, and the
 SDK's OpenAI provider (@ai-sdk/openai) through the OpenAI front doors with createOpenAI({ baseURL })."""
 
+import json
 import os
 import shutil
 import subprocess
+from itertools import cycle, islice
 
-from conftest import GATEWAY_KEY, ROOT
+from conftest import GATEWAY_KEY, ROOT, SEED_PRICE_INPUT, SEED_PRICE_OUTPUT
 
 AI_SDK = ROOT / "tests" / "ai-sdk"
+# corelay-mock's documented reply text: this sentence repeated, cut at its content size (64 bytes by
+# default), the same whether streamed (in 6 events here) or not.
+MOCK_WORDS = "The quick brown fox jumps over the lazy dog while the mock provider streams tokens. "
+MOCK_TEXT = "".join(islice(cycle(MOCK_WORDS), 64))
+
+
+def seed_reports(stdout):
+    """The `SEED {json}` lines seed.test.mjs prints, by call name."""
+    reports = {}
+    for line in stdout.splitlines():
+        if line.startswith("SEED "):
+            report = json.loads(line[len("SEED "):])
+            reports[report["call"]] = report
+    return reports
+
+
+def assert_seed_call(report):
+    """The seed's model is served by the openai-kind mock named `bedrock` after `vertex` answered 503."""
+    assert report["text"] == MOCK_TEXT, report
+    gateway = report["providerMetadata"]["gateway"]
+    routing = gateway["routing"]
+    assert [(a["provider"], a["outcome"], a["success"]) for a in routing["attempts"]] == [
+        ("vertex", "server_error", False),
+        ("bedrock", "success", True),
+    ], routing
+    assert routing["finalProvider"] == "bedrock"
+    assert routing["originalModelId"] == "anthropic/claude-sonnet-4"
+    usage = report["usage"]
+    assert usage["inputTokens"] > 0 and usage["outputTokens"] > 0, usage
+    micros = usage["inputTokens"] * SEED_PRICE_INPUT + usage["outputTokens"] * SEED_PRICE_OUTPUT
+    assert gateway["cost"] == f"{micros / 1_000_000:.6f}", (gateway["cost"], usage)
 
 
 def test_the_seed_calls_succeed_with_the_real_ai_sdk(gateway):
@@ -22,6 +55,10 @@ def test_the_seed_calls_succeed_with_the_real_ai_sdk(gateway):
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    reports = seed_reports(run.stdout)
+    assert set(reports) == {"generateText", "streamText"}, run.stdout[-4000:]
+    assert_seed_call(reports["generateText"])
+    assert_seed_call(reports["streamText"])
 
 
 def test_the_ai_sdk_openai_provider_works_through_the_openai_front_doors(gateway):

@@ -27,7 +27,7 @@ def test_metrics_parse_with_the_prometheus_parser_and_count_requests(gateway):
         if requests and any(s.labels.get("model") == "acme/chat-small" for s in requests.samples):
             break
     assert families["corelay_requests"].type == "counter"
-    assert families["corelay_request_duration_seconds"].type == "summary"
+    assert families["corelay_request_duration_seconds"].type == "histogram"
     assert families["corelay_worker_driver"].type == "gauge"
     served = [s for s in families["corelay_requests"].samples if s.labels.get("model") == "acme/chat-small"]
     assert served and all(s.value >= 1 for s in served)

@@ -6,9 +6,7 @@
 //! `host` itself (it must be the `host` given here, port included when not the default).
 
 use super::{Api, SIGNING_SERVICE};
-use crate::providers::aws::sigv4::{
-    self, Credentials, Payload, SignError, SignableRequest, SigningParams, SigningTime,
-};
+use crate::aws::sigv4::{self, Credentials, Payload, SignError, SignableRequest, SigningParams, SigningTime};
 
 /// How a request authenticates.
 #[derive(Clone)]

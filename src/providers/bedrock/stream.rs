@@ -32,9 +32,9 @@ use serde::Deserialize;
 
 use super::error::stream_exception;
 use super::{Api, WireUsage, borrow_opt, finish_reason};
+use crate::aws::eventstream::{Decoder, Frame, FrameKind};
 use crate::chat::{FinishReason, ProviderError, ProviderErrorKind, StreamEvent, Usage};
 use crate::providers::anthropic::EventMapper;
-use crate::providers::aws::eventstream::{Decoder, Frame, FrameKind};
 
 /// The most redacted reasoning gathered for one block; a provider that sends more is broken.
 const MAX_REDACTED_BYTES: usize = 16 * 1024 * 1024;
@@ -483,7 +483,7 @@ impl ConverseMapper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::aws::eventstream::crc32;
+    use crate::aws::eventstream::crc32;
 
     /// One event-stream frame with string headers.
     fn frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {

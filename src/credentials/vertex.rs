@@ -18,7 +18,7 @@ use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 
-use crate::config::resolve::Secret;
+use super::Secret;
 
 /// Where Google exchanges assertions for access tokens when neither the config nor the key file
 /// names another URL.
