@@ -15,13 +15,13 @@
 #![allow(dead_code)]
 
 use corelay::api::{ai_sdk, anthropic_messages, openai_chat, openai_responses, route_fields};
+use corelay::aws::eventstream::{self, Decoder as FrameDecoder, EventStreamError};
 use corelay::chat::StreamEvent;
 use corelay::http::BodyFraming;
 use corelay::http::body::{BodyDecoder, BodyError};
 use corelay::http::request::{RequestLimits, parse_request_head};
 use corelay::http::response::parse_response_head;
 use corelay::json_check::{self, JsonFault};
-use corelay::providers::aws::eventstream::{self, Decoder as FrameDecoder, EventStreamError};
 use corelay::providers::bedrock::Api;
 use corelay::providers::openai_responses as openai_responses_provider;
 use corelay::providers::{Translator, anthropic, bedrock, gemini, openai_chat as openai_chat_provider};
