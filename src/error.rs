@@ -38,6 +38,10 @@ pub enum ErrorKind {
     Internal,
     /// The client left before its answer (recorded, never sent).
     ClientClosed,
+    /// A gateway key's rate, token or concurrency limit (429, with `Retry-After`).
+    RateLimited,
+    /// A gateway key may not do this: model not allowed, budget spent, key expired (403).
+    Forbidden,
 }
 
 #[derive(Debug, Clone)]
@@ -46,11 +50,13 @@ pub struct GatewayError {
     pub message: String,
     /// The request field at fault, as OpenAI reports it in `param`.
     pub param: Option<std::borrow::Cow<'static, str>>,
+    /// Seconds to wait before retrying, sent as `Retry-After` (limits).
+    pub retry_after_s: Option<u64>,
 }
 
 impl GatewayError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> GatewayError {
-        GatewayError { kind, message: message.into(), param: None }
+        GatewayError { kind, message: message.into(), param: None, retry_after_s: None }
     }
 
     pub fn with_param(mut self, param: impl Into<std::borrow::Cow<'static, str>>) -> GatewayError {
@@ -70,6 +76,8 @@ impl GatewayError {
             ErrorKind::UnsupportedHttpVersion => 505,
             ErrorKind::Internal => 500,
             ErrorKind::ClientClosed => 499,
+            ErrorKind::RateLimited => 429,
+            ErrorKind::Forbidden => 403,
             ErrorKind::BadGateway => 502,
             ErrorKind::GatewayTimeout => 504,
             ErrorKind::Unavailable => 503,

@@ -10,7 +10,7 @@
 //! layer 3: upstream
 //! layer 4: error, metrics
 //! layer 5: routing, providers
-//! layer 6: api
+//! layer 6: api, governance
 //! layer 7: messages
 //! layer 8: proxy
 //! layer 9: runtime
@@ -22,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod governance;
 pub mod health;
 pub mod http;
 pub mod json_check;

@@ -18,6 +18,7 @@ USAGE:
                                     listing every problem at once
     corelay check --offline --config FILE
                                     the same without DNS lookups of provider hosts
+    corelay keys ...                manage virtual keys kept in Redis (see below)
     corelay --version | --help
 
 ENVIRONMENT:
@@ -60,6 +61,9 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "keys") {
+        return keys(&args[1..]);
+    }
     let command = match parse_args(&args) {
         Ok(c) => c,
         Err(why) => {
@@ -78,6 +82,20 @@ fn main() -> ExitCode {
         }
         Command::Check { path, lookup } => check(&path, lookup),
         Command::Run(path) => run(&path),
+    }
+}
+
+/// `corelay keys ...`: virtual keys in Redis (`corelay::governance::cli`).
+fn keys(args: &[String]) -> ExitCode {
+    match corelay::governance::cli::run(args) {
+        Ok(output) => {
+            print!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("corelay: {why}\n\nUSAGE:\n{}", corelay::governance::cli::USAGE);
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -67,6 +67,10 @@ fn a_recorded_converse_stream_reaches_an_openai_client_as_chunks_and_the_request
     let streamed: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(streamed, text);
     assert!(chunks.iter().all(|c| c["model"] == MODEL));
+    // Bedrock's stream carries no id and the mock sends no x-amzn-requestid: the gateway makes one.
+    let id = chunks[0]["id"].as_str().unwrap();
+    assert!(id.starts_with("gen-") && id.len() > 4, "{id}");
+    assert!(chunks.iter().all(|c| c["id"] == id), "one id for every chunk");
     let seen = &mock.requests()[0];
     assert_eq!(seen.path, "/v1/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream");
     let authorization = seen.header("authorization").unwrap();
@@ -94,10 +98,15 @@ fn a_recorded_converse_answer_reaches_an_openai_client_as_a_completion() {
     .unwrap();
     let gateway = start_gateway(&config(&mock.base_url(), None));
 
-    let response = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat(false));
+    let response = Client::connect(gateway.local_addr()).post(
+        "/v1/chat/completions",
+        &[("x-request-id", "req-bedrock-1")],
+        &chat(false),
+    );
 
     assert_eq!(response.status, 200, "{}", response.text());
     let json = response.json();
+    assert_eq!(json["id"], "gen-req-bedrock-1", "a real id, found again by the request id");
     assert!(
         json["choices"][0]["message"]["content"].as_str().unwrap().starts_with("Hello! How can I assist you today?")
     );

@@ -86,7 +86,7 @@ fn served_failed_over_and_refused_calls_each_log_one_line_with_their_fields() {
     assert_eq!(line["model"], MODEL);
     assert_eq!(line["served_model"], MODEL);
     assert_eq!(line["provider"], "first");
-    assert_eq!(line["attempts"], serde_json::json!([{"provider": "first", "outcome": "success"}]));
+    assert_eq!(line["attempts"], serde_json::json!([{"provider": "first", "outcome": "success", "status": 200}]));
     assert_eq!(line["status"], 200);
     assert_eq!(line["stream"], false);
     let tokens = &line["tokens"];
@@ -106,7 +106,10 @@ fn served_failed_over_and_refused_calls_each_log_one_line_with_their_fields() {
     assert_eq!(line["provider"], "second");
     assert_eq!(
         line["attempts"],
-        serde_json::json!([{"provider": "first", "outcome": "server_error"}, {"provider": "second", "outcome": "success"}])
+        serde_json::json!([
+            {"provider": "first", "outcome": "server_error", "status": 503},
+            {"provider": "second", "outcome": "success", "status": 200}
+        ])
     );
     assert_eq!((line["status"].as_u64(), line["stream"].as_bool()), (Some(200), Some(true)));
 

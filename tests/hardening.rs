@@ -436,3 +436,62 @@ fn a_client_gone_before_the_first_byte_cancels_the_provider_call() {
         );
     }
 }
+
+#[test]
+fn a_provider_redirect_fails_over_and_is_never_passed_on() {
+    let redirecting = mock(MockConfig {
+        fault: Fault::Status { code: 307, retry_after_s: None, body: Some(b"moved".to_vec()) },
+        ..MockConfig::default()
+    });
+    let healthy = mock(MockConfig::default());
+    let extra = format!(
+        "[providers.backup]\nkind = \"openai\"\nbase_url = \"{}\"\n\n[models.\"acme/two\"]\nendpoints = [{{ provider = \
+         \"mock\", model = \"gpt-4o-mini\" }}, {{ provider = \"backup\", model = \"gpt-4o-mini\" }}]\n",
+        healthy.base_url()
+    );
+    let gateway = start_gateway(&config_text(&redirecting.base_url(), "", &extra));
+
+    let served = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body("acme/two", false));
+    assert_eq!(served.status, 200, "{}", served.text());
+    assert_eq!(served.header("x-corelay-provider"), Some("backup"));
+    for door in ["/v1/chat/completions", "/v1/messages"] {
+        let body = br#"{"model":"acme/chat-small","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#;
+        let refused = Client::connect(gateway.local_addr()).post(door, &[], body);
+        assert_eq!(refused.status, 502, "{door}: {}", refused.text());
+        assert!(refused.text().contains("redirect"), "{door}: {}", refused.text());
+    }
+}
+
+#[test]
+fn request_line_forms_and_chunk_sizes_are_judged_as_rfc_9112_says() {
+    let provider = mock(MockConfig::default());
+    let gateway = start_gateway(&config_text(&provider.base_url(), "max_body_bytes = 65536", ""));
+    let body = chat_body(MODEL, false);
+
+    // Absolute-form is accepted; its path routes.
+    let mut client = Client::connect(gateway.local_addr());
+    client.send_raw(
+        format!(
+            "POST http://gateway.example/v1/chat/completions HTTP/1.1\r\nhost: g\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    client.send_raw(&body);
+    assert_eq!(client.read_response().status, 200);
+
+    // A space in the target is a bad request, not an unsupported version.
+    let mut client = Client::connect(gateway.local_addr());
+    client.send_raw(b"GET /a b HTTP/1.1\r\nhost: g\r\n\r\n");
+    assert_eq!(client.read_response().status, 400);
+
+    // A chunk announced past the body limit is refused at its size line, without waiting for data.
+    let mut client = Client::connect(gateway.local_addr());
+    client.send_raw(b"POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ntransfer-encoding: chunked\r\n\r\nFFFFFF\r\n");
+    let started = std::time::Instant::now();
+    assert_eq!(client.read_response().status, 413);
+    assert!(started.elapsed() < Duration::from_secs(5), "no wait for the body timeout");
+
+    // Providers are asked for bodies as they are: Corelay decodes no content coding.
+    assert_eq!(provider.requests()[0].header("accept-encoding"), Some("identity"));
+}

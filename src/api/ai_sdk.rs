@@ -194,6 +194,8 @@ fn gateway_error_type(kind: ErrorKind) -> &'static str {
         ErrorKind::Unauthorized => "authentication_error",
         ErrorKind::ModelNotFound => "model_not_found",
         ErrorKind::RouteNotFound => "not_found",
+        ErrorKind::RateLimited => "rate_limit_exceeded",
+        ErrorKind::Forbidden => "forbidden",
         ErrorKind::BadGateway
         | ErrorKind::GatewayTimeout
         | ErrorKind::Unavailable

@@ -93,6 +93,8 @@ pub fn request_error_body(error: &RequestError) -> Vec<u8> {
 fn gateway_error_type(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::Unauthorized => "authentication_error",
+        ErrorKind::RateLimited => "rate_limit_error",
+        ErrorKind::Forbidden => "permission_error",
         ErrorKind::RouteNotFound | ErrorKind::ModelNotFound => "not_found_error",
         ErrorKind::PayloadTooLarge => "request_too_large",
         ErrorKind::GatewayTimeout => "timeout_error",

@@ -8,6 +8,8 @@ use crate::error::{ErrorKind, GatewayError};
 fn error_type(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::Unauthorized => "authentication_error",
+        ErrorKind::RateLimited => "rate_limit_error",
+        ErrorKind::Forbidden => "permission_error",
         ErrorKind::BadGateway | ErrorKind::GatewayTimeout | ErrorKind::Internal | ErrorKind::Unavailable => "api_error",
         _ => "invalid_request_error",
     }
@@ -21,6 +23,7 @@ pub(crate) fn error_code(kind: ErrorKind) -> Option<&'static str> {
         ErrorKind::PayloadTooLarge => Some("request_too_large"),
         ErrorKind::GatewayTimeout => Some("upstream_timeout"),
         ErrorKind::BadGateway => Some("upstream_error"),
+        ErrorKind::RateLimited => Some("rate_limit_exceeded"),
         _ => None,
     }
 }

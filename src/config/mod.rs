@@ -4,6 +4,7 @@
 //! nothing of workers. Every problem found is collected, so `corelay check` reports them all at once.
 
 mod expand;
+mod governance;
 mod locate;
 pub mod resolve;
 
@@ -14,6 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use governance::{
+    GovernanceConfig, days_from_civil as governance_days_from_civil, expiry_unix_seconds, parse_redis_url,
+};
 pub use resolve::{HostLookup, ResolvedConfig, resolve};
 
 /// Keys a table did not recognise, captured by `#[serde(flatten)]` so every one can be reported.
@@ -40,6 +44,8 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub governance: GovernanceConfig,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -332,6 +338,9 @@ pub struct ModelConfig {
     pub price: Option<PriceConfig>,
     /// Shown as `owned_by` in `GET /v1/models`; defaults to the text before the first `/` of the id.
     pub owned_by: Option<String>,
+    /// Models tried, in order, after every endpoint of this one (and after a request's own fallbacks).
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -346,6 +355,9 @@ pub struct EndpointConfig {
     pub priority: Option<u32>,
     /// This endpoint's price when it differs from the model's.
     pub price: Option<PriceConfig>,
+    /// Share of traffic among endpoints of equal priority (weighted random order; default 1). Once
+    /// any endpoint of a priority has a weight, weights rather than latency order that priority.
+    pub weight: Option<u32>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -361,6 +373,20 @@ pub struct KeyConfig {
     pub key_env: Option<String>,
     /// File holding the key, re-read on every reload.
     pub key_file: Option<PathBuf>,
+    /// The key's SHA-256 in hex (`corelay keys hash`): the file then holds no secret at all.
+    pub key_sha256: Option<String>,
+    /// After this instant the key is refused (a TOML date or date-time: `2027-01-01` is midnight UTC).
+    pub expires_at: Option<toml::value::Datetime>,
+    /// Models the key may use: exact ids and `creator/*`; absent means every model.
+    pub models: Option<Vec<String>>,
+    /// Spend budgets in micro-dollars (1 USD = 1000000), per UTC day, UTC month and in total.
+    pub budget_micros_per_day: Option<u64>,
+    pub budget_micros_per_month: Option<u64>,
+    pub budget_micros_total: Option<u64>,
+    /// Requests and tokens per minute, and requests in flight at once.
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub max_concurrent: Option<u64>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -482,6 +508,7 @@ impl Config {
         report_unknown("health", &self.health.unknown, issues);
         report_unknown("admin", &self.admin.unknown, issues);
         report_unknown("log", &self.log.unknown, issues);
+        report_unknown("governance", &self.governance.unknown, issues);
         for (name, provider) in &self.providers {
             report_unknown(&format!("providers.{name}"), &provider.unknown, issues);
         }
@@ -508,6 +535,7 @@ impl Config {
             self.validate_model(id, model, issues);
         }
         self.validate_keys(issues);
+        self.governance.validate(issues);
         self.validate_admin(issues);
     }
 
@@ -637,6 +665,15 @@ impl Config {
             if endpoint.model.is_empty() {
                 issues.push(issue(&format!("{key}.endpoints[{i}].model"), "must not be empty"));
             }
+            if endpoint.weight.is_some_and(|w| !(1..=10_000).contains(&w)) {
+                issues.push(issue(&format!("{key}.endpoints[{i}].weight"), "must be between 1 and 10000"));
+            }
+        }
+        for fallback in &model.fallbacks {
+            if fallback == id || !self.models.contains_key(fallback) {
+                let why = if fallback == id { "a model cannot fall back to itself" } else { "no such model" };
+                issues.push(issue(&format!("{key}.fallbacks"), format!("`{fallback}`: {why}")));
+            }
         }
     }
 
@@ -649,14 +686,19 @@ impl Config {
             } else if !names.insert(key.name.as_str()) {
                 issues.push(issue(&format!("{at}.name"), format!("duplicate key name `{}`", key.name)));
             }
-            match sources_set(&[key.key.is_some(), key.key_env.is_some(), key.key_file.is_some()]) {
-                0 => issues.push(issue(&at, "one of `key`, `key_env` or `key_file` is required")),
+            let sources = [key.key.is_some(), key.key_env.is_some(), key.key_file.is_some(), key.key_sha256.is_some()];
+            match sources_set(&sources) {
+                0 => issues.push(issue(&at, "one of `key`, `key_env`, `key_file` or `key_sha256` is required")),
                 1 => {}
-                _ => issues.push(issue(&at, "set only one of `key`, `key_env` or `key_file`")),
+                _ => issues.push(issue(&at, "set only one of `key`, `key_env`, `key_file` or `key_sha256`")),
             }
             if key.key.as_ref().is_some_and(|k| k.len() < 16) {
                 issues.push(issue(&format!("{at}.key"), "a gateway key must be at least 16 characters"))
             }
+            if let Some(hash) = &key.key_sha256 {
+                governance::validate_sha256_hex(&format!("{at}.key_sha256"), hash, issues);
+            }
+            governance::validate_key_limits(&at, key, issues);
         }
     }
 }

@@ -39,7 +39,7 @@ fn the_issue_example_parses_with_its_meanings() {
 
 #[test]
 fn every_unknown_key_is_reported_with_its_line() {
-    let text = "bogus = 1\n[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n[pool]\nmax_idle = 1\n[providers.p]\nkind = \"openai\"\nbase_url = \"http://h\"\nkey = \"x\"\n[models.m]\nendpoints = [{ provider = \"p\", model = \"x\", weight = 2 }]\n";
+    let text = "bogus = 1\n[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n[pool]\nmax_idle = 1\n[providers.p]\nkind = \"openai\"\nbase_url = \"http://h\"\nkey = \"x\"\n[models.m]\nendpoints = [{ provider = \"p\", model = \"x\", wieght = 2 }]\n";
     let issues = Config::parse(text).unwrap_err();
     let found: Vec<(&str, Option<usize>)> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
     assert_eq!(
@@ -49,7 +49,7 @@ fn every_unknown_key_is_reported_with_its_line() {
             ("server.listen_port", Some(4)),
             ("pool.max_idle", Some(6)),
             ("providers.p.key", Some(10)),
-            ("models.\"m\".endpoints[0].weight", Some(12)),
+            ("models.\"m\".endpoints[0].wieght", Some(12)),
         ]
     );
     assert!(issues.iter().all(|i| i.message == "unknown key"));
@@ -146,6 +146,7 @@ fn the_reference_config_states_the_real_defaults() {
     assert_eq!(format!("{:?}", reference.pool), format!("{:?}", defaults.pool), "[pool] in config/corelay.toml");
     assert_eq!(format!("{:?}", reference.routing), format!("{:?}", defaults.routing), "[routing]");
     assert_eq!(format!("{:?}", reference.health), format!("{:?}", defaults.health), "[health]");
+    assert_eq!(format!("{:?}", reference.governance), format!("{:?}", defaults.governance), "[governance]");
 }
 
 fn vertex_provider(auth: &str) -> String {
@@ -255,6 +256,65 @@ fn the_demo_config_prices_every_model_and_fits_a_default_descriptor_limit() {
     // a descriptor warning.
     let needed = crate::runtime::limits::descriptors_needed(demo.worker_count(), demo.server.max_connections_per_core);
     assert!(needed <= 4096, "the demo needs {needed} descriptors");
+}
+
+#[test]
+fn key_limits_weights_and_fallbacks_are_validated() {
+    let text = r#"
+[providers.p]
+kind = "openai"
+base_url = "http://h"
+[models."a/m"]
+endpoints = [{ provider = "p", model = "x", weight = 0 }]
+fallbacks = ["a/m", "a/none"]
+[[keys]]
+name = "team"
+key_sha256 = "abc"
+rpm = 0
+models = ["a/*", "a/m-*"]
+expires_at = 2027-01-01T00:00:00
+[[keys]]
+name = "both"
+key = "0123456789abcdef"
+key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+[governance]
+local_share = 0
+redis_url = "http://nope"
+"#;
+    let issues = Config::parse(text).unwrap_err();
+    let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "models.\"a/m\".endpoints[0].weight",
+            "models.\"a/m\".fallbacks",
+            "models.\"a/m\".fallbacks",
+            "keys[0].key_sha256",
+            "keys[0].rpm",
+            "keys[0].expires_at",
+            "keys[0].models",
+            "keys[1]",
+            "governance.local_share",
+            "governance.redis_url",
+        ]
+    );
+}
+
+#[test]
+fn a_key_with_limits_parses_and_old_keys_stay_valid() {
+    let text = format!(
+        "{MINIMAL}\n[[keys]]\nname = \"plain\"\nkey = \"0123456789abcdef\"\n[[keys]]\nname = \"team\"\n\
+         key_sha256 = \"{}\"\nmodels = [\"acme/*\"]\nrpm = 60\ntpm = 1000\nmax_concurrent = 2\n\
+         budget_micros_per_day = 5000000\nexpires_at = 2027-01-01\n",
+        "ab".repeat(32)
+    );
+    let c = Config::parse(&text).expect("valid");
+    let team = &c.keys[1];
+    assert_eq!(
+        (team.rpm, team.tpm, team.max_concurrent, team.budget_micros_per_day),
+        (Some(60), Some(1000), Some(2), Some(5_000_000))
+    );
+    assert_eq!(c.keys[0].rpm, None);
 }
 
 /// Writes `text` to a temporary file named for this test process and `name`; removed by the caller.

@@ -189,7 +189,7 @@ impl BodyDecoder {
         loop {
             let rest = input.get(pos..).unwrap_or_default();
             let step = self.step(rest)?;
-            if self.decoded > max {
+            if self.decoded > max || self.announced_chunk_exceeds(max) {
                 return Err(self.fail(BodyError::TooLarge));
             }
             if let Some(range) = &step.data {
@@ -200,6 +200,12 @@ impl BodyDecoder {
             }
             pos += step.consumed;
         }
+    }
+
+    /// A chunk whose announced size alone would pass `max`: refused as soon as its size line is
+    /// read, not after the client has sent (or stalled in) the bytes.
+    fn announced_chunk_exceeds(&self, max: u64) -> bool {
+        matches!(self.state, State::Chunked(Chunked::Data { remaining }) if self.decoded.saturating_add(remaining) > max)
     }
 
     fn after_step(&mut self, step: &Step) {
@@ -626,6 +632,11 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(dec.decode_into(b"abc", &mut out, 5), Ok(3));
         assert_eq!(dec.decode_into(b"def", &mut out, 5), Err(BodyError::TooLarge));
+        // A chunk announced larger than the limit fails at its size line, before any of its data.
+        let mut dec = BodyDecoder::new(BodyFraming::Chunked);
+        let mut out = Vec::new();
+        assert_eq!(dec.decode_into(b"FFFFFFF\r\n", &mut out, 1024), Err(BodyError::TooLarge));
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -90,6 +90,10 @@ pub fn parse_request_head(buf: &[u8], limits: &RequestLimits) -> Result<Option<(
 
 fn request_version_error(window: &[u8]) -> HeadError {
     let line = first_line(window);
+    // `GET /a b HTTP/1.1`: the version is fine, the line is not (a space in the target).
+    if line.split(|b| *b == b' ').count() != 3 {
+        return HeadError::Malformed("request line must be method, target and version separated by single spaces");
+    }
     let version = line.rsplit(|b| *b == b' ').next().unwrap_or(line);
     version_error(version)
 }
@@ -100,6 +104,7 @@ fn build_head(req: &httparse::Request<'_, '_>, bytes: &[u8]) -> Result<RequestHe
         return Err(HeadError::Malformed("incomplete request line"));
     };
     check_target(target)?;
+    let target = origin_form(target)?;
     let headers = Headers::copy(bytes, req.headers);
     check_host(&headers, minor_version)?;
     let framing = request_framing(&headers, minor_version)?;
@@ -116,16 +121,32 @@ fn build_head(req: &httparse::Request<'_, '_>, bytes: &[u8]) -> Result<RequestHe
     })
 }
 
-/// Only origin-form and asterisk-form are valid at an origin server; absolute
-/// and authority forms would let a client pick a different authority than Host.
+/// Origin-form, asterisk-form and absolute-form (`http://host/path`, which RFC 9112 §3.2.2 says a
+/// server must accept) are valid at an origin server; authority-form is only for CONNECT.
 fn check_target(target: &str) -> Result<(), HeadError> {
     if !target.is_ascii() {
         return Err(HeadError::Malformed("request target must be ASCII"));
     }
-    if target == "*" || target.starts_with('/') {
+    if target == "*" || target.starts_with('/') || absolute_form_rest(target).is_some() {
         Ok(())
     } else {
-        Err(HeadError::Malformed("request target must be origin-form"))
+        Err(HeadError::Malformed("request target must be origin-form or absolute-form"))
+    }
+}
+
+/// What follows `http://` or `https://` (any case) in an absolute-form target.
+fn absolute_form_rest(target: &str) -> Option<&str> {
+    let (scheme, rest) = target.split_once("://")?;
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")).then_some(rest)
+}
+
+/// The origin-form part of a target (a subslice of it): an absolute-form target's path and query.
+/// Only the path routes; the authority in the target names this gateway, whatever it says.
+fn origin_form(target: &str) -> Result<&str, HeadError> {
+    let Some(rest) = absolute_form_rest(target) else { return Ok(target) };
+    match rest.find(['/', '?']) {
+        Some(at) if rest.as_bytes()[at] == b'/' => Ok(&rest[at..]),
+        _ => Err(HeadError::Malformed("absolute-form request target without a path")),
     }
 }
 
@@ -296,6 +317,8 @@ mod tests {
         assert!(matches!(err("GET / HTTX/1.1\r\n\r\n"), HeadError::Malformed(_)));
         assert!(matches!(err("GET / http/1.1\r\n\r\n"), HeadError::Malformed(_)));
         assert!(matches!(err("GET /\r\n\r\n"), HeadError::Malformed(_)));
+        // A space in the target is a bad request line, not a version the gateway lacks.
+        assert!(matches!(err("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"), HeadError::Malformed(_)));
         assert_eq!(HeadError::UnsupportedVersion.status(), 505);
     }
 
@@ -427,7 +450,13 @@ mod tests {
         assert_eq!(head("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").path(), "*");
         assert_eq!(head("GET /?q HTTP/1.1\r\nHost: a\r\n\r\n").path(), "/");
         assert_eq!(head("GET /a/b HTTP/1.1\r\nHost: a\r\n\r\n").path(), "/a/b");
-        for target in ["http://evil/x", "evil:443", "a", "*x", "/\u{e9}"] {
+        // Absolute-form is accepted (RFC 9112 §3.2.2); only its path and query route.
+        assert_eq!(
+            head("POST http://gw.example/v1/chat/completions?x=1 HTTP/1.1\r\nHost: a\r\n\r\n").path(),
+            "/v1/chat/completions"
+        );
+        assert_eq!(head("GET HTTPS://gw/v1/models HTTP/1.1\r\nHost: a\r\n\r\n").target(), "/v1/models");
+        for target in ["http://evil", "ftp://evil/x", "evil:443", "a", "*x", "/\u{e9}"] {
             let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
             assert!(matches!(err(&raw), HeadError::Malformed(_)), "{target}");
         }

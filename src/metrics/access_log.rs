@@ -175,6 +175,8 @@ struct Tokens {
 struct Attempt<'a> {
     provider: &'a str,
     outcome: &'static str,
+    /// The provider's status, when a response head arrived.
+    status: Option<u16>,
 }
 
 #[derive(Serialize)]
@@ -212,7 +214,7 @@ impl<'a> From<&'a CallRecord> for Line<'a> {
             attempts: c
                 .attempts
                 .iter()
-                .map(|(provider, outcome)| Attempt { provider, outcome: outcome.name() })
+                .map(|a| Attempt { provider: &a.provider, outcome: a.outcome.name(), status: a.status })
                 .collect(),
             status: c.status,
             stream: c.stream,

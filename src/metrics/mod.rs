@@ -40,7 +40,10 @@ pub struct CallRecord {
     pub served_model: String,
     pub provider: String,
     /// Every upstream attempt, in order.
-    pub attempts: Vec<(String, Outcome)>,
+    pub attempts: Vec<AttemptRecord>,
+    /// The response status of the attempt in progress, once its head arrived (taken by
+    /// [`CallRecord::push_attempt`]).
+    pub attempt_status: Option<u16>,
     pub status: u16,
     pub stream: bool,
     pub ttfb: Option<Duration>,
@@ -53,12 +56,37 @@ pub struct CallRecord {
     pub bytes_out: u64,
 }
 
+/// One provider attempt of a call, as the access log and the AI SDK's routing metadata show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub provider: String,
+    pub outcome: Outcome,
+    /// The provider's response status, when a response head arrived.
+    pub status: Option<u16>,
+    pub start_unix_ms: u64,
+    pub end_unix_ms: u64,
+}
+
 /// The `model` label of calls whose model is not configured (unknown names, or none given).
 pub const UNKNOWN_MODEL_LABEL: &str = "(unknown)";
 
 impl CallRecord {
     pub fn overhead(&self) -> Duration {
         self.duration.saturating_sub(self.upstream)
+    }
+
+    /// Ends the attempt in progress (begun at `started`) now, with the status its head carried.
+    pub fn push_attempt(&mut self, provider: &str, outcome: Outcome, started: std::time::Instant) {
+        let end_unix_ms = crate::clock::unix_now_ms();
+        let start_unix_ms = end_unix_ms.saturating_sub(started.elapsed().as_millis() as u64);
+        let status = self.attempt_status.take();
+        self.attempts.push(AttemptRecord {
+            provider: provider.to_string(),
+            outcome,
+            status,
+            start_unix_ms,
+            end_unix_ms,
+        });
     }
 
     /// The `model` label: the configured id, or one fixed value for anything else.
@@ -218,8 +246,8 @@ impl WorkerMetrics {
         let latency =
             LatencyLabels { front_door: call.front_door, model: model.to_string(), provider: provider.to_string() };
         observe_latency(delta.histograms.entry(latency).or_default(), call);
-        for (provider, outcome) in &call.attempts {
-            *delta.attempts.entry((provider.clone(), outcome.name())).or_default() += 1;
+        for attempt in &call.attempts {
+            *delta.attempts.entry((attempt.provider.clone(), attempt.outcome.name())).or_default() += 1;
         }
         if call.attempts.len() > 1 {
             *delta.failovers.entry(model.to_string()).or_default() += call.attempts.len() as u64 - 1;

@@ -352,10 +352,15 @@ mod tests {
             model_known: true,
             served_model: "acme/\"quoted\"".into(),
             provider: "mock".into(),
-            attempts: vec![
-                ("bad".into(), crate::health::Outcome::ServerError),
-                ("mock".into(), crate::health::Outcome::Success),
-            ],
+            attempts: [("bad", crate::health::Outcome::ServerError), ("mock", crate::health::Outcome::Success)]
+                .map(|(provider, outcome)| crate::metrics::AttemptRecord {
+                    provider: provider.into(),
+                    outcome,
+                    status: None,
+                    start_unix_ms: 0,
+                    end_unix_ms: 0,
+                })
+                .to_vec(),
             status: 200,
             usage: Some(crate::chat::Usage { prompt_tokens: 10, completion_tokens: 5, ..Default::default() }),
             cost_micros: 42,

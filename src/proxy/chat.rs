@@ -14,20 +14,21 @@ use super::WorkerContext;
 use super::client::{ClientConn, Request};
 use super::relay::{self, Held};
 use super::serving::{
-    Attempt, Failure, MAX_FAILED_BODY_BYTES, Serving, apply_retry_after, credential_refused, is_credential_refusal,
-    is_retryable_status, outcome_of,
+    Attempt, AttemptRun, CallContext, Failure, MAX_FAILED_BODY_BYTES, Serving, apply_retry_after, is_retryable_status,
+    outcome_of,
 };
 use super::translated;
 use crate::api::route_fields::{self, RouteFields};
 use crate::api::{FrontDoor, openai_chat};
 use crate::chat::ChatRequest;
 use crate::error::{ErrorKind, GatewayError};
+use crate::governance::{KeyRef, Reservation, Usage as GovernedUsage};
 use crate::health::Outcome;
 use crate::metrics::CallRecord;
 use crate::providers::adapter::{Adapter, EndpointCall, NativeOperation};
 use crate::providers::openai::Operation;
 use crate::routing::{Candidate, RouteError, Snapshot, order_candidates};
-use crate::upstream::{self, UpstreamResponse};
+use crate::upstream::UpstreamResponse;
 
 /// `POST /v1/chat/completions`. `Ok(reusable)` once a response was written; `Err` when nothing was
 /// written yet.
@@ -98,7 +99,10 @@ async fn native_or_translated(
         Err(error) => return Err(error),
     };
     let plan = Plan::PassThrough { request: &request, fields: &fields, ir: ir.as_ref(), operation, front_door };
-    run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await
+    let admitted = admit(cx, request.key.as_ref(), &fields.model, &mut candidates, request.body.len()).await?;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await;
+    settle(admitted, call);
+    result
 }
 
 /// `POST /v1/embeddings`: passed through to OpenAI-format providers (OpenAI-compatible and Azure);
@@ -137,7 +141,10 @@ async fn pass_through(
         return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
     }
     let plan = Plan::PassThrough { request: &request, fields: &fields, ir: None, operation, front_door };
-    run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
+    let admitted = admit(cx, request.key.as_ref(), &fields.model, &mut candidates, request.body.len()).await?;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await;
+    settle(admitted, call);
+    result
 }
 
 /// `POST {base}/embedding-model` from the Vercel AI SDK: the model comes in a header, the values in
@@ -153,7 +160,7 @@ pub async fn handle_ai_sdk_embeddings(
         GatewayError::new(ErrorKind::InvalidField, "the ai-model-id header is required").with_param("model")
     })?;
     let body = crate::api::ai_sdk::embeddings_request(&request.body, model).map_err(request_error)?;
-    let embeddings = Request { head: request.head, body };
+    let embeddings = Request { head: request.head, body, key: request.key };
     let operation = NativeOperation::OpenAi(Operation::Embeddings);
     pass_through(cx, conn, snapshot, embeddings, call, operation, FrontDoor::AiSdkEmbeddings).await
 }
@@ -213,9 +220,52 @@ pub async fn handle_ai_sdk(
         models: gateway.models,
     }
     .with_headers(|name| head.header(name));
-    let candidates = candidates(cx, snapshot, &ir.model, &options)?;
+    let mut candidates = candidates(cx, snapshot, &ir.model, &options)?;
     let plan = Plan::Translated { ir: &ir, front_door: FrontDoor::AiSdk(spec) };
-    run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await
+    let admitted = admit(cx, request.key.as_ref(), &ir.model, &mut candidates, request.body.len()).await?;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await;
+    settle(admitted, call);
+    result
+}
+
+/// A governed key's admission, before any provider is called: the key may use the model (fallback
+/// models it may not use are dropped), its limits and budgets hold with this request's estimate
+/// reserved. A denial is the client's answer (429 with `Retry-After`, or 403), in its format.
+async fn admit(
+    cx: &WorkerContext,
+    key: Option<&KeyRef>,
+    model: &str,
+    candidates: &mut Vec<Candidate<'_>>,
+    body_bytes: usize,
+) -> Result<Option<Reservation>, GatewayError> {
+    let (Some(governor), Some(key)) = (cx.governor.as_ref(), key) else { return Ok(None) };
+    candidates.retain(|c| c.model.id == model || key.policy.allows_model(&c.model.id));
+    let estimate = governor.estimate(body_bytes, None, candidates.iter().map(|c| &c.endpoint.price));
+    match governor.admit(key, model, crate::clock::unix_now_ms(), estimate).await {
+        Ok(reservation) => Ok(Some(reservation)),
+        Err(denial) => {
+            let kind = if denial.status == 429 { ErrorKind::RateLimited } else { ErrorKind::Forbidden };
+            let mut error = GatewayError::new(kind, denial.message);
+            error.retry_after_s = denial.retry_after_s;
+            Err(error)
+        }
+    }
+}
+
+/// Settles an admitted request with what its answer cost: its usage and cost when a provider served
+/// (the reservation's estimate when the usage never came, as when the client left mid-stream). A
+/// request no provider served is released (dropping the reservation), not charged.
+fn settle(admitted: Option<Reservation>, call: &RefCell<CallRecord>) {
+    let Some(reservation) = admitted else { return };
+    let record = call.borrow();
+    if record.provider.is_empty() {
+        return;
+    }
+    let used = match record.usage {
+        Some(u) => GovernedUsage { tokens: u.prompt_tokens + u.completion_tokens, cost_micros: record.cost_micros },
+        None => reservation.estimate(),
+    };
+    reservation.settle(crate::clock::unix_now_ms(), used);
 }
 
 fn note_request(call: &RefCell<CallRecord>, model: &str, stream: bool) {
@@ -280,6 +330,7 @@ async fn run_attempts(
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let deadline = Instant::now() + cx.settings().routing.deadline;
+    let context = CallContext { cx, snapshot, call, deadline, keep_alive, front_door: plan.front_door() };
     cx.retry_budget.borrow().deposit();
     let mut last_failure = None;
     let mut attempts = 0;
@@ -288,22 +339,17 @@ async fn run_attempts(
             break;
         }
         attempts += 1;
+        let run = AttemptRun::begin(context, candidate, attempts);
         let outcome = match plan {
             // A provider that does not speak the client's format gets the parsed request, translated.
-            Plan::PassThrough { ir: Some(ir), operation, front_door, .. }
-                if !offers(candidate.endpoint, *operation) =>
-            {
-                let door = *front_door;
-                translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline, call, door).await
+            Plan::PassThrough { ir: Some(ir), operation, .. } if !offers(candidate.endpoint, *operation) => {
+                translated::attempt(&run, conn, ir).await
             }
-            Plan::PassThrough { request, fields, operation, front_door, .. } => {
-                let exchange = PassThroughExchange { request, fields, operation: *operation, front_door: *front_door };
-                attempt(cx, conn, snapshot, &exchange, candidate, attempts, deadline, call).await
+            Plan::PassThrough { request, fields, operation, .. } => {
+                let exchange = PassThroughExchange { request, fields, operation: *operation };
+                attempt(&run, conn, &exchange).await
             }
-            Plan::Translated { ir, front_door } => {
-                let door = *front_door;
-                translated::attempt(cx, conn, snapshot, ir, candidate, attempts, keep_alive, deadline, call, door).await
-            }
+            Plan::Translated { ir, .. } => translated::attempt(&run, conn, ir).await,
         };
         match outcome {
             Attempt::Served(reusable) => return Ok(reusable),
@@ -382,156 +428,77 @@ struct PassThroughExchange<'r> {
     request: &'r Request,
     fields: &'r RouteFields,
     operation: NativeOperation,
-    /// The client's format: OpenAI's own, or one re-shaped from it (the AI SDK's embeddings).
-    front_door: FrontDoor,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn attempt(
-    cx: &WorkerContext,
-    conn: &mut ClientConn,
-    snapshot: &Snapshot,
-    exchange: &PassThroughExchange<'_>,
-    candidate: &Candidate<'_>,
-    attempts: usize,
-    deadline: Instant,
-    call: &RefCell<CallRecord>,
-) -> Attempt {
-    let PassThroughExchange { request, fields, operation, front_door } = *exchange;
-    let started = Instant::now();
-    let endpoint = candidate.endpoint;
-    let probe = cx.health.claim_probe(endpoint.id, &snapshot.health);
-    let body = route_fields::provider_body(&request.body, fields, &endpoint.model);
-    let upstream_request = {
-        let tokens = cx.access_tokens();
-        let call = EndpointCall { provider: &endpoint.provider, model: &endpoint.model, tokens: &tokens };
-        Adapter::of(&endpoint.provider, &endpoint.model).native_request(
-            &call,
-            operation,
-            &body,
-            fields.stream,
-            &request.head,
-        )
+/// One attempt at an endpoint that takes the client's body as sent (model and key replaced).
+async fn attempt(run: &AttemptRun<'_>, conn: &mut ClientConn, exchange: &PassThroughExchange<'_>) -> Attempt {
+    let (response, ttfb) = match run.send(native_request(run, exchange)).await {
+        Ok(sent) => sent,
+        Err(failed) => return failed,
     };
-    drop(body);
-    let upstream_request = match upstream_request {
-        Ok(upstream_request) => upstream_request,
-        Err(no_request) => {
-            // No access token: the provider cannot be called, which to health is as good as unreachable.
-            let outcome = Outcome::ConnectError;
-            cx.health.record(snapshot.health.routes_version, endpoint.id, outcome, None, started.elapsed(), probe);
-            call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
-            return Attempt::Failed(Failure::Error(no_request));
-        }
-    };
-    let tls = cx.tls();
-    let exchange = upstream::ExchangeContext {
-        pool: &cx.pool,
-        tls: &tls,
-        connect_timeout: cx.settings().upstream.connect_timeout,
-        first_byte_timeout: cx.settings().upstream.first_byte_timeout.min(deadline.saturating_duration_since(started)),
-        read_idle_timeout: cx.settings().upstream.read_idle_timeout,
-    };
-    let record = |outcome: Outcome, ttfb: Option<Duration>| {
-        cx.health.record(snapshot.health.routes_version, endpoint.id, outcome, ttfb, started.elapsed(), probe);
-        call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
-    };
-    let failed = |failure: Failure| {
-        call.borrow_mut().upstream += started.elapsed();
-        Attempt::Failed(failure)
-    };
-    let response = match upstream::send(&exchange, &endpoint.provider, upstream_request).await {
-        Ok(response) => response,
-        Err(e) => {
-            record(outcome_of(&e), None);
-            return failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)));
-        }
-    };
-    let ttfb = started.elapsed();
+    let (cx, provider) = (run.call.cx, &run.candidate.endpoint.provider);
     let status = response.head.status;
-    if is_credential_refusal(status) {
-        record(Outcome::ServerError, Some(ttfb));
-        return failed(Failure::Error(credential_refused(cx, &endpoint.provider.name, response).await));
-    }
     if is_retryable_status(status) {
-        apply_retry_after(cx, snapshot, candidate, &response.head);
+        apply_retry_after(cx, run.call.snapshot, run.candidate, &response.head);
         let outcome = if matches!(status, 408 | 409 | 429) { Outcome::RateLimited } else { Outcome::ServerError };
-        record(outcome, Some(ttfb));
-        let failure = failed_status(cx, &endpoint.provider, response).await;
-        return failed(failure);
+        run.record(outcome, Some(ttfb));
+        let failure = failed_status(cx, provider, response).await;
+        return run.failed(failure);
     }
-    let routes_version = snapshot.health.routes_version;
-    let keep_alive = request.head.keep_alive;
-    let serving = Serving {
-        candidate,
-        attempts,
-        keep_alive,
-        started,
-        ttfb,
-        probe,
-        routes_version,
-        call,
-        send_time: ttfb,
-        include_usage: fields.include_usage,
-        front_door,
-    };
+    let fields = exchange.fields;
+    let serving = run.serving(ttfb, fields.include_usage);
     let is_success = (200..300).contains(&status);
     if is_success && fields.stream && relay::is_event_stream(&response.head) {
-        return stream(cx, conn, &serving, response, deadline).await;
+        return stream(run, conn, &serving, response).await;
     }
     let outcome = if is_success { Outcome::Success } else { Outcome::ClientError };
-    match relay::relay_buffered(cx, conn, &serving, response, is_success).await {
-        Ok(reusable) => {
-            record(outcome, Some(ttfb));
-            Attempt::Served(reusable)
-        }
-        Err(e) => {
-            record(outcome_of(&e), Some(ttfb));
-            failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)))
-        }
-    }
+    let end = relay::relay_buffered(cx, conn, &serving, response, is_success)
+        .await
+        .map(|reusable| (outcome, reusable))
+        .map_err(|e| (outcome_of(&e), GatewayError::from_upstream(&provider.name, &e)));
+    run.served(ttfb, end)
 }
 
-/// A streamed 200: held until its first event, so an error as the first event still fails over.
+/// The client's body with the endpoint's model, as the request the endpoint takes.
+fn native_request(run: &AttemptRun<'_>, exchange: &PassThroughExchange<'_>) -> Result<Vec<u8>, GatewayError> {
+    let endpoint = run.candidate.endpoint;
+    let PassThroughExchange { request, fields, operation, .. } = *exchange;
+    let body = route_fields::provider_body(&request.body, fields, &endpoint.model);
+    let tokens = run.call.cx.access_tokens();
+    let call = EndpointCall { provider: &endpoint.provider, model: &endpoint.model, tokens: &tokens };
+    Adapter::of(&endpoint.provider, &endpoint.model).native_request(
+        &call,
+        operation,
+        &body,
+        fields.stream,
+        &request.head,
+    )
+}
+
+/// A streamed 200: held until it commits, so an error before any content still fails over.
 async fn stream(
-    cx: &WorkerContext,
+    run: &AttemptRun<'_>,
     conn: &mut ClientConn,
     serving: &Serving<'_>,
     mut response: UpstreamResponse,
-    deadline: Instant,
 ) -> Attempt {
-    let endpoint = serving.candidate.endpoint;
-    let record = |outcome: Outcome| {
-        let version = serving.routes_version;
-        cx.health.record(version, endpoint.id, outcome, Some(serving.ttfb), serving.started.elapsed(), serving.probe);
-        serving.call.borrow_mut().attempts.push((endpoint.provider.name.clone(), outcome));
-    };
-    let hold_until = deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
-    match relay::hold_first_event(
-        &mut response.body,
-        &serving.candidate.model.id,
-        relay::stream_format(serving.front_door),
-        hold_until,
-    )
-    .await
-    {
+    let cx = run.call.cx;
+    let hold_until = run.call.deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
+    let format = relay::stream_format(serving.front_door);
+    let held = relay::hold_first_event(&mut response.body, &serving.candidate.model.id, format, hold_until).await;
+    let provider = &run.candidate.endpoint.provider.name;
+    let end = match held {
         Held::Ready(held) => {
             let end = relay::relay_stream(cx, conn, serving, response, held).await;
-            record(if end.provider_failed { Outcome::StreamError } else { Outcome::Success });
-            Attempt::Served(end.reusable)
+            Ok((if end.provider_failed { Outcome::StreamError } else { Outcome::Success }, end.reusable))
         }
         Held::ErrorEvent(message) => {
-            record(Outcome::StreamError);
-            serving.call.borrow_mut().upstream += serving.started.elapsed();
-            let why = format!("provider `{}` began the stream with an error: {message}", endpoint.provider.name);
-            Attempt::Failed(Failure::Error(GatewayError::new(ErrorKind::BadGateway, why)))
+            let why = format!("provider `{provider}` began the stream with an error: {message}");
+            Err((Outcome::StreamError, GatewayError::new(ErrorKind::BadGateway, why)))
         }
-        Held::Failed(e) => {
-            record(outcome_of(&e));
-            serving.call.borrow_mut().upstream += serving.started.elapsed();
-            Attempt::Failed(Failure::Error(GatewayError::from_upstream(&endpoint.provider.name, &e)))
-        }
-    }
+        Held::Failed(e) => Err((outcome_of(&e), GatewayError::from_upstream(provider, &e))),
+    };
+    run.served(serving.ttfb, end)
 }
 
 /// Keeps what is needed to pass a failed attempt's answer on, should it be the last one, with the

@@ -14,6 +14,8 @@ use crate::netio;
 pub struct Request {
     pub head: RequestHead,
     pub body: Vec<u8>,
+    /// The governed gateway key that sent it, once authenticated (when keys have limits).
+    pub key: Option<crate::governance::KeyRef>,
 }
 
 pub struct ClientConn {
@@ -95,6 +97,10 @@ impl ClientConn {
         let mut headers: Vec<(&str, &[u8])> = vec![("content-type", b"application/json")];
         if error.kind == ErrorKind::Unauthorized {
             headers.push(("www-authenticate", b"Bearer"));
+        }
+        let retry_after = error.retry_after_s.map(|s| s.to_string());
+        if let Some(seconds) = &retry_after {
+            headers.push(("retry-after", seconds.as_bytes()));
         }
         self.write_head(error.status(), &headers, OutFraming::Length(body.len() as u64), keep_alive);
         self.out.extend_from_slice(&body);

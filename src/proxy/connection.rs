@@ -64,7 +64,7 @@ async fn read_request(cx: &WorkerContext, conn: &mut ClientConn, first: bool) ->
         return Err(Admit::Closed);
     }
     let body = read_body(cx, conn, &head).await?;
-    Ok(Request { head, body })
+    Ok(Request { head, body, key: None })
 }
 
 /// Waits for a complete head. Between requests the wait is the keep-alive timeout; once the first
@@ -73,15 +73,21 @@ async fn read_request(cx: &WorkerContext, conn: &mut ClientConn, first: bool) ->
 async fn read_head(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Result<RequestHead, Admit> {
     let limits = cx.settings().server;
     let mut deadline = (first || !conn.buf.is_empty()).then(|| Instant::now() + limits.header_read_timeout);
+    let mut scanned = 0;
     loop {
-        match parse_request_head(&conn.buf, &limits.request) {
-            Ok(Some((head, used))) => {
-                conn.buf.drain(..used);
-                return Ok(head);
+        // Parsing waits for a blank line (or the size limit): a head sent a byte per packet is then
+        // parsed once, not once per byte.
+        if head_may_be_complete(&conn.buf, scanned, limits.request.max_head_bytes) {
+            match parse_request_head(&conn.buf, &limits.request) {
+                Ok(Some((head, used))) => {
+                    conn.buf.drain(..used);
+                    return Ok(head);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(Admit::Reject(head_error(&e))),
             }
-            Ok(None) => {}
-            Err(e) => return Err(Admit::Reject(head_error(&e))),
         }
+        scanned = conn.buf.len();
         let had_bytes = !conn.buf.is_empty();
         if !had_bytes && !first && cx.lifecycle.is_draining() {
             return Err(Admit::Closed);
@@ -104,6 +110,17 @@ async fn read_head(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Re
         }
         deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
     }
+}
+
+/// Whether `buf` may hold a whole head: a line terminator followed by an empty line appeared at or
+/// after `scanned` (the length already looked at, less the 2 bytes a terminator could straddle), or
+/// the buffer reached the head size limit, which the parser then reports.
+fn head_may_be_complete(buf: &[u8], scanned: usize, max_head_bytes: usize) -> bool {
+    let from = scanned.saturating_sub(2);
+    let tail = &buf[from..];
+    buf.len() >= max_head_bytes
+        || memchr::memmem::find(tail, b"\n\r\n").is_some()
+        || memchr::memmem::find(tail, b"\n\n").is_some()
 }
 
 async fn read_body(cx: &WorkerContext, conn: &mut ClientConn, head: &RequestHead) -> Result<Vec<u8>, Admit> {
@@ -199,4 +216,27 @@ fn too_large(max: usize) -> GatewayError {
 
 fn request_timeout(what: &str) -> GatewayError {
     GatewayError::new(ErrorKind::RequestTimeout, format!("timed out reading the {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head_may_be_complete;
+
+    #[test]
+    fn a_head_is_parsed_only_once_its_blank_line_may_be_there() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut parses = 0;
+        let mut scanned = 0;
+        // Fed a byte at a time: one parse, at the last byte.
+        for end in 1..=head.len() {
+            if head_may_be_complete(&head[..end], scanned, 8192) {
+                parses += 1;
+                assert_eq!(end, head.len(), "parsed before the blank line");
+            }
+            scanned = end;
+        }
+        assert_eq!(parses, 1);
+        assert!(head_may_be_complete(b"GET / HTTP/1.1\nHost: a\n\n", 0, 8192), "bare LF heads");
+        assert!(head_may_be_complete(b"GET / HTTP/1.1\r\nX: aaaa", 0, 10), "at the size limit the parser decides");
+    }
 }

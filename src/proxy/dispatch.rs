@@ -25,7 +25,7 @@ pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head:
         _ => return false,
     };
     let snapshot = cx.snapshot();
-    let Err(error) = authorize(&snapshot, head) else { return false };
+    let Err(error) = authorize(cx, &snapshot, head) else { return false };
     conn.request_id = request_id(cx, head);
     let started = Instant::now();
     log_error(cx, &error);
@@ -138,12 +138,12 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         ("GET" | "HEAD", "/healthz") => respond_json(conn, b"{\"status\":\"ok\"}", head.keep_alive, is_head).await,
         ("GET" | "HEAD", "/v1/models") => {
             let snapshot = cx.snapshot();
-            authorize(&snapshot, &request.head)?;
+            authorize(cx, &snapshot, &request.head)?;
             respond_json(conn, &snapshot.routes.models_body, head.keep_alive, is_head).await
         }
         ("GET" | "HEAD", "/v1/health") => {
             let snapshot = cx.snapshot();
-            authorize(&snapshot, &request.head)?;
+            authorize(cx, &snapshot, &request.head)?;
             let body = crate::api::health::health_json(&snapshot.routes, &snapshot.health, std::time::Instant::now());
             respond_json(conn, &body, head.keep_alive, is_head).await
         }
@@ -162,7 +162,7 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         }
         ("GET" | "HEAD", path) if ai_sdk_route(path, "/config").is_some() => {
             let snapshot = cx.snapshot();
-            authorize(&snapshot, &request.head)?;
+            authorize(cx, &snapshot, &request.head)?;
             let prefix = ai_sdk_route(path, "/config").unwrap_or_default();
             let spec = ai_sdk_spec(&request.head, "ai-language-model-specification-version", prefix);
             let routes = &snapshot.routes;
@@ -255,7 +255,7 @@ fn method_not_allowed(head: &crate::http::request::RequestHead) -> GatewayError 
 async fn api_call(
     cx: &WorkerContext,
     conn: &mut ClientConn,
-    request: Request,
+    mut request: Request,
     front_door: FrontDoor,
 ) -> Result<bool, GatewayError> {
     let snapshot = cx.snapshot();
@@ -271,9 +271,10 @@ async fn api_call(
     let written_before = conn.written;
     let in_flight = InFlight::enter(&cx.metrics.in_flight);
     let client_fd = std::os::fd::AsRawFd::as_raw_fd(&conn.stream);
-    let result = match authorize(&snapshot, &request.head) {
-        Ok(key) => {
-            call.borrow_mut().key = key.to_string();
+    let result = match authorize(cx, &snapshot, &request.head) {
+        Ok(caller) => {
+            call.borrow_mut().key = caller.key.as_ref().map_or(caller.name, |k| k.name()).to_string();
+            request.key = caller.key;
             refuse_deep_json(&request.body)?;
             // No call outlives its client: while it waits on a provider nothing reads the client's
             // socket, so it is watched; when the client goes, the call (and its provider
@@ -401,21 +402,33 @@ fn authorize_admin_if_configured(snapshot: &Snapshot, request: &Request) -> Resu
     }
 }
 
-/// Checks the gateway key (a Bearer token, or `x-api-key` as Anthropic clients send it); returns its
-/// name (empty when the gateway is open).
-fn authorize<'a>(snapshot: &'a Snapshot, head: &RequestHead) -> Result<&'a str, GatewayError> {
+/// Who sent a request: the gateway key's name (empty when the gateway is open) and, when keys are
+/// governed (limits, budgets), the key itself for admission.
+struct Caller<'a> {
+    name: &'a str,
+    key: Option<crate::governance::KeyRef>,
+}
+
+/// Checks the gateway key (a Bearer token, or `x-api-key` as Anthropic clients send it). With
+/// governed keys the governor decides (it also knows keys created at run time); else the routes'.
+fn authorize<'a>(cx: &WorkerContext, snapshot: &'a Snapshot, head: &RequestHead) -> Result<Caller<'a>, GatewayError> {
     let presented = head.header("authorization").and_then(bearer_token).or_else(|| head.header("x-api-key"));
+    let denied = || {
+        let why = if presented.is_some() {
+            "invalid gateway key"
+        } else {
+            "missing gateway key: send Authorization: Bearer KEY"
+        };
+        GatewayError::new(ErrorKind::Unauthorized, why)
+    };
+    if let Some(governor) = cx.governor.as_ref().filter(|g| g.has_keys()) {
+        let key = presented.and_then(|p| governor.authenticate(p)).ok_or_else(denied)?;
+        return Ok(Caller { name: "", key: Some(key) });
+    }
     match snapshot.routes.authenticate(presented) {
-        Auth::Open => Ok(""),
-        Auth::Key(name) => Ok(name),
-        Auth::Denied => Err(GatewayError::new(
-            ErrorKind::Unauthorized,
-            if presented.is_some() {
-                "invalid gateway key"
-            } else {
-                "missing gateway key: send Authorization: Bearer KEY"
-            },
-        )),
+        Auth::Open => Ok(Caller { name: "", key: None }),
+        Auth::Key(name) => Ok(Caller { name, key: None }),
+        Auth::Denied => Err(denied()),
     }
 }
 

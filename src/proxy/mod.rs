@@ -118,6 +118,8 @@ pub struct WorkerContext {
     control: Option<crossbeam_channel::Sender<crate::messages::ControlRequest>>,
     pub metrics: crate::metrics::WorkerMetrics,
     pub access_log: Option<crate::metrics::access_log::AccessLog>,
+    /// Virtual keys: authentication, admission and settling when any key is configured.
+    pub governor: Option<crate::governance::Governor>,
     /// The latest Prometheus text the control thread rendered, served as is by `/metrics`.
     metrics_text: RefCell<std::sync::Arc<str>>,
     /// The latest dashboard JSON, served by `/v1/stats`.
@@ -146,6 +148,7 @@ impl WorkerContext {
             control: None,
             metrics: crate::metrics::WorkerMetrics::new(worker_id),
             access_log: None,
+            governor: None,
             metrics_text: RefCell::new(std::sync::Arc::from("")),
             stats_json: RefCell::new(std::sync::Arc::from("{\"seconds\":[],\"health\":null}")),
             requests_seen: Cell::new(0),
@@ -162,6 +165,12 @@ impl WorkerContext {
     /// await).
     pub fn access_tokens(&self) -> std::cell::Ref<'_, crate::credentials::vertex::TokenTable> {
         self.access_tokens.borrow()
+    }
+
+    /// Connects the context to the gateway's governor.
+    pub fn with_governor(mut self, governor: crate::governance::Governor) -> Self {
+        self.governor = Some(governor);
+        self
     }
 
     /// Connects the context to the access-log writer.

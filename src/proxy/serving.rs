@@ -42,9 +42,6 @@ pub struct Serving<'a> {
     pub keep_alive: bool,
     pub started: Instant,
     pub ttfb: Duration,
-    pub probe: bool,
-    /// The routes version the attempt's endpoint ids belong to.
-    pub routes_version: u64,
     /// The request's record for metrics and the access log.
     pub call: &'a RefCell<CallRecord>,
     /// Time `upstream::send` took (connect, write, wait for the head): time waited on the provider.
@@ -53,6 +50,125 @@ pub struct Serving<'a> {
     pub include_usage: bool,
     /// The client's format.
     pub front_door: crate::api::FrontDoor,
+}
+
+/// The request's side of every attempt: the worker, the routes it was planned on, its record, its
+/// deadline, and how its answer is written. Made once per request by the attempt loop.
+#[derive(Clone, Copy)]
+pub struct CallContext<'a> {
+    pub cx: &'a WorkerContext,
+    pub snapshot: &'a Snapshot,
+    pub call: &'a RefCell<CallRecord>,
+    pub deadline: Instant,
+    pub keep_alive: bool,
+    /// The client's format.
+    pub front_door: crate::api::FrontDoor,
+}
+
+/// One attempt at one candidate, from its start: what is recorded whichever way it ends.
+pub struct AttemptRun<'a> {
+    pub call: CallContext<'a>,
+    pub candidate: &'a Candidate<'a>,
+    /// Attempts made for this request, this one included.
+    pub number: usize,
+    pub started: Instant,
+    /// This attempt is the health checker's probe of an ejected endpoint.
+    pub probe: bool,
+}
+
+impl<'a> AttemptRun<'a> {
+    pub fn begin(call: CallContext<'a>, candidate: &'a Candidate<'a>, number: usize) -> AttemptRun<'a> {
+        let probe = call.cx.health.claim_probe(candidate.endpoint.id, &call.snapshot.health);
+        AttemptRun { call, candidate, number, started: Instant::now(), probe }
+    }
+
+    /// Health and the call's record learn how the attempt went.
+    pub fn record(&self, outcome: Outcome, ttfb: Option<Duration>) {
+        let endpoint = self.candidate.endpoint;
+        let version = self.call.snapshot.health.routes_version;
+        self.call.cx.health.record(version, endpoint.id, outcome, ttfb, self.started.elapsed(), self.probe);
+        self.call.call.borrow_mut().push_attempt(&endpoint.provider.name, outcome, self.started);
+    }
+
+    /// The attempt failed before anything reached the client; its time was the provider's.
+    pub fn failed(&self, failure: Failure) -> Attempt {
+        self.call.call.borrow_mut().upstream += self.started.elapsed();
+        Attempt::Failed(failure)
+    }
+
+    /// Sends the upstream request `prepared` (or why there is none) and waits for the response head.
+    /// Every way of failing before a usable head is decided here, once: no credential, no
+    /// connection, a refused credential or a redirect. Whatever the provider then said (success or
+    /// error status) is the caller's to read.
+    pub async fn send(&self, prepared: Result<Vec<u8>, GatewayError>) -> Result<(UpstreamResponse, Duration), Attempt> {
+        let cx = self.call.cx;
+        let provider = &self.candidate.endpoint.provider;
+        let request = match prepared {
+            Ok(request) => request,
+            // No credential (a service account without a valid token): the provider cannot be
+            // called at all, which to health is as good as unreachable.
+            Err(no_credential) if no_credential.kind == ErrorKind::BadGateway => {
+                self.record(Outcome::ConnectError, None);
+                return Err(Attempt::Failed(Failure::Error(no_credential)));
+            }
+            Err(invalid) => return Err(Attempt::Failed(Failure::Error(invalid))),
+        };
+        let settings = cx.settings();
+        let tls = cx.tls();
+        let exchange = crate::upstream::ExchangeContext {
+            pool: &cx.pool,
+            tls: &tls,
+            connect_timeout: settings.upstream.connect_timeout,
+            first_byte_timeout: settings
+                .upstream
+                .first_byte_timeout
+                .min(self.call.deadline.saturating_duration_since(self.started)),
+            read_idle_timeout: settings.upstream.read_idle_timeout,
+        };
+        let response = match crate::upstream::send(&exchange, provider, request).await {
+            Ok(response) => response,
+            Err(e) => {
+                self.record(outcome_of(&e), None);
+                return Err(self.failed(Failure::Error(GatewayError::from_upstream(&provider.name, &e))));
+            }
+        };
+        let ttfb = self.started.elapsed();
+        self.call.call.borrow_mut().attempt_status = Some(response.head.status);
+        if let Some(what) = unusable_answer(response.head.status) {
+            self.record(Outcome::ServerError, Some(ttfb));
+            return Err(self.failed(Failure::Error(refuse_unusable(cx, &provider.name, what, response).await)));
+        }
+        Ok((response, ttfb))
+    }
+
+    /// The relay's view of this attempt, now that it serves.
+    pub fn serving(&self, ttfb: Duration, include_usage: bool) -> Serving<'a> {
+        Serving {
+            candidate: self.candidate,
+            attempts: self.number,
+            keep_alive: self.call.keep_alive,
+            started: self.started,
+            ttfb,
+            call: self.call.call,
+            send_time: ttfb,
+            include_usage,
+            front_door: self.call.front_door,
+        }
+    }
+
+    /// How the serving relay ended, recorded; `Err` is a failure before the client saw anything.
+    pub fn served(&self, ttfb: Duration, end: Result<(Outcome, bool), (Outcome, GatewayError)>) -> Attempt {
+        match end {
+            Ok((outcome, reusable)) => {
+                self.record(outcome, Some(ttfb));
+                Attempt::Served(reusable)
+            }
+            Err((outcome, error)) => {
+                self.record(outcome, Some(ttfb));
+                self.failed(Failure::Error(error))
+            }
+        }
+    }
 }
 
 /// 408, 409, 429, 5xx and Anthropic's 529 say "try elsewhere"; other 4xx are the client's fault.
@@ -92,22 +208,31 @@ pub fn cool_down(cx: &WorkerContext, snapshot: &Snapshot, candidate: &Candidate<
     }
 }
 
-/// A provider's 401 or 403 is about the gateway's credentials for it (revoked, wrong project), not
-/// the client's: another endpoint may still serve, and the provider's text (which may quote the key)
-/// never goes on.
-pub fn is_credential_refusal(status: u16) -> bool {
-    matches!(status, 401 | 403)
+/// Provider answers that are the gateway's problem with that provider, never the client's, so they
+/// fail over and their text (which may quote the key) never goes on: a 401 or 403 (the gateway's
+/// credentials were refused: revoked, wrong project) and a 3xx (a redirect, which Corelay does not
+/// follow: the configured `base_url` is wrong). `None` for any other status.
+pub fn unusable_answer(status: u16) -> Option<&'static str> {
+    match status {
+        401 | 403 => Some("refused the gateway's credentials for it"),
+        300..=399 => Some("answered with a redirect, which Corelay does not follow (check its base_url)"),
+        _ => None,
+    }
 }
 
-/// Reads and drops a credential refusal's body (the connection stays reusable) and says what
-/// happened without the provider's words.
-pub async fn credential_refused(cx: &WorkerContext, provider: &str, response: UpstreamResponse) -> GatewayError {
+/// Reads and drops an unusable answer's body (the connection stays reusable) and says what happened
+/// without the provider's words.
+pub async fn refuse_unusable(
+    cx: &WorkerContext,
+    provider: &str,
+    what: &str,
+    response: UpstreamResponse,
+) -> GatewayError {
     let UpstreamResponse { head, mut body } = response;
     let _ = body.read_to_end(MAX_FAILED_BODY_BYTES).await;
     body.release(&cx.pool);
-    log::warn!("provider `{provider}` refused the gateway's credentials (HTTP {}); trying elsewhere", head.status);
-    let why = format!("provider `{provider}` refused the gateway's credentials for it (HTTP {})", head.status);
-    GatewayError::new(ErrorKind::BadGateway, why)
+    log::warn!("provider `{provider}` {what} (HTTP {}); trying elsewhere", head.status);
+    GatewayError::new(ErrorKind::BadGateway, format!("provider `{provider}` {what} (HTTP {})", head.status))
 }
 
 /// Upstream response headers passed on to the client. The rest (provider account ids, rate-limit
@@ -190,12 +315,27 @@ pub fn usage_comment(call: &crate::metrics::CallRecord, out: &mut Vec<u8>) {
 pub fn gateway_metadata(serving: &Serving<'_>, usage: &crate::chat::Usage) -> serde_json::Value {
     let call = serving.call.borrow();
     let provider = &serving.candidate.endpoint.provider.name;
-    let mut attempts: Vec<serde_json::Value> = call
-        .attempts
-        .iter()
-        .map(|(p, outcome)| serde_json::json!({"provider": p, "success": false, "outcome": outcome.name()}))
-        .collect();
-    attempts.push(serde_json::json!({"provider": provider, "success": true, "outcome": "success"}));
+    // The hosted gateway's shape: provider, statusCode, success, startTime and endTime (Unix ms).
+    let attempt = |a: &crate::metrics::AttemptRecord| {
+        serde_json::json!({
+            "provider": a.provider,
+            "statusCode": a.status,
+            "success": false,
+            "outcome": a.outcome.name(),
+            "startTime": a.start_unix_ms,
+            "endTime": a.end_unix_ms,
+        })
+    };
+    let mut attempts: Vec<serde_json::Value> = call.attempts.iter().map(attempt).collect();
+    let now_ms = crate::clock::unix_now_ms();
+    attempts.push(serde_json::json!({
+        "provider": provider,
+        "statusCode": call.attempt_status,
+        "success": true,
+        "outcome": "success",
+        "startTime": now_ms.saturating_sub(serving.started.elapsed().as_millis() as u64),
+        "endTime": now_ms,
+    }));
     let cost_micros = serving.candidate.endpoint.price.cost_micros(usage);
     serde_json::json!({
         "routing": {

@@ -12,8 +12,8 @@ use super::WorkerContext;
 use super::client::ClientConn;
 use super::lifecycle::Phase;
 use super::serving::{
-    Attempt, Failure, Meta, Serving, apply_retry_after, cool_down, gateway_metadata, is_retryable_status, note_served,
-    outcome_of, response_headers, usage_comment,
+    Attempt, AttemptRun, Failure, Meta, Serving, apply_retry_after, cool_down, gateway_metadata, is_retryable_status,
+    note_served, outcome_of, response_headers, usage_comment,
 };
 use crate::api::{FrontDoor, StreamEncoder};
 use crate::chat::{ChatRequest, ProviderError, ProviderErrorKind, StreamEvent};
@@ -22,7 +22,7 @@ use crate::health::Outcome;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk};
 use crate::providers::Translator;
 use crate::providers::adapter::{Adapter, EndpointCall};
-use crate::upstream::{self, BodyReader, UpstreamResponse};
+use crate::upstream::{BodyReader, UpstreamResponse};
 
 /// Largest error body read from a provider.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
@@ -35,111 +35,40 @@ fn outcome_of_provider_error(error: &ProviderError) -> Outcome {
     }
 }
 
-/// One attempt at a translated provider.
-#[allow(clippy::too_many_arguments)]
-pub async fn attempt(
-    cx: &WorkerContext,
-    conn: &mut ClientConn,
-    snapshot: &crate::routing::Snapshot,
-    ir: &ChatRequest,
-    candidate: &crate::routing::Candidate<'_>,
-    attempts: usize,
-    keep_alive: bool,
-    deadline: Instant,
-    call: &std::cell::RefCell<crate::metrics::CallRecord>,
-    front_door: FrontDoor,
-) -> Attempt {
-    let started = Instant::now();
-    let endpoint = candidate.endpoint;
-    let provider = &endpoint.provider;
-    let probe = cx.health.claim_probe(endpoint.id, &snapshot.health);
-    let routes_version = snapshot.health.routes_version;
-    let record = |outcome: Outcome, ttfb: Option<Duration>| {
-        cx.health.record(routes_version, endpoint.id, outcome, ttfb, started.elapsed(), probe);
-        call.borrow_mut().attempts.push((provider.name.clone(), outcome));
+/// One attempt at a provider that speaks another format than the client: the internal request is
+/// rendered for it, and its answer translated back.
+pub async fn attempt(run: &AttemptRun<'_>, conn: &mut ClientConn, ir: &ChatRequest) -> Attempt {
+    let endpoint = run.candidate.endpoint;
+    let prepared = {
+        let tokens = run.call.cx.access_tokens();
+        let call = EndpointCall { provider: &endpoint.provider, model: &endpoint.model, tokens: &tokens };
+        Adapter::of(&endpoint.provider, &endpoint.model).translated_request(&call, ir)
     };
-    let request = {
-        let tokens = cx.access_tokens();
-        let call = EndpointCall { provider, model: &endpoint.model, tokens: &tokens };
-        Adapter::of(provider, &endpoint.model).translated_request(&call, ir)
+    let (response, ttfb) = match run.send(prepared).await {
+        Ok(sent) => sent,
+        Err(failed) => return failed,
     };
-    let request = match request {
-        Ok(request) => request,
-        // No credential (a service account without a valid token): the provider cannot be called at
-        // all, which to health is as good as unreachable.
-        Err(no_credential) if no_credential.kind == ErrorKind::BadGateway => {
-            record(Outcome::ConnectError, None);
-            return Attempt::Failed(Failure::Error(no_credential));
-        }
-        Err(error) => return Attempt::Failed(Failure::Error(error)),
-    };
-    let settings = cx.settings();
-    let tls = cx.tls();
-    let exchange = upstream::ExchangeContext {
-        pool: &cx.pool,
-        tls: &tls,
-        connect_timeout: settings.upstream.connect_timeout,
-        first_byte_timeout: settings.upstream.first_byte_timeout.min(deadline.saturating_duration_since(started)),
-        read_idle_timeout: settings.upstream.read_idle_timeout,
-    };
-    let response = match upstream::send(&exchange, provider, request).await {
-        Ok(response) => response,
-        Err(e) => {
-            record(outcome_of(&e), None);
-            call.borrow_mut().upstream += started.elapsed();
-            return Attempt::Failed(Failure::Error(GatewayError::from_upstream(&provider.name, &e)));
-        }
-    };
-    let ttfb = started.elapsed();
-    let serving = Serving {
-        candidate,
-        attempts,
-        keep_alive,
-        started,
-        ttfb,
-        probe,
-        routes_version,
-        call,
-        send_time: ttfb,
-        include_usage: ir.include_usage,
-        front_door,
-    };
+    let serving = run.serving(ttfb, ir.include_usage);
     if !(200..300).contains(&response.head.status) {
-        return provider_error(cx, conn, snapshot, &serving, response, &record).await;
+        return provider_error(run, conn, &serving, response).await;
     }
     let end = if ir.stream {
-        stream(cx, conn, &serving, response, ir, deadline).await
+        stream(run.call.cx, conn, &serving, response, ir, run.call.deadline).await
     } else {
-        buffered(cx, conn, &serving, response).await
+        buffered(run.call.cx, conn, &serving, response).await
     };
-    match end {
-        Ok((outcome, reusable)) => {
-            record(outcome, Some(ttfb));
-            Attempt::Served(reusable)
-        }
-        Err((outcome, error)) => {
-            record(outcome, Some(ttfb));
-            call.borrow_mut().upstream += started.elapsed();
-            Attempt::Failed(Failure::Error(error))
-        }
-    }
+    run.served(ttfb, end)
 }
 
 /// A non-2xx answer: translated into an OpenAI error; retried elsewhere when it says so.
 async fn provider_error(
-    cx: &WorkerContext,
+    run: &AttemptRun<'_>,
     conn: &mut ClientConn,
-    snapshot: &crate::routing::Snapshot,
     serving: &Serving<'_>,
     response: UpstreamResponse,
-    record: &impl Fn(Outcome, Option<Duration>),
 ) -> Attempt {
+    let (cx, snapshot) = (run.call.cx, run.call.snapshot);
     let provider = &serving.candidate.endpoint.provider;
-    if super::serving::is_credential_refusal(response.head.status) {
-        record(Outcome::ServerError, Some(serving.ttfb));
-        serving.call.borrow_mut().upstream += serving.started.elapsed();
-        return Attempt::Failed(Failure::Error(super::serving::credential_refused(cx, &provider.name, response).await));
-    }
     apply_retry_after(cx, snapshot, serving.candidate, &response.head);
     let UpstreamResponse { head, mut body } = response;
     let bytes = body.read_to_end(MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
@@ -151,14 +80,13 @@ async fn provider_error(
     if let Some(pause) = adapter.retry_delay_in_body(head.status, &bytes) {
         cool_down(cx, snapshot, serving.candidate, pause);
     }
-    record(outcome_of_provider_error(&error), Some(serving.ttfb));
+    run.record(outcome_of_provider_error(&error), Some(serving.ttfb));
     let status = serving.front_door.error_status(&error);
     let body = serving.front_door.error_body(&error);
     let retry_after = head.header("retry-after").map(<[u8]>::to_vec);
     if is_retryable_status(head.status) || error.retryable() {
-        serving.call.borrow_mut().upstream += serving.started.elapsed();
         let content_type = Some(b"application/json".to_vec());
-        return Attempt::Failed(Failure::Status { status, retry_after, content_type, body });
+        return run.failed(Failure::Status { status, retry_after, content_type, body });
     }
     note_served(serving, None, Duration::ZERO);
     let meta = Meta::new(serving, None);
@@ -171,6 +99,12 @@ async fn provider_error(
 }
 
 type Ended = Result<(Outcome, bool), (Outcome, GatewayError)>;
+
+/// The answer's id when the provider gives none (Bedrock's body has none, and its request-id header
+/// may be missing): derived from the request id, so it is unique and can be found in the access log.
+fn fallback_answer_id(serving: &Serving<'_>) -> String {
+    format!("gen-{}", serving.call.borrow().request_id)
+}
 
 /// The id a format that names answers shows for this one (the Responses API's `resp_...`): the
 /// request id, unique within the process and echoed in `x-request-id`.
@@ -192,13 +126,16 @@ async fn buffered(
     };
     let waited = body.waited();
     body.release(&cx.pool);
-    let answer = match Adapter::of(provider, &serving.candidate.endpoint.model).parse_response(&head, &bytes) {
+    let mut answer = match Adapter::of(provider, &serving.candidate.endpoint.model).parse_response(&head, &bytes) {
         Ok(answer) => answer,
         Err(error) => {
             let why = format!("provider `{}` sent an answer that cannot be read: {}", provider.name, error.message);
             return Err((Outcome::ServerError, GatewayError::new(ErrorKind::BadGateway, why)));
         }
     };
+    if answer.id.is_empty() {
+        answer.id = fallback_answer_id(serving);
+    }
     let metadata = gateway_metadata(serving, &answer.usage);
     let response_id = response_id(serving);
     let json = serving.front_door.encode_response(
@@ -238,7 +175,12 @@ impl TranslatedStream {
             Some(bytes) => self.translator.feed(bytes, &mut self.events),
             None => self.translator.finish(&mut self.events),
         }
-        for event in self.events.drain(..) {
+        for mut event in self.events.drain(..) {
+            if let StreamEvent::Start { id, .. } = &mut event
+                && id.is_empty()
+            {
+                *id = fallback_answer_id(serving);
+            }
             if let StreamEvent::Error(error) = &event
                 && !*committed
             {

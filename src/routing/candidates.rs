@@ -1,9 +1,11 @@
 //! Candidate ordering: which endpoints a request may try, in which order.
 //!
-//! The requested model's endpoints come first, then each fallback model's. Within a model: providers
-//! named in `order` first (in that order), then by priority (config position by default), then by
-//! recent time to first byte among equal priorities. Endpoints that health says to avoid go to the
-//! very end: still tried when nothing else is left, never before a healthy one.
+//! The requested model's endpoints come first, then each fallback model's (the request's `models`,
+//! then the model's configured `fallbacks`). Within a model: providers named in `order` first (in
+//! that order), then by priority (config position by default), then among equal priorities by
+//! weight (a weighted random order, when any of them has a `weight`) or else by recent time to first
+//! byte. Endpoints that health says to avoid go to the very end: still tried when nothing else is
+//! left, never before a healthy one.
 
 use super::options::RoutingOptions;
 use super::{Endpoint, ModelRoute, Routes};
@@ -52,6 +54,7 @@ impl std::fmt::Display for RouteError {
 }
 
 /// Orders the candidates for `model` under `options`. `avoided` and `ttfb_us` come from health.
+/// Weighted priorities draw from this thread's own generator.
 pub fn order_candidates<'a>(
     routes: &'a Routes,
     model: &str,
@@ -59,14 +62,27 @@ pub fn order_candidates<'a>(
     avoided: impl Fn(EndpointId) -> bool,
     ttfb_us: impl Fn(EndpointId) -> u64,
 ) -> Result<Vec<Candidate<'a>>, RouteError> {
+    order_candidates_with_random(routes, model, options, avoided, ttfb_us, &mut thread_random)
+}
+
+/// [`order_candidates`] drawing weighted orders from `random` (uniform `u64`s), so tests can seed it.
+pub fn order_candidates_with_random<'a>(
+    routes: &'a Routes,
+    model: &str,
+    options: &RoutingOptions,
+    avoided: impl Fn(EndpointId) -> bool,
+    ttfb_us: impl Fn(EndpointId) -> u64,
+    random: &mut dyn FnMut() -> u64,
+) -> Result<Vec<Candidate<'a>>, RouteError> {
     check_providers(routes, options)?;
     let first = routes.model(model).ok_or_else(|| RouteError::UnknownModel(model.to_string()))?;
-    let fallbacks = fallback_models(routes, model, options)?;
+    let fallbacks = fallback_models(routes, first, options)?;
     let mut healthy = Vec::new();
     let mut last_resort = Vec::new();
     for route in std::iter::once(first).chain(fallbacks) {
         let mut endpoints: Vec<&Endpoint> = route.endpoints.iter().filter(|e| allowed(e, options)).collect();
         endpoints.sort_by_key(|e| (order_position(e, options), e.priority, ttfb_us(e.id)));
+        shuffle_weighted_ties(&mut endpoints, |e| (order_position(e, options), e.priority), random);
         for endpoint in endpoints {
             let is_avoided = avoided(endpoint.id);
             let candidate = Candidate { model: route, endpoint, avoided: is_avoided };
@@ -87,21 +103,88 @@ fn check_providers(routes: &Routes, options: &RoutingOptions) -> Result<(), Rout
     if unknown.is_empty() { Ok(()) } else { Err(RouteError::UnknownProviders(unknown)) }
 }
 
+/// The request's fallback models, then the model's configured ones, each once, never the model itself.
+/// Only the request's can be unknown (config fallbacks were validated).
 fn fallback_models<'a>(
     routes: &'a Routes,
-    model: &str,
+    first: &ModelRoute,
     options: &RoutingOptions,
 ) -> Result<Vec<&'a ModelRoute>, RouteError> {
     let mut found = Vec::new();
     let mut unknown = Vec::new();
-    for id in options.models.iter().filter(|m| m.as_str() != model) {
+    let requested = options.models.iter().map(|id| (id, true));
+    let configured = first.fallbacks.iter().map(|id| (id, false));
+    for (id, from_request) in requested.chain(configured).filter(|(m, _)| m.as_str() != first.id) {
         match routes.model(id) {
             Some(route) if !found.iter().any(|r: &&ModelRoute| r.id == route.id) => found.push(route),
             Some(_) => {}
-            None => unknown.push(id.clone()),
+            None if from_request => unknown.push(id.clone()),
+            None => {}
         }
     }
     if unknown.is_empty() { Ok(found) } else { Err(RouteError::UnknownFallbackModels(unknown)) }
+}
+
+/// Within each run of endpoints sharing a `group` (already sorted together), when any has a weight,
+/// reorders the run by weighted sampling without replacement: the first place goes to each endpoint
+/// with probability weight / total, the second among the rest alike, and so on. Unweighted members
+/// of a weighted run count as weight 1.
+fn shuffle_weighted_ties<K: PartialEq>(
+    endpoints: &mut [&Endpoint],
+    group: impl Fn(&Endpoint) -> K,
+    random: &mut dyn FnMut() -> u64,
+) {
+    let mut start = 0;
+    while start < endpoints.len() {
+        let key = group(endpoints[start]);
+        let len = endpoints[start..].iter().take_while(|e| group(e) == key).count();
+        let run = &mut endpoints[start..start + len];
+        if run.len() > 1 && run.iter().any(|e| e.weight.is_some()) {
+            weighted_order(run, random);
+        }
+        start += len;
+    }
+}
+
+fn weighted_order(run: &mut [&Endpoint], random: &mut dyn FnMut() -> u64) {
+    let weight = |e: &Endpoint| u64::from(e.weight.unwrap_or(1));
+    for place in 0..run.len() {
+        let total: u64 = run[place..].iter().map(|e| weight(e)).sum();
+        let mut ticket = random() % total;
+        let mut chosen = place;
+        for (i, e) in run.iter().enumerate().skip(place) {
+            if ticket < weight(e) {
+                chosen = i;
+                break;
+            }
+            ticket -= weight(e);
+        }
+        run.swap(place, chosen);
+    }
+}
+
+/// A per-thread xorshift64* generator: routing needs spread, not secrecy, and no lock or syscall.
+fn thread_random() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(seed());
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
+
+/// A nonzero seed that differs per thread and per run.
+fn seed() -> u64 {
+    let local = 0u8;
+    let address = &local as *const u8 as u64;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    (address ^ nanos.rotate_left(17)) | 1
 }
 
 fn allowed(endpoint: &Endpoint, options: &RoutingOptions) -> bool {
@@ -134,6 +217,9 @@ endpoints = [{ provider = "anthropic", model = "a" }, { provider = "vertex", mod
 endpoints = [{ provider = "bedrock", model = "fb" }]
 [models."acme/peers"]
 endpoints = [{ provider = "vertex", model = "p", priority = 1 }, { provider = "bedrock", model = "p", priority = 1 }, { provider = "anthropic", model = "p", priority = 0 }]
+[models."acme/weighted"]
+endpoints = [{ provider = "vertex", model = "w", priority = 0, weight = 3 }, { provider = "bedrock", model = "w", priority = 0, weight = 1 }, { provider = "anthropic", model = "w", priority = 1 }]
+fallbacks = ["acme/fallback", "acme/peers"]
 "#;
         Routes::build(&resolve(Config::parse(text).unwrap()).unwrap(), 0)
     }
@@ -213,5 +299,69 @@ endpoints = [{ provider = "vertex", model = "p", priority = 1 }, { provider = "b
         let ttfb = |id| if r.endpoint_key(id).unwrap().0 == "vertex" { 900 } else { 100 };
         let c = order_candidates(&r, "acme/peers", &RoutingOptions::default(), |_| false, ttfb).unwrap();
         assert_eq!(names(&c), ["anthropic:p", "bedrock:p", "vertex:p"]);
+    }
+
+    /// A fixed-seed xorshift64*, so the split below is the same on every run.
+    fn seeded(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+    }
+
+    fn first_of_weighted(r: &Routes, avoid: &[&str], picks: usize, random: &mut dyn FnMut() -> u64) -> [usize; 3] {
+        let mut counts = [0usize; 3];
+        let avoided = |id| avoid.contains(&r.endpoint_key(id).unwrap().0);
+        for _ in 0..picks {
+            let c =
+                order_candidates_with_random(r, "acme/weighted", &RoutingOptions::default(), avoided, |_| 0, random)
+                    .unwrap();
+            let slot = ["vertex", "bedrock", "anthropic"].iter().position(|p| *p == c[0].endpoint.provider.name);
+            counts[slot.unwrap()] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn weights_three_to_one_split_three_to_one() {
+        let r = routes();
+        let counts = first_of_weighted(&r, &[], 4_000, &mut seeded(0x9E37_79B9_7F4A_7C15));
+        assert_eq!(counts[2], 0, "the lower priority is never first while a weighted peer is healthy");
+        let vertex_share = counts[0] as f64 / 4_000.0;
+        assert!((vertex_share - 0.75).abs() <= 0.75 * 0.05, "3:1 within 5%: {counts:?}");
+    }
+
+    #[test]
+    fn the_thread_generator_splits_by_weight_too() {
+        let r = routes();
+        let counts = first_of_weighted(&r, &[], 4_000, &mut thread_random);
+        let ratio = counts[0] as f64 / counts[1] as f64;
+        // Binomial spread at n = 4000 is about 1.6% of 3000; 10% leaves room for any seed.
+        assert!((2.7..=3.3).contains(&ratio), "{counts:?}");
+    }
+
+    #[test]
+    fn health_still_demotes_a_heavily_weighted_endpoint() {
+        let r = routes();
+        let counts = first_of_weighted(&r, &["vertex"], 400, &mut seeded(7));
+        assert_eq!(counts, [0, 400, 0]);
+        let c = order(&r, "acme/weighted", &RoutingOptions::default(), &["vertex"]).unwrap();
+        assert_eq!(c[c.len() - 2..], ["vertex:w", "vertex:p"], "avoided endpoints are still the last resort");
+    }
+
+    #[test]
+    fn config_fallbacks_follow_the_models_own_and_the_requests() {
+        let r = routes();
+        let c = order(&r, "acme/weighted", &RoutingOptions::default(), &[]).unwrap();
+        assert_eq!(c[2..], ["anthropic:w", "bedrock:fb", "anthropic:p", "vertex:p", "bedrock:p"]);
+        let o = RoutingOptions { models: vec!["acme/peers".into()], ..Default::default() };
+        let c = order(&r, "acme/weighted", &o, &[]).unwrap();
+        assert_eq!(
+            c[3..],
+            ["anthropic:p", "vertex:p", "bedrock:p", "bedrock:fb"],
+            "the request's own come first, once"
+        );
     }
 }

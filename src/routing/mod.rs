@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use budget::RetryBudget;
-pub use candidates::{Candidate, RouteError, order_candidates};
+pub use candidates::{Candidate, RouteError, echoed, order_candidates, order_candidates_with_random};
 pub use options::RoutingOptions;
 
 use crate::config::resolve::{ResolvedConfig, ResolvedKey, ResolvedProvider};
@@ -30,6 +30,8 @@ pub struct Endpoint {
     pub priority: u32,
     /// What a call through this endpoint costs (zero when no price is configured).
     pub price: crate::metrics::cost::Price,
+    /// Configured share among endpoints of equal priority; `None` leaves that priority to latency.
+    pub weight: Option<u32>,
 }
 
 /// A gateway model and its endpoints in configured order.
@@ -38,6 +40,8 @@ pub struct ModelRoute {
     pub id: String,
     pub owned_by: String,
     pub endpoints: Vec<Endpoint>,
+    /// Config-level fallback models, tried after this model's endpoints and a request's own fallbacks.
+    pub fallbacks: Vec<String>,
 }
 
 /// Result of checking a client's credentials.
@@ -59,6 +63,8 @@ pub struct Routes {
     /// (provider, provider model) per endpoint id.
     endpoint_keys: Vec<(String, String)>,
     keys: Vec<ResolvedKey>,
+    /// `[[keys]]` given as `key_sha256`: (name, digest). Checked by hashing the presented key.
+    hashed_keys: Vec<(String, [u8; 32])>,
     admin_key: Option<crate::config::resolve::Secret>,
     /// Pre-rendered `GET /v1/models` body: it only changes with the config.
     pub models_body: Vec<u8>,
@@ -105,11 +111,15 @@ impl Routes {
                             .or(model.price)
                             .map(|p| crate::metrics::cost::Price::from_config(&p))
                             .unwrap_or_default(),
+                        weight: e.weight,
                     }
                 })
                 .collect();
             let owned_by = model.owned_by.clone().unwrap_or_else(|| default_owner(id).to_string());
-            models.insert(id.clone(), ModelRoute { id: id.clone(), owned_by, endpoints });
+            models.insert(
+                id.clone(),
+                ModelRoute { id: id.clone(), owned_by, endpoints, fallbacks: model.fallbacks.clone() },
+            );
             model_order.push(id.clone());
         }
         let listing = model_order.iter().map(|id| (id.as_str(), models[id].owned_by.as_str()));
@@ -119,6 +129,7 @@ impl Routes {
             model_order,
             endpoint_keys,
             keys: config.keys.clone(),
+            hashed_keys: hashed_keys(config),
             admin_key: config.admin_key.clone(),
             models_body,
         }
@@ -164,7 +175,7 @@ impl Routes {
     /// Checks a presented key against every configured key in constant time per key, without stopping
     /// at the first match, so timing does not reveal which key (or how much of one) matched.
     pub fn authenticate(&self, presented: Option<&[u8]>) -> Auth<'_> {
-        if self.keys.is_empty() {
+        if self.keys.is_empty() && self.hashed_keys.is_empty() {
             return Auth::Open;
         }
         let Some(presented) = presented else { return Auth::Denied };
@@ -172,6 +183,14 @@ impl Routes {
         for key in &self.keys {
             if constant_time_eq(presented, key.secret.expose().as_bytes()) && found.is_none() {
                 found = Some(key.name.as_str());
+            }
+        }
+        if !self.hashed_keys.is_empty() {
+            let digest = ring::digest::digest(&ring::digest::SHA256, presented);
+            for (name, hash) in &self.hashed_keys {
+                if constant_time_eq(digest.as_ref(), hash) && found.is_none() {
+                    found = Some(name.as_str());
+                }
             }
         }
         found.map_or(Auth::Denied, Auth::Key)
@@ -185,6 +204,19 @@ impl Routes {
         let key = self.admin_key.as_ref()?;
         Some(presented.is_some_and(|p| constant_time_eq(p, key.expose().as_bytes())))
     }
+}
+
+/// The `key_sha256` entries of `[[keys]]` (validated as 64 hex digits by the config).
+fn hashed_keys(config: &ResolvedConfig) -> Vec<(String, [u8; 32])> {
+    let parse = |hex: &str| -> Option<[u8; 32]> {
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(out)
+    };
+    let hashed = config.config.keys.iter().filter_map(|k| Some((k.name.clone(), parse(k.key_sha256.as_deref()?)?)));
+    hashed.collect()
 }
 
 /// `acme/chat-small` is owned by `acme`; an id without a slash by `corelay`.
@@ -225,6 +257,21 @@ mod tests {
         assert!(constant_time_eq(b"secret-key", b"secret-key"));
         assert!(!constant_time_eq(b"secret-key", b"secret-kez"));
         assert!(!constant_time_eq(b"secret", b"secret-key"));
+    }
+
+    #[test]
+    fn keys_given_by_hash_close_the_gateway_and_match_their_secret() {
+        use crate::config::{Config, resolve};
+        let hash = "b9a5d3ed2bf1bd1cd2a1cb1dc8ef7d5a9a2a0f4e4e7a8aa3c1c57c1b8fd7a1e0";
+        let digest = ring::digest::digest(&ring::digest::SHA256, b"sk-hashed-0123456789");
+        let real: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let text = format!(
+            "[[keys]]\nname = \"decoy\"\nkey_sha256 = \"{hash}\"\n[[keys]]\nname = \"h\"\nkey_sha256 = \"{real}\"\n"
+        );
+        let routes = Routes::build(&resolve(Config::parse(&text).unwrap()).unwrap(), 0);
+        assert_eq!(routes.authenticate(None), Auth::Denied, "hash-only keys must not leave the gateway open");
+        assert_eq!(routes.authenticate(Some(b"sk-hashed-0123456789")), Auth::Key("h"));
+        assert_eq!(routes.authenticate(Some(b"sk-hashed-012345678")), Auth::Denied);
     }
 
     #[test]

@@ -151,6 +151,7 @@ pub struct ControlLoop {
     /// The dashboard JSON and the second it was rendered for (rendered at most once a second).
     pub stats: (u64, Arc<str>),
     pub access_log: Option<crate::metrics::access_log::AccessLog>,
+    pub governor: crate::governance::Governor,
 }
 
 impl ControlLoop {
@@ -219,7 +220,9 @@ impl ControlLoop {
 
     fn publish(&mut self) {
         let table = Arc::new(self.aggregator.tick(Instant::now()));
-        let text: Arc<str> = Arc::from(self.registry.render(&table, &self.endpoint_keys));
+        let mut text = self.registry.render(&table, &self.endpoint_keys);
+        self.governor.render_metrics(&mut text);
+        let text: Arc<str> = Arc::from(text);
         let now = crate::clock::unix_now();
         if self.stats.0 != now {
             let health = crate::api::health::health_value(&self.endpoint_keys, &table, Instant::now());
@@ -259,6 +262,7 @@ impl ControlLoop {
         let _ = self.token_reloads.send(super::tokens::accounts(&new));
         let needs_restart = restart_only_changes(&self.config.config, &new.config);
         let shutdown_grace_ms = new.config.server.shutdown_grace_ms;
+        self.governor.reload(&new);
         self.config = new;
         // SIGHUP is also the rotation signal for an access-log file.
         if let Some(log) = &self.access_log {

@@ -61,6 +61,8 @@ pub struct Gateway {
     hub: Arc<HealthHub>,
     requests: crossbeam_channel::Sender<ControlRequest>,
     access_log: Option<(crate::metrics::access_log::AccessLog, JoinHandle<()>)>,
+    /// Virtual keys and their limits; shut down (state file written, Redis owed flushed) last.
+    governor: crate::governance::Governor,
     /// The routes as every worker built them at start, for naming endpoints from outside.
     routes: Routes,
 }
@@ -82,6 +84,8 @@ impl Gateway {
         let access_log = crate::metrics::access_log::start(target)
             .map_err(|e| StartError::Control(format!("cannot open the access log: {e}")))?;
         let log_handle = access_log.as_ref().map(|(log, _)| log.clone());
+        let governor = crate::governance::Governor::start(&config)
+            .map_err(|e| StartError::Control(format!("cannot start governance: {e}")))?;
         // Before any worker serves, so Vertex service accounts work from the first request.
         let (access_tokens, token_schedule) = tokens::first_round(tokens::accounts(&config));
         let routes = Routes::build(&config, 0);
@@ -106,6 +110,7 @@ impl Gateway {
                 commands: command_rx,
                 requests: requests.clone(),
                 access_log: log_handle.clone(),
+                governor: governor.clone(),
                 access_tokens: access_tokens.clone(),
             };
             let ready = ready_tx.clone();
@@ -135,7 +140,7 @@ impl Gateway {
             .map_err(|e| StartError::Control(format!("cannot start the token refresher: {e}")))?;
         let channels =
             ControlChannels { from_workers: report_rx, workers: command_txs, requests: request_rx, token_reloads };
-        let control = spawn_control(&config, &routes, channels, &hub, &stop, log_handle)?;
+        let control = spawn_control(&config, &routes, channels, &hub, &stop, (log_handle, governor.clone()))?;
         let mut gateway = Gateway {
             addr,
             admin_addr,
@@ -146,6 +151,7 @@ impl Gateway {
             hub,
             requests,
             access_log,
+            governor,
             routes,
         };
         for _ in 0..count {
@@ -226,6 +232,8 @@ impl Gateway {
             log.stop();
             let _ = writer.join();
         }
+        // No request is left to settle: the state file (or what Redis is owed) is complete.
+        self.governor.shutdown();
     }
 }
 
@@ -250,7 +258,7 @@ fn spawn_control(
     channels: ControlChannels,
     hub: &Arc<HealthHub>,
     stop: &Arc<StopSignal>,
-    access_log: Option<crate::metrics::access_log::AccessLog>,
+    (access_log, governor): (Option<crate::metrics::access_log::AccessLog>, crate::governance::Governor),
 ) -> Result<JoinHandle<()>, StartError> {
     let h = &config.config.health;
     let ms = std::time::Duration::from_millis;
@@ -272,6 +280,7 @@ fn spawn_control(
         timeline: crate::metrics::timeline::Timeline::default(),
         stats: (0, Arc::from("{\"seconds\":[],\"health\":null}")),
         access_log,
+        governor,
     };
     std::thread::Builder::new()
         .name("corelay-control".into())

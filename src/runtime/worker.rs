@@ -53,6 +53,7 @@ pub struct WorkerSpec {
     /// Requests to the control thread (an admin reload).
     pub requests: Sender<crate::messages::ControlRequest>,
     pub access_log: Option<crate::metrics::access_log::AccessLog>,
+    pub governor: crate::governance::Governor,
     /// Service-account access tokens fetched before the workers started.
     pub access_tokens: Vec<crate::credentials::vertex::AccessToken>,
 }
@@ -113,7 +114,11 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
     let health = HealthTable::new(routes.endpoint_count(), spec.workers);
     let snapshot = Snapshot::new(std::rc::Rc::new(routes), health);
     let cx = match WorkerContext::new(id, &spec.config, snapshot) {
-        Ok(cx) => Rc::new(cx.with_control(spec.requests.clone()).with_access_log(spec.access_log.clone())),
+        Ok(cx) => Rc::new(
+            cx.with_control(spec.requests.clone())
+                .with_access_log(spec.access_log.clone())
+                .with_governor(spec.governor.clone()),
+        ),
         Err(e) => {
             let _ = ready.send(Err((id, format!("cannot build TLS configuration: {e}"))));
             return;
@@ -193,6 +198,7 @@ async fn accept_loop(
     stop: &StopSignal,
     max_open: usize,
 ) {
+    let mut accept_errors = ErrorLogLimit::default();
     loop {
         // The stop branch is the only one that can cancel an accept (see STACK-NOTES on fd leaks).
         let accepted = monoio::select! {
@@ -207,11 +213,36 @@ async fn accept_loop(
                 monoio::spawn(crate::proxy::connection::serve(Rc::clone(cx), stream, role));
             }
             Err(e) => {
-                // Usually EMFILE: back off briefly instead of spinning on a full descriptor table.
-                log::warn!("worker {}: accept failed: {e}", cx.worker_id);
+                // Usually EMFILE: back off briefly instead of spinning on a full descriptor table,
+                // and say so once a second (with how many failed) rather than a hundred times.
+                if let Some(failed) = accept_errors.note(std::time::Instant::now()) {
+                    log::warn!("worker {}: accept failed ({failed} time(s) in the last second): {e}", cx.worker_id);
+                }
                 monoio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+    }
+}
+
+/// Lets one log line through per interval and counts the rest, for errors that repeat in bursts.
+#[derive(Default)]
+struct ErrorLogLimit {
+    last_logged: Option<std::time::Instant>,
+    since: u64,
+}
+
+impl ErrorLogLimit {
+    const INTERVAL: Duration = Duration::from_secs(1);
+
+    /// Counts one error; returns how many to report when a line is due.
+    fn note(&mut self, now: std::time::Instant) -> Option<u64> {
+        self.since += 1;
+        let due = self.last_logged.is_none_or(|at| now.duration_since(at) >= Self::INTERVAL);
+        if !due {
+            return None;
+        }
+        self.last_logged = Some(now);
+        Some(std::mem::take(&mut self.since))
     }
 }
 
@@ -269,5 +300,22 @@ async fn control_tick(
         if let Some(table) = latest {
             cx.install_health((*table).clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod log_limit_tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_errors_logs_one_line_a_second_with_the_count() {
+        let start = std::time::Instant::now();
+        let mut limit = ErrorLogLimit::default();
+        let logged: Vec<(u64, Option<u64>)> = (0..300u64)
+            .map(|ms| (ms * 10, limit.note(start + Duration::from_millis(ms * 10))))
+            .filter(|(_, line)| line.is_some())
+            .collect();
+        // 3 s of errors every 10 ms: lines at 0, 1 and 2 s, the first for 1 error, then 100 each.
+        assert_eq!(logged, [(0, Some(1)), (1000, Some(100)), (2000, Some(100))]);
     }
 }

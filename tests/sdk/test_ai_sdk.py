@@ -3,6 +3,7 @@ calls through the AI SDK gateway protocol with createGateway({ baseURL }) as the
 SDK's OpenAI provider (@ai-sdk/openai) through the OpenAI front doors with createOpenAI({ baseURL })."""
 
 import json
+import time
 import os
 import shutil
 import subprocess
@@ -32,10 +33,14 @@ def assert_seed_call(report):
     assert report["text"] == MOCK_TEXT, report
     gateway = report["providerMetadata"]["gateway"]
     routing = gateway["routing"]
-    assert [(a["provider"], a["outcome"], a["success"]) for a in routing["attempts"]] == [
-        ("vertex", "server_error", False),
-        ("bedrock", "success", True),
+    assert [(a["provider"], a["statusCode"], a["outcome"], a["success"]) for a in routing["attempts"]] == [
+        ("vertex", 503, "server_error", False),
+        ("bedrock", 200, "success", True),
     ], routing
+    # As the hosted gateway sends them: Unix milliseconds, in order, the failed attempt first.
+    first, served = routing["attempts"]
+    assert 0 < first["startTime"] <= first["endTime"] <= served["startTime"] <= served["endTime"], routing
+    assert abs(served["endTime"] - time.time() * 1000) < 120_000, routing
     assert routing["finalProvider"] == "bedrock"
     assert routing["originalModelId"] == "anthropic/claude-sonnet-4"
     usage = report["usage"]

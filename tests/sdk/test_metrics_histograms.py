@@ -9,17 +9,15 @@ is tests/operator_metrics.rs's (in-process, faster), this file sends a smaller o
 import http.client
 import json
 import os
-import subprocess
 import tempfile
 import textwrap
-import threading
 import time
 from collections import defaultdict
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import BIN_DIR, _start_mock, _stop, _wait_for_line
+from conftest import BIN_DIR, Child, _start_mock, _stop
 
 HISTOGRAMS = (
     "corelay_request_duration_seconds",
@@ -51,12 +49,6 @@ def _config(mock_url):
     )
 
 
-def _drain(stream):
-    """Reads the gateway's log to its end, so a full pipe never blocks the gateway."""
-    for _ in stream:
-        pass
-
-
 @pytest.fixture(scope="module")
 def two_gateways():
     """Two gateway processes with one config in front of one mock: (host, port) of each."""
@@ -67,10 +59,9 @@ def two_gateways():
     procs, addrs = [], []
     try:
         for _ in range(2):
-            proc = subprocess.Popen([str(BIN_DIR / "corelay"), "--config", config_path], stderr=subprocess.PIPE, text=True)
-            procs.append(proc)
-            match = _wait_for_line(proc, proc.stderr, r"listening on http://(\S+):(\d+)", "corelay")
-            threading.Thread(target=_drain, args=(proc.stderr,), daemon=True).start()
+            child = Child([str(BIN_DIR / "corelay"), "--config", config_path], "corelay")
+            procs.append(child)
+            match = child.stderr.wait_for(r"listening on http://(\S+):(\d+)")
             addrs.append((match.group(1), int(match.group(2))))
         yield addrs
     finally:

@@ -1,0 +1,592 @@
+//! Shared enforcement through Redis: the governance thread, the only thread that talks to Redis.
+//!
+//! Workers send it admissions and settlements over a channel and never wait on Redis themselves:
+//! an admission's answer comes back through a one-shot the worker awaits. The thread drains
+//! whatever is queued, writes it as one pipeline of `EVALSHA` calls and reads the answers, so a
+//! busy gateway pays one round trip per batch, and each admission is one atomic script.
+//!
+//! When Redis does not answer, the thread marks it down: workers then admit locally against a share
+//! of each limit (`local_share`), every outage is logged and counted, and usage settled locally is
+//! handed to Redis (once, by charge id) when it is back. Settlements that could not be delivered are
+//! retried; the scripts make a repeat count once.
+//!
+//! Owns the Redis protocol of governance. What limits mean is `ledger` and `scripts`.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::denial::{Denial, DenialReason, Usage};
+use super::policy::{KeyPolicy, Limits};
+use super::records::{KeyAdmin, KeyAdminAnswer};
+use super::resp::{self, Connection, Reply};
+use super::windows::Windows;
+use super::{GovernorStats, Held, KeyRef, KeyStore, oneshot, records, scripts};
+use crate::config::GovernanceConfig;
+
+/// How long a reservation holds a concurrency slot in Redis if its instance never settles it.
+const LEASE_MS: u64 = 10 * 60 * 1000;
+/// Most commands written in one pipeline.
+const MAX_BATCH: usize = 512;
+/// How often key records are re-read and a lost connection retried.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+const RECONNECT_EVERY: Duration = Duration::from_millis(200);
+
+pub enum AdmitReply {
+    Admitted(Held),
+    Denied(Denial),
+    /// Redis did not answer: the worker decides locally.
+    Unreachable,
+}
+
+enum Command {
+    Admin { request: KeyAdmin, reply: oneshot::Sender<Result<KeyAdminAnswer, String>> },
+    Admit { key: KeyRef, id: String, windows: Windows, estimate: Usage, reply: oneshot::Sender<AdmitReply> },
+    Op(Op),
+    Stop,
+}
+
+/// A write that must reach Redis eventually, and counts once however often it is sent.
+#[derive(Debug, Clone)]
+enum Op {
+    Settle { key: String, id: String, reserved: Windows, now: Windows, estimate: Usage, actual: Usage },
+    Charge { key: String, id: String, now: Windows, usage: Usage },
+}
+
+/// Spend Redis reported for a key at its last admission, to size budgets during an outage.
+#[derive(Debug, Clone, Copy, Default)]
+struct KnownSpend {
+    day: u64,
+    spent_today: u64,
+    month: u64,
+    spent_this_month: u64,
+    spent_total: u64,
+}
+
+/// What workers hold of the governance thread.
+pub struct Link {
+    commands: Sender<Command>,
+    up: AtomicBool,
+    instance: String,
+    next_id: AtomicU64,
+    local_share: f64,
+    known: Mutex<HashMap<String, KnownSpend>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A reservation Redis holds.
+pub struct SharedHold {
+    link: Arc<Link>,
+    key: String,
+    id: String,
+    windows: Windows,
+    pub estimate: Usage,
+}
+
+impl SharedHold {
+    pub fn settle(self, now: Windows, actual: Usage) {
+        let op =
+            Op::Settle { key: self.key, id: self.id, reserved: self.windows, now, estimate: self.estimate, actual };
+        self.link.send(Command::Op(op));
+    }
+}
+
+impl Link {
+    pub fn start(
+        address: String,
+        settings: &GovernanceConfig,
+        keys: Arc<KeyStore>,
+        stats: Arc<GovernorStats>,
+    ) -> io::Result<Arc<Link>> {
+        let (commands, receiver) = crossbeam_channel::unbounded();
+        let instance = records::new_secret()?[3..19].to_string();
+        let link = Arc::new(Link {
+            commands,
+            up: AtomicBool::new(false),
+            instance,
+            next_id: AtomicU64::new(0),
+            local_share: settings.local_share,
+            known: Mutex::new(HashMap::new()),
+            thread: Mutex::new(None),
+        });
+        let mut thread = GovernanceThread {
+            link: Arc::clone(&link),
+            receiver,
+            address,
+            timeout: Duration::from_millis(settings.redis_timeout_ms),
+            prefix: settings.redis_prefix.clone(),
+            keys,
+            stats,
+            connection: None,
+            shas: Vec::new(),
+            retry: Vec::new(),
+            unsent_charges: HashMap::new(),
+            next_connect: Instant::now(),
+            next_refresh: Instant::now(),
+            said_unreachable: false,
+        };
+        // The first connection is made before workers start, so a gateway whose Redis is up starts shared.
+        thread.ensure_connected();
+        let handle = std::thread::Builder::new().name("corelay-governance".into()).spawn(move || thread.run())?;
+        *link.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(link)
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    fn send(&self, command: Command) {
+        // Fails only after `stop`: the thread is gone and nothing more can reach Redis.
+        let _ = self.commands.send(command);
+    }
+
+    fn next_id(&self) -> String {
+        format!("{}:{}", self.instance, self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub fn admit(self: &Arc<Self>, key: &KeyRef, windows: Windows, estimate: Usage) -> oneshot::Receiver<AdmitReply> {
+        let (reply, receiver) = oneshot::channel();
+        self.send(Command::Admit { key: key.clone(), id: self.next_id(), windows, estimate, reply });
+        receiver
+    }
+
+    /// Hands usage settled locally (during an outage) to Redis.
+    pub fn charge(&self, key: &str, now: Windows, usage: Usage) {
+        if usage != Usage::default() {
+            // The thread sums charges until it can write them, and ids them then.
+            self.send(Command::Op(Op::Charge { key: key.to_string(), id: String::new(), now, usage }));
+        }
+    }
+
+    /// Limits while Redis is away: `local_share` of each rate, and of what was left of each budget
+    /// when Redis last answered for this key.
+    pub fn outage_limits(&self, policy: &KeyPolicy, now: &Windows) -> Limits {
+        let mut limits = policy.limits.scaled(self.local_share);
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).get(&policy.name).copied().unwrap_or_default();
+        let share_of_rest = |limit: Option<u64>, spent: u64| {
+            limit.map(|l| (l.saturating_sub(spent) as f64 * self.local_share).floor() as u64)
+        };
+        let today = if known.day == now.day { known.spent_today } else { 0 };
+        let this_month = if known.month == now.month { known.spent_this_month } else { 0 };
+        limits.budget_micros_per_day = share_of_rest(policy.limits.budget_micros_per_day, today);
+        limits.budget_micros_per_month = share_of_rest(policy.limits.budget_micros_per_month, this_month);
+        limits.budget_micros_total = share_of_rest(policy.limits.budget_micros_total, known.spent_total);
+        limits
+    }
+
+    /// Runs a key administration request on the governance thread (workers must not block on
+    /// Redis); the answer arrives on the returned one-shot.
+    pub fn administer(&self, request: KeyAdmin) -> oneshot::Receiver<Result<KeyAdminAnswer, String>> {
+        let (reply, receiver) = oneshot::channel();
+        self.send(Command::Admin { request, reply });
+        receiver
+    }
+
+    /// Stops the thread after it tried once more to deliver what it owes Redis.
+    pub fn stop(&self) {
+        self.send(Command::Stop);
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct GovernanceThread {
+    link: Arc<Link>,
+    receiver: Receiver<Command>,
+    address: String,
+    timeout: Duration,
+    prefix: String,
+    keys: Arc<KeyStore>,
+    stats: Arc<GovernorStats>,
+    connection: Option<Connection>,
+    /// SHA-1s of ADMIT, SETTLE and CHARGE as loaded into this Redis.
+    shas: Vec<String>,
+    /// Writes not yet known to have reached Redis.
+    retry: Vec<Op>,
+    /// Usage settled locally and never yet written, summed per key and UTC day and month, so a long
+    /// outage holds one entry per key rather than one per request. Given an id only when written.
+    unsent_charges: HashMap<(String, u64, u64), (Windows, Usage)>,
+    next_connect: Instant,
+    next_refresh: Instant,
+    /// Whether the log last said Redis is unreachable (so each outage is said once, and its end).
+    said_unreachable: bool,
+}
+
+/// One pipelined command and what to do with its answer.
+enum Pending {
+    Admit { key: KeyRef, id: String, windows: Windows, estimate: Usage, reply: oneshot::Sender<AdmitReply> },
+    Op(Op),
+}
+
+impl GovernanceThread {
+    fn run(mut self) {
+        loop {
+            let mut batch = Vec::new();
+            let mut stopping = false;
+            match self.receiver.recv_timeout(RECONNECT_EVERY) {
+                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => stopping = true,
+                Ok(command) => batch.push(command),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            while !stopping && batch.len() < MAX_BATCH {
+                match self.receiver.try_recv() {
+                    Ok(Command::Stop) => stopping = true,
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
+                }
+            }
+            self.ensure_connected();
+            self.process(batch);
+            self.refresh_records_if_due();
+            if stopping {
+                let owed = self.retry.len() + self.unsent_charges.len();
+                if owed > 0 {
+                    log::warn!("governance: {owed} settlements could not be handed to Redis before exit");
+                }
+                return;
+            }
+        }
+    }
+
+    fn ensure_connected(&mut self) {
+        if self.connection.is_some() || Instant::now() < self.next_connect {
+            return;
+        }
+        self.next_connect = Instant::now() + RECONNECT_EVERY;
+        match self.connect() {
+            Ok((connection, shas)) => {
+                self.connection = Some(connection);
+                self.shas = shas;
+                self.resume();
+            }
+            Err(e) if self.said_unreachable => log::debug!("governance: redis still unreachable: {e}"),
+            Err(e) => {
+                self.said_unreachable = true;
+                log::warn!("governance: redis at {} unreachable ({e}); enforcing limits locally", self.address);
+            }
+        }
+    }
+
+    fn connect(&self) -> io::Result<(Connection, Vec<String>)> {
+        let mut connection = Connection::connect(&self.address, self.timeout)?;
+        let mut shas = Vec::new();
+        for script in [scripts::ADMIT, scripts::SETTLE, scripts::CHARGE] {
+            match connection.call(&["SCRIPT", "LOAD", script])? {
+                Reply::Bulk(Some(sha)) => shas.push(String::from_utf8_lossy(&sha).into_owned()),
+                other => return Err(io::Error::other(format!("SCRIPT LOAD answered {other:?}"))),
+            }
+        }
+        Ok((connection, shas))
+    }
+
+    /// Back to shared enforcement: local counters start over (what they counted is handed to Redis
+    /// as charges), and what is owed is delivered first.
+    fn resume(&mut self) {
+        for counters in self.keys.current().counters.values() {
+            counters.clear_usage();
+        }
+        if self.said_unreachable {
+            log::info!("governance: redis at {} reachable again; shared enforcement resumed", self.address);
+        }
+        self.said_unreachable = false;
+        self.link.up.store(true, Ordering::Release);
+    }
+
+    fn lost(&mut self, why: &io::Error) {
+        if self.connection.take().is_some() {
+            self.stats.redis_outages.fetch_add(1, Ordering::Relaxed);
+            log::warn!("governance: redis at {} lost ({why}); enforcing local shares of each limit", self.address);
+            self.said_unreachable = true;
+        }
+        self.link.up.store(false, Ordering::Release);
+        self.next_connect = Instant::now() + RECONNECT_EVERY;
+    }
+
+    fn process(&mut self, batch: Vec<Command>) {
+        let mut pending: Vec<Pending> = Vec::new();
+        for command in batch {
+            match command {
+                Command::Admit { key, id, windows, estimate, reply } => {
+                    pending.push(Pending::Admit { key, id, windows, estimate, reply })
+                }
+                Command::Op(Op::Charge { key, now, usage, .. }) => self.owe_charge(key, now, usage),
+                Command::Op(op) => pending.push(Pending::Op(op)),
+                Command::Admin { request, reply } => reply.send(self.administer(request)),
+                Command::Stop => {}
+            }
+        }
+        if self.connection.is_some() {
+            let charges = self.unsent_charges.drain().map(|((key, _, _), (now, usage))| {
+                Pending::Op(Op::Charge { key, id: self.link.next_id(), now, usage })
+            });
+            let owed: Vec<Pending> = self.retry.drain(..).map(Pending::Op).chain(charges).collect();
+            pending.splice(0..0, owed);
+        }
+        if pending.is_empty() {
+            return;
+        }
+        if self.connection.is_none() {
+            for item in pending {
+                self.not_sent(item);
+            }
+            return;
+        }
+        let mut out = Vec::new();
+        for item in &pending {
+            self.encode(item, &mut out);
+        }
+        let mut connection = self.connection.take().expect("checked above");
+        let mut failure = connection.write_all(&out).err();
+        let mut items = pending.into_iter();
+        if failure.is_none() {
+            for item in items.by_ref() {
+                match connection.read_reply() {
+                    Ok(reply) => {
+                        if let Err(e) = self.answer(item, reply) {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        // This one may have run: an admission is released (a no-op if it never ran).
+                        self.abandon(item);
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        self.connection = Some(connection);
+        if let Some(why) = failure {
+            self.lost(&why);
+            self.give_up(items.collect());
+        }
+    }
+
+    fn encode(&self, item: &Pending, out: &mut Vec<u8>) {
+        let p = format!("{}:k:", self.prefix);
+        let opt = |v: Option<u64>| v.map_or("-1".to_string(), |v| v.to_string());
+        match item {
+            Pending::Admit { key, id, windows: w, estimate, .. } => {
+                let l = &key.policy.limits;
+                let args = [
+                    self.shas[0].clone(),
+                    "0".into(),
+                    format!("{p}{}:", key.name()),
+                    w.now_ms.to_string(),
+                    w.minute.to_string(),
+                    w.day.to_string(),
+                    w.month.to_string(),
+                    estimate.tokens.to_string(),
+                    estimate.cost_micros.to_string(),
+                    opt(l.budget_micros_per_day),
+                    opt(l.budget_micros_per_month),
+                    opt(l.budget_micros_total),
+                    opt(l.max_concurrent),
+                    opt(l.rpm),
+                    opt(l.tpm),
+                    id.clone(),
+                    (w.now_ms + LEASE_MS).to_string(),
+                ];
+                resp::encode(&[&["EVALSHA".to_string()][..], &args].concat(), out);
+            }
+            Pending::Op(Op::Settle { key, id, reserved: r, now: n, estimate, actual }) => {
+                let args = [
+                    "EVALSHA".to_string(),
+                    self.shas[1].clone(),
+                    "0".into(),
+                    format!("{p}{key}:"),
+                    id.clone(),
+                    r.minute.to_string(),
+                    r.day.to_string(),
+                    r.month.to_string(),
+                    (actual.tokens as i64 - estimate.tokens as i64).to_string(),
+                    (actual.cost_micros as i64 - estimate.cost_micros as i64).to_string(),
+                    n.minute.to_string(),
+                    n.day.to_string(),
+                    n.month.to_string(),
+                ];
+                resp::encode(&args, out);
+            }
+            Pending::Op(Op::Charge { key, id, now: n, usage }) => {
+                let args = [
+                    "EVALSHA".to_string(),
+                    self.shas[2].clone(),
+                    "0".into(),
+                    format!("{p}{key}:"),
+                    id.clone(),
+                    n.minute.to_string(),
+                    n.day.to_string(),
+                    n.month.to_string(),
+                    usage.tokens.to_string(),
+                    usage.cost_micros.to_string(),
+                ];
+                resp::encode(&args, out);
+            }
+        }
+    }
+
+    /// Acts on one answer. An error reply (`NOSCRIPT` after a Redis restart, say) is treated as a lost
+    /// connection, so the scripts are loaded again on reconnecting.
+    fn answer(&mut self, item: Pending, reply: Reply) -> Result<(), io::Error> {
+        if let Reply::Error(e) = &reply {
+            let why = io::Error::other(format!("redis: {e}"));
+            self.abandon(item);
+            return Err(why);
+        }
+        match item {
+            Pending::Op(_) => {}
+            Pending::Admit { key, id, windows, estimate, reply: sender } => {
+                let answer = self.admission(&key, id, windows, estimate, &reply);
+                sender.send(answer);
+            }
+        }
+        Ok(())
+    }
+
+    fn admission(&self, key: &KeyRef, id: String, windows: Windows, estimate: Usage, reply: &Reply) -> AdmitReply {
+        let items = reply.items();
+        let verdict = items.first().and_then(Reply::as_text).unwrap_or_default();
+        let number = |i: usize| items.get(i).and_then(Reply::as_int).unwrap_or(0).max(0) as u64;
+        if verdict == "ok" {
+            let known = KnownSpend {
+                day: windows.day,
+                spent_today: number(1),
+                month: windows.month,
+                spent_this_month: number(2),
+                spent_total: number(3),
+            };
+            self.link.known.lock().unwrap_or_else(|e| e.into_inner()).insert(key.name().to_string(), known);
+            let hold = SharedHold { link: Arc::clone(&self.link), key: key.name().to_string(), id, windows, estimate };
+            return AdmitReply::Admitted(Held::Shared(hold));
+        }
+        AdmitReply::Denied(shared_denial(&key.policy, &verdict, number(1), estimate, &windows))
+    }
+
+    /// Items written on a connection that broke before their answers came: admissions are answered
+    /// `Unreachable` (decided locally), writes wait for the next connection.
+    fn give_up(&mut self, items: Vec<Pending>) {
+        for item in items {
+            self.abandon(item);
+        }
+    }
+
+    fn owe_charge(&mut self, key: String, now: Windows, usage: Usage) {
+        let owed = self.unsent_charges.entry((key, now.day, now.month)).or_insert((now, Usage::default()));
+        owed.0 = now;
+        owed.1.tokens += usage.tokens;
+        owed.1.cost_micros += usage.cost_micros;
+    }
+
+    /// An item never written: as `abandon`, without releasing an admission Redis never saw.
+    fn not_sent(&mut self, item: Pending) {
+        match item {
+            Pending::Op(Op::Charge { key, now, usage, .. }) => self.owe_charge(key, now, usage),
+            Pending::Op(op) => self.retry.push(op),
+            Pending::Admit { reply, .. } => reply.send(AdmitReply::Unreachable),
+        }
+    }
+
+    /// An item that may or may not have run in Redis. An admission is answered `Unreachable` and
+    /// released once Redis is back, which undoes it if it ran and changes nothing if it did not.
+    fn abandon(&mut self, item: Pending) {
+        match item {
+            Pending::Op(op) => self.retry.push(op),
+            Pending::Admit { key, id, windows, estimate, reply } => {
+                let release = Op::Settle {
+                    key: key.name().to_string(),
+                    id,
+                    reserved: windows,
+                    now: windows,
+                    estimate,
+                    actual: Usage::default(),
+                };
+                self.retry.push(release);
+                reply.send(AdmitReply::Unreachable);
+            }
+        }
+    }
+
+    /// One key administration request, then an immediate refresh so this instance applies it at once.
+    fn administer(&mut self, request: KeyAdmin) -> Result<KeyAdminAnswer, String> {
+        let Some(connection) = self.connection.as_mut() else {
+            return Err(format!("redis at {} is unreachable", self.address));
+        };
+        match records::administer(connection, &self.prefix, request) {
+            Ok(answer) => {
+                self.refresh_records();
+                Ok(answer)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                self.lost(&e);
+                Err(message)
+            }
+        }
+    }
+
+    fn refresh_records_if_due(&mut self) {
+        if Instant::now() < self.next_refresh {
+            return;
+        }
+        self.refresh_records();
+    }
+
+    fn refresh_records(&mut self) {
+        self.next_refresh = Instant::now() + REFRESH_EVERY;
+        let Some(connection) = self.connection.as_mut() else { return };
+        match records::list(connection, &self.prefix) {
+            Ok(list) => self.keys.set_recorded(list.iter().filter_map(records::KeyRecord::to_policy).collect()),
+            Err(e) => self.lost(&e),
+        }
+    }
+}
+
+fn shared_denial(policy: &KeyPolicy, verdict: &str, current: u64, estimate: Usage, w: &Windows) -> Denial {
+    let l = &policy.limits;
+    let budget = |reason, which: &str, limit: Option<u64>| {
+        let limit = limit.unwrap_or(0);
+        let message = if current >= limit {
+            format!("the key's {which} budget of {limit} micro-dollars is spent")
+        } else {
+            format!(
+                "this request (up to {} micro-dollars) would exceed the key's {which} budget: {} of {limit} micro-dollars left",
+                estimate.cost_micros,
+                limit - current
+            )
+        };
+        Denial::new(reason, None, message)
+    };
+    let next_minute = Some(w.seconds_to_next_minute());
+    match verdict {
+        "day" => budget(DenialReason::BudgetPerDay, "daily", l.budget_micros_per_day),
+        "month" => budget(DenialReason::BudgetPerMonth, "monthly", l.budget_micros_per_month),
+        "total" => budget(DenialReason::BudgetTotal, "total", l.budget_micros_total),
+        "concurrency" => Denial::new(
+            DenialReason::Concurrency,
+            Some(1),
+            format!("{} requests already in flight", l.max_concurrent.unwrap_or(0)),
+        ),
+        "rpm" => Denial::new(
+            DenialReason::RequestsPerMinute,
+            next_minute,
+            format!("rate limit of {} requests per minute reached", l.rpm.unwrap_or(0)),
+        ),
+        _ => Denial::new(
+            DenialReason::TokensPerMinute,
+            next_minute,
+            format!(
+                "rate limit of {} tokens per minute: {current} used, {} more needed",
+                l.tpm.unwrap_or(0),
+                estimate.tokens
+            ),
+        ),
+    }
+}
