@@ -13,7 +13,8 @@
 //! newline, and dropping the stream's last event would turn a clean answer into a truncated one.
 //!
 //! Memory is bounded: the bytes of one event (every line since the last blank line, comments and
-//! terminators included) may not exceed the limit, or decoding fails for good with
+//! each line terminator counted as one byte, CRLF too, so the count does not depend on where the input
+//! was split) may not exceed the limit, or decoding fails for good with
 //! [`SseError::EventTooLarge`]. Completed lines are read in place; only a line split across pieces is
 //! copied, into a carry buffer that the limit also bounds.
 
@@ -147,7 +148,9 @@ impl SseDecoder {
             return Ok(false);
         };
         let terminator = self.terminator_len(&input[end..]);
-        self.count(end + terminator)?;
+        // Every terminator counts one byte: a CRLF split across pieces has its LF skipped uncounted
+        // on the next call, so counting CRLF as two would make the limit depend on the split.
+        self.count(end + 1)?;
         let line = &input[..end];
         *input = &input[end + terminator..];
         if self.carry.is_empty() {
@@ -349,6 +352,22 @@ event: ping\ndata: {\"type\": \"ping\"}\n\n";
         let mut carried = SseDecoder::with_max_event_bytes(16);
         let pieces: Vec<&[u8]> = [b"data: 01234".as_slice(), b"56789", b"abcdef"].to_vec();
         assert_eq!(decode_with(&mut carried, &pieces), Err(SseError::EventTooLarge { limit: 16 }));
+    }
+
+    #[test]
+    fn the_limit_does_not_depend_on_where_a_crlf_was_split() {
+        // 14 + 1 + 1 = 16 bytes with each CRLF counted once: within 17 however the CRLFs arrive.
+        let input: &[u8] = b"data: 01234567\r\n\r\n";
+        let whole = decode_with(&mut SseDecoder::with_max_event_bytes(17), &[input]);
+        let split = decode_with(&mut SseDecoder::with_max_event_bytes(17), &[&input[..15], &input[15..]]);
+        assert_eq!(whole, Ok(vec![ev("", "01234567")]));
+        assert_eq!(split, whole);
+        // 16 + 1 + 1 = 18: over, whole or split.
+        let over: &[u8] = b"data: 0123456789\r\n\r\n";
+        let over_whole = decode_with(&mut SseDecoder::with_max_event_bytes(17), &[over]);
+        let over_split = decode_with(&mut SseDecoder::with_max_event_bytes(17), &[&over[..17], &over[17..]]);
+        assert_eq!(over_whole, Err(SseError::EventTooLarge { limit: 17 }));
+        assert_eq!(over_split, over_whole);
     }
 
     #[test]

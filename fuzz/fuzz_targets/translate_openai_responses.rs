@@ -1,0 +1,7 @@
+//! libFuzzer entry point for `translate_openai_responses`; the target body (and what it checks) is in ../targets.rs.
+#![no_main]
+
+#[path = "../targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::translate_openai_responses(data));

@@ -1,0 +1,392 @@
+//! The fuzz target bodies, one `pub fn(&[u8])` per target, shared by the cargo-fuzz binaries
+//! (fuzz/fuzz_targets/*.rs, nightly) and the corpus replay and proptests (tests/fuzz_replay.rs,
+//! stable), both of which include this file with `#[path]`. It owns the properties each decoder must
+//! keep on hostile input; it does not own corpora, fuzzer settings or the decoders themselves.
+//!
+//! Beyond "no panic, no hang", each target checks something that could fail:
+//! - every incremental decoder gives the same result whether its input arrives whole or split at
+//!   arbitrary offsets (the split points come from the input's first byte, so the fuzzer steers them);
+//! - a parsed head parses the same again from exactly the bytes it said it consumed;
+//! - a provider stream translator ends with exactly one terminal event, last;
+//! - every front-door encoder turns any internal stream into SSE whose every `data` is JSON (or
+//!   `[DONE]`), so a client's SDK never chokes on a half-written event;
+//! - the pass-through stream audit reaches the same verdicts however the provider's bytes arrive.
+
+#![allow(dead_code)]
+
+use corelay::api::{ai_sdk, anthropic_messages, openai_chat, openai_responses, route_fields};
+use corelay::aws::eventstream::{self, Decoder as FrameDecoder, EventStreamError};
+use corelay::chat::StreamEvent;
+use corelay::http::BodyFraming;
+use corelay::http::body::{BodyDecoder, BodyError};
+use corelay::http::request::{RequestLimits, parse_request_head};
+use corelay::http::response::parse_response_head;
+use corelay::json_check::{self, JsonFault};
+use corelay::providers::bedrock::Api;
+use corelay::providers::openai_responses as openai_responses_provider;
+use corelay::providers::{Translator, anthropic, bedrock, gemini, openai_chat as openai_chat_provider};
+use corelay::sse::audit::{StreamAudit, StreamFormat};
+use corelay::sse::decoder::{SseDecoder, SseError};
+
+/// Response heads are bounded like the proxy bounds them; small enough that the limit is reachable.
+const MAX_RESPONSE_HEAD: usize = 8 * 1024;
+/// Small limits make the "too large" paths reachable within a fuzzer's input sizes.
+const SMALL_SSE_EVENT: usize = 300;
+const SMALL_FRAME: usize = 4096;
+const SMALL_BODY: usize = 1024;
+
+/// Splits `data` into the input proper and the pieces it is fed in. The first byte picks the piece
+/// sizes (1..=32, varying along the input), so a corpus file fixes its own split.
+pub fn split(data: &[u8]) -> (&[u8], Vec<&[u8]>) {
+    let Some((&seed, rest)) = data.split_first() else { return (data, Vec::new()) };
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    let mut i = 0usize;
+    while at < rest.len() {
+        let size = 1 + (usize::from(seed).wrapping_mul(i + 7) ^ i) % 32;
+        let end = (at + size).min(rest.len());
+        pieces.push(&rest[at..end]);
+        at = end;
+        i += 1;
+    }
+    (rest, pieces)
+}
+
+// ---- HTTP/1.1 ----
+
+/// Request head: no panic; a complete head consumed no more than it had and re-parses identically
+/// from exactly those bytes; its body framing then drives a body decoder over what follows.
+pub fn request_head(data: &[u8]) {
+    let limits = RequestLimits { max_head_bytes: 4096, max_headers: 32 };
+    let Ok(Some((head, consumed))) = parse_request_head(data, &limits) else { return };
+    assert!(consumed <= data.len(), "consumed {consumed} of {}", data.len());
+    let again = parse_request_head(&data[..consumed], &limits);
+    assert_eq!(again, Ok(Some((head.clone(), consumed))), "head re-parse from its own bytes differs");
+    let _ = (head.method(), head.path(), head.header("host"));
+    let mut out = Vec::new();
+    let _ = BodyDecoder::new(head.framing).decode_into(&data[consumed..], &mut out, SMALL_BODY);
+}
+
+/// Response head, read as the proxy reads one: 1xx heads are skipped and the next parsed from the
+/// same buffer. The first byte says whether the request was HEAD.
+pub fn response_head(data: &[u8]) {
+    let Some((&flags, mut rest)) = data.split_first() else { return };
+    let request_was_head = flags & 1 == 1;
+    // Each round consumes at least the shortest head, so this ends; the cap is a second guard.
+    for _ in 0..64 {
+        let Ok(Some((head, consumed))) = parse_response_head(rest, MAX_RESPONSE_HEAD, request_was_head) else { return };
+        assert!(consumed > 0 && consumed <= rest.len(), "consumed {consumed} of {}", rest.len());
+        let again = parse_response_head(&rest[..consumed], MAX_RESPONSE_HEAD, request_was_head);
+        assert_eq!(again, Ok(Some((head.clone(), consumed))), "head re-parse from its own bytes differs");
+        rest = &rest[consumed..];
+        if !head.is_informational() {
+            let mut out = Vec::new();
+            let _ = BodyDecoder::new(head.framing).decode_into(rest, &mut out, SMALL_BODY);
+            return;
+        }
+    }
+}
+
+/// Chunked body: whole and split input decode to the same payload, the same error and the same
+/// number of consumed bytes; the payload never exceeds the limit.
+pub fn chunked_body(data: &[u8]) {
+    let (input, pieces) = split(data);
+    let whole = decode_body_whole(input);
+    let split = decode_body_pieces(&pieces);
+    assert_eq!(whole, split, "chunked decoding depends on how the input was split");
+    if let Ok((payload, _)) = &whole {
+        assert!(payload.len() <= SMALL_BODY);
+    }
+}
+
+type BodyOutcome = Result<(Vec<u8>, usize), BodyError>;
+
+fn decode_body_whole(input: &[u8]) -> BodyOutcome {
+    let mut decoder = BodyDecoder::new(BodyFraming::Chunked);
+    let mut out = Vec::new();
+    let consumed = decoder.decode_into(input, &mut out, SMALL_BODY)?;
+    Ok((out, consumed))
+}
+
+fn decode_body_pieces(pieces: &[&[u8]]) -> BodyOutcome {
+    let mut decoder = BodyDecoder::new(BodyFraming::Chunked);
+    let mut out = Vec::new();
+    let mut consumed = 0;
+    for piece in pieces {
+        // Unconsumed bytes only remain once the body is done; the bytes after it are not the body's.
+        let used = decoder.decode_into(piece, &mut out, SMALL_BODY)?;
+        consumed += used;
+        if decoder.is_done() {
+            break;
+        }
+    }
+    Ok((out, consumed))
+}
+
+// ---- SSE ----
+
+/// SSE decoder: whole and split input give the same events and the same error, with the default
+/// limit and with a small one.
+pub fn sse_decoder(data: &[u8]) {
+    let (input, pieces) = split(data);
+    for limit in [SMALL_SSE_EVENT, corelay::sse::decoder::DEFAULT_MAX_EVENT_BYTES] {
+        let whole = decode_sse(&[input], limit);
+        let split = decode_sse(&pieces, limit);
+        assert_eq!(whole, split, "SSE decoding depends on how the input was split (limit {limit})");
+    }
+}
+
+type SseOutcome = (Vec<(Vec<u8>, Vec<u8>)>, Option<SseError>);
+
+fn decode_sse(pieces: &[&[u8]], limit: usize) -> SseOutcome {
+    let mut decoder = SseDecoder::with_max_event_bytes(limit);
+    let mut events = Vec::new();
+    for piece in pieces {
+        let mut rest = *piece;
+        loop {
+            match decoder.next_event(&mut rest) {
+                Ok(Some(event)) => events.push((event.name.to_vec(), event.data.to_vec())),
+                Ok(None) => break,
+                Err(error) => return (events, Some(error)),
+            }
+        }
+    }
+    match decoder.finish() {
+        Ok(Some(event)) => events.push((event.name.to_vec(), event.data.to_vec())),
+        Ok(None) => {}
+        Err(error) => return (events, Some(error)),
+    }
+    (events, None)
+}
+
+// ---- AWS event stream ----
+
+/// Event-stream decoder: whole and split input give the same frames and the same error; every
+/// frame's headers and Bedrock helpers can be read without panicking.
+pub fn aws_eventstream(data: &[u8]) {
+    let (input, pieces) = split(data);
+    let whole = decode_frames(&[input]);
+    let split = decode_frames(&pieces);
+    assert_eq!(whole, split, "event-stream decoding depends on how the input was split");
+    let mut scratch = Vec::new();
+    let _ = eventstream::decode_chunk_bytes(input, &mut scratch);
+    let _ = eventstream::exception_message(input);
+}
+
+/// Per frame: its total length, its headers (debug-printed) and its payload.
+type FrameOutcome = (Vec<(usize, String, Vec<u8>)>, Option<EventStreamError>);
+
+fn decode_frames(pieces: &[&[u8]]) -> FrameOutcome {
+    let mut decoder = FrameDecoder::with_max_frame_len(SMALL_FRAME);
+    let mut frames = Vec::new();
+    let mut scratch = Vec::new();
+    for piece in pieces {
+        decoder.push(piece);
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    let headers: Vec<_> = frame.headers().collect();
+                    let _ = (frame.kind(), frame.exception_message(), frame.decode_chunk_bytes(&mut scratch));
+                    frames.push((frame.total_len(), format!("{headers:?}"), frame.payload().to_vec()));
+                }
+                Ok(None) => break,
+                Err(error) => return (frames, Some(error)),
+            }
+        }
+    }
+    (frames, decoder.finish().err())
+}
+
+// ---- provider stream translators and front-door encoders ----
+
+pub fn translate_anthropic(data: &[u8]) {
+    translate(data, || Translator::Anthropic(anthropic::StreamTranslator::new()));
+}
+
+pub fn translate_gemini(data: &[u8]) {
+    translate(data, || Translator::Gemini(gemini::StreamTranslator::new()));
+}
+
+pub fn translate_openai_chat(data: &[u8]) {
+    translate(data, || Translator::OpenaiChat(openai_chat_provider::StreamTranslator::new()));
+}
+
+pub fn translate_openai_responses(data: &[u8]) {
+    translate(data, || Translator::OpenaiResponses(openai_responses_provider::StreamTranslator::new()));
+}
+
+pub fn translate_bedrock_converse(data: &[u8]) {
+    translate(data, || Translator::Bedrock(bedrock::StreamTranslator::new(Api::Converse, "req-1")));
+}
+
+pub fn translate_bedrock_invoke(data: &[u8]) {
+    translate(data, || Translator::Bedrock(bedrock::StreamTranslator::new(Api::InvokeAnthropic, "req-1")));
+}
+
+/// Feeds the provider bytes whole and split: both give the same events, which end with exactly one
+/// terminal event; then every front-door encoder must turn them into well-formed SSE.
+fn translate(data: &[u8], make: impl Fn() -> Translator) {
+    let (input, pieces) = split(data);
+    let whole = run_translator(make(), &[input]);
+    let split = run_translator(make(), &pieces);
+    assert_eq!(whole, split, "translation depends on how the provider's bytes were split");
+    check_stream_contract(&whole);
+    encode_for_every_door(&whole);
+}
+
+fn run_translator(mut translator: Translator, pieces: &[&[u8]]) -> Vec<StreamEvent> {
+    let mut events = Vec::new();
+    for piece in pieces {
+        translator.feed(piece, &mut events);
+    }
+    translator.finish(&mut events);
+    let _ = translator.usage();
+    events
+}
+
+/// The internal stream's contract (chat::stream): exactly one terminal event, and it is the last.
+fn check_stream_contract(events: &[StreamEvent]) {
+    let terminals = events.iter().filter(|e| e.is_terminal()).count();
+    assert_eq!(terminals, 1, "a finished stream has exactly one terminal event: {events:?}");
+    assert!(events.last().is_some_and(StreamEvent::is_terminal), "the terminal event is last: {events:?}");
+}
+
+/// Runs `events` through each front door's stream encoder and checks its output is SSE whose every
+/// event carries JSON (OpenAI's `[DONE]` aside).
+pub fn encode_for_every_door(events: &[StreamEvent]) {
+    let mut chat = openai_chat::ChunkEncoder::new("gw/model", 1_700_000_000, true);
+    let mut messages = anthropic_messages::StreamEncoder::new("gw/model");
+    let mut responses = openai_responses::StreamEncoder::new("gw/model", 1_700_000_000, "resp_fuzz");
+    let mut ai_sdk = ai_sdk::StreamEncoder::new("gw/model").with_timestamp_millis(1_700_000_000_000);
+    let mut outs = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    for event in events {
+        chat.encode(event, &mut outs[0]);
+        messages.encode(event, &mut outs[1]);
+        responses.encode(event, &mut outs[2]);
+        ai_sdk.encode(event, &mut outs[3]);
+    }
+    for (door, out) in ["openai_chat", "anthropic_messages", "openai_responses", "ai_sdk"].iter().zip(&outs) {
+        check_sse_of_json(door, out);
+    }
+}
+
+fn check_sse_of_json(door: &str, bytes: &[u8]) {
+    let (events, error) = decode_sse(&[bytes], corelay::sse::decoder::DEFAULT_MAX_EVENT_BYTES);
+    assert_eq!(error, None, "{door}: encoder output is not decodable SSE");
+    for (_, data) in events {
+        if data == b"[DONE]" {
+            continue;
+        }
+        let parsed = serde_json::from_slice::<serde::de::IgnoredAny>(&data);
+        assert!(parsed.is_ok(), "{door}: event data is not JSON: {}", String::from_utf8_lossy(&data));
+    }
+}
+
+// ---- front-door request parsers ----
+
+/// Every front door's request parser and the routing-field extraction on an arbitrary body, in the
+/// gateway's order: the nesting check first (`json_check::validate`), and the recursive
+/// `route_fields::extract` only on a body that check did not refuse as too deep (proxy::dispatch).
+pub fn request_bodies(data: &[u8]) {
+    let checked = json_check::validate(data);
+    let _ = openai_chat::parse_request(data);
+    let _ = anthropic_messages::parse_request(data);
+    let _ = openai_responses::parse_request(data);
+    let _ = ai_sdk::parse_request(data, "gw/model", true);
+    let _ = ai_sdk::gateway_options(data);
+    if checked == Err(JsonFault::TooDeep) {
+        return;
+    }
+    if let Ok(fields) = route_fields::extract(data) {
+        let body = route_fields::provider_body(data, &fields, "provider-model");
+        let was_json = serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok();
+        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok();
+        assert!(is_json || !was_json, "rewriting the model of a JSON body made it invalid JSON");
+    }
+}
+
+// ---- pass-through stream audit ----
+
+pub fn audit_openai_chat(data: &[u8]) {
+    audit(data, StreamFormat::OpenAiChat);
+}
+
+pub fn audit_anthropic_messages(data: &[u8]) {
+    audit(data, StreamFormat::AnthropicMessages);
+}
+
+pub fn audit_openai_responses(data: &[u8]) {
+    audit(data, StreamFormat::OpenAiResponses);
+}
+
+/// The pass-through audit fed as the relay feeds it: only complete lines, the buffer drained up to
+/// the last complete event after each scan. Whole and split input must agree on every verdict and
+/// on where (in the stream) a bad event begins.
+fn audit(data: &[u8], format: StreamFormat) {
+    let Some((&selector, rest)) = data.split_first() else { return };
+    let (input, pieces) = split(rest);
+    let format = [format, StreamFormat::OpenAiChat, StreamFormat::AnthropicMessages][usize::from(selector % 3)];
+    let whole = run_audit(format, &[input]);
+    let mut split = run_audit(format, &pieces);
+    // A CRLF split across reads ends its line at the CR; the audit then counts the LF into the next
+    // event, so an offset may stop one byte short, before that LF. The client sees the same lines
+    // either way, so that one byte is forgiven.
+    let whole_at = match whole.3 {
+        Ok(at) | Err(at) => at,
+    };
+    if let Ok(at) | Err(at) = &mut split.3
+        && *at + 1 == whole_at
+        && *at > 0
+        && input.get(*at - 1..=*at) == Some(b"\r\n".as_slice())
+    {
+        *at += 1;
+    }
+    assert_eq!(whole, split, "the stream audit depends on how the provider's bytes were split");
+}
+
+/// (complete, committed, data events, then the stream offset of the first bad event, or the bytes
+/// released when there was none: what was released before a bad event depends on the reads).
+type AuditOutcome = (bool, bool, u64, Result<usize, usize>);
+
+fn run_audit(format: StreamFormat, pieces: &[&[u8]]) -> AuditOutcome {
+    let mut audit = StreamAudit::new(format);
+    let (mut pending, mut lines, mut released) = (Vec::new(), Vec::new(), 0);
+    for piece in pieces {
+        pending.extend_from_slice(piece);
+        // Only complete lines reach the audit, as the model rewriter releases them.
+        let Some(last_end) = pending.iter().rposition(|b| matches!(b, b'\n' | b'\r')) else { continue };
+        lines.extend(pending.drain(..=last_end));
+        if let Err(bad) = audit.scan(&lines) {
+            let at = released + bad.event_start;
+            return (audit.is_complete(), audit.is_committed(), audit.data_events(), Err(at));
+        }
+        let end = audit.event_end();
+        assert!(end <= lines.len(), "event end {end} past the buffer of {}", lines.len());
+        lines.drain(..end);
+        audit.consume(end);
+        released += end;
+    }
+    (audit.is_complete(), audit.is_committed(), audit.data_events(), Ok(released))
+}
+
+/// A target body: panics (an assertion or a bug) on input it does not survive.
+pub type Target = fn(&[u8]);
+
+/// Every target by name, which is also its corpus directory's name (fuzz/corpus/NAME).
+pub const TARGETS: &[(&str, Target)] = &[
+    ("request_head", request_head),
+    ("response_head", response_head),
+    ("chunked_body", chunked_body),
+    ("sse_decoder", sse_decoder),
+    ("aws_eventstream", aws_eventstream),
+    ("translate_anthropic", translate_anthropic),
+    ("translate_gemini", translate_gemini),
+    ("translate_openai_chat", translate_openai_chat),
+    ("translate_openai_responses", translate_openai_responses),
+    ("translate_bedrock_converse", translate_bedrock_converse),
+    ("translate_bedrock_invoke", translate_bedrock_invoke),
+    ("request_bodies", request_bodies),
+    ("audit_openai_chat", audit_openai_chat),
+    ("audit_anthropic_messages", audit_anthropic_messages),
+    ("audit_openai_responses", audit_openai_responses),
+];
