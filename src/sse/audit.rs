@@ -93,6 +93,11 @@ impl StreamAudit {
     pub fn scan(&mut self, buf: &[u8]) -> Result<(), BadEvent> {
         let mut at = self.scanned;
         if self.after_cr && buf.get(at) == Some(&b'\n') {
+            // The LF of a CRLF split across reads belongs to the line before it: if that line ended
+            // an event, the next one starts after the LF.
+            if self.event_start == at {
+                self.event_start += 1;
+            }
             at += 1;
         }
         self.after_cr = false;
