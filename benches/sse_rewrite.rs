@@ -23,6 +23,7 @@
 use std::hint::black_box;
 
 use corelay::sse::ModelRewriter;
+use corelay::sse::audit::{StreamAudit, StreamFormat};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const CHAT_FIXTURES: &str = corelay::fixture_path!("openai/chat/");
@@ -60,6 +61,17 @@ fn per_event(c: &mut Criterion) {
             out.clear();
             out.extend_from_slice(black_box(&event));
             black_box(out.len())
+        })
+    });
+    // The pass-through audit of the same event (its data validated as JSON, its end and kind noted),
+    // as the relay runs it after the rewrite: the per-event price of "no cut stream looks complete".
+    let mut audit = StreamAudit::new(StreamFormat::OpenAiChat);
+    group.bench_function("audit", |b| {
+        b.iter(|| {
+            audit.scan(black_box(&event)).expect("a JSON event");
+            let end = audit.event_end();
+            audit.consume(end);
+            black_box(end)
         })
     });
     group.finish();

@@ -15,6 +15,16 @@ fn mock(config: MockConfig) -> MockProvider {
 }
 
 /// `{"model": ..., "x": [[[...]]]}` with `depth` brackets: valid JSON, nested far past any limit.
+/// A gateway whose model `acme/two` is served by the mock at `primary_url`, then by `backup`.
+fn with_backup(primary_url: &str, backup: &MockProvider) -> corelay::Gateway {
+    let extra = format!(
+        "[providers.backup]\nkind = \"openai\"\nbase_url = \"{}\"\n\n[models.\"acme/two\"]\nendpoints = [{{ provider = \
+         \"mock\", model = \"gpt-4o-mini\" }}, {{ provider = \"backup\", model = \"gpt-4o-mini\" }}]\n",
+        backup.base_url()
+    );
+    start_gateway(&config_text(primary_url, "", &extra))
+}
+
 fn deeply_nested_body(depth: usize) -> Vec<u8> {
     let mut body = format!("{{\"model\":\"{MODEL}\",\"stream\":false,\"messages\":[],\"x\":").into_bytes();
     body.extend(std::iter::repeat_n(b'[', depth));
@@ -58,12 +68,7 @@ fn a_deeply_nested_first_stream_event_fails_over_and_the_process_lives() {
     event.extend_from_slice(b"}\n\n");
     let broken = mock(MockConfig { reply: Reply::Sse(event), ..MockConfig::default() });
     let healthy = mock(MockConfig::default());
-    let extra = format!(
-        "[providers.backup]\nkind = \"openai\"\nbase_url = \"{}\"\n\n[models.\"acme/two\"]\nendpoints = [{{ provider = \
-         \"mock\", model = \"gpt-4o-mini\" }}, {{ provider = \"backup\", model = \"gpt-4o-mini\" }}]\n",
-        healthy.base_url()
-    );
-    let gateway = start_gateway(&config_text(&broken.base_url(), "", &extra));
+    let gateway = with_backup(&broken.base_url(), &healthy);
 
     let response =
         Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body("acme/two", true));
@@ -191,25 +196,33 @@ fn a_responses_stream_passed_through_and_cut_ends_with_a_responses_error_event()
 /// A provider written by hand for answers the mock cannot give: accepts one connection, reads one
 /// request (head and `content-length` body), writes `answer` in a single write and closes.
 fn raw_provider(answer: Vec<u8>) -> (String, std::thread::JoinHandle<Vec<u8>>) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {
         let (mut socket, _) = listener.accept().unwrap();
-        socket.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-        let mut request = Vec::new();
-        let mut chunk = [0u8; 4096];
-        for _ in 0..1000 {
-            let n = socket.read(&mut chunk).unwrap_or(0);
-            request.extend_from_slice(&chunk[..n]);
-            if n == 0 || request_is_complete(&request) {
-                break;
-            }
-        }
+        let request = read_one_request(&mut socket);
         socket.write_all(&answer).unwrap();
         request
     });
     (url, handle)
+}
+
+/// Reads one request (head and `content-length` body) from a provider-side socket, waiting at most
+/// 10 s for each read.
+fn read_one_request(socket: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 4096];
+    for _ in 0..1000 {
+        let n = socket.read(&mut chunk).unwrap_or(0);
+        request.extend_from_slice(&chunk[..n]);
+        if n == 0 || request_is_complete(&request) {
+            break;
+        }
+    }
+    request
 }
 
 fn request_is_complete(request: &[u8]) -> bool {
@@ -296,12 +309,7 @@ fn a_provider_401_fails_over_and_its_text_never_reaches_the_client() {
         ..MockConfig::default()
     });
     let healthy = mock(MockConfig::default());
-    let extra = format!(
-        "[providers.backup]\nkind = \"openai\"\nbase_url = \"{}\"\n\n[models.\"acme/two\"]\nendpoints = [{{ provider = \
-         \"mock\", model = \"gpt-4o-mini\" }}, {{ provider = \"backup\", model = \"gpt-4o-mini\" }}]\n",
-        healthy.base_url()
-    );
-    let gateway = start_gateway(&config_text(&revoked.base_url(), "", &extra));
+    let gateway = with_backup(&revoked.base_url(), &healthy);
 
     for (door, body) in [
         ("/v1/chat/completions", chat_body("acme/two", false)),
@@ -386,16 +394,8 @@ fn silent_provider(requested: std::sync::mpsc::Sender<()>) -> (String, std::thre
     let url = format!("http://{}", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {
         let (mut socket, _) = listener.accept().unwrap();
-        socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut request = Vec::new();
-        let mut chunk = [0u8; 4096];
-        for _ in 0..1000 {
-            let n = socket.read(&mut chunk).unwrap_or(0);
-            request.extend_from_slice(&chunk[..n]);
-            if n == 0 || request_is_complete(&request) {
-                break;
-            }
-        }
+        read_one_request(&mut socket);
+        let mut chunk = [0u8; 1];
         let asked = std::time::Instant::now();
         requested.send(()).unwrap();
         match socket.read(&mut chunk) {
@@ -444,12 +444,7 @@ fn a_provider_redirect_fails_over_and_is_never_passed_on() {
         ..MockConfig::default()
     });
     let healthy = mock(MockConfig::default());
-    let extra = format!(
-        "[providers.backup]\nkind = \"openai\"\nbase_url = \"{}\"\n\n[models.\"acme/two\"]\nendpoints = [{{ provider = \
-         \"mock\", model = \"gpt-4o-mini\" }}, {{ provider = \"backup\", model = \"gpt-4o-mini\" }}]\n",
-        healthy.base_url()
-    );
-    let gateway = start_gateway(&config_text(&redirecting.base_url(), "", &extra));
+    let gateway = with_backup(&redirecting.base_url(), &healthy);
 
     let served = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body("acme/two", false));
     assert_eq!(served.status, 200, "{}", served.text());

@@ -18,7 +18,7 @@ mod writer;
 pub mod load;
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -100,10 +100,24 @@ impl Drop for MockProvider {
     }
 }
 
-/// A 127.0.0.1 address on which nothing listens (bind port 0, read the port, drop the
-/// listener), for connection-refused tests. Another process could grab the port meanwhile, which
-/// is unlikely enough for tests.
+/// A 127.0.0.1 address on which nothing listens, for connection-refused tests: a socket bound to
+/// port 0 that never listens (a connect gets RST) and is never closed, so no other test or process
+/// can take the port while this one runs. Each call reserves one more port, for the process's life.
 pub fn refused_addr() -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("local address of a bound listener")
+    // SAFETY: plain socket calls on a descriptor this function owns and deliberately never closes;
+    // `addr` and `len` are valid for the calls that write them.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let bound = libc::bind(fd, (&raw const addr).cast(), len);
+        assert_eq!(bound, 0, "bind 127.0.0.1:0: {}", std::io::Error::last_os_error());
+        let mut len = len;
+        let named = libc::getsockname(fd, (&raw mut addr).cast(), &mut len);
+        assert_eq!(named, 0, "getsockname: {}", std::io::Error::last_os_error());
+        SocketAddr::from((Ipv4Addr::LOCALHOST, u16::from_be(addr.sin_port)))
+    }
 }

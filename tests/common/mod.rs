@@ -160,6 +160,8 @@ impl Client {
                 n
             }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+            // A signal (an io_uring torn down in this thread) interrupts the read: read again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.fill(),
             Err(e) => panic!("read from gateway failed: {e}"),
         }
     }
@@ -290,8 +292,7 @@ pub fn temp_file(name: &str, extension: &str, contents: &str) -> std::path::Path
 
 /// A 127.0.0.1 port that refuses connections and stays ours while this value lives: the socket is
 /// bound but never listens, so a SYN to it gets a RST (connection refused) and no other test can
-/// bind the port meanwhile. (Binding port 0 and closing the listener, as `loadtest::refused_addr`
-/// does, frees the port for anyone.)
+/// bind the port meanwhile (`loadtest::refused_addr` does the same for the life of the process).
 pub struct RefusingPort {
     socket: socket2::Socket,
 }
