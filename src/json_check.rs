@@ -145,7 +145,7 @@ fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
         // Quotes and backslashes are rare inside strings: jump to the next one, then check the
         // stretch in between for raw control characters.
         let next = pos + memchr::memchr2(b'"', b'\\', &bytes[pos..])?;
-        if bytes[pos..next].iter().any(|&b| b < 0x20) {
+        if has_control_byte(&bytes[pos..next]) {
             return None;
         }
         if bytes[next] == b'"' {
@@ -153,6 +153,59 @@ fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
         }
         pos = escape_end(bytes, next)?;
     }
+}
+
+/// Whether `text` holds a byte below 0x20, eight bytes at a time (the string body is most of a JSON
+/// request; a byte loop there was the validator's main cost).
+fn has_control_byte(text: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = text.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        // A byte b < 0x20 makes (b - 0x20) borrow into its high bit while b's own high bit is 0.
+        if w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0 {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b < 0x20)
+}
+
+/// Checks nesting only: containers at most [`MAX_DEPTH`] deep, brackets inside strings not
+/// counted. Cheaper than [`validate`] (no grammar, no UTF-8 or control-character checks), for bytes
+/// whose syntax a parser will judge anyway but whose depth must be bounded before it does.
+pub fn check_depth(bytes: &[u8]) -> Result<(), JsonFault> {
+    let mut depth = 0usize;
+    let mut pos = 0;
+    while pos < bytes.len() {
+        match bytes[pos] {
+            b'"' => match memchr::memchr2(b'"', b'\\', &bytes[pos + 1..]) {
+                Some(found) if bytes[pos + 1 + found] == b'\\' => {
+                    // Skip the escape and go on inside the string.
+                    pos += found + 3;
+                    while let Some(next) = bytes.get(pos..).and_then(|rest| memchr::memchr2(b'"', b'\\', rest)) {
+                        if bytes[pos + next] == b'"' {
+                            pos += next;
+                            break;
+                        }
+                        pos += next + 2;
+                    }
+                }
+                Some(found) => pos += found + 1,
+                None => return Ok(()),
+            },
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(JsonFault::TooDeep);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        pos += 1;
+    }
+    Ok(())
 }
 
 /// The end of the escape sequence whose backslash is at `at`.
@@ -278,6 +331,33 @@ mod tests {
             // Unclosed: the bound is hit before the end is.
             assert_eq!(validate("[".repeat(depth).as_bytes()), Err(JsonFault::TooDeep), "{depth}");
         }
+    }
+
+    #[test]
+    fn control_bytes_are_found_at_any_position_and_only_below_0x20() {
+        for len in 0..20 {
+            for at in 0..len {
+                let mut text = vec![b'a'; len];
+                text[at] = 0x1f;
+                assert!(has_control_byte(&text), "{len} {at}");
+                text[at] = 0x20;
+                assert!(!has_control_byte(&text), "{len} {at}");
+                text[at] = 0xc3;
+                assert!(!has_control_byte(&text), "{len} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_depth_check_agrees_with_the_validator_on_depth() {
+        for depth in [1, MAX_DEPTH, MAX_DEPTH + 1, 20_000] {
+            let doc = nested("[", "]", depth);
+            assert_eq!(check_depth(&doc).is_ok(), validate(&doc).is_ok(), "{depth}");
+            let doc = nested("{\"a\\\"[\":", "}", depth);
+            assert_eq!(check_depth(&doc).is_ok(), depth <= MAX_DEPTH, "{depth}: brackets in strings do not count");
+        }
+        assert_eq!(check_depth(br#"{"s":"\\"}"#), Ok(()));
+        assert_eq!(check_depth(br#"{"s":"a\"]]]]"}"#), Ok(()));
     }
 
     #[test]

@@ -389,7 +389,7 @@ impl Drop for InFlight<'_> {
 /// stack overflow would abort the whole process. Syntax errors are left to each door's parser, whose
 /// messages name the field.
 fn refuse_deep_json(body: &[u8]) -> Result<(), GatewayError> {
-    match crate::json_check::validate(body) {
+    match crate::json_check::check_depth(body) {
         Err(fault @ crate::json_check::JsonFault::TooDeep) => {
             Err(GatewayError::new(ErrorKind::InvalidJson, format!("request body is not acceptable: {fault}")))
         }
