@@ -19,6 +19,12 @@
 //! So the rewrite costs about 110 ns per event over a plain copy, nearly all of it spent walking
 //! the object's head up to `"model"` and finding the line end; splitting lines across pieces adds
 //! the carry copy.
+//!
+//! The pass-through audit (`event/audit`: the event's data validated as JSON, its end and kind
+//! noted), 2 vCPU Intel Xeon VM, 2026-12-06, at c85994f: 402 ns per 260-byte event (619 MiB/s),
+//! next to rewrite 137 ns and memcpy 7.1 ns in the same run. About 8 µs of a 20-event stream: the
+//! audit is most of the streaming cost the hardening added (loadtest/RESULTS.md), and the next
+//! thing to make cheaper.
 
 use std::hint::black_box;
 
