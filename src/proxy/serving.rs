@@ -349,3 +349,9 @@ pub fn gateway_metadata(serving: &Serving<'_>, usage: &crate::chat::Usage) -> se
         "generationId": format!("gen_{}", call.request_id),
     })
 }
+
+/// The answer's id when the provider gives none (Bedrock's body has none, and its request-id header
+/// may be missing): derived from the request id, so it is unique and can be found in the access log.
+pub fn fallback_answer_id(serving: &Serving<'_>) -> String {
+    format!("gen-{}", serving.call.borrow().request_id)
+}

@@ -15,7 +15,9 @@ use std::time::Instant;
 use super::WorkerContext;
 use super::client::ClientConn;
 use super::lifecycle::Phase;
-use super::serving::{Meta, Serving, gateway_metadata, note_served, outcome_of, response_headers, usage_comment};
+use super::serving::{
+    Meta, Serving, fallback_answer_id, gateway_metadata, note_served, outcome_of, response_headers, usage_comment,
+};
 use crate::api::{FrontDoor, StreamEncoder};
 use crate::chat::{ProviderError, ProviderErrorKind, StreamEvent};
 use crate::error::{ErrorKind, GatewayError};
@@ -228,7 +230,7 @@ impl TranslatedCodec {
             if let StreamEvent::Start { id, .. } = &mut event
                 && id.is_empty()
             {
-                *id = format!("gen-{}", serving.call.borrow().request_id);
+                *id = fallback_answer_id(serving);
             }
             if let StreamEvent::Error(error) = &event
                 && !self.committed

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use super::WorkerContext;
 use super::client::ClientConn;
 use super::serving::{
-    Attempt, AttemptRun, Failure, Meta, Serving, apply_retry_after, cool_down, gateway_metadata, is_retryable_status,
-    note_served, outcome_of, response_headers,
+    Attempt, AttemptRun, Failure, Meta, Serving, apply_retry_after, cool_down, fallback_answer_id, gateway_metadata,
+    is_retryable_status, note_served, outcome_of, response_headers,
 };
 use super::stream::{Codec, Ended};
 use crate::chat::{ChatRequest, ProviderError, ProviderErrorKind};
@@ -112,12 +112,6 @@ async fn stream(
         serving.front_door.stream_encoder(model, crate::clock::unix_now(), ir.include_usage, &response_id(serving));
     let hold_until = deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
     super::stream::relay(cx, conn, serving, response, Codec::translated(translator, encoder), hold_until).await
-}
-
-/// The answer's id when the provider gives none (Bedrock's body has none, and its request-id header
-/// may be missing): derived from the request id, so it is unique and can be found in the access log.
-fn fallback_answer_id(serving: &Serving<'_>) -> String {
-    format!("gen-{}", serving.call.borrow().request_id)
 }
 
 /// The id a format that names answers shows for this one (the Responses API's `resp_...`): the
