@@ -9,7 +9,7 @@
 //! layer 2: chat, config
 //! layer 3: upstream
 //! layer 4: error, metrics
-//! layer 5: routing, providers
+//! layer 5: routing, providers, history
 //! layer 6: api, governance
 //! layer 7: messages
 //! layer 8: proxy
@@ -24,6 +24,7 @@ pub mod credentials;
 pub mod error;
 pub mod governance;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod json_check;
 pub mod logging;

@@ -31,6 +31,11 @@ pub struct RouteFields {
     /// Byte range of the whole `"providerOptions": {...}` member, with one adjacent comma: a gateway
     /// field the provider must not see.
     pub provider_options_span: Option<Range<usize>>,
+    /// The end user, for the access log and history: `providerOptions.gateway.user`, else OpenAI's
+    /// `user` (a non-string is left for the provider to refuse).
+    pub user: Option<String>,
+    /// `providerOptions.gateway.tags`.
+    pub tags: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +48,8 @@ struct Probe<'a> {
     provider_options: Option<LazyValue<'a>>,
     #[serde(borrow)]
     stream_options: Option<LazyValue<'a>>,
+    #[serde(borrow)]
+    user: Option<LazyValue<'a>>,
 }
 
 /// Parses `body`, requiring a JSON object with a string `model` and an optional boolean `stream`.
@@ -84,7 +91,36 @@ pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
         .stream_options
         .as_ref()
         .is_some_and(|raw| sonic_rs::get(raw.as_raw_str(), &["include_usage"]).is_ok_and(|v| v.as_raw_str() == "true"));
-    Ok(RouteFields { model, model_span, stream, include_usage, options, provider_options_span })
+    let (gateway_user, tags) =
+        probe.provider_options.as_ref().map(|raw| attribution(raw.as_raw_str())).unwrap_or_default();
+    let user = gateway_user.or_else(|| probe.user.as_ref().and_then(|raw| sonic_rs::from_str(raw.as_raw_str()).ok()));
+    Ok(RouteFields { model, model_span, stream, include_usage, options, provider_options_span, user, tags })
+}
+
+/// `user` and `tags` of `providerOptions.gateway`; values of the wrong type are ignored (they only
+/// label the call, they route nothing).
+fn attribution(raw_provider_options: &str) -> (Option<String>, Vec<String>) {
+    #[derive(Deserialize)]
+    struct Options {
+        gateway: Option<Gateway>,
+    }
+    #[derive(Deserialize)]
+    struct Gateway {
+        user: Option<sonic_rs::Value>,
+        tags: Option<sonic_rs::Value>,
+    }
+    let Ok(Options { gateway: Some(gateway) }) = sonic_rs::from_str::<Options>(raw_provider_options) else {
+        return (None, Vec::new());
+    };
+    use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+    let user = gateway.user.as_ref().and_then(|v| v.as_str()).map(str::to_owned);
+    let tags = gateway
+        .tags
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .map(|tags| tags.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    (user, tags)
 }
 
 /// The span of the member whose value is at `value`, from its key through one adjacent comma, so that

@@ -5,6 +5,7 @@
 
 mod expand;
 mod governance;
+mod history;
 mod locate;
 pub mod resolve;
 
@@ -18,6 +19,7 @@ use serde::Deserialize;
 pub use governance::{
     GovernanceConfig, days_from_civil as governance_days_from_civil, expiry_unix_seconds, parse_redis_url,
 };
+pub use history::HistoryConfig;
 pub use resolve::{HostLookup, ResolvedConfig, resolve};
 
 /// Keys a table did not recognise, captured by `#[serde(flatten)]` so every one can be reported.
@@ -46,6 +48,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub governance: GovernanceConfig,
+    #[serde(default)]
+    pub history: HistoryConfig,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -509,6 +513,7 @@ impl Config {
         report_unknown("admin", &self.admin.unknown, issues);
         report_unknown("log", &self.log.unknown, issues);
         report_unknown("governance", &self.governance.unknown, issues);
+        report_unknown("history", &self.history.unknown, issues);
         for (name, provider) in &self.providers {
             report_unknown(&format!("providers.{name}"), &provider.unknown, issues);
         }
@@ -537,6 +542,7 @@ impl Config {
         self.validate_keys(issues);
         self.governance.validate(issues);
         self.validate_admin(issues);
+        self.history.validate(issues);
     }
 
     fn validate_admin(&self, issues: &mut Vec<ConfigIssue>) {

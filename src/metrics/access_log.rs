@@ -1,4 +1,7 @@
 //! The access log: one JSON line per request, written off the request path by a dedicated thread.
+//! Text the client chose (path, user agent, user, tags) is JSON-escaped by the serializer and cut to
+//! a bounded length; the query string and headers other than `user-agent` are never logged, so a
+//! key sent in either cannot reach the log.
 //! Workers `try_send` a record; when the thread falls behind, records are dropped and counted rather
 //! than slowing requests. `Reopen` (sent on SIGHUP) reopens the file, for rotation by logrotate.
 
@@ -160,6 +163,27 @@ mod tests {
         drop(held_elsewhere);
         let _ = std::fs::remove_file(&path);
     }
+
+    #[test]
+    fn client_text_is_escaped_onto_one_line_and_cut() {
+        let call = CallRecord {
+            client: Some("127.0.0.1:4242".parse().unwrap()),
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            user_agent: format!("evil\"agent\n{{\"status\":1}}\u{1b}[31m{}", "é".repeat(400)),
+            user: "u\"1".into(),
+            tags: (0..20).map(|i| format!("t{i}")).collect(),
+            ..CallRecord::default()
+        };
+        let line = serde_json::to_string(&Line::from(&call)).unwrap();
+        assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line}");
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let agent = parsed["user_agent"].as_str().unwrap();
+        assert!(agent.starts_with("evil\"agent\n{\"status\":1}\u{1b}[31m") && agent.len() <= MAX_VALUE, "{agent}");
+        assert_eq!(parsed["client"], "127.0.0.1:4242");
+        assert_eq!(parsed["user"], "u\"1");
+        assert_eq!(parsed["tags"].as_array().unwrap().len(), MAX_TAGS);
+    }
 }
 
 #[derive(Serialize)]
@@ -179,11 +203,36 @@ struct Attempt<'a> {
     status: Option<u16>,
 }
 
+/// Longest client-chosen value logged (path, user agent), in bytes; longer is cut.
+const MAX_VALUE: usize = 256;
+/// Longest user and tag logged, and tags per line at most.
+const MAX_LABEL: usize = 128;
+const MAX_TAGS: usize = 16;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 #[derive(Serialize)]
 struct Line<'a> {
     ts_unix_ms: u64,
     request_id: &'a str,
     key: &'a str,
+    /// `ip:port` of the TCP peer.
+    client: Option<String>,
+    method: &'a str,
+    path: &'a str,
+    user_agent: &'a str,
+    user: &'a str,
+    tags: Vec<&'a str>,
     front_door: &'static str,
     model: &'a str,
     served_model: &'a str,
@@ -207,6 +256,12 @@ impl<'a> From<&'a CallRecord> for Line<'a> {
             ts_unix_ms: crate::clock::unix_now_ms(),
             request_id: &c.request_id,
             key: &c.key,
+            client: c.client.map(|a| a.to_string()),
+            method: cut(&c.method, MAX_LABEL),
+            path: cut(&c.path, MAX_VALUE),
+            user_agent: cut(&c.user_agent, MAX_VALUE),
+            user: cut(&c.user, MAX_LABEL),
+            tags: c.tags.iter().take(MAX_TAGS).map(|t| cut(t, MAX_LABEL)).collect(),
             front_door: c.front_door,
             model: &c.model,
             served_model: &c.served_model,

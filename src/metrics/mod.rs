@@ -31,6 +31,18 @@ pub struct CallRecord {
     pub front_door: &'static str,
     /// The gateway key's name (never the secret); empty when the gateway is open.
     pub key: String,
+    /// The client's address (the TCP peer; a proxy in front shows as itself).
+    pub client: Option<std::net::SocketAddr>,
+    /// Request method and path (without the query), as sent.
+    pub method: String,
+    pub path: String,
+    /// The client's `user-agent`, as sent (the access log cuts and escapes it).
+    pub user_agent: String,
+    /// The end user the client named (OpenAI's `user`, the AI SDK's `providerOptions.gateway.user`).
+    /// Client-chosen: logged and kept in the history, never a metric label.
+    pub user: String,
+    /// The AI SDK's `providerOptions.gateway.tags`. Client-chosen, like `user`.
+    pub tags: Vec<String>,
     /// The model the client asked for.
     pub model: String,
     /// `model` is one of the gateway's configured ids. Only then does it become a metric label:

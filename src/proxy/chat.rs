@@ -83,6 +83,7 @@ async fn native_or_translated(
 ) -> Result<bool, GatewayError> {
     let mut fields = route_fields::extract(&request.body)?;
     note_request(call, &fields.model, fields.stream);
+    note_attribution(call, fields.user.take(), std::mem::take(&mut fields.tags));
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
@@ -215,6 +216,7 @@ pub async fn handle_ai_sdk(
     let ir = crate::api::ai_sdk::parse_request(&request.body, model, stream).map_err(request_error)?;
     note_request(call, &ir.model, ir.stream);
     let gateway = crate::api::ai_sdk::gateway_options(&request.body).map_err(request_error)?;
+    note_attribution(call, gateway.user.clone(), gateway.tags.clone());
     let options = crate::routing::RoutingOptions {
         order: gateway.order,
         only: (!gateway.only.is_empty()).then_some(gateway.only),
@@ -273,6 +275,13 @@ fn note_request(call: &RefCell<CallRecord>, model: &str, stream: bool) {
     let mut record = call.borrow_mut();
     record.model = model.to_string();
     record.stream = stream;
+}
+
+/// The end user and tags the client named, for the access log and the history.
+fn note_attribution(call: &RefCell<CallRecord>, user: Option<String>, tags: Vec<String>) {
+    let mut record = call.borrow_mut();
+    record.user = user.unwrap_or_default();
+    record.tags = tags;
 }
 
 fn candidates<'s>(

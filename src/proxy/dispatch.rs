@@ -31,7 +31,7 @@ pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head:
     log_error(cx, &error);
     let written_before = conn.written;
     let _ = conn.send_error_as(&error, false, door).await;
-    let record = CallRecord {
+    let mut record = CallRecord {
         request_id: conn.request_id.clone(),
         started: Some(started),
         front_door: door.name(),
@@ -41,9 +41,13 @@ pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head:
         served_model: crate::metrics::UNKNOWN_MODEL_LABEL.to_string(),
         ..CallRecord::default()
     };
+    note_request_line(cx, conn, head, &mut record);
     cx.metrics.record(&record);
     if let Some(log) = &cx.access_log {
         log.log(&record);
+    }
+    if let Some(history) = &cx.history {
+        history.record(&record);
     }
     true
 }
@@ -205,7 +209,14 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         Route::Dashboard => dashboard(conn, head.keep_alive, is_head).await,
         Route::Stats => {
             authorize_admin_if_configured(&cx.snapshot(), &request)?;
-            respond_json(conn, cx.stats_json().as_bytes(), head.keep_alive, is_head).await
+            match crate::history::StatsQuery::from_target(head.target(), crate::clock::unix_now()) {
+                None => respond_json(conn, cx.stats_json().as_bytes(), head.keep_alive, is_head).await,
+                Some(query) => {
+                    let history = cx.history.as_ref().ok_or(crate::history::QueryError::Unavailable)?;
+                    let answer = history.stats(query?).await?;
+                    respond_json(conn, answer.as_bytes(), head.keep_alive, is_head).await
+                }
+            }
         }
         Route::Metrics => metrics(cx, conn, &request, is_head).await,
         Route::WrongMethod => Err(method_not_allowed(head)),
@@ -294,6 +305,7 @@ async fn api_call(
         bytes_in: request.body.len() as u64,
         ..CallRecord::default()
     });
+    note_request_line(cx, conn, &request.head, &mut call.borrow_mut());
     let written_before = conn.written;
     let in_flight = InFlight::enter(&cx.metrics.in_flight);
     let client_fd = std::os::fd::AsRawFd::as_raw_fd(&conn.stream);
@@ -333,6 +345,9 @@ async fn api_call(
     cx.metrics.record(&record);
     if let Some(log) = &cx.access_log {
         log.log(&record);
+    }
+    if let Some(history) = &cx.history {
+        history.record(&record);
     }
     Ok(reusable)
 }
@@ -510,4 +525,15 @@ async fn admin_reload(cx: &WorkerContext, conn: &mut ClientConn, request: &Reque
     }))
     .expect("plain data serializes");
     respond_json(conn, &body, request.head.keep_alive, false).await
+}
+
+/// The access log's request line: client address (cached by the socket after the first call), and
+/// method, path and user agent, copied only when the access log is on (nothing else reads them).
+fn note_request_line(cx: &WorkerContext, conn: &ClientConn, head: &RequestHead, record: &mut CallRecord) {
+    record.client = conn.stream.peer_addr().ok();
+    if cx.access_log.is_some() {
+        record.method = head.method().to_string();
+        record.path = head.path().to_string();
+        record.user_agent = head.header("user-agent").map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+    }
 }

@@ -129,6 +129,8 @@ pub struct WorkerContext {
     rng: Cell<u64>,
     /// This worker's copy of the service-account access tokens the refresher publishes.
     access_tokens: RefCell<crate::credentials::vertex::TokenTable>,
+    /// The request history (`[history]`): every finished call, and `/v1/stats` range queries.
+    pub history: Option<crate::history::History>,
 }
 
 impl WorkerContext {
@@ -154,6 +156,7 @@ impl WorkerContext {
             stats_json: RefCell::new(std::sync::Arc::from("{\"seconds\":[],\"health\":null}")),
             requests_seen: Cell::new(0),
             access_tokens: RefCell::default(),
+            history: None,
         })
     }
 
@@ -177,6 +180,12 @@ impl WorkerContext {
     /// Connects the context to the access-log writer.
     pub fn with_access_log(mut self, log: Option<crate::metrics::access_log::AccessLog>) -> Self {
         self.access_log = log;
+        self
+    }
+
+    /// Connects the context to the request-history writer.
+    pub fn with_history(mut self, history: Option<crate::history::History>) -> Self {
+        self.history = history;
         self
     }
 

@@ -65,6 +65,8 @@ pub struct Gateway {
     governor: crate::governance::Governor,
     /// The routes as every worker built them at start, for naming endpoints from outside.
     routes: Routes,
+    /// The request-history writer, when `[history]` is on; stopped after the workers.
+    history: Option<(crate::history::History, JoinHandle<()>)>,
 }
 
 impl Gateway {
@@ -84,6 +86,8 @@ impl Gateway {
         let access_log = crate::metrics::access_log::start(target)
             .map_err(|e| StartError::Control(format!("cannot open the access log: {e}")))?;
         let log_handle = access_log.as_ref().map(|(log, _)| log.clone());
+        let history = start_history(&config)?;
+        let history_handle = history.as_ref().map(|(history, _)| history.clone());
         let governor = crate::governance::Governor::start(&config)
             .map_err(|e| StartError::Control(format!("cannot start governance: {e}")))?;
         // Before any worker serves, so Vertex service accounts work from the first request.
@@ -112,6 +116,7 @@ impl Gateway {
                 access_log: log_handle.clone(),
                 governor: governor.clone(),
                 access_tokens: access_tokens.clone(),
+                history: history_handle.clone(),
             };
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new()
@@ -153,6 +158,7 @@ impl Gateway {
             access_log,
             governor,
             routes,
+            history,
         };
         for _ in 0..count {
             match ready_rx.recv() {
@@ -232,6 +238,11 @@ impl Gateway {
             log.stop();
             let _ = writer.join();
         }
+        // Likewise for the history: every row is queued; the writer commits them and ends.
+        if let Some((history, writer)) = self.history.take() {
+            history.stop();
+            let _ = writer.join();
+        }
         // No request is left to settle: the state file (or what Redis is owed) is complete.
         self.governor.shutdown();
     }
@@ -242,6 +253,17 @@ impl Drop for Gateway {
         self.stop.stop();
         self.join_all();
     }
+}
+
+/// Opens the request history when `[history]` is on (its path, or systemd's state directory).
+fn start_history(config: &ResolvedConfig) -> Result<Option<(crate::history::History, JoinHandle<()>)>, StartError> {
+    let state_directory = std::env::var("STATE_DIRECTORY").ok();
+    let Some(path) = config.config.history.file(state_directory.as_deref()) else { return Ok(None) };
+    let settings = crate::history::Settings { path, retention: config.config.history.retention() };
+    log::info!("request history in {} (kept {} days)", settings.path.display(), config.config.history.retention_days);
+    crate::history::start(settings)
+        .map(Some)
+        .map_err(|e| StartError::Control(format!("cannot open the request history: {e}")))
 }
 
 struct ControlChannels {

@@ -1,0 +1,124 @@
+//! The history thread: drains the channel into batched transactions, answers stats queries after
+//! writing what was queued before them, and prunes rows past retention. Owns the store; nothing else
+//! touches it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::Message;
+use super::query::{QueryError, StatsQuery, render};
+use super::row::Row;
+use super::store::Store;
+
+/// Rows per transaction at most: large enough that a burst costs few fsyncs, small enough that a
+/// query waits little behind a batch.
+const BATCH: usize = 4096;
+/// How often rows past retention are deleted (and dropped rows reported).
+const PRUNE_EVERY: Duration = Duration::from_secs(300);
+
+pub struct Writer {
+    store: Store,
+    retention: Duration,
+    dropped: Arc<AtomicU64>,
+    dropped_reported: u64,
+    batch: Vec<Row>,
+    last_prune: Option<Instant>,
+}
+
+impl Writer {
+    pub fn new(store: Store, retention: Duration, dropped: Arc<AtomicU64>) -> Writer {
+        Writer { store, retention, dropped, dropped_reported: 0, batch: Vec::with_capacity(BATCH), last_prune: None }
+    }
+
+    pub fn run(mut self, rx: flume::Receiver<Message>) {
+        self.maintain();
+        loop {
+            let message = match rx.recv_timeout(PRUNE_EVERY) {
+                Ok(message) => message,
+                Err(flume::RecvTimeoutError::Timeout) => {
+                    self.maintain();
+                    continue;
+                }
+                Err(flume::RecvTimeoutError::Disconnected) => break,
+            };
+            if !self.handle(message) {
+                break;
+            }
+            // Whatever else is already queued joins this batch.
+            while self.batch.len() < BATCH {
+                let Ok(message) = rx.try_recv() else { break };
+                if !self.handle(message) {
+                    self.commit();
+                    self.report_drops();
+                    return;
+                }
+            }
+            self.commit();
+            if self.last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                self.maintain();
+            }
+        }
+        self.commit();
+        self.report_drops();
+    }
+
+    /// Takes one message; returns false on `Stop`.
+    fn handle(&mut self, message: Message) -> bool {
+        match message {
+            Message::Call(row) => self.batch.push(*row),
+            Message::Query(query, reply) => {
+                self.commit();
+                let _ = reply.send(self.answer(&query));
+            }
+            Message::Stop => return false,
+        }
+        true
+    }
+
+    fn answer(&self, query: &StatsQuery) -> Result<String, QueryError> {
+        match self.store.stats(query) {
+            Ok(groups) => Ok(render(query, &groups)),
+            Err(e) => {
+                log::error!("request history: query failed: {e}");
+                Err(QueryError::Store(e.to_string()))
+            }
+        }
+    }
+
+    fn commit(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.insert(&self.batch) {
+            // Counted as dropped: a full disk must not stop the gateway, and the log says why.
+            log::error!("request history: cannot write {} rows: {e}", self.batch.len());
+            self.dropped.fetch_add(self.batch.len() as u64, Ordering::Relaxed);
+        }
+        self.batch.clear();
+    }
+
+    /// Deletes rows past retention and reports rows dropped since the last report.
+    fn maintain(&mut self) {
+        self.last_prune = Some(Instant::now());
+        let retention_ms = u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX);
+        let oldest = crate::clock::unix_now_ms().saturating_sub(retention_ms);
+        match self.store.prune(oldest) {
+            Ok(0) => {}
+            Ok(n) => log::info!("request history: pruned {n} rows older than the retention"),
+            Err(e) => log::error!("request history: cannot prune: {e}"),
+        }
+        self.report_drops();
+    }
+
+    fn report_drops(&mut self) {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > self.dropped_reported {
+            log::warn!(
+                "request history: {} rows dropped (writer behind or store failing), {dropped} since start",
+                dropped - self.dropped_reported
+            );
+            self.dropped_reported = dropped;
+        }
+    }
+}
