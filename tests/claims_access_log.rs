@@ -124,6 +124,57 @@ fn served_failed_over_and_refused_calls_each_log_one_line_with_their_fields() {
     let _ = std::fs::remove_file(&log);
 }
 
+#[test]
+fn client_address_request_line_user_agent_user_and_tags_are_logged_escaped_and_cut() {
+    let mock = MockProvider::start(MockConfig::default()).unwrap();
+    let log = log_path("client-fields");
+    let _ = std::fs::remove_file(&log);
+    let daemon = Daemon::start("access-client-fields", &config(&mock.base_url(), &mock.base_url(), &log, 1));
+    let mut client = Client::connect(daemon.addr);
+    let local = client.local_addr();
+    let auth = format!("Bearer {KEY}");
+    // A user agent with quotes, a tab and a forged JSON fragment, longer than what is kept.
+    let agent = format!("evil \"agent\"\t{{\"status\":200}} {}", "x".repeat(600));
+    let gateway_options = serde_json::json!({
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "hi"}],
+        "providerOptions": {"gateway": {"user": "end-user-7", "tags": ["team:search", "exp\"1\n"]}},
+    });
+    let headers =
+        [("x-request-id", "req-gateway-user"), ("authorization", auth.as_str()), ("user-agent", agent.as_str())];
+    let response = client.post(
+        "/v1/chat/completions?api_key=sk-in-query-secret",
+        &headers,
+        gateway_options.to_string().as_bytes(),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let openai_user =
+        serde_json::json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "user": "u-openai"});
+    let headers = [("x-request-id", "req-openai-user"), ("authorization", auth.as_str())];
+    assert_eq!(client.post("/v1/chat/completions", &headers, openai_user.to_string().as_bytes()).status, 200);
+
+    let text_lines = lines_once_at_least(&log, 2);
+    let raw = std::fs::read_to_string(&log).unwrap();
+    assert!(!raw.contains("sk-in-query-secret"), "the query string is never logged: {raw}");
+    assert_eq!(raw.lines().count(), 2, "escaped control characters keep one line per call");
+
+    let line = by_request_id(&text_lines, "req-gateway-user");
+    assert_eq!(line["client"], local.to_string());
+    assert_eq!(line["method"], "POST");
+    assert_eq!(line["path"], "/v1/chat/completions");
+    let logged_agent = line["user_agent"].as_str().unwrap();
+    assert!(agent.starts_with(logged_agent) && logged_agent.len() == 256, "cut to 256 bytes: {logged_agent}");
+    assert_eq!(line["user"], "end-user-7");
+    assert_eq!(line["tags"], serde_json::json!(["team:search", "exp\"1\n"]));
+
+    let line = by_request_id(&text_lines, "req-openai-user");
+    assert_eq!(line["user"], "u-openai", "OpenAI's own `user` field");
+    assert_eq!(line["tags"], serde_json::json!([]));
+    assert_eq!(line["user_agent"], "");
+    drop(daemon);
+    let _ = std::fs::remove_file(&log);
+}
+
 /// The bytes of a response head as the client received it (status line, fields, blank line),
 /// recomputed from what the client parsed.
 fn head_len(response: &common::Response) -> u64 {

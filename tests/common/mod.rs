@@ -122,6 +122,11 @@ impl Client {
         Client { stream, buf: Vec::new() }
     }
 
+    /// This end of the connection: the client address the gateway sees.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().unwrap()
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write to gateway");
     }
