@@ -29,6 +29,10 @@ struct Endpoint<'a> {
     latency_p99_ms: f64,
     ttfb_p50_ms: f64,
     ttfb_p99_ms: f64,
+    /// Why the endpoint is ejected or probing (or cooling down after a `Retry-After`); absent
+    /// when healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 pub fn health_json(routes: &Routes, table: &HealthTable, now: Instant) -> Vec<u8> {
@@ -65,8 +69,18 @@ pub fn health_value(endpoint_keys: &[(String, String)], table: &HealthTable, now
                 latency_p99_ms: ms(h.latency_p99_us),
                 ttfb_p50_ms: ms(h.ttfb_p50_us),
                 ttfb_p99_ms: ms(h.ttfb_p99_us),
+                reason: reason(state, retry_in_ms, h.ejection_reason),
             }
         })
         .collect();
     serde_json::to_value(Report { version: table.version, endpoints }).expect("plain data serializes")
+}
+
+/// Why an endpoint is not plainly healthy, in words.
+fn reason(state: &str, retry_in_ms: u64, ejection: Option<crate::health::ejection::EjectionReason>) -> Option<String> {
+    match (state, ejection) {
+        ("ejected" | "probing", Some(why)) => Some(why.describe()),
+        ("healthy", _) if retry_in_ms > 0 => Some("the provider asked to wait (Retry-After)".into()),
+        _ => None,
+    }
 }

@@ -212,6 +212,7 @@ fn health_of(endpoint: &EndpointWindow, stats: &WindowStats) -> EndpointHealth {
         latency_p99_us: percentile(&stats.latency, 0.99),
         ttfb_p50_us: percentile(&stats.ttfb, 0.5),
         ttfb_p99_us: percentile(&stats.ttfb, 0.99),
+        ejection_reason: endpoint.ejection.reason,
     }
 }
 

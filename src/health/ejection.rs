@@ -25,18 +25,44 @@ pub struct Observed {
     pub failures: u64,
 }
 
+/// Why an endpoint was last ejected, shown by `/v1/health` and the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EjectionReason {
+    /// This many failures in a row.
+    ConsecutiveFailures(u64),
+    /// The window's error rate reached the threshold.
+    ErrorRate { failures: u64, requests: u64 },
+    /// The probe sent after an ejection failed too.
+    ProbeFailed,
+}
+
+impl EjectionReason {
+    pub fn describe(&self) -> String {
+        match *self {
+            EjectionReason::ConsecutiveFailures(n) => format!("{n} consecutive failures"),
+            EjectionReason::ErrorRate { failures, requests } => {
+                let percent = (failures * 100).checked_div(requests).unwrap_or(0);
+                format!("error rate {percent}% ({failures} of {requests} requests in the window)")
+            }
+            EjectionReason::ProbeFailed => "the probe after an ejection failed".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Ejection {
     pub state: EndpointState,
     /// Ejections in a row without a clean window in between; drives the doubling.
     pub ejections: u32,
+    /// Why the current (or last) ejection happened; cleared when a probe succeeds.
+    pub reason: Option<EjectionReason>,
     probing_since: Option<Instant>,
     next_prober: usize,
 }
 
 impl Default for Ejection {
     fn default() -> Self {
-        Ejection { state: EndpointState::Healthy, ejections: 0, probing_since: None, next_prober: 0 }
+        Ejection { state: EndpointState::Healthy, ejections: 0, reason: None, probing_since: None, next_prober: 0 }
     }
 }
 
@@ -44,12 +70,10 @@ impl Ejection {
     /// Re-evaluates on a tick. `workers` is how many workers could hold the probe.
     pub fn on_tick(&mut self, now: Instant, observed: Observed, policy: &EjectionPolicy, workers: usize) {
         match self.state {
-            EndpointState::Healthy if should_eject(observed, policy) => self.eject(now, policy),
-            EndpointState::Healthy => {
-                if observed.requests > 0 && observed.failures == 0 {
-                    self.ejections = 0;
-                }
-            }
+            EndpointState::Healthy => match should_eject(observed, policy) {
+                Some(reason) => self.eject(now, policy, reason),
+                None => self.forget_if_clean(observed),
+            },
             EndpointState::Ejected { until } if now >= until => self.start_probe(now, workers),
             EndpointState::Ejected { .. } => {}
             EndpointState::Probing { .. } => {
@@ -61,6 +85,12 @@ impl Ejection {
         }
     }
 
+    fn forget_if_clean(&mut self, observed: Observed) {
+        if observed.requests > 0 && observed.failures == 0 {
+            self.ejections = 0;
+        }
+    }
+
     /// The probe's result: success restores the endpoint, failure ejects it for longer.
     pub fn on_probe(&mut self, succeeded: bool, now: Instant, policy: &EjectionPolicy) {
         if !matches!(self.state, EndpointState::Probing { .. }) {
@@ -69,12 +99,14 @@ impl Ejection {
         if succeeded {
             self.state = EndpointState::Healthy;
             self.probing_since = None;
+            self.reason = None;
         } else {
-            self.eject(now, policy);
+            self.eject(now, policy, EjectionReason::ProbeFailed);
         }
     }
 
-    fn eject(&mut self, now: Instant, policy: &EjectionPolicy) {
+    fn eject(&mut self, now: Instant, policy: &EjectionPolicy, reason: EjectionReason) {
+        self.reason = Some(reason);
         self.ejections = self.ejections.saturating_add(1);
         let factor = 1u32.checked_shl(self.ejections - 1).unwrap_or(u32::MAX);
         let cooldown = policy.base.saturating_mul(factor).min(policy.max);
@@ -90,12 +122,18 @@ impl Ejection {
     }
 }
 
-fn should_eject(observed: Observed, policy: &EjectionPolicy) -> bool {
+fn should_eject(observed: Observed, policy: &EjectionPolicy) -> Option<EjectionReason> {
     let by_streak = observed.consecutive_failures >= policy.consecutive_failures;
     let by_rate = observed.requests >= policy.min_requests
         && observed.requests > 0
         && observed.failures as f64 / observed.requests as f64 >= policy.error_rate;
-    by_streak || by_rate
+    if by_streak {
+        Some(EjectionReason::ConsecutiveFailures(observed.consecutive_failures))
+    } else if by_rate {
+        Some(EjectionReason::ErrorRate { failures: observed.failures, requests: observed.requests })
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -125,12 +163,14 @@ mod tests {
         assert_eq!(e.state, EndpointState::Healthy, "below the streak threshold");
         e.on_tick(t0, streak(3), &p, 2);
         assert_eq!(e.state, EndpointState::Ejected { until: t0 + Duration::from_secs(1) });
+        assert_eq!(e.reason, Some(EjectionReason::ConsecutiveFailures(3)));
         e.on_tick(t0 + Duration::from_millis(999), streak(3), &p, 2);
         assert!(matches!(e.state, EndpointState::Ejected { .. }), "still ejected before the deadline");
         e.on_tick(t0 + Duration::from_secs(1), streak(3), &p, 2);
         assert_eq!(e.state, EndpointState::Probing { worker: 0 });
         e.on_probe(true, t0 + Duration::from_secs(1), &p);
         assert_eq!(e.state, EndpointState::Healthy);
+        assert_eq!(e.reason, None, "a healthy endpoint has no ejection reason");
     }
 
     #[test]
@@ -147,6 +187,7 @@ mod tests {
             e.on_tick(now, streak(3), &p, 1);
             assert_eq!(e.state, EndpointState::Probing { worker: 0 });
             e.on_probe(false, now, &p);
+            assert_eq!(e.reason, Some(EjectionReason::ProbeFailed));
             if e.ejections == 5 {
                 break;
             }
@@ -162,6 +203,9 @@ mod tests {
         assert_eq!(e.state, EndpointState::Healthy);
         e.on_tick(t0, Observed { consecutive_failures: 1, requests: 10, failures: 5 }, &p, 1);
         assert!(matches!(e.state, EndpointState::Ejected { .. }));
+        let reason = e.reason.unwrap();
+        assert_eq!(reason, EjectionReason::ErrorRate { failures: 5, requests: 10 });
+        assert_eq!(reason.describe(), "error rate 50% (5 of 10 requests in the window)");
     }
 
     #[test]

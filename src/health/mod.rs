@@ -152,6 +152,8 @@ pub struct EndpointHealth {
     pub latency_p99_us: u64,
     pub ttfb_p50_us: u64,
     pub ttfb_p99_us: u64,
+    /// Why the endpoint was last ejected; `None` once a probe restored it.
+    pub ejection_reason: Option<ejection::EjectionReason>,
 }
 
 impl Default for EndpointHealth {
@@ -167,6 +169,7 @@ impl Default for EndpointHealth {
             latency_p99_us: 0,
             ttfb_p50_us: 0,
             ttfb_p99_us: 0,
+            ejection_reason: None,
         }
     }
 }

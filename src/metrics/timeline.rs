@@ -1,6 +1,11 @@
-//! The dashboard's data: the last minutes of traffic in one-second buckets (requests, errors and
-//! spend by model and by provider; latency and time-to-first-byte percentiles), kept by the control
-//! thread and rendered as JSON for `GET /v1/stats`.
+//! The dashboard's live data: the last minutes of traffic in one-second buckets (requests, errors,
+//! failovers and spend by model and by provider, spend and tokens by key; latency and
+//! time-to-first-byte percentiles), kept by the control thread and rendered as JSON for
+//! `GET /v1/stats` without parameters. Longer ranges come from the request history (`history`).
+//!
+//! Errors are split by status: 4xx are counted as the client's (`client_errors`), 5xx as the
+//! providers' (`provider_errors`); the history classes them exactly (a provider's 429 is the
+//! provider's), this live view only has the status class.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -16,7 +21,23 @@ pub const WINDOW_SECONDS: u64 = 600;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Tally {
     pub requests: u64,
+    /// Every answer that was not 2xx: `client_errors + provider_errors` (and 1xx/3xx, never sent).
     pub errors: u64,
+    pub cost_micros: u64,
+    /// 4xx answers.
+    pub client_errors: u64,
+    /// 5xx answers.
+    pub provider_errors: u64,
+    /// Provider attempts after the first (each one a failover).
+    pub failovers: u64,
+}
+
+/// What one gateway key was served in a second.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeyTally {
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
     pub cost_micros: u64,
 }
 
@@ -27,6 +48,8 @@ struct Second {
     total: Tally,
     by_model: BTreeMap<String, Tally>,
     by_provider: BTreeMap<String, Tally>,
+    /// Served calls by gateway key name (`""` when the gateway is open).
+    by_key: BTreeMap<String, KeyTally>,
     latency_p50_ms: f64,
     latency_p99_ms: f64,
     ttfb_p50_ms: f64,
@@ -55,20 +78,41 @@ fn add(tally: &mut Tally, requests: u64, errors: u64, cost: u64) {
     tally.cost_micros += cost;
 }
 
+fn add_errors(tally: &mut Tally, status_class: &str, n: u64) {
+    match status_class {
+        "4xx" => tally.client_errors += n,
+        "5xx" => tally.provider_errors += n,
+        _ => {}
+    }
+}
+
 impl Timeline {
     /// Adds a worker's delta to the second `now_unix`.
     pub fn merge(&mut self, delta: &MetricsDelta, now_unix: u64) {
         let open = self.open_second(now_unix);
         for (labels, &n) in &delta.requests {
             let errors = if labels.status_class == "2xx" { 0 } else { n };
-            add(&mut open.second.total, n, errors, 0);
-            add(open.second.by_model.entry(labels.model.clone()).or_default(), n, errors, 0);
-            add(open.second.by_provider.entry(labels.provider.clone()).or_default(), n, errors, 0);
+            let second = &mut open.second;
+            let by_model = second.by_model.entry(labels.model.clone()).or_default();
+            let by_provider = second.by_provider.entry(labels.provider.clone()).or_default();
+            for tally in [&mut second.total, by_model, by_provider] {
+                add(tally, n, errors, 0);
+                add_errors(tally, labels.status_class, n);
+            }
         }
         for (labels, counters) in &delta.spend {
             add(&mut open.second.total, 0, 0, counters.cost_micros);
             add(open.second.by_model.entry(labels.model.clone()).or_default(), 0, 0, counters.cost_micros);
             add(open.second.by_provider.entry(labels.provider.clone()).or_default(), 0, 0, counters.cost_micros);
+            let key = open.second.by_key.entry(labels.key.clone()).or_default();
+            key.requests += counters.requests;
+            key.prompt_tokens += counters.tokens[0];
+            key.completion_tokens += counters.tokens[1];
+            key.cost_micros += counters.cost_micros;
+        }
+        for (model, &n) in &delta.failovers {
+            open.second.total.failovers += n;
+            open.second.by_model.entry(model.clone()).or_default().failovers += n;
         }
         let _ = open.latency.add(&delta.latency);
         let _ = open.ttfb.add(&delta.ttfb);
@@ -84,6 +128,7 @@ impl Timeline {
                 total: Tally::default(),
                 by_model: BTreeMap::new(),
                 by_provider: BTreeMap::new(),
+                by_key: BTreeMap::new(),
                 latency_p50_ms: 0.0,
                 latency_p99_ms: 0.0,
                 ttfb_p50_ms: 0.0,
@@ -136,6 +181,7 @@ mod tests {
         let ok = CallRecord {
             front_door: "openai",
             model: "m".into(),
+            model_known: true,
             served_model: "m".into(),
             provider: "p".into(),
             status: 200,
@@ -145,8 +191,23 @@ mod tests {
             ..CallRecord::default()
         };
         let failed = CallRecord { status: 502, ..ok.clone() };
+        let refused = CallRecord { status: 404, provider: String::new(), ..ok.clone() };
+        let attempt = |outcome| crate::metrics::AttemptRecord {
+            provider: "p".into(),
+            outcome,
+            status: None,
+            start_unix_ms: 0,
+            end_unix_ms: 0,
+        };
+        let failed_over = CallRecord {
+            key: "team".into(),
+            attempts: vec![attempt(crate::health::Outcome::ServerError), attempt(crate::health::Outcome::Success)],
+            ..ok.clone()
+        };
         worker.record(&ok);
         worker.record(&failed);
+        worker.record(&refused);
+        worker.record(&failed_over);
         let mut timeline = Timeline::default();
         timeline.merge(&worker.take_delta(0, Vec::new(), "epoll"), 100);
         let json: serde_json::Value = serde_json::from_str(&timeline.render(100, &serde_json::Value::Null)).unwrap();
@@ -154,9 +215,14 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&timeline.render(101, &serde_json::Value::Null)).unwrap();
         let second = &json["seconds"][0];
         assert_eq!(second["t"], 100);
-        assert_eq!(second["total"]["requests"], 2);
-        assert_eq!(second["total"]["errors"], 1);
-        assert_eq!(second["by_model"]["m"]["cost_micros"], 7);
+        assert_eq!(second["total"]["requests"], 4);
+        assert_eq!(second["total"]["errors"], 2);
+        assert_eq!(second["total"]["client_errors"], 1, "the 404 is the client's");
+        assert_eq!(second["total"]["provider_errors"], 1);
+        assert_eq!(second["by_model"]["m"]["failovers"], 1, "a model whose call failed over shows it");
+        assert_eq!(second["by_model"]["m"]["cost_micros"], 14);
+        assert_eq!(second["by_key"]["team"]["cost_micros"], 7);
+        assert_eq!(second["by_key"]["team"]["requests"], 1);
         assert!(second["latency_p50_ms"].as_f64().unwrap() >= 2.9);
     }
 }
