@@ -153,10 +153,19 @@ fn client_address_request_line_user_agent_user_and_tags_are_logged_escaped_and_c
     let headers = [("x-request-id", "req-openai-user"), ("authorization", auth.as_str())];
     assert_eq!(client.post("/v1/chat/completions", &headers, openai_user.to_string().as_bytes()).status, 200);
 
-    let text_lines = lines_once_at_least(&log, 2);
+    let ai_sdk = serde_json::json!({
+        "prompt": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        "providerOptions": {"gateway": {"user": "sdk-user", "tags": ["a", "b"]}},
+    });
+    let headers =
+        [("x-request-id", "req-ai-sdk-user"), ("authorization", auth.as_str()), ("ai-language-model-id", MODEL)];
+    let response = client.post("/v3/ai/language-model", &headers, ai_sdk.to_string().as_bytes());
+    assert_eq!(response.status, 200, "{}", response.text());
+
+    let text_lines = lines_once_at_least(&log, 3);
     let raw = std::fs::read_to_string(&log).unwrap();
     assert!(!raw.contains("sk-in-query-secret"), "the query string is never logged: {raw}");
-    assert_eq!(raw.lines().count(), 2, "escaped control characters keep one line per call");
+    assert_eq!(raw.lines().count(), 3, "escaped control characters keep one line per call");
 
     let line = by_request_id(&text_lines, "req-gateway-user");
     assert_eq!(line["client"], local.to_string());
@@ -166,6 +175,12 @@ fn client_address_request_line_user_agent_user_and_tags_are_logged_escaped_and_c
     assert!(agent.starts_with(logged_agent) && logged_agent.len() == 256, "cut to 256 bytes: {logged_agent}");
     assert_eq!(line["user"], "end-user-7");
     assert_eq!(line["tags"], serde_json::json!(["team:search", "exp\"1\n"]));
+
+    let line = by_request_id(&text_lines, "req-ai-sdk-user");
+    assert_eq!(line["front_door"], "ai_sdk");
+    assert_eq!(line["user"], "sdk-user", "the AI SDK's providerOptions.gateway.user");
+    assert_eq!(line["tags"], serde_json::json!(["a", "b"]));
+    assert_eq!(line["path"], "/v3/ai/language-model");
 
     let line = by_request_id(&text_lines, "req-openai-user");
     assert_eq!(line["user"], "u-openai", "OpenAI's own `user` field");

@@ -317,5 +317,8 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         n.max_connections_per_core.to_string(),
     );
     check("health.tick_ms", old.health.tick_ms.to_string(), new.health.tick_ms.to_string());
+    let history_path = |c: &Config| c.history.path.clone().unwrap_or_else(|| "(unset)".into());
+    check("history.path", history_path(old), history_path(new));
+    check("history.retention_days", old.history.retention_days.to_string(), new.history.retention_days.to_string());
     changes
 }
