@@ -7,6 +7,7 @@ Skipped, saying so, when Chromium is not installed (apt-get install chromium).""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -206,6 +207,8 @@ def test_dashboard_range_shows_spend_per_key_failovers_and_client_errors_from_hi
     text = dom.stdout
     assert "team-a" in text and "acme/failover" in text
     assert reason in text, "the health table says why the endpoint is out"
+    key_legend = re.search(r'id="key-spend-legend">(.*?)</div>', text).group(1)
+    assert "team-a" in key_legend and "team-b" in key_legend, "spend over time is drawn per key"
 
     shot = Path(os.environ.get("CORELAY_SCREENSHOT_RANGE", ROOT / "target" / "dashboard-24h.png"))
     with tempfile.TemporaryDirectory() as profile:
