@@ -6,7 +6,8 @@
 //!
 //! Workers `try_send` a [`row::Row`] on a bounded channel and never wait: when the writer falls
 //! behind, rows are dropped and counted. Queries go over the same channel, so a query sees every row
-//! a worker sent before it, and are answered on a one-value channel the worker awaits.
+//! a worker sent before it; the writer hands each to a reader thread with a read-only connection,
+//! which answers on a one-value channel the worker awaits.
 
 mod query;
 mod row;
@@ -79,10 +80,19 @@ impl History {
 /// Opens (or creates) the store and starts the writer thread. The thread ends on [`History::stop`]
 /// or when every handle is gone.
 pub fn start(settings: Settings) -> Result<(History, JoinHandle<()>), String> {
-    let store = store::Store::open(&settings.path).map_err(|e| format!("{}: {e}", settings.path.display()))?;
+    let at = |e: rusqlite::Error| format!("{}: {e}", settings.path.display());
+    let store = store::Store::open(&settings.path).map_err(at)?;
+    let reader = store::Store::open_reader(&settings.path).map_err(at)?;
+    let (queries, to_answer) = flume::bounded(64);
+    // Not joined: it ends when the writer drops `queries`; a query still running then does not
+    // hold up shutdown.
+    std::thread::Builder::new()
+        .name("corelay-history-read".into())
+        .spawn(move || writer::answer_queries(reader, to_answer))
+        .map_err(|e| format!("cannot start the history reader thread: {e}"))?;
     let (tx, rx) = flume::bounded(QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));
-    let writer = writer::Writer::new(store, settings.retention, Arc::clone(&dropped));
+    let writer = writer::Writer::new(store, queries, settings.retention, Arc::clone(&dropped));
     let handle = std::thread::Builder::new()
         .name("corelay-history".into())
         .spawn(move || writer.run(rx))

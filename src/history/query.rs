@@ -60,6 +60,8 @@ pub enum QueryError {
     Invalid(String),
     /// History is off, or its thread is gone.
     Unavailable,
+    /// Too many queries are waiting for the reader (503).
+    Busy,
     /// The store failed (logged by the writer).
     Store(String),
 }
@@ -72,6 +74,9 @@ impl From<QueryError> for GatewayError {
                 ErrorKind::RouteNotFound,
                 "request history is off: set [history] path to query /v1/stats by range",
             ),
+            QueryError::Busy => {
+                GatewayError::new(ErrorKind::Unavailable, "too many stats queries at once: retry later")
+            }
             QueryError::Store(why) => GatewayError::new(ErrorKind::Internal, format!("request history: {why}")),
         }
     }

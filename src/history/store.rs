@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OpenFlags, params};
 
 use super::query::{Group, StatsQuery};
 use super::row::Row;
@@ -65,6 +65,12 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(Store { conn })
+    }
+
+    /// A read-only connection to the file the writer opened (WAL: it reads while the writer writes).
+    pub fn open_reader(path: &Path) -> rusqlite::Result<Store> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Ok(Store { conn: Connection::open_with_flags(path, flags)? })
     }
 
     /// Appends `rows` in one transaction (one fsync per batch, not per row).

@@ -1,6 +1,8 @@
-//! The history thread: drains the channel into batched transactions, answers stats queries after
-//! writing what was queued before them, and prunes rows past retention. Owns the store; nothing else
-//! touches it.
+//! The history threads. The writer drains the channel into batched transactions and prunes rows
+//! past retention; a stats query is handed to the reader thread once what was queued before it is
+//! written. The reader answers on its own read-only connection, so a long query (a week of rows)
+//! never holds up the writer and, through it, the workers' rows. The writer owns the only writing
+//! connection.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +21,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(300);
 
 pub struct Writer {
     store: Store,
+    /// To the reader thread; it ends when this is dropped.
+    queries: flume::Sender<Query>,
     retention: Duration,
     dropped: Arc<AtomicU64>,
     dropped_reported: u64,
@@ -27,8 +31,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(store: Store, retention: Duration, dropped: Arc<AtomicU64>) -> Writer {
-        Writer { store, retention, dropped, dropped_reported: 0, batch: Vec::with_capacity(BATCH), last_prune: None }
+    pub fn new(store: Store, queries: flume::Sender<Query>, retention: Duration, dropped: Arc<AtomicU64>) -> Writer {
+        Writer {
+            store,
+            queries,
+            retention,
+            dropped,
+            dropped_reported: 0,
+            batch: Vec::with_capacity(BATCH),
+            last_prune: None,
+        }
     }
 
     pub fn run(mut self, rx: flume::Receiver<Message>) {
@@ -69,21 +81,20 @@ impl Writer {
             Message::Call(row) => self.batch.push(*row),
             Message::Query(query, reply) => {
                 self.commit();
-                let _ = reply.send(self.answer(&query));
+                // Never waits on the reader: a writer blocked behind slow queries would drop rows.
+                match self.queries.try_send((query, reply)) {
+                    Ok(()) => {}
+                    Err(flume::TrySendError::Full((_, reply))) => {
+                        let _ = reply.send(Err(QueryError::Busy));
+                    }
+                    Err(flume::TrySendError::Disconnected((_, reply))) => {
+                        let _ = reply.send(Err(QueryError::Unavailable));
+                    }
+                }
             }
             Message::Stop => return false,
         }
         true
-    }
-
-    fn answer(&self, query: &StatsQuery) -> Result<String, QueryError> {
-        match self.store.stats(query) {
-            Ok(groups) => Ok(render(query, &groups)),
-            Err(e) => {
-                log::error!("request history: query failed: {e}");
-                Err(QueryError::Store(e.to_string()))
-            }
-        }
     }
 
     fn commit(&mut self) {
@@ -120,5 +131,22 @@ impl Writer {
             );
             self.dropped_reported = dropped;
         }
+    }
+}
+
+/// A stats query and where its answer goes.
+pub type Query = (StatsQuery, flume::Sender<Result<String, QueryError>>);
+
+/// The reader thread's body: answers queries until the writer ends.
+pub fn answer_queries(store: Store, queries: flume::Receiver<Query>) {
+    for (query, reply) in queries.iter() {
+        let answer = match store.stats(&query) {
+            Ok(groups) => Ok(render(&query, &groups)),
+            Err(e) => {
+                log::error!("request history: query failed: {e}");
+                Err(QueryError::Store(e.to_string()))
+            }
+        };
+        let _ = reply.send(answer);
     }
 }
