@@ -32,7 +32,7 @@ pub struct RouteFields {
     /// field the provider must not see.
     pub provider_options_span: Option<Range<usize>>,
     /// The end user, for the access log and history: `providerOptions.gateway.user`, else OpenAI's
-    /// `user` (a non-string is left for the provider to refuse).
+    /// `user`, else Anthropic's `metadata.user_id` (a non-string is left for the provider to refuse).
     pub user: Option<String>,
     /// `providerOptions.gateway.tags`.
     pub tags: Vec<String>,
@@ -50,6 +50,8 @@ struct Probe<'a> {
     stream_options: Option<LazyValue<'a>>,
     #[serde(borrow)]
     user: Option<LazyValue<'a>>,
+    #[serde(borrow)]
+    metadata: Option<LazyValue<'a>>,
 }
 
 /// Parses `body`, requiring a JSON object with a string `model` and an optional boolean `stream`.
@@ -93,7 +95,13 @@ pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
         .is_some_and(|raw| sonic_rs::get(raw.as_raw_str(), &["include_usage"]).is_ok_and(|v| v.as_raw_str() == "true"));
     let (gateway_user, tags) =
         probe.provider_options.as_ref().map(|raw| attribution(raw.as_raw_str())).unwrap_or_default();
-    let user = gateway_user.or_else(|| probe.user.as_ref().and_then(|raw| sonic_rs::from_str(raw.as_raw_str()).ok()));
+    let metadata_user = || {
+        let metadata = probe.metadata.as_ref()?.as_raw_str();
+        sonic_rs::get(metadata, &["user_id"]).ok().and_then(|v| sonic_rs::from_str(v.as_raw_str()).ok())
+    };
+    let user = gateway_user
+        .or_else(|| probe.user.as_ref().and_then(|raw| sonic_rs::from_str(raw.as_raw_str()).ok()))
+        .or_else(metadata_user);
     Ok(RouteFields { model, model_span, stream, include_usage, options, provider_options_span, user, tags })
 }
 
@@ -256,6 +264,18 @@ mod tests {
             let err = extract(body).unwrap_err();
             assert_eq!((err.kind, err.param.as_deref()), (kind, param), "{}", String::from_utf8_lossy(body));
         }
+    }
+
+    #[test]
+    fn the_end_user_and_tags_are_read_from_each_format() {
+        let user = |body: &str| extract(body.as_bytes()).unwrap().user;
+        assert_eq!(user(r#"{"model":"m","user":"u1"}"#).as_deref(), Some("u1"));
+        assert_eq!(user(r#"{"model":"m","metadata":{"user_id":"a1"}}"#).as_deref(), Some("a1"));
+        assert_eq!(user(r#"{"model":"m","user":7}"#), None, "a non-string is not a user");
+        let both =
+            extract(br#"{"model":"m","user":"u1","providerOptions":{"gateway":{"user":"g1","tags":["t1",2,"t2"]}}}"#)
+                .unwrap();
+        assert_eq!((both.user.as_deref(), both.tags), (Some("g1"), vec!["t1".to_string(), "t2".into()]));
     }
 }
 #[cfg(test)]
