@@ -198,3 +198,27 @@ impl Group {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::query::StatsQuery;
+    use crate::metrics::CallRecord;
+
+    #[test]
+    fn prune_deletes_only_rows_that_ended_before_the_cutoff() {
+        let path = std::env::temp_dir().join(format!("corelay-history-prune-{}.sqlite", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut store = Store::open(&path).unwrap();
+        let call = CallRecord { status: 200, ..CallRecord::default() };
+        let rows: Vec<Row> = [1_000, 2_000, 3_000].iter().map(|&ts| Row::from_call(&call, ts)).collect();
+        store.insert(&rows).unwrap();
+        assert_eq!(store.prune(2_000).unwrap(), 1, "only the row before the cutoff");
+        let all = StatsQuery { from_s: 0, to_s: 10, group_by: Vec::new(), interval_s: None };
+        assert_eq!(store.stats(&all).unwrap()[0].counters[0], 2);
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
