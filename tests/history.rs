@@ -106,6 +106,22 @@ fn serve_calls(first: &MockProvider, client: &mut Client) -> Served {
     served
 }
 
+/// `corelay_history_rows_total{outcome}` from `/metrics`, once it reads `expected` (the scrape is
+/// re-rendered every health tick) or after a bounded wait.
+fn rows_metric(addr: SocketAddr, outcome: &str, expected: u64) -> u64 {
+    let auth = format!("Bearer {ADMIN}");
+    let series = format!("corelay_history_rows_total{{outcome=\"{outcome}\"}} ");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = Client::connect(addr).get("/metrics", &[("authorization", auth.as_str())]).text();
+        let value = text.lines().find_map(|l| l.strip_prefix(&series)).and_then(|v| v.parse().ok());
+        if value == Some(expected) || std::time::Instant::now() >= deadline {
+            return value.unwrap_or_else(|| panic!("no {series} in /metrics"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn rows(answer: &serde_json::Value) -> &Vec<serde_json::Value> {
     answer["rows"].as_array().unwrap_or_else(|| panic!("no rows: {answer}"))
 }
@@ -160,6 +176,9 @@ fn stats_over_a_range_equal_what_was_served_and_survive_a_restart() {
     let bucket_sum: i64 = rows(&bucketed).iter().map(|r| r["cost_micros"].as_i64().unwrap()).sum();
     assert_eq!(Some(bucket_sum), before["total"]["cost_micros"].as_i64());
     assert!(rows(&bucketed).iter().all(|r| r["t"].as_u64().is_some_and(|t| t % 60 == 0)), "{bucketed}");
+
+    assert_eq!(rows_metric(daemon.addr, "written", 7), 7, "every call written, counted in /metrics");
+    assert_eq!(rows_metric(daemon.addr, "dropped", 0), 0);
 
     drop(client);
     daemon.signal(libc::SIGTERM);

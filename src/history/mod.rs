@@ -48,6 +48,8 @@ enum Message {
 pub struct History {
     tx: flume::Sender<Message>,
     dropped: Arc<AtomicU64>,
+    /// Rows committed to the store, since start.
+    written: Arc<AtomicU64>,
 }
 
 impl History {
@@ -71,9 +73,19 @@ impl History {
         let _ = self.tx.send(Message::Stop);
     }
 
-    /// Rows dropped because the writer was behind, since start.
+    /// Rows dropped because the writer was behind (or the store failed), since start.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// `corelay_history_rows_total{outcome="written"|"dropped"}` in Prometheus text.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(out, "# HELP corelay_history_rows_total Finished calls the request history wrote or dropped.");
+        let _ = writeln!(out, "# TYPE corelay_history_rows_total counter");
+        let _ =
+            writeln!(out, "corelay_history_rows_total{{outcome=\"written\"}} {}", self.written.load(Ordering::Relaxed));
+        let _ = writeln!(out, "corelay_history_rows_total{{outcome=\"dropped\"}} {}", self.dropped());
     }
 }
 
@@ -91,13 +103,14 @@ pub fn start(settings: Settings) -> Result<(History, JoinHandle<()>), String> {
         .spawn(move || writer::answer_queries(reader, to_answer))
         .map_err(|e| format!("cannot start the history reader thread: {e}"))?;
     let (tx, rx) = flume::bounded(QUEUE);
-    let dropped = Arc::new(AtomicU64::new(0));
-    let writer = writer::Writer::new(store, queries, settings.retention, Arc::clone(&dropped));
+    let (dropped, written) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let counters = writer::Counters { dropped: Arc::clone(&dropped), written: Arc::clone(&written) };
+    let writer = writer::Writer::new(store, queries, settings.retention, counters);
     let handle = std::thread::Builder::new()
         .name("corelay-history".into())
         .spawn(move || writer.run(rx))
         .map_err(|e| format!("cannot start the history thread: {e}"))?;
-    Ok((History { tx, dropped }, handle))
+    Ok((History { tx, dropped, written }, handle))
 }
 
 #[cfg(test)]

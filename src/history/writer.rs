@@ -19,24 +19,30 @@ const BATCH: usize = 4096;
 /// How often rows past retention are deleted (and dropped rows reported).
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
 
+/// Rows written and dropped since start, shared with every [`super::History`] handle.
+pub struct Counters {
+    pub dropped: Arc<AtomicU64>,
+    pub written: Arc<AtomicU64>,
+}
+
 pub struct Writer {
     store: Store,
     /// To the reader thread; it ends when this is dropped.
     queries: flume::Sender<Query>,
     retention: Duration,
-    dropped: Arc<AtomicU64>,
+    counters: Counters,
     dropped_reported: u64,
     batch: Vec<Row>,
     last_prune: Option<Instant>,
 }
 
 impl Writer {
-    pub fn new(store: Store, queries: flume::Sender<Query>, retention: Duration, dropped: Arc<AtomicU64>) -> Writer {
+    pub fn new(store: Store, queries: flume::Sender<Query>, retention: Duration, counters: Counters) -> Writer {
         Writer {
             store,
             queries,
             retention,
-            dropped,
+            counters,
             dropped_reported: 0,
             batch: Vec::with_capacity(BATCH),
             last_prune: None,
@@ -101,11 +107,15 @@ impl Writer {
         if self.batch.is_empty() {
             return;
         }
-        if let Err(e) = self.store.insert(&self.batch) {
-            // Counted as dropped: a full disk must not stop the gateway, and the log says why.
-            log::error!("request history: cannot write {} rows: {e}", self.batch.len());
-            self.dropped.fetch_add(self.batch.len() as u64, Ordering::Relaxed);
-        }
+        let rows = self.batch.len() as u64;
+        match self.store.insert(&self.batch) {
+            Ok(()) => self.counters.written.fetch_add(rows, Ordering::Relaxed),
+            Err(e) => {
+                // Counted as dropped: a full disk must not stop the gateway, and the log says why.
+                log::error!("request history: cannot write {rows} rows: {e}");
+                self.counters.dropped.fetch_add(rows, Ordering::Relaxed)
+            }
+        };
         self.batch.clear();
     }
 
@@ -123,7 +133,7 @@ impl Writer {
     }
 
     fn report_drops(&mut self) {
-        let dropped = self.dropped.load(Ordering::Relaxed);
+        let dropped = self.counters.dropped.load(Ordering::Relaxed);
         if dropped > self.dropped_reported {
             log::warn!(
                 "request history: {} rows dropped (writer behind or store failing), {dropped} since start",

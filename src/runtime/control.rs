@@ -152,6 +152,8 @@ pub struct ControlLoop {
     pub stats: (u64, Arc<str>),
     pub access_log: Option<crate::metrics::access_log::AccessLog>,
     pub governor: crate::governance::Governor,
+    /// The request history, for its row counters in `/metrics`.
+    pub history: Option<crate::history::History>,
 }
 
 impl ControlLoop {
@@ -222,6 +224,9 @@ impl ControlLoop {
         let table = Arc::new(self.aggregator.tick(Instant::now()));
         let mut text = self.registry.render(&table, &self.endpoint_keys);
         self.governor.render_metrics(&mut text);
+        if let Some(history) = &self.history {
+            history.render_metrics(&mut text);
+        }
         let text: Arc<str> = Arc::from(text);
         let now = crate::clock::unix_now();
         if self.stats.0 != now {

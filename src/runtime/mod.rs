@@ -145,7 +145,8 @@ impl Gateway {
             .map_err(|e| StartError::Control(format!("cannot start the token refresher: {e}")))?;
         let channels =
             ControlChannels { from_workers: report_rx, workers: command_txs, requests: request_rx, token_reloads };
-        let control = spawn_control(&config, &routes, channels, &hub, &stop, (log_handle, governor.clone()))?;
+        let control =
+            spawn_control(&config, &routes, channels, &hub, &stop, (log_handle, governor.clone(), history_handle))?;
         let mut gateway = Gateway {
             addr,
             admin_addr,
@@ -280,7 +281,11 @@ fn spawn_control(
     channels: ControlChannels,
     hub: &Arc<HealthHub>,
     stop: &Arc<StopSignal>,
-    (access_log, governor): (Option<crate::metrics::access_log::AccessLog>, crate::governance::Governor),
+    (access_log, governor, history): (
+        Option<crate::metrics::access_log::AccessLog>,
+        crate::governance::Governor,
+        Option<crate::history::History>,
+    ),
 ) -> Result<JoinHandle<()>, StartError> {
     let h = &config.config.health;
     let ms = std::time::Duration::from_millis;
@@ -303,6 +308,7 @@ fn spawn_control(
         stats: (0, Arc::from("{\"seconds\":[],\"health\":null}")),
         access_log,
         governor,
+        history,
     };
     std::thread::Builder::new()
         .name("corelay-control".into())
