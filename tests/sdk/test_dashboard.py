@@ -210,6 +210,14 @@ def test_dashboard_range_shows_spend_per_key_failovers_and_client_errors_from_hi
     key_legend = re.search(r'id="key-spend-legend">(.*?)</div>', text).group(1)
     assert "team-a" in key_legend and "team-b" in key_legend, "spend over time is drawn per key"
 
+    for other in ("15m", "7d"):
+        with tempfile.TemporaryDirectory() as profile:
+            dom = chromium(["--dump-dom", f"{origin}/dashboard#range={other}"], profile)
+        page = BodyAttributes()
+        page.feed(dom.stdout)
+        assert (page.body.get("data-range"), page.body.get("data-requests")) == (other, "7"), page.body
+        assert page.body.get("data-errors", "") == "", page.body
+
     shot = Path(os.environ.get("CORELAY_SCREENSHOT_RANGE", ROOT / "target" / "dashboard-24h.png"))
     with tempfile.TemporaryDirectory() as profile:
         taken = chromium([f"--screenshot={shot}", f"{origin}/dashboard#range=24h"], profile)
