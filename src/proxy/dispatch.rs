@@ -527,11 +527,11 @@ async fn admin_reload(cx: &WorkerContext, conn: &mut ClientConn, request: &Reque
     respond_json(conn, &body, request.head.keep_alive, false).await
 }
 
-/// The access log's request line: client address (cached by the socket after the first call), and
-/// method, path and user agent, copied only when the access log is on (nothing else reads them).
+/// The access log's client address (cached by the socket after its first request), method, path
+/// and user agent: copied only when the access log is on, since nothing else reads them.
 fn note_request_line(cx: &WorkerContext, conn: &ClientConn, head: &RequestHead, record: &mut CallRecord) {
-    record.client = conn.stream.peer_addr().ok();
     if cx.access_log.is_some() {
+        record.client = conn.stream.peer_addr().ok();
         record.method = head.method().to_string();
         record.path = head.path().to_string();
         record.user_agent = head.header("user-agent").map(String::from_utf8_lossy).unwrap_or_default().into_owned();
