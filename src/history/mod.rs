@@ -163,6 +163,11 @@ mod tests {
         let by_model = query_now(&history, "/v1/stats?group_by=model,provider&interval=1h");
         assert_eq!(by_model["total"]["requests"], 4, "{by_model}");
         let m1 = by_model["rows"].as_array().unwrap().iter().find(|r| r["model"] == "m1").unwrap();
+        let only_a = query_now(&history, "/v1/stats?key=a&model=m1");
+        assert_eq!(
+            (only_a["total"]["requests"].as_i64(), only_a["total"]["cost_micros"].as_i64()),
+            (Some(1), Some(100))
+        );
         assert_eq!(m1["cost_micros"], 400);
         assert!(m1["t"].as_i64().is_some_and(|t| t % 3600 == 0), "{m1}");
         history.stop();

@@ -52,7 +52,12 @@ pub struct StatsQuery {
     pub group_by: Vec<Group>,
     /// Time bucket length; none sums the whole range.
     pub interval_s: Option<u64>,
+    /// Only calls whose group value equals this (`key=team-a`), all of them at once.
+    pub filters: Vec<(Group, String)>,
 }
+
+/// The groups a query may also filter on (exact match).
+const FILTERABLE: [Group; 5] = [Group::Key, Group::User, Group::Model, Group::Provider, Group::Door];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryError {
@@ -120,7 +125,8 @@ impl StatsQuery {
             })
             .collect();
         let known = ["from", "to", "group_by", "interval"];
-        if !pairs.iter().any(|(name, _)| known.contains(&name.as_str())) {
+        let filter = |name: &str| Group::parse(name).filter(|g| FILTERABLE.contains(g));
+        if !pairs.iter().any(|(name, _)| known.contains(&name.as_str()) || filter(name).is_some()) {
             return None;
         }
         Some(StatsQuery::from_pairs(&pairs, now_s))
@@ -165,7 +171,13 @@ impl StatsQuery {
         {
             return Err(invalid(format!("at most {MAX_BUCKETS} intervals per query: widen `interval`")));
         }
-        Ok(StatsQuery { from_s, to_s, group_by, interval_s })
+        let filters = pairs
+            .iter()
+            .filter_map(|(name, value)| {
+                Group::parse(name).filter(|g| FILTERABLE.contains(g)).map(|g| (g, value.clone()))
+            })
+            .collect();
+        Ok(StatsQuery { from_s, to_s, group_by, interval_s, filters })
     }
 }
 
@@ -205,6 +217,7 @@ pub fn render(query: &StatsQuery, groups: &[GroupTotals]) -> String {
         "to": query.to_s,
         "group_by": query.group_by.iter().map(|g| g.name()).collect::<Vec<_>>(),
         "interval_seconds": query.interval_s,
+        "filters": query.filters.iter().map(|(g, v)| (g.name().to_string(), json!(v))).collect::<Map<String, Value>>(),
         "rows": rows,
         "total": counters_json(&total),
     })
@@ -235,6 +248,10 @@ mod tests {
         assert_eq!((q.from_s, q.to_s), (1_700_000_000, 1_700_003_600));
         assert_eq!(q.group_by, [Group::Key, Group::Model, Group::Provider]);
         assert_eq!(q.interval_s, Some(3600));
+        assert!(q.filters.is_empty());
+        let q = parse("/v1/stats?key=team%20a&model=acme%2Fchat&tags=x").unwrap();
+        assert_eq!(q.filters, [(Group::Key, "team a".to_string()), (Group::Model, "acme/chat".to_string())]);
+        assert!(q.group_by.is_empty(), "a filter alone is a history query");
         let q = parse("/v1/stats?group_by=door").unwrap();
         assert_eq!((q.from_s, q.to_s), (1_000_001 - 86_400, 1_000_001), "the last day by default");
     }

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, params, params_from_iter};
 
 use super::query::{Group, StatsQuery};
 use super::row::Row;
@@ -122,7 +123,9 @@ impl Store {
         let from_ms = int(query.from_s.saturating_mul(1000));
         let to_ms = int(query.to_s.saturating_mul(1000));
         let interval = int(query.interval_s.unwrap_or(0));
-        let rows = statement.query_map(params![from_ms, to_ms, interval], |r| {
+        let mut values = vec![Value::Integer(from_ms), Value::Integer(to_ms), Value::Integer(interval)];
+        values.extend(query.filters.iter().map(|(_, v)| Value::Text(v.clone())));
+        let rows = statement.query_map(params_from_iter(values), |r| {
             let keys = (0..query.group_by.len()).map(|i| r.get::<_, String>(i)).collect::<Result<Vec<_>, _>>()?;
             let at = query.group_by.len();
             let bucket: Option<i64> = if query.interval_s.is_some() { Some(r.get(at)?) } else { None };
@@ -162,8 +165,8 @@ pub struct GroupTotals {
     pub counters: Vec<i64>,
 }
 
-/// The query's SQL. Only fixed column names are spliced in (from [`Group::column`]); the range and
-/// interval are bound parameters.
+/// The query's SQL. Only fixed column names are spliced in (from [`Group::column`]); the range,
+/// interval and filter values are bound parameters.
 fn stats_sql(query: &StatsQuery) -> String {
     const BUCKET: &str = "(ts_ms / 1000 / ?3) * ?3";
     let mut groups: Vec<String> = query.group_by.iter().map(|g| g.column().to_string()).collect();
@@ -175,6 +178,9 @@ fn stats_sql(query: &StatsQuery) -> String {
         groups.push(BUCKET.into());
     }
     let mut sql = format!("SELECT {} FROM calls WHERE ts_ms >= ?1 AND ts_ms < ?2", select.join(", "));
+    for (i, (group, _)) in query.filters.iter().enumerate() {
+        sql.push_str(&format!(" AND {} = ?{}", group.column(), i + 4));
+    }
     if !groups.is_empty() {
         sql.push_str(&format!(" GROUP BY {} ORDER BY {}", groups.join(", "), groups.join(", ")));
     }
@@ -214,7 +220,7 @@ mod tests {
         let rows: Vec<Row> = [1_000, 2_000, 3_000].iter().map(|&ts| Row::from_call(&call, ts)).collect();
         store.insert(&rows).unwrap();
         assert_eq!(store.prune(2_000).unwrap(), 1, "only the row before the cutoff");
-        let all = StatsQuery { from_s: 0, to_s: 10, group_by: Vec::new(), interval_s: None };
+        let all = StatsQuery { from_s: 0, to_s: 10, group_by: Vec::new(), interval_s: None, filters: Vec::new() };
         assert_eq!(store.stats(&all).unwrap()[0].counters[0], 2);
         drop(store);
         for suffix in ["", "-wal", "-shm"] {
