@@ -140,6 +140,19 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_drops_and_counts_rows_instead_of_waiting() {
+        // A writer that never reads: the second row finds the queue full.
+        let (tx, _stalled) = flume::bounded(1);
+        let history = History { tx, dropped: Arc::default(), written: Arc::default() };
+        history.record(&served("a", "m", 1, 1));
+        history.record(&served("a", "m", 1, 1));
+        assert_eq!(history.dropped(), 1);
+        let mut text = String::new();
+        history.render_metrics(&mut text);
+        assert!(text.contains("corelay_history_rows_total{outcome=\"dropped\"} 1\n"), "{text}");
+    }
+
+    #[test]
     fn rows_survive_reopening_and_sum_by_group() {
         let dir = std::env::temp_dir().join(format!("corelay-history-unit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
