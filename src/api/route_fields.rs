@@ -138,20 +138,18 @@ fn span_within(whole: &[u8], part: &str) -> Option<Range<usize>> {
 /// The body a provider receives: the client's bytes with the model token replaced by the JSON string
 /// `model` and the gateway-only `providerOptions` member cut out; every other byte kept.
 pub fn provider_body(body: &[u8], fields: &RouteFields, model: &str) -> Vec<u8> {
-    let mut replacement = Vec::with_capacity(model.len() + 2);
-    replacement.push(b'"');
-    crate::sse::escape_json_str(model, &mut replacement);
-    replacement.push(b'"');
-    let mut edits = vec![(fields.model_span.clone(), replacement.as_slice())];
-    if let Some(span) = &fields.provider_options_span {
-        edits.push((span.clone(), &[][..]));
-    }
-    edits.sort_by_key(|(span, _)| span.start);
+    // At most two edits, in body order: the model token replaced (`true`), the member cut (`false`).
+    let mut edits = [Some((fields.model_span.clone(), true)), fields.provider_options_span.clone().map(|s| (s, false))];
+    edits.sort_by_key(|edit| edit.as_ref().map_or(usize::MAX, |(span, _)| span.start));
     let mut out = Vec::with_capacity(body.len() + model.len() + 2);
     let mut at = 0;
-    for (span, with) in edits {
+    for (span, is_model) in edits.into_iter().flatten() {
         out.extend_from_slice(&body[at..span.start]);
-        out.extend_from_slice(with);
+        if is_model {
+            out.push(b'"');
+            crate::sse::escape_json_str(model, &mut out);
+            out.push(b'"');
+        }
         at = span.end;
     }
     out.extend_from_slice(&body[at..]);

@@ -23,7 +23,7 @@ struct WorkerGauges {
 pub struct Registry {
     requests: BTreeMap<RequestLabels, u64>,
     spend: BTreeMap<SpendLabels, Counters>,
-    attempts: BTreeMap<(String, &'static str), u64>,
+    attempts: BTreeMap<super::AttemptLabels, u64>,
     failovers: BTreeMap<String, u64>,
     histograms: BTreeMap<LatencyLabels, LatencyHistograms>,
     workers: Vec<WorkerGauges>,
@@ -203,7 +203,7 @@ impl Registry {
             sample(out, "corelay_requests_total", &labels, *n);
         }
         header(out, "corelay_upstream_attempts_total", "counter", "Attempts at providers by outcome.");
-        for ((provider, outcome), n) in &self.attempts {
+        for (super::AttemptLabels { provider, outcome }, n) in &self.attempts {
             sample(out, "corelay_upstream_attempts_total", &[("provider", provider), ("outcome", outcome)], *n);
         }
         header(out, "corelay_failovers_total", "counter", "Attempts beyond the first, by requested model.");

@@ -26,7 +26,7 @@ pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head:
     };
     let snapshot = cx.snapshot();
     let Err(error) = authorize(cx, &snapshot, head) else { return false };
-    conn.request_id = request_id(cx, head);
+    set_request_id(cx, head, &mut conn.request_id);
     let started = Instant::now();
     log_error(cx, &error);
     let written_before = conn.written;
@@ -58,7 +58,7 @@ fn model_call_door(head: &RequestHead) -> Option<FrontDoor> {
 
 /// Handles one request. Returns whether the connection may carry another.
 pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, mut request: Request) -> bool {
-    conn.request_id = request_id(cx, &request.head);
+    set_request_id(cx, &request.head, &mut conn.request_id);
     // While draining, every response says `connection: close` so clients move to another instance.
     request.head.keep_alive &= !cx.lifecycle.is_draining();
     let keep_alive = request.head.keep_alive;
@@ -410,12 +410,16 @@ fn ai_sdk_spec(head: &RequestHead, header: &str, prefix: &str) -> crate::api::ai
     from_header.or_else(|| SpecVersion::from_path_prefix(prefix)).unwrap_or_default()
 }
 
-/// The client's `x-request-id` when it is a sane token, else a new one unique to this process.
-fn request_id(cx: &WorkerContext, head: &RequestHead) -> String {
+/// The client's `x-request-id` when it is a sane token, else a new one unique to this process,
+/// written into the connection's buffer.
+fn set_request_id(cx: &WorkerContext, head: &RequestHead, id: &mut String) {
     let given = head.header("x-request-id").and_then(|v| std::str::from_utf8(v).ok());
     match given {
-        Some(id) if (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_string(),
-        _ => cx.new_request_id(),
+        Some(given) if (1..=128).contains(&given.len()) && given.bytes().all(|b| b.is_ascii_graphic()) => {
+            id.clear();
+            id.push_str(given);
+        }
+        _ => cx.write_new_request_id(id),
     }
 }
 

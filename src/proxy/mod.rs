@@ -194,10 +194,14 @@ impl WorkerContext {
     }
 
     /// `{worker}-{sequence}-{random}` in hex: unique within the process, cheap to make.
-    pub fn new_request_id(&self) -> String {
+    /// Writes a new request id, unique to this process, into `id` (its buffer reused: no allocation
+    /// per request).
+    pub fn write_new_request_id(&self, id: &mut String) {
+        use std::fmt::Write;
         let seen = self.requests_seen.get() + 1;
         self.requests_seen.set(seen);
-        format!("{:x}-{seen:x}-{:08x}", self.worker_id, self.next_random() as u32)
+        id.clear();
+        let _ = write!(id, "{:x}-{seen:x}-{:08x}", self.worker_id, self.next_random() as u32);
     }
 
     /// Connects the context to its control thread.
@@ -284,5 +288,6 @@ fn pool_settings(config: &ResolvedConfig) -> PoolSettings {
     PoolSettings {
         max_idle_per_host: config.config.pool.max_idle_per_host,
         idle_timeout: Duration::from_millis(config.config.pool.idle_timeout_ms),
+        liveness_check_after: crate::upstream::LIVENESS_CHECK_AFTER,
     }
 }
