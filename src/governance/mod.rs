@@ -296,6 +296,12 @@ impl Governor {
         configured.iter().map(|p| records::KeyRecord::from_policy(p, 0)).collect()
     }
 
+    /// Provider health shared with other instances (when Redis is configured): the control thread
+    /// announces what it avoids and routes around what others avoid.
+    pub fn shared_health(&self) -> Option<Arc<crate::health::remote::SharedHealth>> {
+        self.inner.shared.as_ref().map(|link| Arc::clone(&link.health))
+    }
+
     /// Whether shared enforcement is on (Redis configured and reachable now).
     pub fn redis_up(&self) -> Option<bool> {
         self.inner.shared.as_ref().map(|link| link.is_up())
