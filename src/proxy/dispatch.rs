@@ -135,6 +135,8 @@ enum Route {
     /// A hosted-gateway path Corelay does not serve, with why (404).
     NotServed,
     Unknown,
+    /// `/admin/keys` and below: virtual keys over HTTP (`admin_keys` checks the method).
+    AdminKeys,
 }
 
 /// Paths served, by method: the one table the dispatcher and the early key check read.
@@ -156,6 +158,8 @@ fn route_of(head: &RequestHead) -> Route {
         "/v1/embeddings" => Some((post, Route::ModelCall(FrontDoor::OpenAiEmbeddings))),
         "/v1/responses" => Some((post, Route::ModelCall(FrontDoor::OpenAiResponses))),
         "/v1/credits" | "/v1/report" | "/v1/generation" => Some((true, Route::NotServed)),
+        "/admin/keys" => Some((true, Route::AdminKeys)),
+        _ if path.starts_with("/admin/keys/") => Some((true, Route::AdminKeys)),
         _ => ai_sdk_route_of(head, post, read),
     };
     match by_path {
@@ -189,6 +193,7 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
     match route_of(head) {
         Route::ModelCall(door) => api_call(cx, conn, request, door).await,
         Route::AdminReload => admin_reload(cx, conn, &request).await,
+        Route::AdminKeys => super::admin_keys::handle(cx, conn, &request).await,
         Route::Healthz => respond_json(conn, b"{\"status\":\"ok\"}", head.keep_alive, is_head).await,
         Route::Models => {
             let snapshot = cx.snapshot();

@@ -4,6 +4,7 @@
 //! Runs inside one worker. Owns no sockets beyond the client connection it is handed; upstream
 //! connections come from `upstream`.
 
+mod admin_keys;
 mod chat;
 mod client;
 pub mod connection;

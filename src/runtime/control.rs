@@ -158,6 +158,8 @@ impl ControlLoop {
     /// Runs until stopped or until every worker is gone.
     pub fn run(mut self) {
         let mut next_tick = Instant::now() + self.tick;
+        // Another instance's new ejection is published at once, not a tick later.
+        let health_news = self.governor.shared_health().map_or_else(crossbeam_channel::never, |h| h.news());
         while !self.stop.is_stopped() {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             crossbeam_channel::select! {
@@ -178,6 +180,7 @@ impl ControlLoop {
                         let _ = reply.send(outcome);
                     }
                 },
+                recv(health_news) -> _ => self.publish(),
                 default(timeout) => {
                     self.publish();
                     next_tick = Instant::now() + self.tick;
@@ -219,7 +222,14 @@ impl ControlLoop {
     }
 
     fn publish(&mut self) {
-        let table = Arc::new(self.aggregator.tick(Instant::now()));
+        let mut table = self.aggregator.tick(Instant::now());
+        if let Some(shared) = self.governor.shared_health() {
+            // Others' ejections are folded in after this instance's own are noted, never re-announced.
+            let (now, now_unix_ms) = (Instant::now(), crate::clock::unix_now_ms());
+            shared.observe(&self.endpoint_keys, &table, now, now_unix_ms);
+            shared.apply(&self.endpoint_keys, &mut table, now, now_unix_ms);
+        }
+        let table = Arc::new(table);
         let mut text = self.registry.render(&table, &self.endpoint_keys);
         self.governor.render_metrics(&mut text);
         let text: Arc<str> = Arc::from(text);
