@@ -50,6 +50,21 @@ impl TracingConfig {
         !self.otlp_endpoint.is_empty()
     }
 
+    /// Every setting on one line, to say what a reload could not apply.
+    pub fn describe(&self) -> String {
+        format!(
+            "otlp_endpoint {:?}, service_name {:?}, sample_ratio {}, batch_size {}, batch_delay_ms {}, \
+             queue_size {}, export_timeout_ms {}",
+            self.otlp_endpoint,
+            self.service_name,
+            self.sample_ratio,
+            self.batch_size,
+            self.batch_delay_ms,
+            self.queue_size,
+            self.export_timeout_ms
+        )
+    }
+
     pub(super) fn validate(&self, issues: &mut Vec<ConfigIssue>) {
         report_unknown("tracing", &self.unknown, issues);
         let endpoint = &self.otlp_endpoint;

@@ -243,6 +243,14 @@ impl Gateway {
         if let Some((exporter, thread)) = self.telemetry.take() {
             exporter.stop();
             let _ = thread.join();
+            let counters = exporter.counters();
+            let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(
+                exported_spans = load(&counters.exported_spans),
+                failed_spans = load(&counters.failed_spans),
+                dropped_calls = load(&counters.dropped_calls),
+                "trace export ended"
+            );
         }
         // No request is left to settle: the state file (or what Redis is owed) is complete.
         self.governor.shutdown();
