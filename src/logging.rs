@@ -60,8 +60,11 @@ pub fn init() {
     if FILTER.get().is_some() {
         return;
     }
-    let directives = std::env::var("CORELAY_LOG").ok();
-    let targets = directives.as_deref().and_then(|d| parse_directives(d).ok()).unwrap_or_else(default_targets);
+    let parsed = std::env::var("CORELAY_LOG").ok().map(|d| parse_directives(&d));
+    let targets = match &parsed {
+        Some(Ok(targets)) => targets.clone(),
+        _ => default_targets(),
+    };
     if let Some(format) = std::env::var("CORELAY_LOG_FORMAT").ok().as_deref().and_then(Format::parse) {
         set_format(format);
     }
@@ -69,6 +72,9 @@ pub fn init() {
     let subscriber = tracing_subscriber::registry().with(filter).with(LineWriter);
     if subscriber.try_init().is_ok() {
         let _ = FILTER.set(handle);
+    }
+    if let Some(Err(why)) = parsed {
+        tracing::warn!("CORELAY_LOG: {why}; logging at the default level `{DEFAULT_DIRECTIVES}`");
     }
 }
 

@@ -50,18 +50,18 @@ impl TraceContext {
     /// The context of a new request: the client's trace when its `traceparent` is valid, else a new
     /// trace when tracing is on (`sample_ratio` is `Some`), else none (nothing to propagate).
     pub fn start(client_header: Option<&[u8]>, sample_ratio: Option<f64>) -> Option<TraceContext> {
-        let span_id = new_span_id();
         if let Some(remote) = client_header.and_then(parse_traceparent) {
             return Some(TraceContext {
                 trace_id: remote.trace_id,
-                span_id,
+                span_id: new_span_id(),
                 parent_span_id: Some(remote.parent_id),
                 sampled: remote.sampled,
             });
         }
         let ratio = sample_ratio?;
         let trace_id = new_trace_id();
-        Some(TraceContext { trace_id, span_id, parent_span_id: None, sampled: ratio_samples(&trace_id, ratio) })
+        let sampled = ratio_samples(&trace_id, ratio);
+        Some(TraceContext { trace_id, span_id: new_span_id(), parent_span_id: None, sampled })
     }
 
     /// The `traceparent` naming the request span (returned to the client).

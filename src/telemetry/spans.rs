@@ -16,10 +16,12 @@ const NANOS_PER_MS: u64 = 1_000_000;
 /// `end_unix_ns` is when the call ended (its record only knows how long it took).
 pub fn call_spans(call: &CallRecord, end_unix_ns: u64) -> Vec<Span> {
     let Some(trace) = call.trace.filter(|t| t.sampled) else { return Vec::new() };
+    let request = request_span(call, &trace, end_unix_ns);
+    let bounds = (request.start_unix_ns, request.end_unix_ns);
     let mut spans = Vec::with_capacity(1 + call.attempts.len());
-    spans.push(request_span(call, &trace, end_unix_ns));
+    spans.push(request);
     for (index, attempt) in call.attempts.iter().enumerate() {
-        spans.push(attempt_span(call, &trace, index, attempt));
+        spans.push(attempt_span(call, &trace, index, attempt, bounds));
     }
     spans
 }
@@ -76,7 +78,15 @@ fn request_span(call: &CallRecord, trace: &TraceContext, end_unix_ns: u64) -> Sp
     }
 }
 
-fn attempt_span(call: &CallRecord, trace: &TraceContext, index: usize, attempt: &AttemptRecord) -> Span {
+/// `bounds` are the request span's start and end: attempt times have millisecond precision, so
+/// they are clamped into it rather than shown starting before their parent.
+fn attempt_span(
+    call: &CallRecord,
+    trace: &TraceContext,
+    index: usize,
+    attempt: &AttemptRecord,
+    (earliest, latest): (u64, u64),
+) -> Span {
     let operation = operation(call.front_door);
     let model = call.model_label();
     let mut attributes = vec![
@@ -106,8 +116,8 @@ fn attempt_span(call: &CallRecord, trace: &TraceContext, index: usize, attempt: 
         sampled: true,
         name: format!("{operation} {model}"),
         kind: SpanKind::Client,
-        start_unix_ns: attempt.start_unix_ms.saturating_mul(NANOS_PER_MS),
-        end_unix_ns: attempt.end_unix_ms.saturating_mul(NANOS_PER_MS),
+        start_unix_ns: attempt.start_unix_ms.saturating_mul(NANOS_PER_MS).clamp(earliest, latest),
+        end_unix_ns: attempt.end_unix_ms.saturating_mul(NANOS_PER_MS).clamp(earliest, latest),
         attributes,
         status: if failed { StatusCode::Error } else { StatusCode::Unset },
     }
@@ -160,7 +170,7 @@ mod tests {
             ],
             status: 200,
             stream: true,
-            duration: std::time::Duration::from_millis(600),
+            duration: std::time::Duration::from_millis(995),
             usage: Some(Usage { prompt_tokens: 12, completion_tokens: 34, ..Usage::default() }),
             trace: TraceContext::start(None, Some(1.0)),
             ..CallRecord::default()
@@ -180,7 +190,7 @@ mod tests {
         let (request, down, good) = (&spans[0], &spans[1], &spans[2]);
         assert_eq!((request.kind, request.parent_span_id), (SpanKind::Server, None));
         assert_eq!(request.name, "chat anthropic/claude-sonnet-4");
-        assert_eq!(request.start_unix_ns, 1_400 * NANOS_PER_MS);
+        assert_eq!(request.start_unix_ns, 1_005 * NANOS_PER_MS);
         assert_eq!(attribute(request, "gen_ai.usage.output_tokens"), Some(&Value::Int(34)));
         for attempt in [down, good] {
             assert_eq!(attempt.kind, SpanKind::Client);
@@ -194,6 +204,7 @@ mod tests {
         assert_eq!(attribute(good, "gen_ai.provider.name"), Some(&Value::Str("good".into())));
         assert_eq!(attribute(good, "gen_ai.usage.input_tokens"), Some(&Value::Int(12)));
         assert_eq!(good.start_unix_ns, 1_020 * NANOS_PER_MS);
+        assert_eq!(down.start_unix_ns, 1_005 * NANOS_PER_MS, "clamped to the request's start");
     }
 
     #[test]
