@@ -124,9 +124,13 @@ def traced():
         listen = "127.0.0.1:0"
         cores = 1
 
-        # Every request must try `down` first: it is never ejected.
+        # Every request must try `down` first and then fail over: `down` is never ejected and
+        # the retry budget never runs out within this module.
         [health]
         eject_consecutive_failures = 1000000
+
+        [routing]
+        retry_budget_min_per_sec = 1000.0
 
         [tracing]
         otlp_endpoint = "{receiver.url}"
