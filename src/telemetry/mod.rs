@@ -190,6 +190,23 @@ mod tests {
     }
 
     #[test]
+    fn spans_a_dead_receiver_refuses_are_counted_and_stop_still_ends_the_thread() {
+        let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let mut config = TracingConfig::default();
+        config.otlp_endpoint = format!("http://{refused}");
+        config.export_timeout_ms = 500;
+        let (exporter, thread) = start(&config).unwrap().expect("tracing is on");
+        let call =
+            CallRecord { trace: crate::trace_context::TraceContext::start(None, Some(1.0)), ..Default::default() };
+        exporter.export(&call);
+        exporter.export(&call);
+        exporter.stop();
+        thread.join().unwrap();
+        assert_eq!(exporter.counters().failed_spans.load(Ordering::Relaxed), 2, "one request span per call");
+        assert_eq!(exporter.counters().exported_spans.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn a_full_queue_drops_and_counts_instead_of_blocking() {
         let (tx, _rx) = crossbeam_channel::bounded(1);
         let exporter = Exporter { tx, sample_ratio: 1.0, counters: Arc::default() };
