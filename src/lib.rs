@@ -4,12 +4,12 @@
 //! the list below and fails CI when code imports upward or sideways; test modules are exempt.
 //! `main.rs` is only the CLI.
 //!
-//! layer 0: clock, json_check, http, netio, signals, logging, test_fixtures, aws, health
+//! layer 0: clock, json_check, http, netio, signals, logging, test_fixtures, aws, health, trace_context
 //! layer 1: sse, credentials
 //! layer 2: chat, config
 //! layer 3: upstream
 //! layer 4: error, metrics
-//! layer 5: routing, providers
+//! layer 5: routing, providers, telemetry
 //! layer 6: api, governance
 //! layer 7: messages
 //! layer 8: proxy
@@ -36,7 +36,9 @@ pub mod routing;
 pub mod runtime;
 pub mod signals;
 pub mod sse;
+pub mod telemetry;
 mod test_fixtures;
+pub mod trace_context;
 pub mod upstream;
 
 pub use config::{Config, ResolvedConfig};

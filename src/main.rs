@@ -149,6 +149,11 @@ fn run(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let log_config = &resolved.config.log;
+    let format = log_config.format.as_deref().and_then(corelay::logging::Format::parse);
+    if let Err(e) = corelay::logging::configure(log_config.level.as_deref(), format) {
+        log::warn!("{e}");
+    }
     let models = resolved.config.models.len();
     let grace = Duration::from_millis(resolved.config.server.shutdown_grace_ms);
     let gateway = match Gateway::start(resolved) {

@@ -7,6 +7,7 @@ mod expand;
 mod governance;
 mod locate;
 pub mod resolve;
+mod traces;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,6 +20,7 @@ pub use governance::{
     GovernanceConfig, days_from_civil as governance_days_from_civil, expiry_unix_seconds, parse_redis_url,
 };
 pub use resolve::{HostLookup, ResolvedConfig, resolve};
+pub use traces::TracingConfig;
 
 /// Keys a table did not recognise, captured by `#[serde(flatten)]` so every one can be reported.
 type UnknownKeys = BTreeMap<String, toml::Value>;
@@ -46,6 +48,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub governance: GovernanceConfig,
+    #[serde(default)]
+    pub tracing: TracingConfig,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -56,13 +60,17 @@ pub struct Config {
 pub struct LogConfig {
     /// "off", "stdout", or a file path (appended to; reopened on SIGHUP for rotation).
     pub access: String,
+    /// Process log levels (`CORELAY_LOG` wins): `info,corelay::upstream=debug`.
+    pub level: Option<String>,
+    /// Process log format, `logfmt` or `json` (`CORELAY_LOG_FORMAT` wins).
+    pub format: Option<String>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { access: "off".into(), unknown: UnknownKeys::new() }
+        LogConfig { access: "off".into(), level: None, format: None, unknown: UnknownKeys::new() }
     }
 }
 
@@ -537,6 +545,8 @@ impl Config {
         self.validate_keys(issues);
         self.governance.validate(issues);
         self.validate_admin(issues);
+        self.tracing.validate(issues);
+        traces::validate_log(self.log.level.as_deref(), self.log.format.as_deref(), issues);
     }
 
     fn validate_admin(&self, issues: &mut Vec<ConfigIssue>) {

@@ -55,6 +55,9 @@ pub struct CallRecord {
     pub cost_micros: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The request's W3C trace context: the client's trace or one started here; none when the
+    /// client sent no valid `traceparent` and tracing is off.
+    pub trace: Option<crate::trace_context::TraceContext>,
 }
 
 /// One provider attempt of a call, as the access log and the AI SDK's routing metadata show it.

@@ -292,11 +292,14 @@ async fn api_call(
     let snapshot = cx.snapshot();
     let started = Instant::now();
     let keep_alive = request.head.keep_alive;
+    let trace = cx.start_trace(&request.head);
+    conn.traceparent = trace.map(|t| t.traceparent()).unwrap_or_default();
     let call = RefCell::new(CallRecord {
         request_id: conn.request_id.clone(),
         started: Some(started),
         front_door: front_door.name(),
         bytes_in: request.body.len() as u64,
+        trace,
         ..CallRecord::default()
     });
     let written_before = conn.written;
@@ -338,6 +341,9 @@ async fn api_call(
     cx.metrics.record(&record);
     if let Some(log) = &cx.access_log {
         log.log(&record);
+    }
+    if let Some(exporter) = &cx.telemetry {
+        exporter.export(&record);
     }
     Ok(reusable)
 }

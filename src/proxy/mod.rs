@@ -130,6 +130,8 @@ pub struct WorkerContext {
     rng: Cell<u64>,
     /// This worker's copy of the service-account access tokens the refresher publishes.
     access_tokens: RefCell<crate::credentials::vertex::TokenTable>,
+    /// The trace exporter, when tracing is on: finished calls go to it, and it sets the sampling.
+    pub telemetry: Option<crate::telemetry::Exporter>,
 }
 
 impl WorkerContext {
@@ -155,6 +157,7 @@ impl WorkerContext {
             stats_json: RefCell::new(std::sync::Arc::from("{\"seconds\":[],\"health\":null}")),
             requests_seen: Cell::new(0),
             access_tokens: RefCell::default(),
+            telemetry: None,
         })
     }
 
@@ -179,6 +182,18 @@ impl WorkerContext {
     pub fn with_access_log(mut self, log: Option<crate::metrics::access_log::AccessLog>) -> Self {
         self.access_log = log;
         self
+    }
+
+    /// Connects the context to the trace exporter.
+    pub fn with_telemetry(mut self, exporter: Option<crate::telemetry::Exporter>) -> Self {
+        self.telemetry = exporter;
+        self
+    }
+
+    /// The request's trace context, from the client's `traceparent` and whether tracing is on.
+    pub fn start_trace(&self, head: &crate::http::request::RequestHead) -> Option<crate::trace_context::TraceContext> {
+        let sample_ratio = self.telemetry.as_ref().map(|t| t.sample_ratio());
+        crate::trace_context::TraceContext::start(head.header("traceparent"), sample_ratio)
     }
 
     pub fn metrics_text(&self) -> std::sync::Arc<str> {

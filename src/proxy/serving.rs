@@ -103,7 +103,7 @@ impl<'a> AttemptRun<'a> {
     pub async fn send(&self, prepared: Result<Vec<u8>, GatewayError>) -> Result<(UpstreamResponse, Duration), Attempt> {
         let cx = self.call.cx;
         let provider = &self.candidate.endpoint.provider;
-        let request = match prepared {
+        let mut request = match prepared {
             Ok(request) => request,
             // No credential (a service account without a valid token): the provider cannot be
             // called at all, which to health is as good as unreachable.
@@ -113,6 +113,10 @@ impl<'a> AttemptRun<'a> {
             }
             Err(invalid) => return Err(Attempt::Failed(Failure::Error(invalid))),
         };
+        // This attempt's span is the upstream parent; its index is the attempts recorded so far.
+        if let Some(trace) = &self.call.call.borrow().trace {
+            trace.forward(&mut request, self.call.call.borrow().attempts.len());
+        }
         let settings = cx.settings();
         let tls = cx.tls();
         let exchange = crate::upstream::ExchangeContext {

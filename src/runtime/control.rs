@@ -327,5 +327,8 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         n.max_connections_per_core.to_string(),
     );
     check("health.tick_ms", old.health.tick_ms.to_string(), new.health.tick_ms.to_string());
+    check("[tracing]", old.tracing.describe(), new.tracing.describe());
+    let log = |c: &Config| format!("level {:?}, format {:?}", c.log.level, c.log.format);
+    check("[log] level/format", log(old), log(new));
     changes
 }

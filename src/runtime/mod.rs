@@ -65,6 +65,8 @@ pub struct Gateway {
     governor: crate::governance::Governor,
     /// The routes as every worker built them at start, for naming endpoints from outside.
     routes: Routes,
+    /// The OTLP trace exporter's thread, when `[tracing] otlp_endpoint` is set.
+    telemetry: Option<(crate::telemetry::Exporter, JoinHandle<()>)>,
 }
 
 impl Gateway {
@@ -84,6 +86,9 @@ impl Gateway {
         let access_log = crate::metrics::access_log::start(target)
             .map_err(|e| StartError::Control(format!("cannot open the access log: {e}")))?;
         let log_handle = access_log.as_ref().map(|(log, _)| log.clone());
+        let telemetry = crate::telemetry::start(&config.config.tracing)
+            .map_err(|e| StartError::Control(format!("cannot start the trace exporter: {e}")))?;
+        let exporter = telemetry.as_ref().map(|(exporter, _)| exporter.clone());
         let governor = crate::governance::Governor::start(&config)
             .map_err(|e| StartError::Control(format!("cannot start governance: {e}")))?;
         // Before any worker serves, so Vertex service accounts work from the first request.
@@ -112,6 +117,7 @@ impl Gateway {
                 access_log: log_handle.clone(),
                 governor: governor.clone(),
                 access_tokens: access_tokens.clone(),
+                telemetry: exporter.clone(),
             };
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new()
@@ -153,6 +159,7 @@ impl Gateway {
             access_log,
             governor,
             routes,
+            telemetry,
         };
         for _ in 0..count {
             match ready_rx.recv() {
@@ -231,6 +238,19 @@ impl Gateway {
         if let Some((log, writer)) = self.access_log.take() {
             log.stop();
             let _ = writer.join();
+        }
+        // Likewise for traces: the exporter sends what is queued (bounded by its export timeout).
+        if let Some((exporter, thread)) = self.telemetry.take() {
+            exporter.stop();
+            let _ = thread.join();
+            let counters = exporter.counters();
+            let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(
+                exported_spans = load(&counters.exported_spans),
+                failed_spans = load(&counters.failed_spans),
+                dropped_calls = load(&counters.dropped_calls),
+                "trace export ended"
+            );
         }
         // No request is left to settle: the state file (or what Redis is owed) is complete.
         self.governor.shutdown();

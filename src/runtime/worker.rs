@@ -56,6 +56,8 @@ pub struct WorkerSpec {
     pub governor: crate::governance::Governor,
     /// Service-account access tokens fetched before the workers started.
     pub access_tokens: Vec<crate::credentials::vertex::AccessToken>,
+    /// The trace exporter, when tracing is on.
+    pub telemetry: Option<crate::telemetry::Exporter>,
 }
 
 /// After the grace period, how long cut streams get to send their error event.
@@ -117,7 +119,8 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
         Ok(cx) => Rc::new(
             cx.with_control(spec.requests.clone())
                 .with_access_log(spec.access_log.clone())
-                .with_governor(spec.governor.clone()),
+                .with_governor(spec.governor.clone())
+                .with_telemetry(spec.telemetry.clone()),
         ),
         Err(e) => {
             let _ = ready.send(Err((id, format!("cannot build TLS configuration: {e}"))));
