@@ -3,6 +3,7 @@
 //! Owns parsing and checking only. It does not resolve secrets or DNS (see `config::resolve`) and knows
 //! nothing of workers. Every problem found is collected, so `corelay check` reports them all at once.
 
+mod cache;
 mod expand;
 mod governance;
 mod locate;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use cache::CacheConfig;
 pub use governance::{
     GovernanceConfig, days_from_civil as governance_days_from_civil, expiry_unix_seconds, parse_redis_url,
 };
@@ -46,6 +48,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub governance: GovernanceConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -341,6 +345,9 @@ pub struct ModelConfig {
     /// Models tried, in order, after every endpoint of this one (and after a request's own fallbacks).
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// Answers for this model may be cached (`[cache]` must be enabled).
+    #[serde(default)]
+    pub cache: bool,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -387,6 +394,9 @@ pub struct KeyConfig {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub max_concurrent: Option<u64>,
+    /// This key's answers may be cached (in its own namespace; `[cache]` must be enabled).
+    #[serde(default)]
+    pub cache: bool,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -509,6 +519,7 @@ impl Config {
         report_unknown("admin", &self.admin.unknown, issues);
         report_unknown("log", &self.log.unknown, issues);
         report_unknown("governance", &self.governance.unknown, issues);
+        report_unknown("cache", &self.cache.unknown, issues);
         for (name, provider) in &self.providers {
             report_unknown(&format!("providers.{name}"), &provider.unknown, issues);
         }
@@ -536,6 +547,7 @@ impl Config {
         }
         self.validate_keys(issues);
         self.governance.validate(issues);
+        self.cache.validate(issues);
         self.validate_admin(issues);
     }
 

@@ -4,6 +4,7 @@
 //! Runs inside one worker. Owns no sockets beyond the client connection it is handed; upstream
 //! connections come from `upstream`.
 
+mod cached;
 mod chat;
 mod client;
 pub mod connection;
@@ -103,6 +104,7 @@ pub struct PreparedConfig {
     budget: (f64, f64),
     eject_after: u64,
     workers: usize,
+    cache_policy: crate::cache::Policy,
 }
 
 /// Everything one worker's requests share. Single-threaded: `Rc` and `RefCell`, never locks.
@@ -129,6 +131,8 @@ pub struct WorkerContext {
     rng: Cell<u64>,
     /// This worker's copy of the service-account access tokens the refresher publishes.
     access_tokens: RefCell<crate::credentials::vertex::TokenTable>,
+    /// The response cache: this worker's memory tier and its link to Redis.
+    pub cache: crate::cache::WorkerCache,
 }
 
 impl WorkerContext {
@@ -154,6 +158,7 @@ impl WorkerContext {
             stats_json: RefCell::new(std::sync::Arc::from("{\"seconds\":[],\"health\":null}")),
             requests_seen: Cell::new(0),
             access_tokens: RefCell::default(),
+            cache: crate::cache::WorkerCache::new(c),
         })
     }
 
@@ -234,6 +239,7 @@ impl WorkerContext {
             budget: (c.routing.retry_budget_ratio, c.routing.retry_budget_min_per_sec),
             eject_after: u64::from(c.health.eject_consecutive_failures),
             workers,
+            cache_policy: crate::cache::Policy::from_config(c),
         })
     }
 
@@ -249,6 +255,7 @@ impl WorkerContext {
         self.pool.set_settings(prepared.pool);
         let (ratio, min_per_sec) = prepared.budget;
         *self.retry_budget.borrow_mut() = RetryBudget::new(ratio, min_per_sec, Instant::now());
+        self.cache.set_policy(prepared.cache_policy);
         *self.snapshot.borrow_mut() = Rc::new(Snapshot::new(Rc::new(prepared.routes), health));
     }
 

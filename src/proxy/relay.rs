@@ -58,6 +58,11 @@ pub async fn relay_buffered(
     }
     conn.write_head(status, &headers, OutFraming::Length(payload.len() as u64), serving.keep_alive);
     conn.out.extend_from_slice(payload);
+    if is_success && reshaped.is_none() {
+        serving.tap(payload);
+        let content_type = head.header("content-type").unwrap_or(b"application/json");
+        serving.tap_end(crate::cache::Ending { status, content_type, stream: false, usage_comment: false });
+    }
     Ok(conn.flush().await.is_ok() && serving.keep_alive)
 }
 
