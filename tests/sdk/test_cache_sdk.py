@@ -1,0 +1,133 @@
+"""The official OpenAI and Anthropic SDKs read answers replayed by the response cache: the second of
+two identical requests comes from the cache (`x-corelay-cache: hit`) and each SDK parses it, streamed
+and not, into the same content as the first. That hits never reach the provider is tested in
+tests/cache.rs (requests counted at the mock); this file checks what clients see.
+"""
+
+import os
+import tempfile
+import textwrap
+
+import anthropic
+import openai
+import pytest
+
+from conftest import BIN_DIR, Child, _start_mock, _stop
+
+MODEL = "acme/cached"
+UNCACHED = "acme/uncached"
+MESSAGES = [{"role": "user", "content": "Say hello"}]
+# Sent as extra body: not every supported Anthropic SDK version takes `temperature` as an argument.
+ZERO = {"temperature": 0}
+
+
+def _config(mock_url):
+    return textwrap.dedent(
+        f"""
+        [server]
+        listen = "127.0.0.1:0"
+        cores = 1
+
+        [providers.mock]
+        kind = "openai"
+        base_url = "{mock_url}"
+
+        [models."{MODEL}"]
+        endpoints = [{{ provider = "mock", model = "gpt-4o-mini" }}]
+        cache = true
+
+        [models."{UNCACHED}"]
+        endpoints = [{{ provider = "mock", model = "gpt-4o-mini" }}]
+
+        [cache]
+        enabled = true
+        """
+    )
+
+
+@pytest.fixture(scope="module")
+def cached():
+    """A gateway with the response cache on for one model, in front of one mock; yields its URL."""
+    mock, mock_url = _start_mock("--events", "6")
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+        f.write(_config(mock_url))
+        config_path = f.name
+    gateway = Child([str(BIN_DIR / "corelay"), "--config", config_path], "corelay")
+    try:
+        match = gateway.stderr.wait_for(r"listening on (http://\S+)")
+        yield match.group(1)
+    finally:
+        _stop(gateway)
+        _stop(mock)
+        os.unlink(config_path)
+
+
+def openai_client(url):
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=10)
+
+
+def anthropic_client(url):
+    return anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0, timeout=10)
+
+
+def test_openai_sdk_parses_a_cached_completion(cached):
+    client = openai_client(cached)
+    answers = []
+    for expected in ("miss", "hit"):
+        raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES, temperature=0)
+        assert raw.headers["x-corelay-cache"] == expected
+        answers.append(raw.parse())
+    miss, hit = answers
+    assert hit.id == miss.id and hit.model == MODEL
+    assert hit.choices[0].message.content == miss.choices[0].message.content
+    assert hit.usage.total_tokens == miss.usage.total_tokens
+
+
+def test_openai_sdk_parses_a_replayed_stream_with_usage(cached):
+    client = openai_client(cached)
+    texts = []
+    for expected in ("miss", "hit"):
+        raw = client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=MESSAGES, temperature=0, stream=True, stream_options={"include_usage": True}
+        )
+        assert raw.headers["x-corelay-cache"] == expected
+        chunks = list(raw.parse())
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+        texts.append("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
+    assert texts[0] and texts[0] == texts[1]
+
+
+def test_a_request_opts_in_through_the_sdks_extra_headers(cached):
+    client = openai_client(cached)
+    seen = []
+    for _ in range(2):
+        raw = client.chat.completions.with_raw_response.create(
+            model=UNCACHED, messages=MESSAGES, temperature=0, extra_headers={"Cache-Control": "max-age=60"}
+        )
+        seen.append(raw.headers["x-corelay-cache"])
+    assert seen == ["miss", "hit"]
+    no_store = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=MESSAGES, temperature=0, extra_headers={"Cache-Control": "no-store"}
+    )
+    assert no_store.headers["x-corelay-cache"] == "bypass"
+
+
+def test_anthropic_sdk_parses_a_cached_message_and_a_replayed_stream(cached):
+    client = anthropic_client(cached)
+    messages = [{"role": "user", "content": "Say hello to Claude"}]
+    bodies = []
+    for expected in ("miss", "hit"):
+        raw = client.messages.with_raw_response.create(model=MODEL, max_tokens=64, messages=messages, extra_body=ZERO)
+        assert raw.headers["x-corelay-cache"] == expected
+        bodies.append(raw.parse())
+    assert bodies[1].content[0].text == bodies[0].content[0].text and bodies[1].stop_reason == "end_turn"
+
+    texts = []
+    for expected in ("miss", "hit"):
+        with client.messages.stream(model=MODEL, max_tokens=64, messages=messages, extra_body=ZERO) as stream:
+            assert stream.response.headers["x-corelay-cache"] == expected
+            final = stream.get_final_message()
+        assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+        texts.append(final.content[0].text)
+    assert texts[0] and texts[0] == texts[1]
