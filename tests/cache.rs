@@ -216,8 +216,14 @@ fn answers_that_did_not_end_cleanly_are_not_stored() {
     for _ in 0..2 {
         let response = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &body);
         assert_eq!(response.status, 400);
+        assert_eq!(response.header("x-corelay-cache"), Some("miss"));
     }
     assert_eq!(provider.requests().len(), 4, "errors are not stored");
+    let unavailable = Fault::Status { code: 503, retry_after_s: None, body: None };
+    provider.set_config(MockConfig { fault: unavailable, ..MockConfig::default() });
+    let failed = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &body);
+    assert_eq!(failed.status, 503);
+    assert_eq!(failed.header("x-corelay-cache"), Some("miss"), "a failure says how it met the cache too");
 }
 
 #[test]

@@ -73,6 +73,9 @@ pub async fn lookup(cx: &WorkerContext, call: &RefCell<CallRecord>, asked: &Aske
 
 async fn decide_and_find(cx: &WorkerContext, call: &RefCell<CallRecord>, asked: &Asked<'_>) -> Lookup {
     let policy = cx.cache.policy();
+    if !policy.enabled {
+        return Lookup::Off;
+    }
     let directives = crate::cache::policy::directives(|name| asked.head.header(name));
     let namespace = call.borrow().key.clone();
     let (ttl_s, look) = match policy.decide(asked.model, &namespace, &directives) {

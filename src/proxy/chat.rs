@@ -375,7 +375,8 @@ async fn run_attempts(
         }
     }
     let failure = last_failure.expect("at least one candidate was tried");
-    relay::send_failure(conn, failure, attempts, keep_alive, plan.front_door()).await
+    let cache = call.borrow().cache;
+    relay::send_failure(conn, failure, attempts, keep_alive, plan.front_door(), cache).await
 }
 
 fn request_error(e: crate::chat::RequestError) -> GatewayError {
