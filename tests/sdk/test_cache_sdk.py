@@ -5,14 +5,20 @@ tests/cache.rs (requests counted at the mock); this file checks what clients see
 """
 
 import os
+import shutil
+import subprocess
 import tempfile
 import textwrap
+import time
+import urllib.request
 
 import anthropic
 import openai
 import pytest
 
-from conftest import BIN_DIR, Child, _start_mock, _stop
+from conftest import BIN_DIR, ROOT, Child, _start_mock, _stop
+
+AI_SDK = ROOT / "tests" / "ai-sdk"
 
 MODEL = "acme/cached"
 UNCACHED = "acme/uncached"
@@ -131,3 +137,34 @@ def test_anthropic_sdk_parses_a_cached_message_and_a_replayed_stream(cached):
         assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
         texts.append(final.content[0].text)
     assert texts[0] and texts[0] == texts[1]
+
+
+def _cache_results(url):
+    """`corelay_cache_requests_total` for MODEL by result, from the gateway's /metrics."""
+    text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
+    found = {}
+    for line in text.splitlines():
+        prefix = f'corelay_cache_requests_total{{model="{MODEL}",result="'
+        if line.startswith(prefix):
+            result, value = line[len(prefix):].split('"} ')
+            found[result] = int(value)
+    return found
+
+
+def test_the_ai_sdk_reads_cached_answers_and_replayed_streams(cached):
+    node = shutil.which("node")
+    assert node, "node is required (the machine's Node.js)"
+    assert (AI_SDK / "node_modules" / "ai").is_dir(), "run: npm install --prefix tests/ai-sdk"
+    hits_before = _cache_results(cached).get("hit", 0)
+    env = dict(os.environ, CORELAY_AI_SDK_BASE_URL=f"{cached}/v4/ai", CORELAY_CACHED_MODEL=MODEL)
+    run = subprocess.run(
+        [node, "--test", "--test-reporter=tap", str(AI_SDK / "cache.test.mjs")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "# pass 2" in run.stdout, run.stdout[-4000:]
+    # /metrics is refreshed on the control thread's tick: poll, bounded.
+    deadline = time.monotonic() + 10
+    while _cache_results(cached).get("hit", 0) < hits_before + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _cache_results(cached).get("hit", 0) >= hits_before + 2, "the second call of each was a hit"
