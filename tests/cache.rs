@@ -271,3 +271,22 @@ fn with_the_cache_off_nothing_changes() {
     }
     assert_eq!(provider.requests().len(), 2);
 }
+
+#[test]
+fn a_reload_opts_a_model_in() {
+    let provider = mock(MockConfig::default());
+    let text = |model_extra: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ncores = 1\n\n[providers.mock]\nkind = \"openai\"\nbase_url = \"{}\"\n\n[models.\"{MODEL}\"]\nendpoints = [{{ provider = \"mock\", model = \"gpt-4o-mini\" }}]\n{model_extra}\n\n[cache]\nenabled = true\n",
+            provider.base_url()
+        )
+    };
+    let gateway = start_gateway(&text(""));
+    let body = chat(0.0, "after a reload");
+    assert_eq!(post(&gateway, "/v1/chat/completions", &[], &body).header("x-corelay-cache"), Some("bypass"));
+    let path = common::temp_file("cache-reload", "toml", &text("cache = true"));
+    gateway.reload_from(&path).expect("the reload applies");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(post(&gateway, "/v1/chat/completions", &[], &body).header("x-corelay-cache"), Some("miss"));
+    assert_eq!(post(&gateway, "/v1/chat/completions", &[], &body).header("x-corelay-cache"), Some("hit"));
+}
