@@ -15,6 +15,7 @@ import urllib.request
 import anthropic
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import BIN_DIR, ROOT, Child, _start_mock, _stop
 
@@ -140,14 +141,14 @@ def test_anthropic_sdk_parses_a_cached_message_and_a_replayed_stream(cached):
 
 
 def _cache_results(url):
-    """`corelay_cache_requests_total` for MODEL by result, from the gateway's /metrics."""
+    """`corelay_cache_requests_total` for MODEL by result, read from the gateway's /metrics with
+    prometheus_client's parser (which also proves the cache's series are valid exposition)."""
     text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
     found = {}
-    for line in text.splitlines():
-        prefix = f'corelay_cache_requests_total{{model="{MODEL}",result="'
-        if line.startswith(prefix):
-            result, value = line[len(prefix):].split('"} ')
-            found[result] = int(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "corelay_cache_requests_total" and sample.labels.get("model") == MODEL:
+                found[sample.labels["result"]] = int(sample.value)
     return found
 
 
