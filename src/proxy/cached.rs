@@ -77,8 +77,8 @@ async fn decide_and_find(cx: &WorkerContext, call: &RefCell<CallRecord>, asked: 
         return Lookup::Off;
     }
     let directives = crate::cache::policy::directives(|name| asked.head.header(name));
-    let namespace = call.borrow().key.clone();
-    let (ttl_s, look) = match policy.decide(asked.model, &namespace, &directives) {
+    let decision = policy.decide(asked.model, &call.borrow().key, &directives);
+    let (ttl_s, look) = match decision {
         Decision::Off => return Lookup::Off,
         Decision::Bypass => return Lookup::Bypass,
         Decision::Use { ttl_s, lookup } => (ttl_s, lookup),
@@ -87,6 +87,7 @@ async fn decide_and_find(cx: &WorkerContext, call: &RefCell<CallRecord>, asked: 
     if asked.governed.is_some_and(|key| !key.policy.allows_model(asked.model)) {
         return Lookup::Bypass;
     }
+    let namespace = call.borrow().key.clone();
     let front_door = format!("{:?}", asked.front_door);
     let input = KeyInput {
         front_door: &front_door,
