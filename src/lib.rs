@@ -11,12 +11,13 @@
 //! layer 4: error, metrics
 //! layer 5: routing, providers, telemetry
 //! layer 6: api, governance
-//! layer 7: messages
+//! layer 7: messages, cache
 //! layer 8: proxy
 //! layer 9: runtime
 
 pub mod api;
 pub mod aws;
+pub mod cache;
 pub mod chat;
 pub mod clock;
 pub mod config;

@@ -3,6 +3,7 @@
 //! Owns parsing and checking only. It does not resolve secrets or DNS (see `config::resolve`) and knows
 //! nothing of workers. Every problem found is collected, so `corelay check` reports them all at once.
 
+mod cache;
 mod expand;
 mod governance;
 mod locate;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use cache::CacheConfig;
 pub use governance::{
     GovernanceConfig, days_from_civil as governance_days_from_civil, expiry_unix_seconds, parse_redis_url,
 };
@@ -50,6 +52,7 @@ pub struct Config {
     pub governance: GovernanceConfig,
     #[serde(default)]
     pub tracing: TracingConfig,
+    pub cache: CacheConfig,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -349,6 +352,9 @@ pub struct ModelConfig {
     /// Models tried, in order, after every endpoint of this one (and after a request's own fallbacks).
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// Answers for this model may be cached (`[cache]` must be enabled).
+    #[serde(default)]
+    pub cache: bool,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -395,6 +401,9 @@ pub struct KeyConfig {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub max_concurrent: Option<u64>,
+    /// This key's answers may be cached (in its own namespace; `[cache]` must be enabled).
+    #[serde(default)]
+    pub cache: bool,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -517,6 +526,7 @@ impl Config {
         report_unknown("admin", &self.admin.unknown, issues);
         report_unknown("log", &self.log.unknown, issues);
         report_unknown("governance", &self.governance.unknown, issues);
+        report_unknown("cache", &self.cache.unknown, issues);
         for (name, provider) in &self.providers {
             report_unknown(&format!("providers.{name}"), &provider.unknown, issues);
         }
@@ -544,6 +554,7 @@ impl Config {
         }
         self.validate_keys(issues);
         self.governance.validate(issues);
+        self.cache.validate(issues);
         self.validate_admin(issues);
         self.tracing.validate(issues);
         traces::validate_log(self.log.level.as_deref(), self.log.format.as_deref(), issues);

@@ -19,7 +19,7 @@
 pub mod cli;
 mod denial;
 mod ledger;
-mod oneshot;
+pub mod oneshot;
 mod persist;
 pub mod policy;
 pub mod records;

@@ -58,6 +58,10 @@ pub struct CallRecord {
     /// The request's W3C trace context: the client's trace or one started here; none when the
     /// client sent no valid `traceparent` and tracing is off.
     pub trace: Option<crate::trace_context::TraceContext>,
+    /// How the response cache met this call (`hit`, `miss`, `bypass`); `None` when it is off.
+    pub cache: Option<&'static str>,
+    /// What a cache hit saved: the cost of the call that stored the answer.
+    pub cache_saved_micros: u64,
 }
 
 /// One provider attempt of a call, as the access log and the AI SDK's routing metadata show it.
@@ -274,6 +278,19 @@ pub struct MetricsDelta {
     /// Cumulative pool counters per origin.
     pub pool: Vec<(String, crate::upstream::PoolCounters)>,
     pub driver: &'static str,
+    /// The response cache's counters since the last report, and its memory gauge.
+    pub cache: CacheCounters,
+}
+
+/// The response cache's counters: lookups by model label and result, what hits saved, what was
+/// stored and evicted, and (a gauge) the bytes the worker's memory tier holds.
+#[derive(Debug, Clone, Default)]
+pub struct CacheCounters {
+    pub lookups: HashMap<(String, &'static str), u64>,
+    pub saved_micros: u64,
+    pub stored_bytes: u64,
+    pub evictions: u64,
+    pub memory_bytes: u64,
 }
 
 /// A worker's recorder. Single-threaded; `RefCell`s only.
@@ -281,6 +298,8 @@ pub struct WorkerMetrics {
     worker: usize,
     delta: RefCell<MetricsDelta>,
     pub in_flight: Cell<u64>,
+    /// The response cache's memory gauge, sampled into each delta.
+    cache_memory_bytes: Cell<u64>,
 }
 
 fn empty_delta(worker: usize) -> MetricsDelta {
@@ -297,6 +316,7 @@ fn empty_delta(worker: usize) -> MetricsDelta {
         open_connections: 0,
         pool: Vec::new(),
         driver: "",
+        cache: CacheCounters::default(),
     }
 }
 
@@ -325,7 +345,12 @@ pub fn status_class(status: u16) -> &'static str {
 
 impl WorkerMetrics {
     pub fn new(worker: usize) -> WorkerMetrics {
-        WorkerMetrics { worker, delta: RefCell::new(empty_delta(worker)), in_flight: Cell::new(0) }
+        WorkerMetrics {
+            worker,
+            delta: RefCell::new(empty_delta(worker)),
+            in_flight: Cell::new(0),
+            cache_memory_bytes: Cell::new(0),
+        }
     }
 
     /// Counts a finished request. Allocates only for a label set seen for the first time.
@@ -366,6 +391,10 @@ impl WorkerMetrics {
                 None => counters.without_usage += 1,
             }
         }
+        if let Some(result) = call.cache {
+            *delta.cache.lookups.entry((model.to_string(), result)).or_default() += 1;
+            delta.cache.saved_micros += call.cache_saved_micros;
+        }
         record_micros(&mut delta.latency, micros(call.duration));
         if let Some(ttfb) = call.ttfb {
             record_micros(&mut delta.ttfb, micros(ttfb));
@@ -384,6 +413,16 @@ impl WorkerMetrics {
         delta.open_connections = open_connections;
         delta.pool = pool;
         delta.driver = driver;
+        delta.cache.memory_bytes = self.cache_memory_bytes.get();
         delta
+    }
+
+    /// The response cache stored an entry of `bytes`, evicting `evictions`; its memory tier now
+    /// holds `memory_bytes`.
+    pub fn note_cache_store(&self, bytes: u64, evictions: u64, memory_bytes: u64) {
+        let mut delta = self.delta.borrow_mut();
+        delta.cache.stored_bytes += bytes;
+        delta.cache.evictions += evictions;
+        self.cache_memory_bytes.set(memory_bytes);
     }
 }

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::WorkerContext;
+use super::cached;
 use super::client::{ClientConn, Request};
 use super::relay;
 use super::serving::{
@@ -100,9 +101,16 @@ async fn native_or_translated(
         Err(error) => return Err(error),
     };
     let plan = Plan::PassThrough { request: &request, fields: &fields, ir: ir.as_ref(), operation, front_door };
+    let asked = cached::Asked::of(&request, front_door, &fields.model, fields.stream);
+    let cache = cached::lookup(cx, call, &asked).await;
+    if let cached::Lookup::Hit(entry) = &cache {
+        return cached::replay(conn, call, entry, request.head.keep_alive).await;
+    }
     let admitted = admit(cx, request.key.as_ref(), &fields.model, &mut candidates, request.body.len()).await?;
-    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await;
+    let keep_alive = request.head.keep_alive;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, keep_alive, call, cache.capture()).await;
     settle(admitted, call);
+    cached::store(cx, call, cache);
     result
 }
 
@@ -143,7 +151,7 @@ async fn pass_through(
     }
     let plan = Plan::PassThrough { request: &request, fields: &fields, ir: None, operation, front_door };
     let admitted = admit(cx, request.key.as_ref(), &fields.model, &mut candidates, request.body.len()).await?;
-    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call, None).await;
     settle(admitted, call);
     result
 }
@@ -223,9 +231,14 @@ pub async fn handle_ai_sdk(
     .with_headers(|name| head.header(name));
     let mut candidates = candidates(cx, snapshot, &ir.model, &options)?;
     let plan = Plan::Translated { ir: &ir, front_door: FrontDoor::AiSdk(spec) };
+    let cache = cached::lookup(cx, call, &cached::Asked::of(&request, plan.front_door(), &ir.model, ir.stream)).await;
+    if let cached::Lookup::Hit(entry) = &cache {
+        return cached::replay(conn, call, entry, head.keep_alive).await;
+    }
     let admitted = admit(cx, request.key.as_ref(), &ir.model, &mut candidates, request.body.len()).await?;
-    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call, cache.capture()).await;
     settle(admitted, call);
+    cached::store(cx, call, cache);
     result
 }
 
@@ -320,7 +333,9 @@ impl Plan<'_> {
 }
 
 /// Tries candidates in order until one serves, within the deadline, `max_attempts` and the retry
-/// budget; when none does, the last failure is the answer.
+/// budget; when none does, the last failure is the answer. `capture` copies the answer for the
+/// response cache.
+#[allow(clippy::too_many_arguments)]
 async fn run_attempts(
     cx: &WorkerContext,
     conn: &mut ClientConn,
@@ -329,9 +344,11 @@ async fn run_attempts(
     candidates: &[Candidate<'_>],
     keep_alive: bool,
     call: &RefCell<CallRecord>,
+    capture: Option<&RefCell<crate::cache::Capture>>,
 ) -> Result<bool, GatewayError> {
     let deadline = Instant::now() + cx.settings().routing.deadline;
-    let context = CallContext { cx, snapshot, call, deadline, keep_alive, front_door: plan.front_door() };
+    let front_door = plan.front_door();
+    let context = CallContext { cx, snapshot, call, deadline, keep_alive, front_door, capture };
     cx.retry_budget.borrow().deposit();
     let mut last_failure = None;
     let mut attempts = 0;
@@ -358,7 +375,8 @@ async fn run_attempts(
         }
     }
     let failure = last_failure.expect("at least one candidate was tried");
-    relay::send_failure(conn, failure, attempts, keep_alive, plan.front_door()).await
+    let cache = call.borrow().cache;
+    relay::send_failure(conn, failure, attempts, keep_alive, plan.front_door(), cache).await
 }
 
 fn request_error(e: crate::chat::RequestError) -> GatewayError {

@@ -5,6 +5,7 @@
 //! connections come from `upstream`.
 
 mod admin_keys;
+mod cached;
 mod chat;
 mod client;
 pub mod connection;
@@ -104,6 +105,7 @@ pub struct PreparedConfig {
     budget: (f64, f64),
     eject_after: u64,
     workers: usize,
+    cache_policy: crate::cache::Policy,
 }
 
 /// Everything one worker's requests share. Single-threaded: `Rc` and `RefCell`, never locks.
@@ -132,6 +134,8 @@ pub struct WorkerContext {
     access_tokens: RefCell<crate::credentials::vertex::TokenTable>,
     /// The trace exporter, when tracing is on: finished calls go to it, and it sets the sampling.
     pub telemetry: Option<crate::telemetry::Exporter>,
+    /// The response cache: this worker's memory tier and its link to Redis.
+    pub cache: crate::cache::WorkerCache,
 }
 
 impl WorkerContext {
@@ -158,6 +162,7 @@ impl WorkerContext {
             requests_seen: Cell::new(0),
             access_tokens: RefCell::default(),
             telemetry: None,
+            cache: crate::cache::WorkerCache::new(c),
         })
     }
 
@@ -254,6 +259,7 @@ impl WorkerContext {
             budget: (c.routing.retry_budget_ratio, c.routing.retry_budget_min_per_sec),
             eject_after: u64::from(c.health.eject_consecutive_failures),
             workers,
+            cache_policy: crate::cache::Policy::from_config(c),
         })
     }
 
@@ -269,6 +275,7 @@ impl WorkerContext {
         self.pool.set_settings(prepared.pool);
         let (ratio, min_per_sec) = prepared.budget;
         *self.retry_budget.borrow_mut() = RetryBudget::new(ratio, min_per_sec, Instant::now());
+        self.cache.set_policy(prepared.cache_policy);
         *self.snapshot.borrow_mut() = Rc::new(Snapshot::new(Rc::new(prepared.routes), health));
     }
 

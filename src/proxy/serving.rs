@@ -50,6 +50,24 @@ pub struct Serving<'a> {
     pub include_usage: bool,
     /// The client's format.
     pub front_door: crate::api::FrontDoor,
+    /// Where the answer is copied while it is sent, when the response cache will store it.
+    pub capture: Option<&'a RefCell<crate::cache::Capture>>,
+}
+
+impl Serving<'_> {
+    /// Copies bytes sent to the client into the cache's capture (when this answer is cached).
+    pub fn tap(&self, bytes: &[u8]) {
+        if let Some(capture) = self.capture {
+            capture.borrow_mut().push(bytes);
+        }
+    }
+
+    /// The captured answer ended cleanly and may be stored.
+    pub fn tap_end(&self, ending: crate::cache::Ending<'_>) {
+        if let Some(capture) = self.capture {
+            capture.borrow_mut().complete(ending);
+        }
+    }
 }
 
 /// The request's side of every attempt: the worker, the routes it was planned on, its record, its
@@ -63,6 +81,8 @@ pub struct CallContext<'a> {
     pub keep_alive: bool,
     /// The client's format.
     pub front_door: crate::api::FrontDoor,
+    /// The response cache's copy of the answer, when it will be stored.
+    pub capture: Option<&'a RefCell<crate::cache::Capture>>,
 }
 
 /// One attempt at one candidate, from its start: what is recorded whichever way it ends.
@@ -157,6 +177,7 @@ impl<'a> AttemptRun<'a> {
             send_time: ttfb,
             include_usage,
             front_door: self.call.front_door,
+            capture: self.call.capture,
         }
     }
 
@@ -279,6 +300,9 @@ pub fn response_headers<'a>(
     headers.push(("x-corelay-overhead-us", meta.overhead_us.as_bytes()));
     if let Some(cost) = &meta.cost_micros {
         headers.push(("x-corelay-cost-usd-micros", cost.as_bytes()));
+    }
+    if let Some(cache) = serving.call.borrow().cache {
+        headers.push(("x-corelay-cache", cache.as_bytes()));
     }
     headers
 }
