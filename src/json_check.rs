@@ -316,8 +316,12 @@ mod tests {
         ]), 0..24)) {
             let doc = parts.concat();
             let ours = validate(doc.as_bytes()).is_ok();
-            let theirs = serde_json::from_str::<serde_json::Value>(&doc).is_ok();
-            proptest::prop_assert_eq!(ours, theirs, "{:?}", doc);
+            let theirs = serde_json::from_str::<serde_json::Value>(&doc);
+            // serde_json also refuses numbers beyond f64 (`1e901`), which JSON's grammar allows.
+            let out_of_range = theirs.as_ref().is_err_and(|e| e.to_string().contains("number out of range"));
+            if !out_of_range {
+                proptest::prop_assert_eq!(ours, theirs.is_ok(), "{:?}", doc);
+            }
         }
     }
 

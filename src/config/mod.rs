@@ -52,6 +52,7 @@ pub struct Config {
     pub governance: GovernanceConfig,
     #[serde(default)]
     pub tracing: TracingConfig,
+    #[serde(default)]
     pub cache: CacheConfig,
     #[serde(flatten)]
     unknown: UnknownKeys,
