@@ -28,6 +28,9 @@ pub struct RouteFields {
     pub include_usage: bool,
     /// Routing options from `providerOptions.gateway`.
     pub options: RoutingOptions,
+    /// The most output tokens the request allows (`max_tokens`, `max_completion_tokens` or the
+    /// Responses API's `max_output_tokens`), for reserving against token limits and budgets.
+    pub max_tokens: Option<u64>,
     /// Byte range of the whole `"providerOptions": {...}` member, with one adjacent comma: a gateway
     /// field the provider must not see.
     pub provider_options_span: Option<Range<usize>>,
@@ -43,6 +46,12 @@ struct Probe<'a> {
     provider_options: Option<LazyValue<'a>>,
     #[serde(borrow)]
     stream_options: Option<LazyValue<'a>>,
+    #[serde(borrow)]
+    max_tokens: Option<LazyValue<'a>>,
+    #[serde(borrow)]
+    max_completion_tokens: Option<LazyValue<'a>>,
+    #[serde(borrow)]
+    max_output_tokens: Option<LazyValue<'a>>,
 }
 
 /// Parses `body`, requiring a JSON object with a string `model` and an optional boolean `stream`.
@@ -84,7 +93,11 @@ pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
         .stream_options
         .as_ref()
         .is_some_and(|raw| sonic_rs::get(raw.as_raw_str(), &["include_usage"]).is_ok_and(|v| v.as_raw_str() == "true"));
-    Ok(RouteFields { model, model_span, stream, include_usage, options, provider_options_span })
+    // A limit that is not a whole number is the provider's to refuse; it reserves the default here.
+    let max_tokens = [&probe.max_completion_tokens, &probe.max_tokens, &probe.max_output_tokens]
+        .into_iter()
+        .find_map(|raw| raw.as_ref().and_then(|raw| raw.as_raw_str().parse::<u64>().ok()));
+    Ok(RouteFields { model, model_span, stream, include_usage, max_tokens, options, provider_options_span })
 }
 
 /// The span of the member whose value is at `value`, from its key through one adjacent comma, so that

@@ -106,7 +106,9 @@ async fn native_or_translated(
     if let cached::Lookup::Hit(entry) = &cache {
         return cached::replay(conn, call, entry, request.head.keep_alive).await;
     }
-    let admitted = admit(cx, request.key.as_ref(), &fields.model, &mut candidates, request.body.len()).await?;
+    let admitted =
+        admit(cx, request.key.as_ref(), &fields.model, &mut candidates, (request.body.len(), fields.max_tokens))
+            .await?;
     let keep_alive = request.head.keep_alive;
     let result = run_attempts(cx, conn, snapshot, &plan, &candidates, keep_alive, call, cache.capture()).await;
     settle(admitted, call);
@@ -150,7 +152,9 @@ async fn pass_through(
         return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
     }
     let plan = Plan::PassThrough { request: &request, fields: &fields, ir: None, operation, front_door };
-    let admitted = admit(cx, request.key.as_ref(), &fields.model, &mut candidates, request.body.len()).await?;
+    let admitted =
+        admit(cx, request.key.as_ref(), &fields.model, &mut candidates, (request.body.len(), fields.max_tokens))
+            .await?;
     let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call, None).await;
     settle(admitted, call);
     result
@@ -235,7 +239,9 @@ pub async fn handle_ai_sdk(
     if let cached::Lookup::Hit(entry) = &cache {
         return cached::replay(conn, call, entry, head.keep_alive).await;
     }
-    let admitted = admit(cx, request.key.as_ref(), &ir.model, &mut candidates, request.body.len()).await?;
+    let admitted =
+        admit(cx, request.key.as_ref(), &ir.model, &mut candidates, (request.body.len(), ir.max_tokens.map(u64::from)))
+            .await?;
     let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call, cache.capture()).await;
     settle(admitted, call);
     cached::store(cx, call, cache);
@@ -250,11 +256,11 @@ async fn admit(
     key: Option<&KeyRef>,
     model: &str,
     candidates: &mut Vec<Candidate<'_>>,
-    body_bytes: usize,
+    (body_bytes, max_tokens): (usize, Option<u64>),
 ) -> Result<Option<Reservation>, GatewayError> {
     let (Some(governor), Some(key)) = (cx.governor.as_ref(), key) else { return Ok(None) };
     candidates.retain(|c| c.model.id == model || key.policy.allows_model(&c.model.id));
-    let estimate = governor.estimate(body_bytes, None, candidates.iter().map(|c| &c.endpoint.price));
+    let estimate = governor.estimate(body_bytes, max_tokens, candidates.iter().map(|c| &c.endpoint.price));
     match governor.admit(key, model, crate::clock::unix_now_ms(), estimate).await {
         Ok(reservation) => Ok(Some(reservation)),
         Err(denial) => {
