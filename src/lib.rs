@@ -4,19 +4,20 @@
 //! the list below and fails CI when code imports upward or sideways; test modules are exempt.
 //! `main.rs` is only the CLI.
 //!
-//! layer 0: clock, json_check, http, netio, signals, logging, test_fixtures, aws, health
+//! layer 0: clock, json_check, http, netio, signals, logging, test_fixtures, aws, health, trace_context
 //! layer 1: sse, credentials
 //! layer 2: chat, config
 //! layer 3: upstream
 //! layer 4: error, metrics
-//! layer 5: routing, providers, history
+//! layer 5: routing, providers, history, telemetry
 //! layer 6: api, governance
-//! layer 7: messages
+//! layer 7: messages, cache
 //! layer 8: proxy
 //! layer 9: runtime
 
 pub mod api;
 pub mod aws;
+pub mod cache;
 pub mod chat;
 pub mod clock;
 pub mod config;
@@ -37,7 +38,9 @@ pub mod routing;
 pub mod runtime;
 pub mod signals;
 pub mod sse;
+pub mod telemetry;
 mod test_fixtures;
+pub mod trace_context;
 pub mod upstream;
 
 pub use config::{Config, ResolvedConfig};

@@ -303,3 +303,26 @@ fn the_verifier_rejects_a_request_changed_after_signing() {
     let original = WireRequest { method: &seen.method, path: &seen.path, headers: &seen.headers, body: &seen.body };
     assert_ne!(expected_signature(&original, "another-secret"), auth.signature, "the secret matters");
 }
+
+#[test]
+fn a_forwarded_traceparent_leaves_the_signature_valid() {
+    let mock = MockProvider::start(MockConfig {
+        reply: Reply::Json(fixture("bedrock-converse-basic.response.json")),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let gateway = common::start_gateway(&bedrock_config(&mock.base_url(), "converse"));
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    let answer = Client::connect(gateway.local_addr()).post(
+        "/v1/chat/completions",
+        &[("traceparent", traceparent)],
+        &chat_body(false),
+    );
+
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let seen = &mock.requests()[0];
+    let forwarded = seen.header("traceparent").expect("the trace is forwarded to Bedrock");
+    assert!(forwarded.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{forwarded}");
+    assert_signed(seen, "eu-west-3", None);
+}

@@ -78,3 +78,26 @@ fn a_request_that_would_overshoot_the_budget_is_refused_before_it_is_sent() {
     );
     assert_eq!(unknown.status, 401);
 }
+
+/// The reservation counts the output the request allows (`max_tokens`, `max_completion_tokens`,
+/// Responses' `max_output_tokens`), not only the configured default: a request allowed more output
+/// than the key's TPM is refused before it is sent, the same request with a small limit is not.
+#[test]
+fn a_requests_max_tokens_is_reserved_against_the_keys_tpm() {
+    let provider = MockProvider::start(MockConfig::default()).unwrap();
+    let gateway = gateway_with_key(&provider, "tpm = 5000");
+    let asking = |field: &str, limit: u64| {
+        format!(r#"{{"model":"{MODEL}","{field}":{limit},"messages":[{{"role":"user","content":"hi"}}]}}"#)
+    };
+
+    for field in ["max_tokens", "max_completion_tokens"] {
+        let refused = post(&gateway, "/v1/chat/completions", asking(field, 100_000).as_bytes());
+        assert_eq!(refused.status, 429, "{field}: {}", refused.text());
+    }
+    let responses = format!(r#"{{"model":"{MODEL}","max_output_tokens":100000,"input":"hi"}}"#);
+    assert_eq!(post(&gateway, "/v1/responses", responses.as_bytes()).status, 429);
+    assert!(provider.requests().is_empty(), "nothing over the limit reached the provider");
+
+    let admitted = post(&gateway, "/v1/chat/completions", asking("max_tokens", 16).as_bytes());
+    assert_eq!(admitted.status, 200, "{}", admitted.text());
+}

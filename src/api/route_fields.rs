@@ -28,6 +28,9 @@ pub struct RouteFields {
     pub include_usage: bool,
     /// Routing options from `providerOptions.gateway`.
     pub options: RoutingOptions,
+    /// The most output tokens the request allows (`max_tokens`, `max_completion_tokens` or the
+    /// Responses API's `max_output_tokens`), for reserving against token limits and budgets.
+    pub max_tokens: Option<u64>,
     /// Byte range of the whole `"providerOptions": {...}` member, with one adjacent comma: a gateway
     /// field the provider must not see.
     pub provider_options_span: Option<Range<usize>>,
@@ -52,6 +55,12 @@ struct Probe<'a> {
     user: Option<LazyValue<'a>>,
     #[serde(borrow)]
     metadata: Option<LazyValue<'a>>,
+    #[serde(borrow)]
+    max_tokens: Option<LazyValue<'a>>,
+    #[serde(borrow)]
+    max_completion_tokens: Option<LazyValue<'a>>,
+    #[serde(borrow)]
+    max_output_tokens: Option<LazyValue<'a>>,
 }
 
 /// Parses `body`, requiring a JSON object with a string `model` and an optional boolean `stream`.
@@ -102,7 +111,11 @@ pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
     let user = gateway_user
         .or_else(|| probe.user.as_ref().and_then(|raw| sonic_rs::from_str(raw.as_raw_str()).ok()))
         .or_else(metadata_user);
-    Ok(RouteFields { model, model_span, stream, include_usage, options, provider_options_span, user, tags })
+    // A limit that is not a whole number is the provider's to refuse; it reserves the default here.
+    let max_tokens = [&probe.max_completion_tokens, &probe.max_tokens, &probe.max_output_tokens]
+        .into_iter()
+        .find_map(|raw| raw.as_ref().and_then(|raw| raw.as_raw_str().parse::<u64>().ok()));
+    Ok(RouteFields { model, model_span, stream, include_usage, max_tokens, options, provider_options_span, user, tags })
 }
 
 /// `user` and `tags` of `providerOptions.gateway`; values of the wrong type are ignored (they only
@@ -182,20 +195,18 @@ fn span_within(whole: &[u8], part: &str) -> Option<Range<usize>> {
 /// The body a provider receives: the client's bytes with the model token replaced by the JSON string
 /// `model` and the gateway-only `providerOptions` member cut out; every other byte kept.
 pub fn provider_body(body: &[u8], fields: &RouteFields, model: &str) -> Vec<u8> {
-    let mut replacement = Vec::with_capacity(model.len() + 2);
-    replacement.push(b'"');
-    crate::sse::escape_json_str(model, &mut replacement);
-    replacement.push(b'"');
-    let mut edits = vec![(fields.model_span.clone(), replacement.as_slice())];
-    if let Some(span) = &fields.provider_options_span {
-        edits.push((span.clone(), &[][..]));
-    }
-    edits.sort_by_key(|(span, _)| span.start);
+    // At most two edits, in body order: the model token replaced (`true`), the member cut (`false`).
+    let mut edits = [Some((fields.model_span.clone(), true)), fields.provider_options_span.clone().map(|s| (s, false))];
+    edits.sort_by_key(|edit| edit.as_ref().map_or(usize::MAX, |(span, _)| span.start));
     let mut out = Vec::with_capacity(body.len() + model.len() + 2);
     let mut at = 0;
-    for (span, with) in edits {
+    for (span, is_model) in edits.into_iter().flatten() {
         out.extend_from_slice(&body[at..span.start]);
-        out.extend_from_slice(with);
+        if is_model {
+            out.push(b'"');
+            crate::sse::escape_json_str(model, &mut out);
+            out.push(b'"');
+        }
         at = span.end;
     }
     out.extend_from_slice(&body[at..]);

@@ -3,11 +3,13 @@
 //! Owns parsing and checking only. It does not resolve secrets or DNS (see `config::resolve`) and knows
 //! nothing of workers. Every problem found is collected, so `corelay check` reports them all at once.
 
+mod cache;
 mod expand;
 mod governance;
 mod history;
 mod locate;
 pub mod resolve;
+mod traces;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,11 +18,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use cache::CacheConfig;
 pub use governance::{
     GovernanceConfig, days_from_civil as governance_days_from_civil, expiry_unix_seconds, parse_redis_url,
 };
 pub use history::HistoryConfig;
 pub use resolve::{HostLookup, ResolvedConfig, resolve};
+pub use traces::TracingConfig;
 
 /// Keys a table did not recognise, captured by `#[serde(flatten)]` so every one can be reported.
 type UnknownKeys = BTreeMap<String, toml::Value>;
@@ -50,6 +54,10 @@ pub struct Config {
     pub governance: GovernanceConfig,
     #[serde(default)]
     pub history: HistoryConfig,
+    #[serde(default)]
+    pub tracing: TracingConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -60,13 +68,17 @@ pub struct Config {
 pub struct LogConfig {
     /// "off", "stdout", or a file path (appended to; reopened on SIGHUP for rotation).
     pub access: String,
+    /// Process log levels (`CORELAY_LOG` wins): `info,corelay::upstream=debug`.
+    pub level: Option<String>,
+    /// Process log format, `logfmt` or `json` (`CORELAY_LOG_FORMAT` wins).
+    pub format: Option<String>,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { access: "off".into(), unknown: UnknownKeys::new() }
+        LogConfig { access: "off".into(), level: None, format: None, unknown: UnknownKeys::new() }
     }
 }
 
@@ -345,6 +357,9 @@ pub struct ModelConfig {
     /// Models tried, in order, after every endpoint of this one (and after a request's own fallbacks).
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// Answers for this model may be cached (`[cache]` must be enabled).
+    #[serde(default)]
+    pub cache: bool,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -391,6 +406,9 @@ pub struct KeyConfig {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub max_concurrent: Option<u64>,
+    /// This key's answers may be cached (in its own namespace; `[cache]` must be enabled).
+    #[serde(default)]
+    pub cache: bool,
     #[serde(flatten)]
     unknown: UnknownKeys,
 }
@@ -514,6 +532,7 @@ impl Config {
         report_unknown("log", &self.log.unknown, issues);
         report_unknown("governance", &self.governance.unknown, issues);
         report_unknown("history", &self.history.unknown, issues);
+        report_unknown("cache", &self.cache.unknown, issues);
         for (name, provider) in &self.providers {
             report_unknown(&format!("providers.{name}"), &provider.unknown, issues);
         }
@@ -541,8 +560,11 @@ impl Config {
         }
         self.validate_keys(issues);
         self.governance.validate(issues);
+        self.cache.validate(issues);
         self.validate_admin(issues);
         self.history.validate(issues);
+        self.tracing.validate(issues);
+        traces::validate_log(self.log.level.as_deref(), self.log.format.as_deref(), issues);
     }
 
     fn validate_admin(&self, issues: &mut Vec<ConfigIssue>) {

@@ -148,6 +148,8 @@ fn the_reference_config_states_the_real_defaults() {
     assert_eq!(format!("{:?}", reference.health), format!("{:?}", defaults.health), "[health]");
     assert_eq!(format!("{:?}", reference.governance), format!("{:?}", defaults.governance), "[governance]");
     assert_eq!(format!("{:?}", reference.history), format!("{:?}", defaults.history), "[history]");
+    assert_eq!(reference.tracing.describe(), defaults.tracing.describe(), "[tracing]");
+    assert_eq!(format!("{:?}", reference.cache), format!("{:?}", defaults.cache), "[cache]");
 }
 
 fn vertex_provider(auth: &str) -> String {

@@ -19,7 +19,7 @@
 pub mod cli;
 mod denial;
 mod ledger;
-mod oneshot;
+pub mod oneshot;
 mod persist;
 pub mod policy;
 pub mod records;
@@ -288,6 +288,18 @@ impl Governor {
     /// answer on a worker. `None` without Redis (keys then live only in the config file).
     pub fn administer_keys(&self, request: records::KeyAdmin) -> Option<KeyAdminReply> {
         self.inner.shared.as_ref().map(|link| KeyAdminReply(link.administer(request)))
+    }
+
+    /// The `[[keys]]` entries of the config file as records (their `sha256` included: never show it).
+    pub fn configured_keys(&self) -> Vec<records::KeyRecord> {
+        let configured = self.inner.keys.configured.lock().unwrap_or_else(|e| e.into_inner());
+        configured.iter().map(|p| records::KeyRecord::from_policy(p, 0)).collect()
+    }
+
+    /// Provider health shared with other instances (when Redis is configured): the control thread
+    /// announces what it avoids and routes around what others avoid.
+    pub fn shared_health(&self) -> Option<Arc<crate::health::remote::SharedHealth>> {
+        self.inner.shared.as_ref().map(|link| Arc::clone(&link.health))
     }
 
     /// Whether shared enforcement is on (Redis configured and reachable now).

@@ -36,6 +36,9 @@ const MAX_BATCH: usize = 512;
 /// How often key records are re-read and a lost connection retried.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 const RECONNECT_EVERY: Duration = Duration::from_millis(200);
+/// How often provider health is announced and others' read: with the control thread's tick on each
+/// side, an ejection on one instance reaches every other well within a second.
+const HEALTH_SYNC_EVERY: Duration = Duration::from_millis(50);
 
 pub enum AdmitReply {
     Admitted(Held),
@@ -77,6 +80,8 @@ pub struct Link {
     local_share: f64,
     known: Mutex<HashMap<String, KnownSpend>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Provider health exchanged with the other instances through Redis.
+    pub health: Arc<crate::health::remote::SharedHealth>,
 }
 
 /// A reservation Redis holds.
@@ -113,6 +118,7 @@ impl Link {
             local_share: settings.local_share,
             known: Mutex::new(HashMap::new()),
             thread: Mutex::new(None),
+            health: Arc::default(),
         });
         let mut thread = GovernanceThread {
             link: Arc::clone(&link),
@@ -128,6 +134,7 @@ impl Link {
             unsent_charges: HashMap::new(),
             next_connect: Instant::now(),
             next_refresh: Instant::now(),
+            next_health_sync: Instant::now(),
             said_unreachable: false,
         };
         // The first connection is made before workers start, so a gateway whose Redis is up starts shared.
@@ -215,6 +222,7 @@ struct GovernanceThread {
     unsent_charges: HashMap<(String, u64, u64), (Windows, Usage)>,
     next_connect: Instant,
     next_refresh: Instant,
+    next_health_sync: Instant,
     /// Whether the log last said Redis is unreachable (so each outage is said once, and its end).
     said_unreachable: bool,
 }
@@ -230,7 +238,7 @@ impl GovernanceThread {
         loop {
             let mut batch = Vec::new();
             let mut stopping = false;
-            match self.receiver.recv_timeout(RECONNECT_EVERY) {
+            match self.receiver.recv_timeout(HEALTH_SYNC_EVERY) {
                 Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => stopping = true,
                 Ok(command) => batch.push(command),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -245,6 +253,7 @@ impl GovernanceThread {
             self.ensure_connected();
             self.process(batch);
             self.refresh_records_if_due();
+            self.sync_health_if_due();
             if stopping {
                 let owed = self.retry.len() + self.unsent_charges.len();
                 if owed > 0 {
@@ -546,6 +555,61 @@ impl GovernanceThread {
             Ok(list) => self.keys.set_recorded(list.iter().filter_map(records::KeyRecord::to_policy).collect()),
             Err(e) => self.lost(&e),
         }
+    }
+}
+
+/// Provider health through Redis: one key per avoided endpoint, `PREFIX:health:PROVIDER:MODEL`,
+/// holding `UNTIL_MS INSTANCE` and expiring at `UNTIL_MS`; every instance writes what it avoids and
+/// reads every endpoint of its config in the same pipeline.
+impl GovernanceThread {
+    fn sync_health_if_due(&mut self) {
+        if Instant::now() < self.next_health_sync {
+            return;
+        }
+        self.next_health_sync = Instant::now() + HEALTH_SYNC_EVERY;
+        if self.connection.is_none() {
+            return;
+        }
+        if let Err(e) = self.sync_health() {
+            self.lost(&e);
+        }
+    }
+
+    fn sync_health(&mut self) -> io::Result<()> {
+        let (avoided, endpoints) = self.link.health.outgoing();
+        if endpoints.is_empty() {
+            return Ok(());
+        }
+        let now = crate::clock::unix_now_ms();
+        let key = |name: &str| format!("{}:health:{name}", self.prefix);
+        let mut out = Vec::new();
+        for (name, until) in &avoided {
+            let value = format!("{until} {}", self.link.instance);
+            let ttl = until.saturating_sub(now).max(1).to_string();
+            resp::encode(&["SET", &key(name), &value, "PX", &ttl], &mut out);
+        }
+        let mut lookup = vec!["MGET".to_string()];
+        lookup.extend(endpoints.iter().map(|name| key(name)));
+        resp::encode(&lookup, &mut out);
+        let connection = self.connection.as_mut().expect("checked by the caller");
+        connection.write_all(&out)?;
+        for _ in &avoided {
+            connection.read_reply()?;
+        }
+        let found = connection.read_reply()?;
+        let mut remote = HashMap::new();
+        for (name, value) in endpoints.into_iter().zip(found.items()) {
+            let Some(text) = value.as_text() else { continue };
+            let Some((until, instance)) = text.split_once(' ') else { continue };
+            match until.parse::<u64>() {
+                Ok(until) if instance != self.link.instance && until > now => {
+                    remote.insert(name, until);
+                }
+                _ => {}
+            }
+        }
+        self.link.health.set_remote(remote);
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod aggregator;
 pub mod ejection;
 pub mod recorder;
+pub mod remote;
 
 use std::time::Instant;
 

@@ -2,8 +2,8 @@
 //! to the tick task as a `HealthReport`, and keeps a small local view so this worker reacts at once
 //! to what it saw itself (a failure streak, a `Retry-After`) before the control thread's next table.
 
+use hashbrown::HashMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::{EndpointDelta, EndpointId, EndpointState, HealthReport, HealthTable, Outcome, record_micros};

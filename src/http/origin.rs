@@ -17,6 +17,13 @@ pub struct PoolKey {
     pub port: u16,
 }
 
+/// For map lookups that insert a copy only when the key is new (`entry_ref`).
+impl From<&PoolKey> for PoolKey {
+    fn from(key: &PoolKey) -> PoolKey {
+        key.clone()
+    }
+}
+
 impl fmt::Display for PoolKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = match self.scheme {

@@ -247,6 +247,8 @@ struct Line<'a> {
     cost_usd_micros: u64,
     bytes_in: u64,
     bytes_out: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<&'static str>,
 }
 
 impl<'a> From<&'a CallRecord> for Line<'a> {
@@ -286,6 +288,7 @@ impl<'a> From<&'a CallRecord> for Line<'a> {
             cost_usd_micros: c.cost_micros,
             bytes_in: c.bytes_in,
             bytes_out: c.bytes_out,
+            cache: c.cache,
         }
     }
 }

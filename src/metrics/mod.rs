@@ -14,8 +14,9 @@ pub mod timeline;
 pub mod usage;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::time::Duration;
+
+use hashbrown::{Equivalent, HashMap};
 
 use hdrhistogram::Histogram;
 
@@ -66,6 +67,13 @@ pub struct CallRecord {
     pub cost_micros: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The request's W3C trace context: the client's trace or one started here; none when the
+    /// client sent no valid `traceparent` and tracing is off.
+    pub trace: Option<crate::trace_context::TraceContext>,
+    /// How the response cache met this call (`hit`, `miss`, `bypass`); `None` when it is off.
+    pub cache: Option<&'static str>,
+    /// What a cache hit saved: the cost of the call that stored the answer.
+    pub cache_saved_micros: u64,
 }
 
 /// One provider attempt of a call, as the access log and the AI SDK's routing metadata show it.
@@ -133,6 +141,99 @@ pub struct LatencyLabels {
     pub provider: String,
 }
 
+/// The label sets above, borrowed from a call: a recorded call finds its counters without building
+/// owned strings, so recording allocates only the first time a label set is seen.
+#[derive(Hash)]
+struct RequestLabelsRef<'a> {
+    front_door: &'static str,
+    model: &'a str,
+    provider: &'a str,
+    status_class: &'static str,
+}
+
+impl Equivalent<RequestLabels> for RequestLabelsRef<'_> {
+    fn equivalent(&self, key: &RequestLabels) -> bool {
+        self.front_door == key.front_door
+            && self.model == key.model
+            && self.provider == key.provider
+            && self.status_class == key.status_class
+    }
+}
+
+impl From<&RequestLabelsRef<'_>> for RequestLabels {
+    fn from(r: &RequestLabelsRef<'_>) -> RequestLabels {
+        RequestLabels {
+            front_door: r.front_door,
+            model: r.model.to_string(),
+            provider: r.provider.to_string(),
+            status_class: r.status_class,
+        }
+    }
+}
+
+#[derive(Hash)]
+struct SpendLabelsRef<'a> {
+    model: &'a str,
+    provider: &'a str,
+    key: &'a str,
+}
+
+impl Equivalent<SpendLabels> for SpendLabelsRef<'_> {
+    fn equivalent(&self, key: &SpendLabels) -> bool {
+        self.model == key.model && self.provider == key.provider && self.key == key.key
+    }
+}
+
+impl From<&SpendLabelsRef<'_>> for SpendLabels {
+    fn from(r: &SpendLabelsRef<'_>) -> SpendLabels {
+        SpendLabels { model: r.model.to_string(), provider: r.provider.to_string(), key: r.key.to_string() }
+    }
+}
+
+#[derive(Hash)]
+struct LatencyLabelsRef<'a> {
+    front_door: &'static str,
+    model: &'a str,
+    provider: &'a str,
+}
+
+impl Equivalent<LatencyLabels> for LatencyLabelsRef<'_> {
+    fn equivalent(&self, key: &LatencyLabels) -> bool {
+        self.front_door == key.front_door && self.model == key.model && self.provider == key.provider
+    }
+}
+
+impl From<&LatencyLabelsRef<'_>> for LatencyLabels {
+    fn from(r: &LatencyLabelsRef<'_>) -> LatencyLabels {
+        LatencyLabels { front_door: r.front_door, model: r.model.to_string(), provider: r.provider.to_string() }
+    }
+}
+
+/// Attempts per provider and outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttemptLabels {
+    pub provider: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Hash)]
+struct AttemptLabelsRef<'a> {
+    provider: &'a str,
+    outcome: &'static str,
+}
+
+impl Equivalent<AttemptLabels> for AttemptLabelsRef<'_> {
+    fn equivalent(&self, key: &AttemptLabels) -> bool {
+        self.provider == key.provider && self.outcome == key.outcome
+    }
+}
+
+impl From<&AttemptLabelsRef<'_>> for AttemptLabels {
+    fn from(r: &AttemptLabelsRef<'_>) -> AttemptLabels {
+        AttemptLabels { provider: r.provider.to_string(), outcome: r.outcome }
+    }
+}
+
 /// The three latency histograms of one label set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LatencyHistograms {
@@ -176,7 +277,7 @@ pub struct MetricsDelta {
     pub worker: usize,
     pub requests: HashMap<RequestLabels, u64>,
     pub spend: HashMap<SpendLabels, Counters>,
-    pub attempts: HashMap<(String, &'static str), u64>,
+    pub attempts: HashMap<AttemptLabels, u64>,
     pub failovers: HashMap<String, u64>,
     /// Whole-process latency for the dashboard's percentiles (HDR: fine-grained, not aggregatable).
     pub latency: Histogram<u64>,
@@ -189,6 +290,19 @@ pub struct MetricsDelta {
     /// Cumulative pool counters per origin.
     pub pool: Vec<(String, crate::upstream::PoolCounters)>,
     pub driver: &'static str,
+    /// The response cache's counters since the last report, and its memory gauge.
+    pub cache: CacheCounters,
+}
+
+/// The response cache's counters: lookups by model label and result, what hits saved, what was
+/// stored and evicted, and (a gauge) the bytes the worker's memory tier holds.
+#[derive(Debug, Clone, Default)]
+pub struct CacheCounters {
+    pub lookups: HashMap<(String, &'static str), u64>,
+    pub saved_micros: u64,
+    pub stored_bytes: u64,
+    pub evictions: u64,
+    pub memory_bytes: u64,
 }
 
 /// A worker's recorder. Single-threaded; `RefCell`s only.
@@ -196,6 +310,8 @@ pub struct WorkerMetrics {
     worker: usize,
     delta: RefCell<MetricsDelta>,
     pub in_flight: Cell<u64>,
+    /// The response cache's memory gauge, sampled into each delta.
+    cache_memory_bytes: Cell<u64>,
 }
 
 fn empty_delta(worker: usize) -> MetricsDelta {
@@ -212,6 +328,7 @@ fn empty_delta(worker: usize) -> MetricsDelta {
         open_connections: 0,
         pool: Vec::new(),
         driver: "",
+        cache: CacheCounters::default(),
     }
 }
 
@@ -240,37 +357,34 @@ pub fn status_class(status: u16) -> &'static str {
 
 impl WorkerMetrics {
     pub fn new(worker: usize) -> WorkerMetrics {
-        WorkerMetrics { worker, delta: RefCell::new(empty_delta(worker)), in_flight: Cell::new(0) }
+        WorkerMetrics {
+            worker,
+            delta: RefCell::new(empty_delta(worker)),
+            in_flight: Cell::new(0),
+            cache_memory_bytes: Cell::new(0),
+        }
     }
 
-    /// Counts a finished request.
+    /// Counts a finished request. Allocates only for a label set seen for the first time.
     pub fn record(&self, call: &CallRecord) {
         let mut delta = self.delta.borrow_mut();
         let model = call.model_label();
         let provider = if call.provider.is_empty() { "none" } else { call.provider.as_str() };
-        let labels = RequestLabels {
-            front_door: call.front_door,
-            model: model.to_string(),
-            provider: provider.to_string(),
-            status_class: status_class(call.status),
-        };
-        *delta.requests.entry(labels).or_default() += 1;
-        let latency =
-            LatencyLabels { front_door: call.front_door, model: model.to_string(), provider: provider.to_string() };
-        observe_latency(delta.histograms.entry(latency).or_default(), call);
+        let labels =
+            RequestLabelsRef { front_door: call.front_door, model, provider, status_class: status_class(call.status) };
+        *delta.requests.entry_ref(&labels).or_default() += 1;
+        let latency = LatencyLabelsRef { front_door: call.front_door, model, provider };
+        observe_latency(delta.histograms.entry_ref(&latency).or_default(), call);
         for attempt in &call.attempts {
-            *delta.attempts.entry((attempt.provider.clone(), attempt.outcome.name())).or_default() += 1;
+            let labels = AttemptLabelsRef { provider: &attempt.provider, outcome: attempt.outcome.name() };
+            *delta.attempts.entry_ref(&labels).or_default() += 1;
         }
         if call.attempts.len() > 1 {
-            *delta.failovers.entry(model.to_string()).or_default() += call.attempts.len() as u64 - 1;
+            *delta.failovers.entry_ref(model).or_default() += call.attempts.len() as u64 - 1;
         }
         if !call.provider.is_empty() && (200..300).contains(&call.status) {
-            let spend = SpendLabels {
-                model: call.served_model.clone(),
-                provider: call.provider.clone(),
-                key: call.key.clone(),
-            };
-            let counters = delta.spend.entry(spend).or_default();
+            let spend = SpendLabelsRef { model: &call.served_model, provider: &call.provider, key: &call.key };
+            let counters = delta.spend.entry_ref(&spend).or_default();
             counters.requests += 1;
             match &call.usage {
                 Some(u) => {
@@ -288,6 +402,10 @@ impl WorkerMetrics {
                 }
                 None => counters.without_usage += 1,
             }
+        }
+        if let Some(result) = call.cache {
+            *delta.cache.lookups.entry((model.to_string(), result)).or_default() += 1;
+            delta.cache.saved_micros += call.cache_saved_micros;
         }
         record_micros(&mut delta.latency, micros(call.duration));
         if let Some(ttfb) = call.ttfb {
@@ -307,6 +425,16 @@ impl WorkerMetrics {
         delta.open_connections = open_connections;
         delta.pool = pool;
         delta.driver = driver;
+        delta.cache.memory_bytes = self.cache_memory_bytes.get();
         delta
+    }
+
+    /// The response cache stored an entry of `bytes`, evicting `evictions`; its memory tier now
+    /// holds `memory_bytes`.
+    pub fn note_cache_store(&self, bytes: u64, evictions: u64, memory_bytes: u64) {
+        let mut delta = self.delta.borrow_mut();
+        delta.cache.stored_bytes += bytes;
+        delta.cache.evictions += evictions;
+        self.cache_memory_bytes.set(memory_bytes);
     }
 }

@@ -23,13 +23,17 @@ struct WorkerGauges {
 pub struct Registry {
     requests: BTreeMap<RequestLabels, u64>,
     spend: BTreeMap<SpendLabels, Counters>,
-    attempts: BTreeMap<(String, &'static str), u64>,
+    attempts: BTreeMap<super::AttemptLabels, u64>,
     failovers: BTreeMap<String, u64>,
     histograms: BTreeMap<LatencyLabels, LatencyHistograms>,
     workers: Vec<WorkerGauges>,
     reloads: Reloads,
     /// Service-account token fetches by provider: successes, failures, the newest token's expiry.
     access_tokens: BTreeMap<String, TokenFetches>,
+    /// The response cache's totals (lookups by model and result, saved, stored, evicted).
+    cache: super::CacheCounters,
+    /// Each core's response-cache memory gauge.
+    cache_memory_bytes: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -71,6 +75,8 @@ impl Registry {
             workers: vec![WorkerGauges::default(); workers],
             reloads: Reloads::default(),
             access_tokens: BTreeMap::new(),
+            cache: super::CacheCounters::default(),
+            cache_memory_bytes: vec![0; workers],
         }
     }
 
@@ -120,6 +126,7 @@ impl Registry {
         for (labels, histograms) in delta.histograms {
             self.histograms.entry(labels).or_default().merge(&histograms);
         }
+        self.merge_cache(delta.worker, &delta.cache);
         if let Some(gauges) = self.workers.get_mut(delta.worker) {
             *gauges = WorkerGauges {
                 in_flight: delta.in_flight,
@@ -141,9 +148,58 @@ impl Registry {
         self.render_workers(&mut out);
         self.render_reloads(&mut out);
         self.render_access_tokens(&mut out);
+        self.render_cache(&mut out);
         render_health(&mut out, table, endpoint_keys);
         super::process::ProcessSample::read().render(&mut out);
         out
+    }
+
+    fn merge_cache(&mut self, worker: usize, delta: &super::CacheCounters) {
+        for (labels, n) in &delta.lookups {
+            *self.cache.lookups.entry(labels.clone()).or_default() += n;
+        }
+        self.cache.saved_micros += delta.saved_micros;
+        self.cache.stored_bytes += delta.stored_bytes;
+        self.cache.evictions += delta.evictions;
+        if let Some(gauge) = self.cache_memory_bytes.get_mut(worker) {
+            *gauge = delta.memory_bytes;
+        }
+    }
+
+    /// The response cache's series, once it has seen a request (absent while it is off).
+    fn render_cache(&self, out: &mut String) {
+        if self.cache.lookups.is_empty() {
+            return;
+        }
+        let name = "corelay_cache_requests_total";
+        header(out, name, "counter", "Model calls by response-cache result (hit, miss, bypass) and requested model.");
+        let mut lookups: Vec<_> = self.cache.lookups.iter().collect();
+        lookups.sort();
+        for ((model, result), n) in lookups {
+            sample(out, name, &[("model", model), ("result", result)], *n);
+        }
+        let totals = [
+            (
+                "corelay_cache_saved_usd_micros_total",
+                "What cache hits would have cost (micro-dollars).",
+                self.cache.saved_micros,
+            ),
+            ("corelay_cache_stored_bytes_total", "Bytes of answers stored in the cache.", self.cache.stored_bytes),
+            (
+                "corelay_cache_evictions_total",
+                "Entries evicted from memory to stay within its bound.",
+                self.cache.evictions,
+            ),
+        ];
+        for (name, help, value) in totals {
+            header(out, name, "counter", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+        let name = "corelay_cache_memory_bytes";
+        header(out, name, "gauge", "Bytes the response cache holds in memory, per core.");
+        for (core, bytes) in self.cache_memory_bytes.iter().enumerate() {
+            sample(out, name, &[("core", &core.to_string())], *bytes);
+        }
     }
 
     fn render_reloads(&self, out: &mut String) {
@@ -203,7 +259,7 @@ impl Registry {
             sample(out, "corelay_requests_total", &labels, *n);
         }
         header(out, "corelay_upstream_attempts_total", "counter", "Attempts at providers by outcome.");
-        for ((provider, outcome), n) in &self.attempts {
+        for (super::AttemptLabels { provider, outcome }, n) in &self.attempts {
             sample(out, "corelay_upstream_attempts_total", &[("provider", provider), ("outcome", outcome)], *n);
         }
         header(out, "corelay_failovers_total", "counter", "Attempts beyond the first, by requested model.");

@@ -44,19 +44,24 @@ pub fn request(provider: &ResolvedProvider, operation: Operation, body: &[u8], s
     };
     let accept: &[u8] = if stream { b"text/event-stream" } else { b"application/json" };
     let mut authorization = Vec::new();
-    let mut headers: Vec<(&str, &[u8])> =
-        vec![("content-type", b"application/json"), ("accept", accept), ("user-agent", USER_AGENT.as_bytes())];
-    match (&provider.api_key, provider.kind) {
-        (Some(key), ProviderKind::Azure) => headers.push(("api-key", key.expose().as_bytes())),
+    let credential: Option<(&str, &[u8])> = match (&provider.api_key, provider.kind) {
+        (Some(key), ProviderKind::Azure) => Some(("api-key", key.expose().as_bytes())),
         (Some(key), _) => {
             authorization.extend_from_slice(b"Bearer ");
             authorization.extend_from_slice(key.expose().as_bytes());
-            headers.push(("authorization", &authorization));
+            Some(("authorization", &authorization))
         }
-        (None, _) => {}
-    }
+        (None, _) => None,
+    };
+    let headers: [(&str, &[u8]); 4] = [
+        ("content-type", b"application/json"),
+        ("accept", accept),
+        ("user-agent", USER_AGENT.as_bytes()),
+        credential.unwrap_or(("", b"")),
+    ];
+    let headers = if credential.is_some() { &headers[..] } else { &headers[..3] };
     let mut out = Vec::with_capacity(512 + body.len());
-    write_request_head(&mut out, "POST", &target, &provider.origin.authority, &headers, Some(body.len() as u64));
+    write_request_head(&mut out, "POST", &target, &provider.origin.authority, headers, Some(body.len() as u64));
     out.extend_from_slice(body);
     out
 }

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::WorkerContext;
+use super::cached;
 use super::client::{ClientConn, Request};
 use super::relay;
 use super::serving::{
@@ -101,9 +102,18 @@ async fn native_or_translated(
         Err(error) => return Err(error),
     };
     let plan = Plan::PassThrough { request: &request, fields: &fields, ir: ir.as_ref(), operation, front_door };
-    let admitted = admit(cx, request.key.as_ref(), &fields.model, &mut candidates, request.body.len()).await?;
-    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, request.head.keep_alive, call).await;
+    let asked = cached::Asked::of(&request, front_door, &fields.model, fields.stream);
+    let cache = cached::lookup(cx, call, &asked).await;
+    if let cached::Lookup::Hit(entry) = &cache {
+        return cached::replay(conn, call, entry, request.head.keep_alive).await;
+    }
+    let admitted =
+        admit(cx, request.key.as_ref(), &fields.model, &mut candidates, (request.body.len(), fields.max_tokens))
+            .await?;
+    let keep_alive = request.head.keep_alive;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, keep_alive, call, cache.capture()).await;
     settle(admitted, call);
+    cached::store(cx, call, cache);
     result
 }
 
@@ -143,8 +153,10 @@ async fn pass_through(
         return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
     }
     let plan = Plan::PassThrough { request: &request, fields: &fields, ir: None, operation, front_door };
-    let admitted = admit(cx, request.key.as_ref(), &fields.model, &mut candidates, request.body.len()).await?;
-    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await;
+    let admitted =
+        admit(cx, request.key.as_ref(), &fields.model, &mut candidates, (request.body.len(), fields.max_tokens))
+            .await?;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call, None).await;
     settle(admitted, call);
     result
 }
@@ -225,9 +237,16 @@ pub async fn handle_ai_sdk(
     .with_headers(|name| head.header(name));
     let mut candidates = candidates(cx, snapshot, &ir.model, &options)?;
     let plan = Plan::Translated { ir: &ir, front_door: FrontDoor::AiSdk(spec) };
-    let admitted = admit(cx, request.key.as_ref(), &ir.model, &mut candidates, request.body.len()).await?;
-    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call).await;
+    let cache = cached::lookup(cx, call, &cached::Asked::of(&request, plan.front_door(), &ir.model, ir.stream)).await;
+    if let cached::Lookup::Hit(entry) = &cache {
+        return cached::replay(conn, call, entry, head.keep_alive).await;
+    }
+    let admitted =
+        admit(cx, request.key.as_ref(), &ir.model, &mut candidates, (request.body.len(), ir.max_tokens.map(u64::from)))
+            .await?;
+    let result = run_attempts(cx, conn, snapshot, &plan, &candidates, head.keep_alive, call, cache.capture()).await;
     settle(admitted, call);
+    cached::store(cx, call, cache);
     result
 }
 
@@ -239,11 +258,11 @@ async fn admit(
     key: Option<&KeyRef>,
     model: &str,
     candidates: &mut Vec<Candidate<'_>>,
-    body_bytes: usize,
+    (body_bytes, max_tokens): (usize, Option<u64>),
 ) -> Result<Option<Reservation>, GatewayError> {
     let (Some(governor), Some(key)) = (cx.governor.as_ref(), key) else { return Ok(None) };
     candidates.retain(|c| c.model.id == model || key.policy.allows_model(&c.model.id));
-    let estimate = governor.estimate(body_bytes, None, candidates.iter().map(|c| &c.endpoint.price));
+    let estimate = governor.estimate(body_bytes, max_tokens, candidates.iter().map(|c| &c.endpoint.price));
     match governor.admit(key, model, crate::clock::unix_now_ms(), estimate).await {
         Ok(reservation) => Ok(Some(reservation)),
         Err(denial) => {
@@ -329,7 +348,9 @@ impl Plan<'_> {
 }
 
 /// Tries candidates in order until one serves, within the deadline, `max_attempts` and the retry
-/// budget; when none does, the last failure is the answer.
+/// budget; when none does, the last failure is the answer. `capture` copies the answer for the
+/// response cache.
+#[allow(clippy::too_many_arguments)]
 async fn run_attempts(
     cx: &WorkerContext,
     conn: &mut ClientConn,
@@ -338,9 +359,11 @@ async fn run_attempts(
     candidates: &[Candidate<'_>],
     keep_alive: bool,
     call: &RefCell<CallRecord>,
+    capture: Option<&RefCell<crate::cache::Capture>>,
 ) -> Result<bool, GatewayError> {
     let deadline = Instant::now() + cx.settings().routing.deadline;
-    let context = CallContext { cx, snapshot, call, deadline, keep_alive, front_door: plan.front_door() };
+    let front_door = plan.front_door();
+    let context = CallContext { cx, snapshot, call, deadline, keep_alive, front_door, capture };
     cx.retry_budget.borrow().deposit();
     let mut last_failure = None;
     let mut attempts = 0;
@@ -367,7 +390,8 @@ async fn run_attempts(
         }
     }
     let failure = last_failure.expect("at least one candidate was tried");
-    relay::send_failure(conn, failure, attempts, keep_alive, plan.front_door()).await
+    let cache = call.borrow().cache;
+    relay::send_failure(conn, failure, attempts, keep_alive, plan.front_door(), cache).await
 }
 
 fn request_error(e: crate::chat::RequestError) -> GatewayError {

@@ -35,6 +35,9 @@ pub struct ClientConn {
     /// The worker's lifecycle: once it drains, every response head says `connection: close`, also
     /// those of requests that were already in flight when the drain began.
     pub lifecycle: Option<std::rc::Rc<super::lifecycle::Lifecycle>>,
+    /// The current request's `traceparent` (its span in the gateway), sent with the next response
+    /// head only; empty when the request has no trace context.
+    pub traceparent: String,
 }
 
 impl ClientConn {
@@ -48,6 +51,7 @@ impl ClientConn {
             written: 0,
             listener: super::listener::Listener::Both,
             lifecycle: None,
+            traceparent: String::new(),
         }
     }
 
@@ -59,9 +63,13 @@ impl ClientConn {
             write_response_head(&mut self.out, status, headers, framing, keep_alive);
             return;
         }
-        let mut all: Vec<(&str, &[u8])> = Vec::with_capacity(headers.len() + 1);
+        let traceparent = std::mem::take(&mut self.traceparent);
+        let mut all: Vec<(&str, &[u8])> = Vec::with_capacity(headers.len() + 2);
         all.extend_from_slice(headers);
         all.push(("x-request-id", self.request_id.as_bytes()));
+        if !traceparent.is_empty() {
+            all.push(("traceparent", traceparent.as_bytes()));
+        }
         write_response_head(&mut self.out, status, &all, framing, keep_alive);
     }
 

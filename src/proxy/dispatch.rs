@@ -26,7 +26,7 @@ pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head:
     };
     let snapshot = cx.snapshot();
     let Err(error) = authorize(cx, &snapshot, head) else { return false };
-    conn.request_id = request_id(cx, head);
+    set_request_id(cx, head, &mut conn.request_id);
     let started = Instant::now();
     log_error(cx, &error);
     let written_before = conn.written;
@@ -62,7 +62,7 @@ fn model_call_door(head: &RequestHead) -> Option<FrontDoor> {
 
 /// Handles one request. Returns whether the connection may carry another.
 pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, mut request: Request) -> bool {
-    conn.request_id = request_id(cx, &request.head);
+    set_request_id(cx, &request.head, &mut conn.request_id);
     // While draining, every response says `connection: close` so clients move to another instance.
     request.head.keep_alive &= !cx.lifecycle.is_draining();
     let keep_alive = request.head.keep_alive;
@@ -139,6 +139,8 @@ enum Route {
     /// A hosted-gateway path Corelay does not serve, with why (404).
     NotServed,
     Unknown,
+    /// `/admin/keys` and below: virtual keys over HTTP (`admin_keys` checks the method).
+    AdminKeys,
 }
 
 /// Paths served, by method: the one table the dispatcher and the early key check read.
@@ -160,6 +162,8 @@ fn route_of(head: &RequestHead) -> Route {
         "/v1/embeddings" => Some((post, Route::ModelCall(FrontDoor::OpenAiEmbeddings))),
         "/v1/responses" => Some((post, Route::ModelCall(FrontDoor::OpenAiResponses))),
         "/v1/credits" | "/v1/report" | "/v1/generation" => Some((true, Route::NotServed)),
+        "/admin/keys" => Some((true, Route::AdminKeys)),
+        _ if path.starts_with("/admin/keys/") => Some((true, Route::AdminKeys)),
         _ => ai_sdk_route_of(head, post, read),
     };
     match by_path {
@@ -193,6 +197,7 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
     match route_of(head) {
         Route::ModelCall(door) => api_call(cx, conn, request, door).await,
         Route::AdminReload => admin_reload(cx, conn, &request).await,
+        Route::AdminKeys => super::admin_keys::handle(cx, conn, &request).await,
         Route::Healthz => respond_json(conn, b"{\"status\":\"ok\"}", head.keep_alive, is_head).await,
         Route::Models => {
             let snapshot = cx.snapshot();
@@ -298,11 +303,14 @@ async fn api_call(
     let snapshot = cx.snapshot();
     let started = Instant::now();
     let keep_alive = request.head.keep_alive;
+    let trace = cx.start_trace(&request.head);
+    conn.traceparent = trace.map(|t| t.traceparent()).unwrap_or_default();
     let call = RefCell::new(CallRecord {
         request_id: conn.request_id.clone(),
         started: Some(started),
         front_door: front_door.name(),
         bytes_in: request.body.len() as u64,
+        trace,
         ..CallRecord::default()
     });
     note_request_line(cx, conn, &request.head, &mut call.borrow_mut());
@@ -348,6 +356,9 @@ async fn api_call(
     }
     if let Some(history) = &cx.history {
         history.record(&record);
+    }
+    if let Some(exporter) = &cx.telemetry {
+        exporter.export(&record);
     }
     Ok(reusable)
 }
@@ -425,12 +436,16 @@ fn ai_sdk_spec(head: &RequestHead, header: &str, prefix: &str) -> crate::api::ai
     from_header.or_else(|| SpecVersion::from_path_prefix(prefix)).unwrap_or_default()
 }
 
-/// The client's `x-request-id` when it is a sane token, else a new one unique to this process.
-fn request_id(cx: &WorkerContext, head: &RequestHead) -> String {
+/// The client's `x-request-id` when it is a sane token, else a new one unique to this process,
+/// written into the connection's buffer.
+fn set_request_id(cx: &WorkerContext, head: &RequestHead, id: &mut String) {
     let given = head.header("x-request-id").and_then(|v| std::str::from_utf8(v).ok());
     match given {
-        Some(id) if (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_string(),
-        _ => cx.new_request_id(),
+        Some(given) if (1..=128).contains(&given.len()) && given.bytes().all(|b| b.is_ascii_graphic()) => {
+            id.clear();
+            id.push_str(given);
+        }
+        _ => cx.write_new_request_id(id),
     }
 }
 

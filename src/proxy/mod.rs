@@ -4,6 +4,8 @@
 //! Runs inside one worker. Owns no sockets beyond the client connection it is handed; upstream
 //! connections come from `upstream`.
 
+mod admin_keys;
+mod cached;
 mod chat;
 mod client;
 pub mod connection;
@@ -103,6 +105,7 @@ pub struct PreparedConfig {
     budget: (f64, f64),
     eject_after: u64,
     workers: usize,
+    cache_policy: crate::cache::Policy,
 }
 
 /// Everything one worker's requests share. Single-threaded: `Rc` and `RefCell`, never locks.
@@ -131,6 +134,10 @@ pub struct WorkerContext {
     access_tokens: RefCell<crate::credentials::vertex::TokenTable>,
     /// The request history (`[history]`): every finished call, and `/v1/stats` range queries.
     pub history: Option<crate::history::History>,
+    /// The trace exporter, when tracing is on: finished calls go to it, and it sets the sampling.
+    pub telemetry: Option<crate::telemetry::Exporter>,
+    /// The response cache: this worker's memory tier and its link to Redis.
+    pub cache: crate::cache::WorkerCache,
 }
 
 impl WorkerContext {
@@ -157,6 +164,8 @@ impl WorkerContext {
             requests_seen: Cell::new(0),
             access_tokens: RefCell::default(),
             history: None,
+            telemetry: None,
+            cache: crate::cache::WorkerCache::new(c),
         })
     }
 
@@ -189,6 +198,18 @@ impl WorkerContext {
         self
     }
 
+    /// Connects the context to the trace exporter.
+    pub fn with_telemetry(mut self, exporter: Option<crate::telemetry::Exporter>) -> Self {
+        self.telemetry = exporter;
+        self
+    }
+
+    /// The request's trace context, from the client's `traceparent` and whether tracing is on.
+    pub fn start_trace(&self, head: &crate::http::request::RequestHead) -> Option<crate::trace_context::TraceContext> {
+        let sample_ratio = self.telemetry.as_ref().map(|t| t.sample_ratio());
+        crate::trace_context::TraceContext::start(head.header("traceparent"), sample_ratio)
+    }
+
     pub fn metrics_text(&self) -> std::sync::Arc<str> {
         std::sync::Arc::clone(&self.metrics_text.borrow())
     }
@@ -203,10 +224,14 @@ impl WorkerContext {
     }
 
     /// `{worker}-{sequence}-{random}` in hex: unique within the process, cheap to make.
-    pub fn new_request_id(&self) -> String {
+    /// Writes a new request id, unique to this process, into `id` (its buffer reused: no allocation
+    /// per request).
+    pub fn write_new_request_id(&self, id: &mut String) {
+        use std::fmt::Write;
         let seen = self.requests_seen.get() + 1;
         self.requests_seen.set(seen);
-        format!("{:x}-{seen:x}-{:08x}", self.worker_id, self.next_random() as u32)
+        id.clear();
+        let _ = write!(id, "{:x}-{seen:x}-{:08x}", self.worker_id, self.next_random() as u32);
     }
 
     /// Connects the context to its control thread.
@@ -243,6 +268,7 @@ impl WorkerContext {
             budget: (c.routing.retry_budget_ratio, c.routing.retry_budget_min_per_sec),
             eject_after: u64::from(c.health.eject_consecutive_failures),
             workers,
+            cache_policy: crate::cache::Policy::from_config(c),
         })
     }
 
@@ -258,6 +284,7 @@ impl WorkerContext {
         self.pool.set_settings(prepared.pool);
         let (ratio, min_per_sec) = prepared.budget;
         *self.retry_budget.borrow_mut() = RetryBudget::new(ratio, min_per_sec, Instant::now());
+        self.cache.set_policy(prepared.cache_policy);
         *self.snapshot.borrow_mut() = Rc::new(Snapshot::new(Rc::new(prepared.routes), health));
     }
 
@@ -293,5 +320,6 @@ fn pool_settings(config: &ResolvedConfig) -> PoolSettings {
     PoolSettings {
         max_idle_per_host: config.config.pool.max_idle_per_host,
         idle_timeout: Duration::from_millis(config.config.pool.idle_timeout_ms),
+        liveness_check_after: crate::upstream::LIVENESS_CHECK_AFTER,
     }
 }

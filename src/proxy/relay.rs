@@ -58,6 +58,11 @@ pub async fn relay_buffered(
     }
     conn.write_head(status, &headers, OutFraming::Length(payload.len() as u64), serving.keep_alive);
     conn.out.extend_from_slice(payload);
+    if is_success && reshaped.is_none() {
+        serving.tap(payload);
+        let content_type = head.header("content-type").unwrap_or(b"application/json");
+        serving.tap_end(crate::cache::Ending { status, content_type, stream: false, usage_comment: false });
+    }
     Ok(conn.flush().await.is_ok() && serving.keep_alive)
 }
 
@@ -100,18 +105,23 @@ pub(super) fn error_message(data: &[u8]) -> Option<String> {
         .or_else(|| sonic_rs::get(data, &["error"]).ok().map(|e| e.as_raw_str().chars().take(200).collect()))
 }
 
-/// Every attempt failed: the client gets the last failure, with how many attempts were made.
+/// Every attempt failed: the client gets the last failure, with how many attempts were made (and
+/// `x-corelay-cache` when the response cache is on).
 pub async fn send_failure(
     conn: &mut ClientConn,
     failure: Failure,
     attempts: usize,
     keep_alive: bool,
     front_door: crate::api::FrontDoor,
+    cache: Option<&'static str>,
 ) -> Result<bool, GatewayError> {
     let attempts = attempts.to_string();
+    let mut headers: Vec<(&str, &[u8])> = vec![("x-corelay-attempts", attempts.as_bytes())];
+    if let Some(cache) = cache {
+        headers.push(("x-corelay-cache", cache.as_bytes()));
+    }
     match failure {
         Failure::Status { status, retry_after, content_type, body } => {
-            let mut headers: Vec<(&str, &[u8])> = vec![("x-corelay-attempts", attempts.as_bytes())];
             if let Some(v) = &content_type {
                 headers.push(("content-type", v));
             }
@@ -125,8 +135,7 @@ pub async fn send_failure(
         Failure::Error(error) => {
             log::warn!("all {attempts} attempt(s) failed: {error}");
             let body = front_door.gateway_error_body(&error);
-            let headers: [(&str, &[u8]); 2] =
-                [("content-type", b"application/json"), ("x-corelay-attempts", attempts.as_bytes())];
+            headers.insert(0, ("content-type", b"application/json"));
             conn.write_head(error.status(), &headers, OutFraming::Length(body.len() as u64), keep_alive);
             conn.out.extend_from_slice(&body);
             Ok(conn.flush().await.is_ok() && keep_alive)

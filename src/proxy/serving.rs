@@ -50,6 +50,24 @@ pub struct Serving<'a> {
     pub include_usage: bool,
     /// The client's format.
     pub front_door: crate::api::FrontDoor,
+    /// Where the answer is copied while it is sent, when the response cache will store it.
+    pub capture: Option<&'a RefCell<crate::cache::Capture>>,
+}
+
+impl Serving<'_> {
+    /// Copies bytes sent to the client into the cache's capture (when this answer is cached).
+    pub fn tap(&self, bytes: &[u8]) {
+        if let Some(capture) = self.capture {
+            capture.borrow_mut().push(bytes);
+        }
+    }
+
+    /// The captured answer ended cleanly and may be stored.
+    pub fn tap_end(&self, ending: crate::cache::Ending<'_>) {
+        if let Some(capture) = self.capture {
+            capture.borrow_mut().complete(ending);
+        }
+    }
 }
 
 /// The request's side of every attempt: the worker, the routes it was planned on, its record, its
@@ -63,6 +81,8 @@ pub struct CallContext<'a> {
     pub keep_alive: bool,
     /// The client's format.
     pub front_door: crate::api::FrontDoor,
+    /// The response cache's copy of the answer, when it will be stored.
+    pub capture: Option<&'a RefCell<crate::cache::Capture>>,
 }
 
 /// One attempt at one candidate, from its start: what is recorded whichever way it ends.
@@ -103,7 +123,7 @@ impl<'a> AttemptRun<'a> {
     pub async fn send(&self, prepared: Result<Vec<u8>, GatewayError>) -> Result<(UpstreamResponse, Duration), Attempt> {
         let cx = self.call.cx;
         let provider = &self.candidate.endpoint.provider;
-        let request = match prepared {
+        let mut request = match prepared {
             Ok(request) => request,
             // No credential (a service account without a valid token): the provider cannot be
             // called at all, which to health is as good as unreachable.
@@ -113,6 +133,10 @@ impl<'a> AttemptRun<'a> {
             }
             Err(invalid) => return Err(Attempt::Failed(Failure::Error(invalid))),
         };
+        // This attempt's span is the upstream parent; its index is the attempts recorded so far.
+        if let Some(trace) = &self.call.call.borrow().trace {
+            trace.forward(&mut request, self.call.call.borrow().attempts.len());
+        }
         let settings = cx.settings();
         let tls = cx.tls();
         let exchange = crate::upstream::ExchangeContext {
@@ -153,6 +177,7 @@ impl<'a> AttemptRun<'a> {
             send_time: ttfb,
             include_usage,
             front_door: self.call.front_door,
+            capture: self.call.capture,
         }
     }
 
@@ -275,6 +300,9 @@ pub fn response_headers<'a>(
     headers.push(("x-corelay-overhead-us", meta.overhead_us.as_bytes()));
     if let Some(cost) = &meta.cost_micros {
         headers.push(("x-corelay-cost-usd-micros", cost.as_bytes()));
+    }
+    if let Some(cache) = serving.call.borrow().cache {
+        headers.push(("x-corelay-cache", cache.as_bytes()));
     }
     headers
 }

@@ -19,6 +19,7 @@ use super::serving::{
     Meta, Serving, fallback_answer_id, gateway_metadata, note_served, outcome_of, response_headers, usage_comment,
 };
 use crate::api::{FrontDoor, StreamEncoder};
+use crate::cache::Ending;
 use crate::chat::{ProviderError, ProviderErrorKind, StreamEvent};
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
@@ -291,10 +292,12 @@ pub async fn relay(
     }
     headers.push(("cache-control", b"no-cache"));
     conn.write_head(head.status, &headers, OutFraming::Chunked, serving.keep_alive);
+    let content_type = cached_content_type(serving, &headers);
     drop(headers);
     let mut failure = None;
     if !ended_while_holding {
         write_chunk(&mut conn.out, &out);
+        serving.tap(&out);
         out.clear();
         if conn.flush().await.is_err() {
             return Ok((Outcome::Success, false));
@@ -316,7 +319,18 @@ pub async fn relay(
     }
     note_served(serving, codec.usage(), body.waited());
     let clean = failure.is_none() && codec.is_clean();
-    if clean && codec.takes_usage_comment(serving) {
+    let with_usage_comment = clean && codec.takes_usage_comment(serving);
+    if clean {
+        serving.tap(&out);
+        let status = head.status;
+        serving.tap_end(Ending {
+            status,
+            content_type: &content_type,
+            stream: true,
+            usage_comment: with_usage_comment,
+        });
+    }
+    if with_usage_comment {
         usage_comment(&serving.call.borrow(), &mut out);
     }
     write_chunk(&mut conn.out, &out);
@@ -327,6 +341,17 @@ pub async fn relay(
         body.release(&cx.pool);
     }
     Ok((if clean { Outcome::Success } else { Outcome::StreamError }, flushed && clean && serving.keep_alive))
+}
+
+/// The stream's content type as the client got it, kept for the response cache (empty when the
+/// answer is not being cached).
+fn cached_content_type(serving: &Serving<'_>, headers: &[(&str, &[u8])]) -> Vec<u8> {
+    match serving.capture {
+        Some(_) => {
+            headers.iter().rev().find(|(name, _)| *name == "content-type").map_or_else(Vec::new, |(_, v)| v.to_vec())
+        }
+        None => Vec::new(),
+    }
 }
 
 /// A transition of the relay's state machine (checked in debug builds: only forward).
@@ -420,6 +445,7 @@ async fn stream(
         }
         if !out.is_empty() {
             write_chunk(&mut conn.out, out);
+            serving.tap(out);
             out.clear();
             if conn.flush().await.is_err() {
                 return Streamed::ClientGone;

@@ -160,5 +160,8 @@ async fn buffered(
     headers.push(("content-type", b"application/json"));
     conn.write_head(200, &headers, OutFraming::Length(json.len() as u64), serving.keep_alive);
     conn.out.extend_from_slice(&json);
+    serving.tap(&json);
+    let content_type = b"application/json";
+    serving.tap_end(crate::cache::Ending { status: 200, content_type, stream: false, usage_comment: false });
     Ok((Outcome::Success, conn.flush().await.is_ok() && serving.keep_alive))
 }

@@ -9,7 +9,7 @@ mod candidates;
 mod models_list;
 mod options;
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 

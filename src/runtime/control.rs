@@ -160,6 +160,8 @@ impl ControlLoop {
     /// Runs until stopped or until every worker is gone.
     pub fn run(mut self) {
         let mut next_tick = Instant::now() + self.tick;
+        // Another instance's new ejection is published at once, not a tick later.
+        let health_news = self.governor.shared_health().map_or_else(crossbeam_channel::never, |h| h.news());
         while !self.stop.is_stopped() {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             crossbeam_channel::select! {
@@ -180,6 +182,7 @@ impl ControlLoop {
                         let _ = reply.send(outcome);
                     }
                 },
+                recv(health_news) -> _ => self.publish(),
                 default(timeout) => {
                     self.publish();
                     next_tick = Instant::now() + self.tick;
@@ -221,7 +224,14 @@ impl ControlLoop {
     }
 
     fn publish(&mut self) {
-        let table = Arc::new(self.aggregator.tick(Instant::now()));
+        let mut table = self.aggregator.tick(Instant::now());
+        if let Some(shared) = self.governor.shared_health() {
+            // Others' ejections are folded in after this instance's own are noted, never re-announced.
+            let (now, now_unix_ms) = (Instant::now(), crate::clock::unix_now_ms());
+            shared.observe(&self.endpoint_keys, &table, now, now_unix_ms);
+            shared.apply(&self.endpoint_keys, &mut table, now, now_unix_ms);
+        }
+        let table = Arc::new(table);
         let mut text = self.registry.render(&table, &self.endpoint_keys);
         self.governor.render_metrics(&mut text);
         if let Some(history) = &self.history {
@@ -325,5 +335,8 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
     let history_path = |c: &Config| c.history.path.clone().unwrap_or_else(|| "(unset)".into());
     check("history.path", history_path(old), history_path(new));
     check("history.retention_days", old.history.retention_days.to_string(), new.history.retention_days.to_string());
+    check("[tracing]", old.tracing.describe(), new.tracing.describe());
+    let log = |c: &Config| format!("level {:?}, format {:?}", c.log.level, c.log.format);
+    check("[log] level/format", log(old), log(new));
     changes
 }

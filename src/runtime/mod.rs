@@ -67,6 +67,8 @@ pub struct Gateway {
     routes: Routes,
     /// The request-history writer, when `[history]` is on; stopped after the workers.
     history: Option<(crate::history::History, JoinHandle<()>)>,
+    /// The OTLP trace exporter's thread, when `[tracing] otlp_endpoint` is set.
+    telemetry: Option<(crate::telemetry::Exporter, JoinHandle<()>)>,
 }
 
 impl Gateway {
@@ -88,6 +90,9 @@ impl Gateway {
         let log_handle = access_log.as_ref().map(|(log, _)| log.clone());
         let history = start_history(&config)?;
         let history_handle = history.as_ref().map(|(history, _)| history.clone());
+        let telemetry = crate::telemetry::start(&config.config.tracing)
+            .map_err(|e| StartError::Control(format!("cannot start the trace exporter: {e}")))?;
+        let exporter = telemetry.as_ref().map(|(exporter, _)| exporter.clone());
         let governor = crate::governance::Governor::start(&config)
             .map_err(|e| StartError::Control(format!("cannot start governance: {e}")))?;
         // Before any worker serves, so Vertex service accounts work from the first request.
@@ -117,6 +122,7 @@ impl Gateway {
                 governor: governor.clone(),
                 access_tokens: access_tokens.clone(),
                 history: history_handle.clone(),
+                telemetry: exporter.clone(),
             };
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new()
@@ -160,6 +166,7 @@ impl Gateway {
             governor,
             routes,
             history,
+            telemetry,
         };
         for _ in 0..count {
             match ready_rx.recv() {
@@ -243,6 +250,19 @@ impl Gateway {
         if let Some((history, writer)) = self.history.take() {
             history.stop();
             let _ = writer.join();
+        }
+        // Likewise for traces: the exporter sends what is queued (bounded by its export timeout).
+        if let Some((exporter, thread)) = self.telemetry.take() {
+            exporter.stop();
+            let _ = thread.join();
+            let counters = exporter.counters();
+            let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(
+                exported_spans = load(&counters.exported_spans),
+                failed_spans = load(&counters.failed_spans),
+                dropped_calls = load(&counters.dropped_calls),
+                "trace export ended"
+            );
         }
         // No request is left to settle: the state file (or what Redis is owed) is complete.
         self.governor.shutdown();

@@ -58,6 +58,8 @@ pub struct WorkerSpec {
     pub access_tokens: Vec<crate::credentials::vertex::AccessToken>,
     /// The request-history writer, when `[history]` is on.
     pub history: Option<crate::history::History>,
+    /// The trace exporter, when tracing is on.
+    pub telemetry: Option<crate::telemetry::Exporter>,
 }
 
 /// After the grace period, how long cut streams get to send their error event.
@@ -120,7 +122,8 @@ async fn serve(spec: WorkerSpec, ready: Ready) {
             cx.with_control(spec.requests.clone())
                 .with_access_log(spec.access_log.clone())
                 .with_governor(spec.governor.clone())
-                .with_history(spec.history.clone()),
+                .with_history(spec.history.clone())
+                .with_telemetry(spec.telemetry.clone()),
         ),
         Err(e) => {
             let _ = ready.send(Err((id, format!("cannot build TLS configuration: {e}"))));

@@ -226,7 +226,11 @@ fn leading_type(payload: &[u8]) -> Option<&[u8]> {
 
 /// An OpenAI chunk whose choice says why it finished (`"finish_reason":null` does not count).
 fn has_finish_reason(payload: &[u8]) -> bool {
-    memchr::memmem::find_iter(payload, b"\"finish_reason\"").any(|at| {
+    // Built once: `memmem::find_iter` with a needle builds its searcher on every call, which cost
+    // more than the search itself on a 260-byte event.
+    static FINISH_REASON: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"finish_reason\""));
+    FINISH_REASON.find_iter(payload).any(|at| {
         let rest = trim_space(&payload[at + 15..]);
         rest.strip_prefix(b":").map(trim_space).is_some_and(|value| value.first() == Some(&b'"'))
     })

@@ -54,12 +54,24 @@ pub fn post_form(
     body: &[u8],
     timeout: Duration,
 ) -> Result<Answer, PostError> {
+    post(url, (FORM, "application/json"), extra_roots, body, timeout)
+}
+
+/// POSTs `body` to `url` with the given (content type, accept), trusting the Mozilla roots plus
+/// `extra_roots` for https (the token refresher's forms, the trace exporter's protobuf).
+pub fn post(
+    url: &str,
+    (content_type, accept): (&str, &str),
+    extra_roots: &[CertificateDer<'static>],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Answer, PostError> {
     let deadline = Instant::now() + timeout;
     let origin = Origin::parse_base_url(url).map_err(|why| PostError::Url { url: url.to_string(), why })?;
     let tcp = connect(&origin, timeout)?;
     tcp.set_read_timeout(Some(timeout))?;
     tcp.set_write_timeout(Some(timeout))?;
-    let request = form_request(&origin, body);
+    let request = post_request(&origin, (content_type, accept), body);
     match origin.key.scheme {
         Scheme::Http => exchange(tcp, &request, deadline, timeout),
         Scheme::Https => {
@@ -103,11 +115,18 @@ fn tls_config(extra_roots: &[CertificateDer<'static>]) -> Result<Arc<ClientConfi
     Ok(Arc::new(config))
 }
 
+const FORM: &str = "application/x-www-form-urlencoded";
+
+#[cfg(test)]
 fn form_request(origin: &Origin, body: &[u8]) -> Vec<u8> {
+    post_request(origin, (FORM, "application/json"), body)
+}
+
+fn post_request(origin: &Origin, (content_type, accept): (&str, &str), body: &[u8]) -> Vec<u8> {
     let target = if origin.base_path.is_empty() { "/" } else { origin.base_path.as_str() };
     let headers: [(&str, &[u8]); 4] = [
-        ("content-type", b"application/x-www-form-urlencoded"),
-        ("accept", b"application/json"),
+        ("content-type", content_type.as_bytes()),
+        ("accept", accept.as_bytes()),
         ("user-agent", concat!("corelay/", env!("CARGO_PKG_VERSION")).as_bytes()),
         ("connection", b"close"),
     ];

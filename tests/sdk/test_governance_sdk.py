@@ -1,9 +1,12 @@
 """Governed gateway keys seen by the official SDKs: a key over its RPM limit gets each SDK's rate-limit
 error class, and a model outside its list each SDK's permission error, both without the provider being
-called. The limits themselves are tested in tests/governance_*.rs; this file checks what clients see.
+called; the AI SDK (Node, tests/ai-sdk/governance.test.mjs) the same through its gateway provider. The
+limits themselves are tested in tests/governance_*.rs; this file checks what clients see.
 """
 
 import os
+import shutil
+import subprocess
 import tempfile
 import textwrap
 
@@ -11,10 +14,13 @@ import anthropic
 import openai
 import pytest
 
-from conftest import BIN_DIR, Child, _start_mock, _stop
+from conftest import BIN_DIR, ROOT, Child, _start_mock, _stop
 
 LIMITED = "gw-limited-key-0123456789"
 NARROW = "gw-narrow-key-0123456789"
+# A token rate no request fits in: every request is refused (429), whatever the minute.
+OVER_RATE = "gw-over-rate-key-0123456789"
+AI_SDK = ROOT / "tests" / "ai-sdk"
 
 
 def _config(mock_url):
@@ -40,6 +46,11 @@ def _config(mock_url):
         name = "narrow"
         key = "{NARROW}"
         models = ["other/*"]
+
+        [[keys]]
+        name = "over-rate"
+        key = "{OVER_RATE}"
+        tpm = 1
         """
     )
 
@@ -79,3 +90,22 @@ def test_anthropic_sdk_gets_its_permission_error(governed):
     with pytest.raises(anthropic.PermissionDeniedError) as raised:
         narrow.messages.create(model="acme/chat", max_tokens=9, messages=[{"role": "user", "content": "hi"}])
     assert raised.value.body["error"]["type"] == "permission_error"
+
+
+def test_the_ai_sdk_gets_its_rate_limit_and_forbidden_errors(governed):
+    node = shutil.which("node")
+    assert node, "node is required (the machine's Node.js)"
+    assert (AI_SDK / "node_modules" / "ai").is_dir(), "run: npm install --prefix tests/ai-sdk"
+    env = dict(
+        os.environ,
+        CORELAY_AI_SDK_BASE_URL=f"{governed}/v4/ai",
+        CORELAY_GOVERNED_MODEL="acme/chat",
+        CORELAY_RATE_LIMITED_KEY=OVER_RATE,
+        CORELAY_NARROW_KEY=NARROW,
+    )
+    run = subprocess.run(
+        [node, "--test", "--test-reporter=tap", str(AI_SDK / "governance.test.mjs")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "# pass 3" in run.stdout, run.stdout[-4000:]
