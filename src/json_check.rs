@@ -9,6 +9,8 @@
 //! Strict RFC 8259: one value, optional whitespace around it, UTF-8, no trailing commas, no
 //! comments, no leading zeros, no control characters in strings.
 
+use std::ops::Range;
+
 /// The deepest nesting Corelay accepts anywhere (serde_json's own limit, so nothing that serde_json
 /// would have parsed is refused). Real requests (JSON Schemas of tools included) stay far below it.
 pub const MAX_DEPTH: usize = 128;
@@ -55,15 +57,22 @@ impl Stack {
 }
 
 /// Checks that `bytes` are exactly one JSON value nested at most [`MAX_DEPTH`] deep.
+pub fn validate(bytes: &[u8]) -> Result<(), JsonFault> {
+    visit_members(bytes, |_, _| {})
+}
+
+/// [`validate`], telling `member` about each member of the top-level object as it goes: its key as
+/// written (quotes and escapes included) and the byte range of its value, in document order. One
+/// pass for "is this JSON, bounded in depth" and "where are the fields routing needs".
 ///
 /// Two alternating loops instead of one dispatch per token: "a value starts here" and "a value just
 /// ended", with an object's key and colon read in line where they must come. Passed-through stream
-/// events run through here once each, so the shape was chosen by `benches/sse_rewrite.rs`
-/// (`event/audit`) and loadtest/instructions.
-pub fn validate(bytes: &[u8]) -> Result<(), JsonFault> {
-    // UTF-8 is checked where it can occur: non-ASCII bytes outside strings are a syntax error
-    // anyway, and inside strings `string_end` checks each run of them.
+/// events run through here once each, so the shape was chosen by instruction counts
+/// (loadtest/instructions) and `benches/sse_rewrite.rs` (`event/audit`).
+pub fn visit_members(bytes: &[u8], mut member: impl FnMut(&[u8], Range<usize>)) -> Result<(), JsonFault> {
     let mut stack = Stack { is_object: [false; MAX_DEPTH], depth: 0 };
+    // The top-level member whose value is being read: its key and where its value starts.
+    let mut pending: Option<(Range<usize>, usize)> = None;
     let mut at = skip_whitespace(bytes, 0);
     loop {
         // A value starts at `at`.
@@ -75,7 +84,11 @@ pub fn validate(bytes: &[u8]) -> Result<(), JsonFault> {
                     stack.depth -= 1;
                     next + 1
                 } else {
-                    at = member_value_start(bytes, next)?;
+                    let (key, value) = member_value_start(bytes, next)?;
+                    if stack.depth == 1 {
+                        pending = Some((key, value));
+                    }
+                    at = value;
                     continue;
                 }
             }
@@ -95,6 +108,11 @@ pub fn validate(bytes: &[u8]) -> Result<(), JsonFault> {
         };
         // A value ended at `at`: close containers until another value must start.
         loop {
+            if stack.depth == 1
+                && let Some((key, value_start)) = pending.take()
+            {
+                member(&bytes[key], value_start..at);
+            }
             at = skip_whitespace(bytes, at);
             if stack.depth == 0 {
                 return if at == bytes.len() { Ok(()) } else { Err(JsonFault::Syntax(at)) };
@@ -102,7 +120,11 @@ pub fn validate(bytes: &[u8]) -> Result<(), JsonFault> {
             let in_object = stack.innermost_is_object();
             match bytes.get(at) {
                 Some(b',') if in_object => {
-                    at = member_value_start(bytes, skip_whitespace(bytes, at + 1))?;
+                    let (key, value) = member_value_start(bytes, skip_whitespace(bytes, at + 1))?;
+                    if stack.depth == 1 {
+                        pending = Some((key, value));
+                    }
+                    at = value;
                     break;
                 }
                 Some(b',') => {
@@ -123,17 +145,19 @@ pub fn validate(bytes: &[u8]) -> Result<(), JsonFault> {
     }
 }
 
-/// Reads `"key" :` starting at `at` and returns where the member's value starts.
+/// Reads `"key" :` starting at `at`; returns the key's range (quotes included) and where the
+/// member's value starts.
 #[inline(always)]
-fn member_value_start(bytes: &[u8], at: usize) -> Result<usize, JsonFault> {
+fn member_value_start(bytes: &[u8], at: usize) -> Result<(Range<usize>, usize), JsonFault> {
     if bytes.get(at) != Some(&b'"') {
         return Err(JsonFault::Syntax(at));
     }
-    let after_key = skip_whitespace(bytes, string_end(bytes, at).ok_or(JsonFault::Syntax(at))?);
+    let key_end = string_end(bytes, at).ok_or(JsonFault::Syntax(at))?;
+    let after_key = skip_whitespace(bytes, key_end);
     if bytes.get(after_key) != Some(&b':') {
         return Err(JsonFault::Syntax(after_key));
     }
-    Ok(skip_whitespace(bytes, after_key + 1))
+    Ok((at..key_end, skip_whitespace(bytes, after_key + 1)))
 }
 
 /// The first byte at or after `at` that is not JSON whitespace (most often `at` itself).
@@ -487,6 +511,25 @@ mod tests {
             assert!(validate(doc).is_err(), "{doc:?}");
             assert!(serde_json::from_slice::<serde_json::Value>(doc).is_err(), "serde_json accepts {doc:?}");
         }
+    }
+
+    #[test]
+    fn members_of_the_top_level_object_are_visited_with_their_keys_and_value_spans() {
+        let doc = br#" { "model" : "m", "messages":[{"model":"inner"},[]], "n":{} ,"s\"x":-1.5e3, "t":true } "#;
+        let mut seen = Vec::new();
+        visit_members(doc, |key, value| seen.push((key.to_vec(), doc[value].to_vec()))).unwrap();
+        let expected: [(&[u8], &[u8]); 5] = [
+            (br#""model""#, br#""m""#),
+            (br#""messages""#, br#"[{"model":"inner"},[]]"#),
+            (br#""n""#, b"{}"),
+            (br#""s\"x""#, b"-1.5e3"),
+            (br#""t""#, b"true"),
+        ];
+        assert_eq!(seen, expected.map(|(k, v)| (k.to_vec(), v.to_vec())));
+        let mut count = 0;
+        assert!(visit_members(b"[{\"a\":1}]", |_, _| count += 1).is_ok());
+        assert_eq!(count, 0, "an array's objects are not top-level members");
+        assert!(visit_members(br#"{"a":1,}"#, |_, _| {}).is_err());
     }
 
     #[test]

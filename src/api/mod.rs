@@ -79,6 +79,12 @@ impl FrontDoor {
         }
     }
 
+    /// Whether this door's body is first read by `route_fields::extract`, whose one pass validates
+    /// the whole body with nesting bounded (so no separate depth check is needed before it).
+    pub fn body_validated_by_route_fields(self) -> bool {
+        !matches!(self, FrontDoor::AiSdk(_) | FrontDoor::AiSdkEmbeddings)
+    }
+
     /// `response_id` names the answer where the format gives it an id the client sees (the Responses
     /// API's `resp_...`); unique per request.
     pub fn stream_encoder(

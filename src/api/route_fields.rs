@@ -5,16 +5,19 @@
 //! provider a request it never checked, and duplicate `model` keys (which parsers resolve differently)
 //! are rejected for the same reason.
 //!
-//! Parser: sonic-rs into a two-field struct, chosen by `benches/route_extract.rs` (it validates every
-//! skipped value like serde_json but is 1.2x faster on 1 KB bodies and 1.4x on 250 KB; simd-json needs
-//! a mutable copy and was slowest). The README records the figures.
+//! Parser: `json_check::visit_members`, one pass that validates the whole body (nesting bounded, no
+//! recursion) and notes where the top-level members are. It replaced sonic-rs into a probe struct
+//! after a separate depth check (sonic-rs recurses): the two passes cost about 5,500 instructions on
+//! a 1 KB body, the one pass about 1,900 (loadtest/instructions; README, "Benchmarks"). sonic-rs still
+//! reads the small sub-values (`stream_options`, `providerOptions`, `metadata`) once they are known
+//! to be valid and shallow.
 
 use std::ops::Range;
 
 use serde::Deserialize;
-use sonic_rs::LazyValue;
 
 use crate::error::{ErrorKind, GatewayError};
+use crate::json_check;
 use crate::routing::RoutingOptions;
 
 /// The routing-relevant fields of a request body.
@@ -41,26 +44,84 @@ pub struct RouteFields {
     pub tags: Vec<String>,
 }
 
-#[derive(Deserialize)]
+/// The top-level members routing reads, as written in the body (raw JSON values).
+#[derive(Default)]
 struct Probe<'a> {
-    #[serde(borrow)]
-    model: Option<LazyValue<'a>>,
-    #[serde(borrow)]
-    stream: Option<LazyValue<'a>>,
-    #[serde(borrow, rename = "providerOptions")]
-    provider_options: Option<LazyValue<'a>>,
-    #[serde(borrow)]
-    stream_options: Option<LazyValue<'a>>,
-    #[serde(borrow)]
-    user: Option<LazyValue<'a>>,
-    #[serde(borrow)]
-    metadata: Option<LazyValue<'a>>,
-    #[serde(borrow)]
-    max_tokens: Option<LazyValue<'a>>,
-    #[serde(borrow)]
-    max_completion_tokens: Option<LazyValue<'a>>,
-    #[serde(borrow)]
-    max_output_tokens: Option<LazyValue<'a>>,
+    model: Option<(&'a str, Range<usize>)>,
+    stream: Option<&'a str>,
+    provider_options: Option<(&'a str, Range<usize>)>,
+    stream_options: Option<&'a str>,
+    user: Option<&'a str>,
+    metadata: Option<&'a str>,
+    max_tokens: Option<&'a str>,
+    max_completion_tokens: Option<&'a str>,
+    max_output_tokens: Option<&'a str>,
+    /// A key read twice: parsers disagree on which one wins, so the request is refused.
+    duplicate: Option<&'static str>,
+}
+
+impl<'a> Probe<'a> {
+    /// Reads `body` in one pass: it must be JSON (nesting bounded) and an object; the members routing
+    /// needs are noted. Keys are compared as the provider's parser would read them: a key written with
+    /// escapes (`"mod\u0065l"`) is decoded first, so it cannot smuggle a second `model` past the
+    /// gateway.
+    fn read(body: &'a [u8]) -> Result<Probe<'a>, GatewayError> {
+        let mut probe = Probe::default();
+        json_check::visit_members(body, |key, value| probe.note(body, key, value)).map_err(|fault| {
+            GatewayError::new(ErrorKind::InvalidJson, format!("request body is not valid JSON: {fault}"))
+        })?;
+        if let Some(key) = probe.duplicate {
+            return Err(GatewayError::new(
+                ErrorKind::InvalidJson,
+                format!("duplicate key `{key}` in the request body"),
+            ));
+        }
+        Ok(probe)
+    }
+
+    fn note(&mut self, body: &'a [u8], key: &[u8], value: Range<usize>) {
+        let decoded;
+        let key = if key.contains(&b'\\') {
+            decoded = serde_json::from_slice::<String>(key).unwrap_or_default();
+            decoded.as_bytes()
+        } else {
+            &key[1..key.len() - 1]
+        };
+        // Only the members read below are turned into text (never the large `messages`). Validated:
+        // non-ASCII bytes occur only inside strings, and were checked there, so this cannot fail.
+        let raw = || std::str::from_utf8(&body[value.clone()]).unwrap_or_default();
+        let (name, slot): (&'static str, &mut Option<&'a str>) = match key {
+            b"model" => return self.note_spanned("model", raw(), value, Slot::Model),
+            b"providerOptions" => return self.note_spanned("providerOptions", raw(), value, Slot::ProviderOptions),
+            b"stream" => ("stream", &mut self.stream),
+            b"stream_options" => ("stream_options", &mut self.stream_options),
+            b"user" => ("user", &mut self.user),
+            b"metadata" => ("metadata", &mut self.metadata),
+            b"max_tokens" => ("max_tokens", &mut self.max_tokens),
+            b"max_completion_tokens" => ("max_completion_tokens", &mut self.max_completion_tokens),
+            b"max_output_tokens" => ("max_output_tokens", &mut self.max_output_tokens),
+            _ => return,
+        };
+        if slot.replace(raw()).is_some() {
+            self.duplicate.get_or_insert(name);
+        }
+    }
+
+    fn note_spanned(&mut self, name: &'static str, raw: &'a str, value: Range<usize>, slot: Slot) {
+        let slot = match slot {
+            Slot::Model => &mut self.model,
+            Slot::ProviderOptions => &mut self.provider_options,
+        };
+        if slot.replace((raw, value)).is_some() {
+            self.duplicate.get_or_insert(name);
+        }
+    }
+}
+
+/// The members whose place in the body matters (replaced or cut for the provider).
+enum Slot {
+    Model,
+    ProviderOptions,
 }
 
 /// Parses `body`, requiring a JSON object with a string `model` and an optional boolean `stream`.
@@ -68,53 +129,45 @@ pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(GatewayError::new(ErrorKind::InvalidJson, "request body must be a JSON object"));
     }
-    let probe: Probe<'_> = sonic_rs::from_slice(body)
-        .map_err(|e| GatewayError::new(ErrorKind::InvalidJson, format!("request body is not valid JSON: {e}")))?;
-    let raw_model = probe.model.as_ref().map(LazyValue::as_raw_str).ok_or_else(|| {
+    let probe = Probe::read(body)?;
+    let (raw_model, model_span) = probe.model.clone().ok_or_else(|| {
         GatewayError::new(ErrorKind::InvalidField, "you must provide a model parameter").with_param("model")
     })?;
-    let model = sonic_rs::from_str::<String>(raw_model)
+    let model = serde_json::from_str::<String>(raw_model)
         .map_err(|_| GatewayError::new(ErrorKind::InvalidField, "`model` must be a string").with_param("model"))?;
-    let model_span = span_within(body, raw_model)
-        .or_else(|| span_by_raw_value(body))
-        .ok_or_else(|| GatewayError::new(ErrorKind::Internal, "cannot locate `model` in the request body"))?;
-    let stream = match probe.stream.as_ref().map(LazyValue::as_raw_str) {
+    let stream = match probe.stream {
         None | Some("null") | Some("false") => false,
         Some("true") => true,
         Some(_) => {
             return Err(GatewayError::new(ErrorKind::InvalidField, "`stream` must be a boolean").with_param("stream"));
         }
     };
-    let (options, provider_options_span) = match probe.provider_options.as_ref().map(LazyValue::as_raw_str) {
+    let (options, provider_options_span) = match probe.provider_options.clone() {
         None => (RoutingOptions::default(), None),
-        Some(raw) => {
+        Some((raw, value)) => {
             let options = RoutingOptions::from_provider_options(raw)
                 .map_err(|why| GatewayError::new(ErrorKind::InvalidField, why).with_param("providerOptions"))?;
-            let span = span_within(body, raw).and_then(|value| member_span(body, value, b"\"providerOptions\""));
-            let span = span.ok_or_else(|| {
+            let span = member_span(body, value, b"\"providerOptions\"").ok_or_else(|| {
                 GatewayError::new(ErrorKind::InvalidField, "`providerOptions` must be spelled without escapes")
                     .with_param("providerOptions")
             })?;
             (options, Some(span))
         }
     };
+    // Sub-values below are already validated and bounded in depth, so sonic-rs may read them.
     let include_usage = probe
         .stream_options
-        .as_ref()
-        .is_some_and(|raw| sonic_rs::get(raw.as_raw_str(), &["include_usage"]).is_ok_and(|v| v.as_raw_str() == "true"));
-    let (gateway_user, tags) =
-        probe.provider_options.as_ref().map(|raw| attribution(raw.as_raw_str())).unwrap_or_default();
+        .is_some_and(|raw| sonic_rs::get(raw, &["include_usage"]).is_ok_and(|v| v.as_raw_str() == "true"));
+    let (gateway_user, tags) = probe.provider_options.as_ref().map(|(raw, _)| attribution(raw)).unwrap_or_default();
     let metadata_user = || {
-        let metadata = probe.metadata.as_ref()?.as_raw_str();
+        let metadata = probe.metadata?;
         sonic_rs::get(metadata, &["user_id"]).ok().and_then(|v| sonic_rs::from_str(v.as_raw_str()).ok())
     };
-    let user = gateway_user
-        .or_else(|| probe.user.as_ref().and_then(|raw| sonic_rs::from_str(raw.as_raw_str()).ok()))
-        .or_else(metadata_user);
+    let user = gateway_user.or_else(|| probe.user.and_then(|raw| sonic_rs::from_str(raw).ok())).or_else(metadata_user);
     // A limit that is not a whole number is the provider's to refuse; it reserves the default here.
-    let max_tokens = [&probe.max_completion_tokens, &probe.max_tokens, &probe.max_output_tokens]
+    let max_tokens = [probe.max_completion_tokens, probe.max_tokens, probe.max_output_tokens]
         .into_iter()
-        .find_map(|raw| raw.as_ref().and_then(|raw| raw.as_raw_str().parse::<u64>().ok()));
+        .find_map(|raw| raw.and_then(|raw| raw.parse::<u64>().ok()));
     Ok(RouteFields { model, model_span, stream, include_usage, max_tokens, options, provider_options_span, user, tags })
 }
 
@@ -173,25 +226,6 @@ fn skip_ws_forward(body: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// sonic-rs copies raw values that contain escapes instead of borrowing them; for those rare bodies
-/// serde_json's borrowed `RawValue` tells where the token is.
-fn span_by_raw_value(body: &[u8]) -> Option<Range<usize>> {
-    #[derive(Deserialize)]
-    struct RawModel<'a> {
-        #[serde(borrow)]
-        model: &'a serde_json::value::RawValue,
-    }
-    let raw = serde_json::from_slice::<RawModel<'_>>(body).ok()?.model.get();
-    span_within(body, raw)
-}
-
-/// Where `part` (a slice borrowed from `whole`) sits in `whole`; `None` if it is not borrowed from it.
-fn span_within(whole: &[u8], part: &str) -> Option<Range<usize>> {
-    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
-    let end = start.checked_add(part.len())?;
-    (end <= whole.len() && &whole[start..end] == part.as_bytes()).then_some(start..end)
-}
-
 /// The body a provider receives: the client's bytes with the model token replaced by the JSON string
 /// `model` and the gateway-only `providerOptions` member cut out; every other byte kept.
 pub fn provider_body(body: &[u8], fields: &RouteFields, model: &str) -> Vec<u8> {
@@ -216,6 +250,31 @@ pub fn provider_body(body: &[u8], fields: &RouteFields, model: &str) -> Vec<u8> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_written_with_escapes_counts_as_the_key_it_spells_so_it_cannot_smuggle_a_second_model() {
+        for body in [
+            &br#"{"model":"cheap","mod\u0065l":"dear","messages":[]}"#[..],
+            br#"{"model":"a","model":"b"}"#,
+            br#"{"model":"a","stream":true,"stre\u0061m":false}"#,
+        ] {
+            let error = extract(body).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidJson, "{}", String::from_utf8_lossy(body));
+            assert!(error.message.contains("duplicate key"), "{}", error.message);
+        }
+        let escaped_only = extract(br#"{"mod\u0065l":"acme/chat"}"#).unwrap();
+        assert_eq!(escaped_only.model, "acme/chat");
+    }
+
+    #[test]
+    fn nesting_past_the_bound_and_broken_json_anywhere_are_invalid_json() {
+        let deep = format!(r#"{{"model":"m","x":{}{}}}"#, "[".repeat(200), "]".repeat(200));
+        let error = extract(deep.as_bytes()).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidJson);
+        assert!(error.message.contains("nested deeper"), "{}", error.message);
+        let broken = extract(br#"{"model":"m","messages":[{"role":"user","content":"hi"}],}"#).unwrap_err();
+        assert_eq!(broken.kind, ErrorKind::InvalidJson);
+    }
 
     #[test]
     fn finds_model_and_stream_anywhere_in_the_object() {

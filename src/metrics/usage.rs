@@ -55,13 +55,24 @@ impl From<OpenAiUsage> for Usage {
 /// The usage of a `chat.completion` or Responses `response` JSON body, or of a Responses stream
 /// event that carries the response (`response.completed`), if it has one.
 pub fn from_json(body: &[u8]) -> Option<Usage> {
-    // sonic-rs recurses while it skips: a provider's deeply nested answer must not reach it.
-    crate::json_check::check_depth(body).ok()?;
-    let raw = sonic_rs::get(body, &["usage"])
-        .or_else(|_| sonic_rs::get(body, &["response", "usage"]))
-        .or_else(|_| sonic_rs::get(body, &["message", "usage"]))
-        .ok()?;
-    sonic_rs::from_str::<OpenAiUsage>(raw.as_raw_str()).ok().map(Usage::from)
+    // One validating pass finds the top-level members (sonic-rs recurses while it skips, so it only
+    // sees sub-values that pass has bounded).
+    let (mut usage, mut response, mut message) = (None, None, None);
+    crate::json_check::visit_members(body, |key, value| match key {
+        b"\"usage\"" => usage = Some(value),
+        b"\"response\"" => response = Some(value),
+        b"\"message\"" => message = Some(value),
+        _ => {}
+    })
+    .ok()?;
+    let parsed = match (usage, response.or(message)) {
+        (Some(usage), _) => sonic_rs::from_slice::<OpenAiUsage>(&body[usage]),
+        (None, Some(inner)) => {
+            sonic_rs::from_str::<OpenAiUsage>(sonic_rs::get(&body[inner], &["usage"]).ok()?.as_raw_str())
+        }
+        (None, None) => return None,
+    };
+    parsed.ok().map(Usage::from)
 }
 
 /// Watches a passing SSE stream for OpenAI's usage chunk. Fed the same complete lines the client

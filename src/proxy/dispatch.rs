@@ -321,7 +321,9 @@ async fn api_call(
         Ok(caller) => {
             call.borrow_mut().key = caller.key.as_ref().map_or(caller.name, |k| k.name()).to_string();
             request.key = caller.key;
-            refuse_deep_json(&request.body)?;
+            if !front_door.body_validated_by_route_fields() {
+                refuse_deep_json(&request.body)?;
+            }
             // No call outlives its client: while it waits on a provider nothing reads the client's
             // socket, so it is watched; when the client goes, the call (and its provider
             // connection, which is dropped, not pooled) ends.
@@ -413,7 +415,8 @@ impl Drop for InFlight<'_> {
 
 /// Every door's body is checked for nesting before any parser sees it: some parsers recurse, and a
 /// stack overflow would abort the whole process. Syntax errors are left to each door's parser, whose
-/// messages name the field.
+/// messages name the field. Doors whose body `route_fields::extract` reads first skip this: its one
+/// pass validates the whole body with the same bound.
 fn refuse_deep_json(body: &[u8]) -> Result<(), GatewayError> {
     match crate::json_check::check_depth(body) {
         Err(fault @ crate::json_check::JsonFault::TooDeep) => {
