@@ -38,17 +38,8 @@ pub struct Row {
     pub stream: bool,
 }
 
-/// Cuts `text` to at most `max` bytes on a character boundary.
-pub fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
+/// Cuts `text` to at most `max` bytes on a character boundary (the access log's rule, shared).
+pub use crate::metrics::access_log::cut;
 
 fn micros(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)

@@ -210,7 +210,7 @@ const MAX_LABEL: usize = 128;
 const MAX_TAGS: usize = 16;
 
 /// `text` cut to at most `max` bytes, on a character boundary.
-fn cut(text: &str, max: usize) -> &str {
+pub fn cut(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
