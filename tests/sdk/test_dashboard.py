@@ -189,6 +189,15 @@ def test_dashboard_range_shows_spend_per_key_failovers_and_client_errors_from_hi
         reason = next((e.get("reason") for e in endpoints if e["provider"] == "down"), None)
     # One or two failures, as the control thread's tick fell between them.
     assert reason is not None and reason.endswith("consecutive failures"), endpoints
+    # The page reads health from /v1/stats, which the control thread publishes on its own tick, a
+    # moment after the worker's /v1/health knows: wait (bounded) until it says the same.
+    deadline = time.monotonic() + 10
+    live_reason = None
+    while live_reason is None and time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{origin}/v1/stats", timeout=5) as response:
+            live = json.load(response)["health"]["endpoints"]
+        live_reason = next((e.get("reason") for e in live if e["provider"] == "down"), None)
+    assert live_reason is not None, live
 
     with tempfile.TemporaryDirectory() as profile:
         dom = chromium(["--dump-dom", f"{origin}/dashboard#range=24h"], profile)
@@ -206,7 +215,7 @@ def test_dashboard_range_shows_spend_per_key_failovers_and_client_errors_from_hi
     assert models["acme/failover"]["data-failovers"] == "1", "a call that failed over shows as a failover"
     text = dom.stdout
     assert "team-a" in text and "acme/failover" in text
-    assert reason in text, "the health table says why the endpoint is out"
+    assert live_reason in text, "the health table says why the endpoint is out"
     key_legend = re.search(r'id="key-spend-legend">(.*?)</div>', text).group(1)
     assert "team-a" in key_legend and "team-b" in key_legend, "spend over time is drawn per key"
 
