@@ -44,18 +44,19 @@ pub struct RouteFields {
     pub tags: Vec<String>,
 }
 
-/// The top-level members routing reads, as written in the body (raw JSON values).
+/// Where the top-level members routing reads are in the body (their raw JSON values).
 #[derive(Default)]
 struct Probe<'a> {
-    model: Option<(&'a str, Range<usize>)>,
-    stream: Option<&'a str>,
-    provider_options: Option<(&'a str, Range<usize>)>,
-    stream_options: Option<&'a str>,
-    user: Option<&'a str>,
-    metadata: Option<&'a str>,
-    max_tokens: Option<&'a str>,
-    max_completion_tokens: Option<&'a str>,
-    max_output_tokens: Option<&'a str>,
+    body: &'a [u8],
+    model: Option<Range<usize>>,
+    stream: Option<Range<usize>>,
+    provider_options: Option<Range<usize>>,
+    stream_options: Option<Range<usize>>,
+    user: Option<Range<usize>>,
+    metadata: Option<Range<usize>>,
+    max_tokens: Option<Range<usize>>,
+    max_completion_tokens: Option<Range<usize>>,
+    max_output_tokens: Option<Range<usize>>,
     /// A key read twice: parsers disagree on which one wins, so the request is refused.
     duplicate: Option<&'static str>,
 }
@@ -66,8 +67,8 @@ impl<'a> Probe<'a> {
     /// escapes (`"mod\u0065l"`) is decoded first, so it cannot smuggle a second `model` past the
     /// gateway.
     fn read(body: &'a [u8]) -> Result<Probe<'a>, GatewayError> {
-        let mut probe = Probe::default();
-        json_check::visit_members(body, |key, value| probe.note(body, key, value)).map_err(|fault| {
+        let mut probe = Probe { body, ..Probe::default() };
+        json_check::visit_members(body, |key, value| probe.note(key, value)).map_err(|fault| {
             GatewayError::new(ErrorKind::InvalidJson, format!("request body is not valid JSON: {fault}"))
         })?;
         if let Some(key) = probe.duplicate {
@@ -79,7 +80,7 @@ impl<'a> Probe<'a> {
         Ok(probe)
     }
 
-    fn note(&mut self, body: &'a [u8], key: &[u8], value: Range<usize>) {
+    fn note(&mut self, key: &[u8], value: Range<usize>) {
         let decoded;
         let key = if key.contains(&b'\\') {
             decoded = serde_json::from_slice::<String>(key).unwrap_or_default();
@@ -87,12 +88,9 @@ impl<'a> Probe<'a> {
         } else {
             &key[1..key.len() - 1]
         };
-        // Only the members read below are turned into text (never the large `messages`). Validated:
-        // non-ASCII bytes occur only inside strings, and were checked there, so this cannot fail.
-        let raw = || std::str::from_utf8(&body[value.clone()]).unwrap_or_default();
-        let (name, slot): (&'static str, &mut Option<&'a str>) = match key {
-            b"model" => return self.note_spanned("model", raw(), value, Slot::Model),
-            b"providerOptions" => return self.note_spanned("providerOptions", raw(), value, Slot::ProviderOptions),
+        let (name, slot) = match key {
+            b"model" => ("model", &mut self.model),
+            b"providerOptions" => ("providerOptions", &mut self.provider_options),
             b"stream" => ("stream", &mut self.stream),
             b"stream_options" => ("stream_options", &mut self.stream_options),
             b"user" => ("user", &mut self.user),
@@ -102,26 +100,18 @@ impl<'a> Probe<'a> {
             b"max_output_tokens" => ("max_output_tokens", &mut self.max_output_tokens),
             _ => return,
         };
-        if slot.replace(raw()).is_some() {
+        if slot.replace(value).is_some() {
             self.duplicate.get_or_insert(name);
         }
     }
 
-    fn note_spanned(&mut self, name: &'static str, raw: &'a str, value: Range<usize>, slot: Slot) {
-        let slot = match slot {
-            Slot::Model => &mut self.model,
-            Slot::ProviderOptions => &mut self.provider_options,
-        };
-        if slot.replace((raw, value)).is_some() {
-            self.duplicate.get_or_insert(name);
-        }
+    /// A noted member's raw value as text. Only members read are turned into text (never the large
+    /// `messages`). Validated: non-ASCII bytes occur only inside strings, and were checked there, so
+    /// the conversion cannot fail.
+    fn text(&self, member: &Option<Range<usize>>) -> Option<&'a str> {
+        let range = member.clone()?;
+        Some(std::str::from_utf8(&self.body[range]).unwrap_or_default())
     }
-}
-
-/// The members whose place in the body matters (replaced or cut for the provider).
-enum Slot {
-    Model,
-    ProviderOptions,
 }
 
 /// Parses `body`, requiring a JSON object with a string `model` and an optional boolean `stream`.
@@ -130,21 +120,21 @@ pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
         return Err(GatewayError::new(ErrorKind::InvalidJson, "request body must be a JSON object"));
     }
     let probe = Probe::read(body)?;
-    let (raw_model, model_span) = probe.model.clone().ok_or_else(|| {
+    let model_span = probe.model.clone().ok_or_else(|| {
         GatewayError::new(ErrorKind::InvalidField, "you must provide a model parameter").with_param("model")
     })?;
-    let model = serde_json::from_str::<String>(raw_model)
+    let model = serde_json::from_slice::<String>(&body[model_span.clone()])
         .map_err(|_| GatewayError::new(ErrorKind::InvalidField, "`model` must be a string").with_param("model"))?;
-    let stream = match probe.stream {
+    let stream = match probe.text(&probe.stream) {
         None | Some("null") | Some("false") => false,
         Some("true") => true,
         Some(_) => {
             return Err(GatewayError::new(ErrorKind::InvalidField, "`stream` must be a boolean").with_param("stream"));
         }
     };
-    let (options, provider_options_span) = match probe.provider_options.clone() {
-        None => (RoutingOptions::default(), None),
-        Some((raw, value)) => {
+    let provider_options = probe.text(&probe.provider_options);
+    let (options, provider_options_span) = match (provider_options, probe.provider_options.clone()) {
+        (Some(raw), Some(value)) => {
             let options = RoutingOptions::from_provider_options(raw)
                 .map_err(|why| GatewayError::new(ErrorKind::InvalidField, why).with_param("providerOptions"))?;
             let span = member_span(body, value, b"\"providerOptions\"").ok_or_else(|| {
@@ -153,21 +143,24 @@ pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
             })?;
             (options, Some(span))
         }
+        _ => (RoutingOptions::default(), None),
     };
     // Sub-values below are already validated and bounded in depth, so sonic-rs may read them.
     let include_usage = probe
-        .stream_options
+        .text(&probe.stream_options)
         .is_some_and(|raw| sonic_rs::get(raw, &["include_usage"]).is_ok_and(|v| v.as_raw_str() == "true"));
-    let (gateway_user, tags) = probe.provider_options.as_ref().map(|(raw, _)| attribution(raw)).unwrap_or_default();
+    let (gateway_user, tags) = provider_options.map(attribution).unwrap_or_default();
     let metadata_user = || {
-        let metadata = probe.metadata?;
+        let metadata = probe.text(&probe.metadata)?;
         sonic_rs::get(metadata, &["user_id"]).ok().and_then(|v| sonic_rs::from_str(v.as_raw_str()).ok())
     };
-    let user = gateway_user.or_else(|| probe.user.and_then(|raw| sonic_rs::from_str(raw).ok())).or_else(metadata_user);
+    let user = gateway_user
+        .or_else(|| probe.text(&probe.user).and_then(|raw| sonic_rs::from_str(raw).ok()))
+        .or_else(metadata_user);
     // A limit that is not a whole number is the provider's to refuse; it reserves the default here.
-    let max_tokens = [probe.max_completion_tokens, probe.max_tokens, probe.max_output_tokens]
+    let max_tokens = [&probe.max_completion_tokens, &probe.max_tokens, &probe.max_output_tokens]
         .into_iter()
-        .find_map(|raw| raw.and_then(|raw| raw.parse::<u64>().ok()));
+        .find_map(|member| probe.text(member).and_then(|raw| raw.parse::<u64>().ok()));
     Ok(RouteFields { model, model_span, stream, include_usage, max_tokens, options, provider_options_span, user, tags })
 }
 
