@@ -4,8 +4,8 @@
 //! the list below and fails CI when code imports upward or sideways; test modules are exempt.
 //! `main.rs` is only the CLI.
 //!
-//! layer 0: clock, json_check, http, netio, signals, logging, test_fixtures, aws, health, trace_context
-//! layer 1: sse, credentials
+//! layer 0: clock, json_check, http, signals, logging, test_fixtures, aws, health, trace_context, timer
+//! layer 1: sse, credentials, netio
 //! layer 2: chat, config
 //! layer 3: upstream
 //! layer 4: error, metrics
@@ -40,6 +40,7 @@ pub mod signals;
 pub mod sse;
 pub mod telemetry;
 mod test_fixtures;
+pub mod timer;
 pub mod trace_context;
 pub mod upstream;
 

@@ -8,6 +8,8 @@ use std::io;
 use monoio::buf::{IoBuf, IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
+use crate::timer::Timer;
+
 /// What a non-blocking one-byte peek at a socket finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peek {
@@ -35,23 +37,25 @@ pub fn peek(fd: std::os::fd::RawFd) -> Peek {
 
 /// Resolves once the peer of `fd` has gone, checking every `every`. For waits in which nothing
 /// reads the socket (a call waiting on its provider), so a client that left is noticed.
-pub async fn until_peer_gone(fd: std::os::fd::RawFd, every: std::time::Duration) {
+pub async fn until_peer_gone(fd: std::os::fd::RawFd, every: std::time::Duration, timer: &mut Timer) {
     loop {
-        monoio::time::sleep(every).await;
+        timer.sleep_until(monoio::time::Instant::now() + every).await;
         if peek(fd) == Peek::Closed {
             return;
         }
     }
 }
 
-/// Smallest free space a read is given; avoids many tiny reads when the buffer is nearly full.
-const MIN_READ_SPACE: usize = 8 * 1024;
+/// Free space a buffer is grown by when a read would get less than a quarter of it. Small on
+/// purpose: a read buffer lives as long as its connection, and most of what a gateway reads (a
+/// request, an SSE event, a short answer) fits; a larger body doubles the buffer as it comes.
+const READ_SPACE: usize = 4 * 1024;
 
-/// Reads once, appending to `buf` (grown by at least `MIN_READ_SPACE` free bytes). Returns the bytes
-/// read (0 = end of stream) and the buffer.
+/// Reads once, appending to `buf` (grown by `READ_SPACE` when less than a quarter of it is free).
+/// Returns the bytes read (0 = end of stream) and the buffer.
 pub async fn read_append<R: AsyncReadRent>(reader: &mut R, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-    if buf.capacity() - buf.len() < MIN_READ_SPACE {
-        buf.reserve(MIN_READ_SPACE);
+    if buf.capacity() - buf.len() < READ_SPACE / 4 {
+        buf.reserve(READ_SPACE);
     }
     let len = buf.len();
     let cap = buf.capacity();

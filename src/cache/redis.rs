@@ -58,7 +58,8 @@ impl RedisLink {
         {
             return None;
         }
-        let compressed = monoio::time::timeout(self.timeout, answer).await.ok()???;
+        // Boxed: a monoio timer inline would grow (and 128-align) every connection's future.
+        let compressed = Box::pin(monoio::time::timeout(self.timeout, answer)).await.ok()???;
         decompress(&compressed, self.max_entry_bytes).and_then(|bytes| Entry::decode(&bytes))
     }
 

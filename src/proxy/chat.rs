@@ -438,7 +438,8 @@ async fn may_retry(cx: &WorkerContext, previous: &Candidate<'_>, next: &Candidat
         if Instant::now() + pause >= deadline {
             return false;
         }
-        monoio::time::sleep(pause).await;
+        // Boxed: retries are rare, and a monoio timer inline would grow every request's future.
+        Box::pin(monoio::time::sleep(pause)).await;
     }
     true
 }
@@ -466,7 +467,7 @@ struct PassThroughExchange<'r> {
 
 /// One attempt at an endpoint that takes the client's body as sent (model and key replaced).
 async fn attempt(run: &AttemptRun<'_>, conn: &mut ClientConn, exchange: &PassThroughExchange<'_>) -> Attempt {
-    let (response, ttfb) = match run.send(native_request(run, exchange)).await {
+    let (mut response, ttfb) = match run.send(native_request(run, exchange)).await {
         Ok(sent) => sent,
         Err(failed) => return failed,
     };
@@ -483,7 +484,7 @@ async fn attempt(run: &AttemptRun<'_>, conn: &mut ClientConn, exchange: &PassThr
     let serving = run.serving(ttfb, fields.include_usage);
     let is_success = (200..300).contains(&status);
     if is_success && fields.stream && relay::is_event_stream(&response.head) {
-        return stream(run, conn, &serving, response).await;
+        return stream(run, conn, &serving, &mut response).await;
     }
     let outcome = if is_success { Outcome::Success } else { Outcome::ClientError };
     let end = relay::relay_buffered(cx, conn, &serving, response, is_success)
@@ -515,7 +516,7 @@ async fn stream(
     run: &AttemptRun<'_>,
     conn: &mut ClientConn,
     serving: &Serving<'_>,
-    response: UpstreamResponse,
+    response: &mut UpstreamResponse,
 ) -> Attempt {
     let cx = run.call.cx;
     let hold_until = run.call.deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);

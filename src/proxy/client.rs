@@ -4,11 +4,13 @@
 use std::io;
 
 use monoio::net::TcpStream;
+use monoio::time::Instant;
 
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::request::RequestHead;
 use crate::http::write::{OutFraming, write_response_head};
 use crate::netio;
+use crate::timer::{Elapsed, Timer};
 
 /// A request whose head and body were read completely.
 pub struct Request {
@@ -38,20 +40,24 @@ pub struct ClientConn {
     /// The current request's `traceparent` (its span in the gateway), sent with the next response
     /// head only; empty when the request has no trace context.
     pub traceparent: String,
+    /// Bounds this connection's reads; lent out (`None` meanwhile) to pace the check for a client
+    /// that left while its call waits on a provider, when nothing reads. Made at first use.
+    timer: Option<Timer>,
 }
 
 impl ClientConn {
     pub fn new(stream: TcpStream) -> ClientConn {
         ClientConn {
             stream,
-            buf: Vec::with_capacity(16 * 1024),
-            out: Vec::with_capacity(16 * 1024),
+            buf: Vec::new(),
+            out: Vec::new(),
             request_id: String::new(),
             last_status: 0,
             written: 0,
             listener: super::listener::Listener::Both,
             lifecycle: None,
             traceparent: String::new(),
+            timer: None,
         }
     }
 
@@ -71,6 +77,14 @@ impl ClientConn {
             all.push(("traceparent", traceparent.as_bytes()));
         }
         write_response_head(&mut self.out, status, &all, framing, keep_alive);
+    }
+
+    /// For a long wait in which the client is not read (a stream): an empty read buffer is given
+    /// back, and made again for the next request.
+    pub fn release_read_buffer(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = Vec::new();
+        }
     }
 
     /// The worker is draining: no response may promise another on this connection.
@@ -115,11 +129,22 @@ impl ClientConn {
         self.flush().await
     }
 
-    /// Reads once more into `buf`. Returns bytes read; 0 means the client closed.
-    pub async fn read_more(&mut self) -> io::Result<usize> {
+    /// Reads once more into `buf`, giving up at `deadline`. Returns bytes read; 0 means the client
+    /// closed. After `Elapsed` the buffer is gone with the cancelled read: the connection is done.
+    pub async fn read_more_until(&mut self, deadline: Instant) -> Result<io::Result<usize>, Elapsed> {
         let buf = std::mem::take(&mut self.buf);
-        let (result, buf) = netio::read_append(&mut self.stream, buf).await;
+        let timer = self.timer.get_or_insert_with(Timer::new);
+        let (result, buf) = timer.timeout_at(deadline, netio::read_append(&mut self.stream, buf)).await?;
         self.buf = buf;
-        result
+        Ok(result)
+    }
+
+    /// The connection's timer, for a wait in which the connection is not read (give it back).
+    pub fn lend_timer(&mut self) -> Timer {
+        self.timer.take().unwrap_or_default()
+    }
+
+    pub fn give_back_timer(&mut self, timer: Timer) {
+        self.timer = Some(timer);
     }
 }

@@ -196,8 +196,10 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
     }
     match route_of(head) {
         Route::ModelCall(door) => api_call(cx, conn, request, door).await,
-        Route::AdminReload => admin_reload(cx, conn, &request).await,
-        Route::AdminKeys => super::admin_keys::handle(cx, conn, &request).await,
+        // Boxed, like every rarely used branch that waits on a timer: a monoio timer inline would
+        // grow (and 128-align) the future of every connection (see `timer`).
+        Route::AdminReload => Box::pin(admin_reload(cx, conn, &request)).await,
+        Route::AdminKeys => Box::pin(super::admin_keys::handle(cx, conn, &request)).await,
         Route::Healthz => respond_json(conn, b"{\"status\":\"ok\"}", head.keep_alive, is_head).await,
         Route::Models => {
             let snapshot = cx.snapshot();
@@ -327,10 +329,15 @@ async fn api_call(
             // No call outlives its client: while it waits on a provider nothing reads the client's
             // socket, so it is watched; when the client goes, the call (and its provider
             // connection, which is dropped, not pooled) ends.
-            monoio::select! {
+            let mut watch_timer = conn.lend_timer();
+            let result = monoio::select! {
                 result = serve_call(cx, conn, &snapshot, request, &call, front_door) => result,
-                _ = crate::netio::until_peer_gone(client_fd, CLIENT_WATCH_EVERY) => Err(client_gone(cx, &call)),
-            }
+                _ = crate::netio::until_peer_gone(client_fd, CLIENT_WATCH_EVERY, &mut watch_timer) => {
+                    Err(client_gone(cx, &call))
+                }
+            };
+            conn.give_back_timer(watch_timer);
+            result
         }
         Err(error) => Err(error),
     };

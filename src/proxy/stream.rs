@@ -82,7 +82,7 @@ impl Codec {
         Codec::PassThrough(Box::new(PassThroughCodec {
             rewriter: ModelRewriter::new(gateway_model),
             audit: StreamAudit::new(stream_format(front_door)),
-            lines: Vec::with_capacity(16 * 1024),
+            lines: Vec::new(),
             usage: Default::default(),
             early_error: None,
         }))
@@ -274,18 +274,23 @@ pub async fn relay(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     serving: &Serving<'_>,
-    response: UpstreamResponse,
+    // Borrowed, as by the callers: an async fn keeps a by-value argument twice (as the argument and
+    // as its local), and the relay's future lives as long as the stream.
+    response: &mut UpstreamResponse,
     mut codec: Codec,
     hold_until: Instant,
 ) -> Ended {
-    let UpstreamResponse { head, mut body } = response;
+    let UpstreamResponse { head, body } = response;
     let provider = &serving.candidate.endpoint.provider.name;
-    let mut out = Vec::with_capacity(16 * 1024);
+    let mut out = Vec::new();
     let mut state = State::Holding;
-    let ended_while_holding = hold(&mut body, &mut codec, &mut out, serving, hold_until).await?;
+    body.hold_until(Some(hold_until.into()));
+    let ended_while_holding = hold(body, &mut codec, &mut out, serving).await?;
+    body.hold_until(None);
     state = advance(state, State::Streaming);
+    conn.release_read_buffer();
     let meta = Meta::new(serving, None);
-    let mut headers = response_headers(&head, serving, &meta);
+    let mut headers = response_headers(head, serving, &meta);
     if let Codec::Translated(_) = codec {
         headers.retain(|(name, _)| *name != "content-type");
         headers.push(("content-type", b"text/event-stream; charset=utf-8"));
@@ -302,7 +307,7 @@ pub async fn relay(
         if conn.flush().await.is_err() {
             return Ok((Outcome::Success, false));
         }
-        match stream(cx, conn, &mut body, &mut codec, &mut out, serving).await {
+        match stream(cx, conn, body, &mut codec, &mut out, serving).await {
             Streamed::Ended => {}
             Streamed::Failed(error) => failure = Some(error),
             Streamed::ClientGone => return Ok((Outcome::Success, false)),
@@ -360,22 +365,20 @@ fn advance(from: State, to: State) -> State {
     to
 }
 
-/// Holding: reads until the stream commits or ends. `Ok(true)` when the body ended while held
-/// (the held events are then all there is).
+/// Holding: reads until the stream commits or ends, within the body's hold deadline. `Ok(true)`
+/// when the body ended while held (the held events are then all there is).
 async fn hold(
     body: &mut BodyReader,
     codec: &mut Codec,
     out: &mut Vec<u8>,
     serving: &Serving<'_>,
-    until: Instant,
 ) -> Result<bool, (Outcome, GatewayError)> {
     let provider = &serving.candidate.endpoint.provider.name;
     let failed = |e: UpstreamError| (outcome_of(&e), GatewayError::from_upstream(provider, &e));
     loop {
-        let piece = match monoio::time::timeout_at(until.into(), body.next_piece()).await {
-            Err(_) => return Err(failed(UpstreamError::FirstByteTimeout)),
-            Ok(Err(e)) => return Err(failed(e)),
-            Ok(Ok(piece)) => piece,
+        let piece = match body.next_piece().await {
+            Err(e) => return Err(failed(e)),
+            Ok(piece) => piece,
         };
         let ended = piece.is_none();
         if let Fed::Garbage = codec.feed(piece, out, serving) {

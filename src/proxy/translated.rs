@@ -42,7 +42,7 @@ pub async fn attempt(run: &AttemptRun<'_>, conn: &mut ClientConn, ir: &ChatReque
         let call = EndpointCall { provider: &endpoint.provider, model: &endpoint.model, tokens: &tokens };
         Adapter::of(&endpoint.provider, &endpoint.model).translated_request(&call, ir)
     };
-    let (response, ttfb) = match run.send(prepared).await {
+    let (mut response, ttfb) = match run.send(prepared).await {
         Ok(sent) => sent,
         Err(failed) => return failed,
     };
@@ -51,7 +51,7 @@ pub async fn attempt(run: &AttemptRun<'_>, conn: &mut ClientConn, ir: &ChatReque
         return provider_error(run, conn, &serving, response).await;
     }
     let end = if ir.stream {
-        stream(run.call.cx, conn, &serving, response, ir, run.call.deadline).await
+        stream(run.call.cx, conn, &serving, &mut response, ir, run.call.deadline).await
     } else {
         buffered(run.call.cx, conn, &serving, response).await
     };
@@ -101,7 +101,7 @@ async fn stream(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     serving: &Serving<'_>,
-    response: UpstreamResponse,
+    response: &mut UpstreamResponse,
     ir: &ChatRequest,
     deadline: Instant,
 ) -> Ended {

@@ -5,9 +5,11 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
+use monoio::time::Instant;
 use monoio_rustls::ClientTlsStream;
 
 use crate::netio;
+use crate::timer::{Elapsed, Timer};
 
 enum Transport {
     Plain(TcpStream),
@@ -20,24 +22,33 @@ pub struct UpstreamConn {
     transport: Transport,
     fd: RawFd,
     pub reused: bool,
+    /// Bounds its reads; made at the first timed read unless connecting already made one. It stays
+    /// with the connection in the pool, so a reused connection's reads allocate no timer.
+    pub timer: Option<Timer>,
 }
 
 impl UpstreamConn {
     pub fn plain(stream: TcpStream) -> UpstreamConn {
         let fd = stream.as_raw_fd();
-        UpstreamConn { transport: Transport::Plain(stream), fd, reused: false }
+        UpstreamConn { transport: Transport::Plain(stream), fd, reused: false, timer: None }
     }
 
     /// `fd` is the raw descriptor of the TCP stream under the TLS session (monoio-rustls hides it).
     pub fn tls(stream: ClientTlsStream<TcpStream>, fd: RawFd) -> UpstreamConn {
-        UpstreamConn { transport: Transport::Tls(Box::new(stream)), fd, reused: false }
+        UpstreamConn { transport: Transport::Tls(Box::new(stream)), fd, reused: false, timer: None }
     }
 
-    /// Reads once, appending to `buf`.
-    pub async fn read_append(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    /// Reads once, appending to `buf`, giving up at `deadline` (the buffer is then dropped with the
+    /// cancelled read, and so should the connection be).
+    pub async fn read_append_until(
+        &mut self,
+        deadline: Instant,
+        buf: Vec<u8>,
+    ) -> Result<(io::Result<usize>, Vec<u8>), Elapsed> {
+        let timer = self.timer.get_or_insert_with(Timer::new);
         match &mut self.transport {
-            Transport::Plain(s) => netio::read_append(s, buf).await,
-            Transport::Tls(s) => netio::read_append(s.as_mut(), buf).await,
+            Transport::Plain(s) => timer.timeout_at(deadline, netio::read_append(s, buf)).await,
+            Transport::Tls(s) => timer.timeout_at(deadline, netio::read_append(s.as_mut(), buf)).await,
         }
     }
 

@@ -13,6 +13,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use monoio::net::TcpStream;
+use monoio::time::Instant;
 use rustls_pki_types::ServerName;
 
 use super::conn::UpstreamConn;
@@ -22,6 +23,7 @@ use super::{PoolKey, Scheme};
 use crate::config::resolve::ResolvedProvider;
 use crate::http::body::{BodyDecoder, BodyError};
 use crate::http::response::{ResponseHead, parse_response_head};
+use crate::timer::{Elapsed, Timer};
 
 /// Largest response head accepted from a provider.
 const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
@@ -130,9 +132,16 @@ fn is_stale_connection_error(error: &UpstreamError) -> bool {
 }
 
 async fn connect(cx: &ExchangeContext<'_>, provider: &ResolvedProvider) -> Result<UpstreamConn, UpstreamError> {
-    match monoio::time::timeout(cx.connect_timeout, connect_untimed(cx, provider)).await {
-        Ok(result) => result,
-        Err(_) => Err(UpstreamError::ConnectTimeout),
+    // Boxed: a TLS handshake's state is 2 KiB that every request's future would otherwise carry,
+    // though only a new connection needs it. The timer then bounds this connection's reads.
+    let mut timer = Timer::new();
+    match timer.timeout(cx.connect_timeout, Box::pin(connect_untimed(cx, provider))).await {
+        Ok(Ok(mut conn)) => {
+            conn.timer = Some(timer);
+            Ok(conn)
+        }
+        Ok(Err(e)) => Err(e),
+        Err(Elapsed) => Err(UpstreamError::ConnectTimeout),
     }
 }
 
@@ -173,8 +182,8 @@ async fn read_head(
     cx: &ExchangeContext<'_>,
     conn: &mut UpstreamConn,
 ) -> Result<(ResponseHead, Vec<u8>, usize), UpstreamError> {
-    let deadline = monoio::time::Instant::now() + cx.first_byte_timeout;
-    let mut buf = Vec::with_capacity(16 * 1024);
+    let deadline = Instant::now() + cx.first_byte_timeout;
+    let mut buf = Vec::new();
     let mut start = 0;
     loop {
         match parse_response_head(&buf[start..], MAX_RESPONSE_HEAD_BYTES, false) {
@@ -188,7 +197,7 @@ async fn read_head(
             Ok(None) => {}
             Err(e) => return Err(UpstreamError::BadResponseHead(e.to_string())),
         }
-        let read = monoio::time::timeout_at(deadline, conn.read_append(buf)).await;
+        let read = conn.read_append_until(deadline, buf).await;
         let (result, returned) = read.map_err(|_| UpstreamError::FirstByteTimeout)?;
         buf = returned;
         match result {
@@ -214,6 +223,9 @@ pub struct BodyReader {
     read_idle_timeout: Duration,
     /// Time spent waiting on the provider's reads, for the gateway-overhead measurement.
     waited: Duration,
+    /// While a stream is held for its first event: when the wait for it ends (`FirstByteTimeout`).
+    /// One deadline folded into each read's, so the hold needs no timer of its own.
+    hold_until: Option<Instant>,
 }
 
 impl BodyReader {
@@ -234,7 +246,14 @@ impl BodyReader {
             decoder: BodyDecoder::new(head.framing),
             read_idle_timeout,
             waited: Duration::ZERO,
+            hold_until: None,
         }
+    }
+
+    /// Bounds the reads until `until` (or no longer, with `None`): a read still waiting then fails
+    /// with `FirstByteTimeout`, whatever the idle timeout says.
+    pub fn hold_until(&mut self, until: Option<Instant>) {
+        self.hold_until = until;
     }
 
     /// How long reads of this body waited on the provider so far.
@@ -293,12 +312,21 @@ impl BodyReader {
         self.buf.drain(..self.pos);
         self.pos = 0;
         let buf = std::mem::take(&mut self.buf);
-        let started = std::time::Instant::now();
-        let read = monoio::time::timeout(self.read_idle_timeout, conn.read_append(buf)).await;
+        let started = Instant::now();
+        if self.hold_until.is_some_and(|until| until <= started) {
+            // Checked before reading too: a read that finds bytes ready at once would win over a
+            // deadline already past, and a provider trickling comments could hold forever.
+            self.conn = None;
+            return Err(UpstreamError::FirstByteTimeout);
+        }
+        let idle_deadline = started + self.read_idle_timeout;
+        let deadline = self.hold_until.map_or(idle_deadline, |until| until.min(idle_deadline));
+        let read = conn.read_append_until(deadline, buf).await;
         self.waited += started.elapsed();
         let Ok((result, buf)) = read else {
             self.conn = None;
-            return Err(UpstreamError::ReadIdleTimeout);
+            let held_too_long = self.hold_until.is_some_and(|until| until <= idle_deadline);
+            return Err(if held_too_long { UpstreamError::FirstByteTimeout } else { UpstreamError::ReadIdleTimeout });
         };
         self.buf = buf;
         match result {
@@ -329,7 +357,7 @@ impl BodyReader {
 
     /// Gives the connection back to the pool if the response ended cleanly with nothing after it and
     /// the provider allows reuse; otherwise closes it.
-    pub fn release(mut self, pool: &Pool) {
+    pub fn release(&mut self, pool: &Pool) {
         let clean = self.decoder.is_done() && self.keep_alive && self.pos == self.buf.len();
         if let Some(conn) = self.conn.take()
             && clean
