@@ -99,9 +99,15 @@ fn run_worker(listen: SocketAddr, reuse_port: bool, env: WorkerEnv, ready: Ready
     runtime.block_on(serve(listen, reuse_port, env, ready));
 }
 
+/// Pending connections the mock's listener holds.
+const MOCK_BACKLOG: i32 = 8192;
+
 async fn serve(listen: SocketAddr, reuse_port: bool, env: WorkerEnv, ready: Ready) {
     // Bound inside the runtime: monoio registers the socket with this thread's driver.
-    let opts = ListenerOpts::new().reuse_port(reuse_port);
+    // The kernel's cap (somaxconn) bounds it: a provider stand-in must take a burst of thousands of
+    // connections (loadtest/streams opens them all at once) without dropping SYNs, or the gateway
+    // under test sees connect timeouts that are the mock's.
+    let opts = ListenerOpts::new().reuse_port(reuse_port).backlog(MOCK_BACKLOG);
     let bound =
         TcpListener::bind_with_config(listen, &opts).and_then(|listener| Ok((listener.local_addr()?, listener)));
     let listener = match bound {

@@ -372,6 +372,11 @@ fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(1024)?;
+    socket.listen(LISTEN_BACKLOG)?;
     Ok(socket.into())
 }
+
+/// Pending connections per listener, capped by the kernel's somaxconn. Deep, because a gateway
+/// meets connection storms (clients reconnecting after a deploy): with 1024, 10,000 streams opened
+/// at once through one worker overflowed the queue and a few hundred clients were reset.
+const LISTEN_BACKLOG: i32 = 8192;
