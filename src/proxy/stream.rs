@@ -82,7 +82,7 @@ impl Codec {
         Codec::PassThrough(Box::new(PassThroughCodec {
             rewriter: ModelRewriter::new(gateway_model),
             audit: StreamAudit::new(stream_format(front_door)),
-            lines: Vec::new(),
+            lines: Vec::with_capacity(EVENT_BUFFER_START),
             usage: Default::default(),
             early_error: None,
         }))
@@ -268,6 +268,10 @@ fn close_final_event(buf: &mut Vec<u8>) {
     }
 }
 
+/// What a stream's event buffers start with: a typical event or two (chat chunks are 150-400 bytes),
+/// so they rarely grow, while an open stream holds little (see `loadtest/streams`).
+const EVENT_BUFFER_START: usize = 512;
+
 /// Relays one streamed 2xx answer through its states. `hold_until` bounds the wait for the stream to
 /// commit (the first-event timeout, within the deadline).
 pub async fn relay(
@@ -282,7 +286,7 @@ pub async fn relay(
 ) -> Ended {
     let UpstreamResponse { head, body } = response;
     let provider = &serving.candidate.endpoint.provider.name;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(EVENT_BUFFER_START);
     let mut state = State::Holding;
     body.hold_until(Some(hold_until.into()));
     let ended_while_holding = hold(body, &mut codec, &mut out, serving).await?;

@@ -25,17 +25,26 @@ pub struct UpstreamConn {
     /// Bounds its reads; made at the first timed read unless connecting already made one. It stays
     /// with the connection in the pool, so a reused connection's reads allocate no timer.
     pub timer: Option<Timer>,
+    /// Its read buffer, kept (emptied) while the connection waits in the pool: a reused connection
+    /// reads its next response without allocating.
+    pub read_buf: Vec<u8>,
 }
 
 impl UpstreamConn {
     pub fn plain(stream: TcpStream) -> UpstreamConn {
         let fd = stream.as_raw_fd();
-        UpstreamConn { transport: Transport::Plain(stream), fd, reused: false, timer: None }
+        UpstreamConn { transport: Transport::Plain(stream), fd, reused: false, timer: None, read_buf: Vec::new() }
     }
 
     /// `fd` is the raw descriptor of the TCP stream under the TLS session (monoio-rustls hides it).
     pub fn tls(stream: ClientTlsStream<TcpStream>, fd: RawFd) -> UpstreamConn {
-        UpstreamConn { transport: Transport::Tls(Box::new(stream)), fd, reused: false, timer: None }
+        UpstreamConn {
+            transport: Transport::Tls(Box::new(stream)),
+            fd,
+            reused: false,
+            timer: None,
+            read_buf: Vec::new(),
+        }
     }
 
     /// Reads once, appending to `buf`, giving up at `deadline` (the buffer is then dropped with the

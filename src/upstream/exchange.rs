@@ -183,7 +183,7 @@ async fn read_head(
     conn: &mut UpstreamConn,
 ) -> Result<(ResponseHead, Vec<u8>, usize), UpstreamError> {
     let deadline = Instant::now() + cx.first_byte_timeout;
-    let mut buf = Vec::new();
+    let mut buf = std::mem::take(&mut conn.read_buf);
     let mut start = 0;
     loop {
         match parse_response_head(&buf[start..], MAX_RESPONSE_HEAD_BYTES, false) {
@@ -211,6 +211,9 @@ async fn read_head(
         }
     }
 }
+
+/// The largest read buffer a pooled connection keeps.
+const POOLED_READ_BUF_MAX: usize = 16 * 1024;
 
 /// Reads a response body incrementally, without copying the payload out of its read buffer.
 pub struct BodyReader {
@@ -359,9 +362,14 @@ impl BodyReader {
     /// the provider allows reuse; otherwise closes it.
     pub fn release(&mut self, pool: &Pool) {
         let clean = self.decoder.is_done() && self.keep_alive && self.pos == self.buf.len();
-        if let Some(conn) = self.conn.take()
+        if let Some(mut conn) = self.conn.take()
             && clean
         {
+            // A buffer a large answer grew is not kept by an idle connection.
+            if self.buf.capacity() <= POOLED_READ_BUF_MAX {
+                self.buf.clear();
+                conn.read_buf = std::mem::take(&mut self.buf);
+            }
             pool.put(&self.key, conn);
         }
     }
