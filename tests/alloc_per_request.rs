@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Allocations and reallocations per proxied request, at most: 47 before this test existed (5a9c0c9),
 /// 33 once metrics labels, the pool key, the request id and the upstream head stopped allocating, 32
-/// with the request body read in one pass (README, "Benchmarks"). Lower it when the count drops; never
-/// raise it without a reason written next to it.
-const BUDGET_PER_REQUEST: u64 = 32;
+/// with the request body read in one pass, 31 with a pooled upstream connection keeping its read
+/// buffer (README, "Benchmarks"). Lower it when the count drops; never raise it without a reason
+/// written next to it.
+const BUDGET_PER_REQUEST: u64 = 31;
 
 struct CountingAllocator;
 
