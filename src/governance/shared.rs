@@ -2,8 +2,9 @@
 //!
 //! Workers send it admissions and settlements over a channel and never wait on Redis themselves:
 //! an admission's answer comes back through a one-shot the worker awaits. The thread drains
-//! whatever is queued, writes it as one pipeline of `EVALSHA` calls and reads the answers, so a
-//! busy gateway pays one round trip per batch, and each admission is one atomic script.
+//! whatever is queued and hands it to Redis as one call of the batch script (one per 256
+//! operations, pipelined), so a busy gateway pays one round trip and one script call per batch, and
+//! each admission is still checked and reserved atomically.
 //!
 //! When Redis does not answer, the thread marks it down: workers then admit locally against a share
 //! of each limit (`local_share`), every outage is logged and counted, and usage settled locally is
@@ -31,8 +32,10 @@ use crate::config::GovernanceConfig;
 
 /// How long a reservation holds a concurrency slot in Redis if its instance never settles it.
 const LEASE_MS: u64 = 10 * 60 * 1000;
-/// Most commands written in one pipeline.
+/// Most commands taken from the queue for one pipeline.
 const MAX_BATCH: usize = 512;
+/// Most operations in one call of the batch script (Redis stays responsive; `unpack` has a limit).
+const OPS_PER_SCRIPT: usize = 256;
 /// How often key records are re-read and a lost connection retried.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 const RECONNECT_EVERY: Duration = Duration::from_millis(200);
@@ -129,7 +132,7 @@ impl Link {
             keys,
             stats,
             connection: None,
-            shas: Vec::new(),
+            sha: String::new(),
             retry: Vec::new(),
             unsent_charges: HashMap::new(),
             next_connect: Instant::now(),
@@ -213,8 +216,8 @@ struct GovernanceThread {
     keys: Arc<KeyStore>,
     stats: Arc<GovernorStats>,
     connection: Option<Connection>,
-    /// SHA-1s of ADMIT, SETTLE and CHARGE as loaded into this Redis.
-    shas: Vec<String>,
+    /// SHA-1 of the batch script as loaded into this Redis.
+    sha: String,
     /// Writes not yet known to have reached Redis.
     retry: Vec<Op>,
     /// Usage settled locally and never yet written, summed per key and UTC day and month, so a long
@@ -227,10 +230,21 @@ struct GovernanceThread {
     said_unreachable: bool,
 }
 
-/// One pipelined command and what to do with its answer.
+/// One operation of a batch and what to do with its answer.
 enum Pending {
     Admit { key: KeyRef, id: String, windows: Windows, estimate: Usage, reply: oneshot::Sender<AdmitReply> },
     Op(Op),
+}
+
+impl Pending {
+    /// How many arguments follow the operation's letter in the batch script's `ARGV`.
+    fn arg_count(&self) -> usize {
+        match self {
+            Pending::Admit { .. } => scripts::ADMIT_ARGS,
+            Pending::Op(Op::Settle { .. }) => scripts::SETTLE_ARGS,
+            Pending::Op(Op::Charge { .. }) => scripts::CHARGE_ARGS,
+        }
+    }
 }
 
 impl GovernanceThread {
@@ -270,9 +284,9 @@ impl GovernanceThread {
         }
         self.next_connect = Instant::now() + RECONNECT_EVERY;
         match self.connect() {
-            Ok((connection, shas)) => {
+            Ok((connection, sha)) => {
                 self.connection = Some(connection);
-                self.shas = shas;
+                self.sha = sha;
                 self.resume();
             }
             Err(e) if self.said_unreachable => log::debug!("governance: redis still unreachable: {e}"),
@@ -283,16 +297,12 @@ impl GovernanceThread {
         }
     }
 
-    fn connect(&self) -> io::Result<(Connection, Vec<String>)> {
+    fn connect(&self) -> io::Result<(Connection, String)> {
         let mut connection = Connection::connect(&self.address, self.timeout)?;
-        let mut shas = Vec::new();
-        for script in [scripts::ADMIT, scripts::SETTLE, scripts::CHARGE] {
-            match connection.call(&["SCRIPT", "LOAD", script])? {
-                Reply::Bulk(Some(sha)) => shas.push(String::from_utf8_lossy(&sha).into_owned()),
-                other => return Err(io::Error::other(format!("SCRIPT LOAD answered {other:?}"))),
-            }
+        match connection.call(&["SCRIPT", "LOAD", scripts::BATCH])? {
+            Reply::Bulk(Some(sha)) => Ok((connection, String::from_utf8_lossy(&sha).into_owned())),
+            other => Err(io::Error::other(format!("SCRIPT LOAD answered {other:?}"))),
         }
-        Ok((connection, shas))
     }
 
     /// Back to shared enforcement: local counters start over (what they counted is handed to Redis
@@ -347,114 +357,118 @@ impl GovernanceThread {
             }
             return;
         }
+        self.stats.redis_batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.redis_batched_items.fetch_add(pending.len() as u64, Ordering::Relaxed);
+        // One script call per OPS_PER_SCRIPT operations, all written as one pipeline.
+        let mut scripts: Vec<Vec<Pending>> = Vec::new();
+        let mut items = pending.into_iter().peekable();
+        while items.peek().is_some() {
+            scripts.push(items.by_ref().take(OPS_PER_SCRIPT).collect());
+        }
         let mut out = Vec::new();
-        for item in &pending {
-            self.encode(item, &mut out);
+        for script in &scripts {
+            self.encode(script, &mut out);
         }
         let mut connection = self.connection.take().expect("checked above");
         let mut failure = connection.write_all(&out).err();
-        let mut items = pending.into_iter();
+        let mut scripts = scripts.into_iter();
         if failure.is_none() {
-            for item in items.by_ref() {
-                match connection.read_reply() {
-                    Ok(reply) => {
-                        if let Err(e) = self.answer(item, reply) {
-                            failure = Some(e);
-                            break;
-                        }
-                    }
+            for script in scripts.by_ref() {
+                let answered = match connection.read_reply() {
+                    Ok(reply) => self.answer(script, reply),
                     Err(e) => {
-                        // This one may have run: an admission is released (a no-op if it never ran).
-                        self.abandon(item);
-                        failure = Some(e);
-                        break;
+                        self.give_up(script);
+                        Err(e)
                     }
+                };
+                if let Err(e) = answered {
+                    failure = Some(e);
+                    break;
                 }
             }
         }
         self.connection = Some(connection);
         if let Some(why) = failure {
             self.lost(&why);
-            self.give_up(items.collect());
+            // Written, so they may have run: admissions are released (a no-op if they never ran).
+            self.give_up(scripts.flatten().collect());
         }
     }
 
-    fn encode(&self, item: &Pending, out: &mut Vec<u8>) {
-        let p = format!("{}:k:", self.prefix);
-        let opt = |v: Option<u64>| v.map_or("-1".to_string(), |v| v.to_string());
-        match item {
-            Pending::Admit { key, id, windows: w, estimate, .. } => {
-                let l = &key.policy.limits;
-                let args = [
-                    self.shas[0].clone(),
-                    "0".into(),
-                    format!("{p}{}:", key.name()),
-                    w.now_ms.to_string(),
-                    w.minute.to_string(),
-                    w.day.to_string(),
-                    w.month.to_string(),
-                    estimate.tokens.to_string(),
-                    estimate.cost_micros.to_string(),
-                    opt(l.budget_micros_per_day),
-                    opt(l.budget_micros_per_month),
-                    opt(l.budget_micros_total),
-                    opt(l.max_concurrent),
-                    opt(l.rpm),
-                    opt(l.tpm),
-                    id.clone(),
-                    (w.now_ms + LEASE_MS).to_string(),
-                ];
-                resp::encode(&[&["EVALSHA".to_string()][..], &args].concat(), out);
-            }
-            Pending::Op(Op::Settle { key, id, reserved: r, now: n, estimate, actual }) => {
-                let args = [
-                    "EVALSHA".to_string(),
-                    self.shas[1].clone(),
-                    "0".into(),
-                    format!("{p}{key}:"),
-                    id.clone(),
-                    r.minute.to_string(),
-                    r.day.to_string(),
-                    r.month.to_string(),
-                    (actual.tokens as i64 - estimate.tokens as i64).to_string(),
-                    (actual.cost_micros as i64 - estimate.cost_micros as i64).to_string(),
-                    n.minute.to_string(),
-                    n.day.to_string(),
-                    n.month.to_string(),
-                ];
-                resp::encode(&args, out);
-            }
-            Pending::Op(Op::Charge { key, id, now: n, usage }) => {
-                let args = [
-                    "EVALSHA".to_string(),
-                    self.shas[2].clone(),
-                    "0".into(),
-                    format!("{p}{key}:"),
-                    id.clone(),
-                    n.minute.to_string(),
-                    n.day.to_string(),
-                    n.month.to_string(),
-                    usage.tokens.to_string(),
-                    usage.cost_micros.to_string(),
-                ];
-                resp::encode(&args, out);
+    /// One `EVALSHA` of the batch script for `items`, written straight into `out`.
+    fn encode(&self, items: &[Pending], out: &mut Vec<u8>) {
+        let count = items.iter().map(|item| 1 + item.arg_count()).sum::<usize>();
+        resp::array_header(3 + count, out);
+        resp::bulk(b"EVALSHA", out);
+        resp::bulk(self.sha.as_bytes(), out);
+        resp::bulk(b"0", out);
+        let prefix =
+            |key: &str, out: &mut Vec<u8>| resp::bulk_of(&[self.prefix.as_bytes(), b":k:", key.as_bytes(), b":"], out);
+        let int = resp::bulk_int;
+        let opt = |v: Option<u64>, out: &mut Vec<u8>| int(v.map_or(-1, |v| v as i64), out);
+        for item in items {
+            match item {
+                Pending::Admit { key, id, windows: w, estimate, .. } => {
+                    let l = &key.policy.limits;
+                    resp::bulk(b"A", out);
+                    prefix(key.name(), out);
+                    for n in [w.now_ms, w.minute, w.day, w.month, estimate.tokens, estimate.cost_micros] {
+                        int(n as i64, out);
+                    }
+                    for limit in [
+                        l.budget_micros_per_day,
+                        l.budget_micros_per_month,
+                        l.budget_micros_total,
+                        l.max_concurrent,
+                        l.rpm,
+                        l.tpm,
+                    ] {
+                        opt(limit, out);
+                    }
+                    resp::bulk(id.as_bytes(), out);
+                    int((w.now_ms + LEASE_MS) as i64, out);
+                }
+                Pending::Op(Op::Settle { key, id, reserved: r, now: n, estimate, actual }) => {
+                    resp::bulk(b"S", out);
+                    prefix(key, out);
+                    resp::bulk(id.as_bytes(), out);
+                    for window in [r.minute, r.day, r.month] {
+                        int(window as i64, out);
+                    }
+                    int(actual.tokens as i64 - estimate.tokens as i64, out);
+                    int(actual.cost_micros as i64 - estimate.cost_micros as i64, out);
+                    for window in [n.minute, n.day, n.month, n.now_ms] {
+                        int(window as i64, out);
+                    }
+                }
+                Pending::Op(Op::Charge { key, id, now: n, usage }) => {
+                    resp::bulk(b"C", out);
+                    prefix(key, out);
+                    resp::bulk(id.as_bytes(), out);
+                    for n in [n.minute, n.day, n.month, usage.tokens, usage.cost_micros] {
+                        int(n as i64, out);
+                    }
+                }
             }
         }
     }
 
-    /// Acts on one answer. An error reply (`NOSCRIPT` after a Redis restart, say) is treated as a lost
-    /// connection, so the scripts are loaded again on reconnecting.
-    fn answer(&mut self, item: Pending, reply: Reply) -> Result<(), io::Error> {
-        if let Reply::Error(e) = &reply {
-            let why = io::Error::other(format!("redis: {e}"));
-            self.abandon(item);
-            return Err(why);
+    /// Acts on the answers of one script call. An error reply (`NOSCRIPT` after a Redis restart,
+    /// say) or answers that do not match the operations are treated as a lost connection, so the
+    /// script is loaded again on reconnecting; the operations are given up as if unanswered.
+    fn answer(&mut self, items: Vec<Pending>, reply: Reply) -> Result<(), io::Error> {
+        let answers = reply.items();
+        if answers.len() != items.len() {
+            let why = match &reply {
+                Reply::Error(e) => format!("redis: {e}"),
+                other => format!("the batch script answered {} of {} operations", other.items().len(), items.len()),
+            };
+            self.give_up(items);
+            return Err(io::Error::other(why));
         }
-        match item {
-            Pending::Op(_) => {}
-            Pending::Admit { key, id, windows, estimate, reply: sender } => {
-                let answer = self.admission(&key, id, windows, estimate, &reply);
-                sender.send(answer);
+        for (item, answer) in items.into_iter().zip(answers) {
+            if let Pending::Admit { key, id, windows, estimate, reply: sender } = item {
+                sender.send(self.admission(&key, id, windows, estimate, answer));
             }
         }
         Ok(())
