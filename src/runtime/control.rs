@@ -162,6 +162,10 @@ impl ControlLoop {
         let mut next_tick = Instant::now() + self.tick;
         // Another instance's new ejection is published at once, not a tick later.
         let health_news = self.governor.shared_health().map_or_else(crossbeam_channel::never, |h| h.news());
+        if let Some(shared) = self.governor.shared_health() {
+            // Others' avoidances are looked up from the start, not from the first tick.
+            shared.set_endpoints(&self.endpoint_keys);
+        }
         while !self.stop.is_stopped() {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             crossbeam_channel::select! {
