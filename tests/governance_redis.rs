@@ -305,3 +305,25 @@ fn a_lagging_clock_counts_into_the_newest_minute() {
     drop((ahead, behind));
     shutdown(governors);
 }
+
+/// A Redis that stops answering (paused 3 s, longer than `redis_timeout_ms` = 500) is given up when
+/// the batch waiting on it is overdue: the admission is decided locally within about the timeout,
+/// not after the pause, and shared enforcement resumes once Redis answers again.
+#[test]
+fn a_redis_that_stops_answering_is_given_up_after_its_timeout() {
+    let Some(binary) = redis_server_binary() else { return };
+    let redis = Redis::start(binary);
+    let governors = three(&redis, &key_entry("hung", "rpm = 100"));
+    let key = governors[0].key("hung").unwrap();
+
+    redis.connect().call(&["CLIENT", "PAUSE", "3000", "ALL"]).unwrap();
+    let started = std::time::Instant::now();
+    let reservation = governors[0].admit(&key, "acme/chat", T0, usage(1, 0)).wait().expect("admitted locally");
+    let waited = started.elapsed();
+    assert!(!reservation.is_shared(), "decided by this instance's local share");
+    assert!(waited < Duration::from_millis(2_500), "gave up after {waited:?}, not at the timeout");
+    assert_eq!(governors[0].redis_up(), Some(false));
+    assert!(eventually(Duration::from_secs(10), || governors[0].redis_up() == Some(true)), "resumed");
+    drop(reservation);
+    shutdown(governors);
+}

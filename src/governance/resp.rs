@@ -131,6 +131,13 @@ impl Connection {
         Err(last)
     }
 
+    /// The write half and the buffered read half, for a caller that reads replies on another thread
+    /// (the read half then waits as long as it must: its timeout is the caller's to enforce).
+    pub fn into_parts(self) -> io::Result<(TcpStream, BufReader<TcpStream>)> {
+        self.reader.get_ref().set_read_timeout(None)?;
+        Ok((self.writer, self.reader))
+    }
+
     /// Writes pre-encoded commands in one go.
     pub fn write_all(&mut self, encoded: &[u8]) -> io::Result<()> {
         self.writer.write_all(encoded)
