@@ -310,51 +310,62 @@ impl GovernanceThread {
     fn run(mut self) {
         let (commands, replies) = (self.receiver.clone(), self.replies.1.clone());
         loop {
-            let mut batch = Vec::new();
-            let mut stopping = false;
-            let wake_at = self.next_wake();
-            // With MAX_IN_FLIGHT batches unanswered, commands wait in the queue: the next batch grows
-            // while Redis runs the earlier ones.
-            let open_to_commands = if self.at_capacity() { crossbeam_channel::never() } else { commands.clone() };
-            crossbeam_channel::select! {
-                recv(open_to_commands) -> command => match command {
-                    Ok(Command::Stop) | Err(_) => stopping = true,
-                    Ok(command) => batch.push(command),
-                },
-                recv(replies) -> reply => {
-                    if let Ok((generation, reply)) = reply {
-                        self.on_answer(generation, reply);
-                    }
-                },
-                default(wake_at.saturating_duration_since(Instant::now())) => {}
-            }
-            while let Ok((generation, reply)) = replies.try_recv() {
-                self.on_answer(generation, reply);
-            }
-            self.check_overdue();
-            while !stopping && batch.len() < MAX_BATCH && !self.at_capacity() {
-                match self.receiver.try_recv() {
-                    Ok(Command::Stop) => stopping = true,
-                    Ok(command) => batch.push(command),
-                    Err(_) => break,
-                }
-            }
+            let (batch, stopping) = self.next_batch(&commands, &replies);
             self.ensure_connected();
             self.process(batch);
             self.refresh_records_if_due();
             self.sync_health_if_due();
             if stopping {
-                self.await_in_flight(&replies);
-                let owed = self.retry.len() + self.unsent_charges.len();
-                if owed > 0 {
-                    log::warn!("governance: {owed} settlements could not be handed to Redis before exit");
-                }
-                if let Some(pipeline) = self.pipeline.take() {
-                    // Ends the reader thread, which would otherwise wait on the socket for good.
-                    let _ = pipeline.writer.shutdown(Shutdown::Both);
-                }
+                self.finish(&replies);
                 return;
             }
+        }
+    }
+
+    /// Waits for commands, answers or the next timer, acts on the answers, and returns the commands
+    /// drained (and whether to stop). While `MAX_IN_FLIGHT` calls are unanswered, commands wait in
+    /// the queue: the next batch grows while Redis runs the earlier ones.
+    fn next_batch(&mut self, commands: &Receiver<Command>, replies: &Receiver<Answer>) -> (Vec<Command>, bool) {
+        let mut batch = Vec::new();
+        let mut stopping = false;
+        let wake_at = self.next_wake();
+        let open_to_commands = if self.at_capacity() { crossbeam_channel::never() } else { commands.clone() };
+        crossbeam_channel::select! {
+            recv(open_to_commands) -> command => match command {
+                Ok(Command::Stop) | Err(_) => stopping = true,
+                Ok(command) => batch.push(command),
+            },
+            recv(replies) -> reply => {
+                if let Ok((generation, reply)) = reply {
+                    self.on_answer(generation, reply);
+                }
+            },
+            default(wake_at.saturating_duration_since(Instant::now())) => {}
+        }
+        while let Ok((generation, reply)) = replies.try_recv() {
+            self.on_answer(generation, reply);
+        }
+        self.check_overdue();
+        while !stopping && batch.len() < MAX_BATCH && !self.at_capacity() {
+            match commands.try_recv() {
+                Ok(Command::Stop) => stopping = true,
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        (batch, stopping)
+    }
+
+    /// On stopping: waits for the answers still owed, says what could not be delivered, and ends the
+    /// reader thread (which would otherwise wait on the socket for good).
+    fn finish(&mut self, replies: &Receiver<Answer>) {
+        self.await_in_flight(replies);
+        let owed = self.retry.len() + self.unsent_charges.len();
+        if owed > 0 {
+            log::warn!("governance: {owed} settlements could not be handed to Redis before exit");
+        }
+        if let Some(pipeline) = self.pipeline.take() {
+            let _ = pipeline.writer.shutdown(Shutdown::Both);
         }
     }
 
@@ -432,7 +443,8 @@ impl GovernanceThread {
                 Command::Stop => {}
             }
         }
-        if self.pipeline.is_some() {
+        // What is owed goes out with the next batch Redis has room for.
+        if self.pipeline.is_some() && !self.at_capacity() {
             let charges = self.unsent_charges.drain().map(|((key, _, _), (now, usage))| {
                 Pending::Op(Op::Charge { key, id: self.link.next_id(), now, usage })
             });
