@@ -39,8 +39,8 @@ const LEASE_MS: u64 = 10 * 60 * 1000;
 const MAX_BATCH: usize = 512;
 /// Most script calls written and not yet answered. While one runs in Redis the next batch grows in
 /// the queue, so Redis is called per batch rather than per request: measured on two CPUs, 2, 4 or
-/// unbounded gave batches of 3 to 26 requests, up to twice the redis-server CPU per request and no
-/// more throughput.
+/// unbounded gave 3 to 26 operations per call, up to twice the redis-server CPU per request and no
+/// more throughput (loadtest/RESULTS.md).
 const MAX_IN_FLIGHT: usize = 1;
 /// Most operations in one call of the batch script (Redis stays responsive; `unpack` has a limit).
 const OPS_PER_SCRIPT: usize = 256;
