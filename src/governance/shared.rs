@@ -460,9 +460,14 @@ impl GovernanceThread {
             }
             return;
         }
+        self.write_batch(pending);
+    }
+
+    /// Writes `pending` as script calls of at most `OPS_PER_SCRIPT` operations, one pipeline, and
+    /// keeps them in flight until their answers come.
+    fn write_batch(&mut self, pending: Vec<Pending>) {
         self.stats.redis_batches.fetch_add(1, Ordering::Relaxed);
         self.stats.redis_batched_items.fetch_add(pending.len() as u64, Ordering::Relaxed);
-        // One script call per OPS_PER_SCRIPT operations, all written as one pipeline.
         let mut scripts: Vec<Vec<Pending>> = Vec::new();
         let mut items = pending.into_iter().peekable();
         while items.peek().is_some() {
