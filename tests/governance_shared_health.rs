@@ -1,5 +1,5 @@
 //! Global provider health through Redis: two gateways (two instances) share one real redis-server;
-//! an endpoint that fails on instance A is avoided by instance B within a second, without B ever
+//! an endpoint that fails on instance A is avoided by instance B well within a second, without B ever
 //! sending it a request, and B's workers route around it as soon as B reads it from Redis (not at
 //! their next tick: B's tick here is 5 s). Skips without redis-server (`.ci/run` installs it).
 
@@ -67,7 +67,9 @@ fn a_provider_failing_on_instance_a_is_avoided_by_instance_b_within_a_second() {
         poll_until(failed_at, || state_of(b.local_addr(), "bad") != "healthy").expect("B never learned of it");
     let (seen, on_b) = (avoided_at - failed_at, avoided_at - announced_at);
     eprintln!("B avoided the provider {seen:?} after A saw it fail, {on_b:?} after A announced it");
-    assert!(seen < Duration::from_secs(1), "B avoided it only after {seen:?}");
+    // A's worker reports within its tick (250 ms) and A announces at once; 50 ms to write, 50 to
+    // read: about 350 ms at worst, bounded here with room for a loaded CI machine (the claim is 1 s).
+    assert!(seen < Duration::from_millis(750), "B avoided it only after {seen:?}");
     // B reads Redis every 50 ms and its workers take the news at their next request; a tick (5 s)
     // would be far over. The bound leaves room for a loaded CI machine.
     assert!(on_b < Duration::from_millis(500), "B's workers took {on_b:?} after the announcement");

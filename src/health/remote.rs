@@ -134,6 +134,13 @@ impl SharedHealth {
     }
 }
 
+/// Whether a worker's report holds what other instances should hear of at once (failures, or a
+/// provider's `Retry-After`): the control thread then publishes, and so announces, without waiting
+/// for its tick.
+pub fn worth_announcing(report: &super::HealthReport) -> bool {
+    report.endpoints.iter().any(|(_, delta)| delta.trailing_failures > 0 || delta.cooldown_until.is_some())
+}
+
 /// One worker's follower of the exchange: knows which version of others' avoidances its routing
 /// table holds, so a worker folds news in on its next routing decision instead of its next tick.
 /// Single-threaded, like the worker.
@@ -242,6 +249,22 @@ mod tests {
 
         follower.table_replaced();
         assert!(follower.is_behind(), "a table from the control thread gets the news folded in again");
+    }
+
+    #[test]
+    fn reports_with_failures_or_cooldowns_are_announced_at_once() {
+        use crate::health::{EndpointDelta, HealthReport};
+        let report = |delta: EndpointDelta| HealthReport {
+            worker: 0,
+            seq: 1,
+            applied_version: 0,
+            routes_version: 0,
+            endpoints: vec![(0, delta)],
+        };
+        assert!(!worth_announcing(&report(EndpointDelta { had_success: true, ..Default::default() })));
+        assert!(worth_announcing(&report(EndpointDelta { trailing_failures: 1, ..Default::default() })));
+        let cooldown = Some(Instant::now() + Duration::from_secs(1));
+        assert!(worth_announcing(&report(EndpointDelta { cooldown_until: cooldown, ..Default::default() })));
     }
 
     #[test]
