@@ -414,19 +414,21 @@ impl GovernanceThread {
         self.link.up.store(true, Ordering::Release);
     }
 
+    /// Redis is down: marked so first (an admission told so finds `is_up` false), then what was in
+    /// flight is given up and a reconnection scheduled.
     fn lost(&mut self, why: &io::Error) {
+        self.link.up.store(false, Ordering::Release);
+        if self.connection.take().is_some() {
+            self.stats.redis_outages.fetch_add(1, Ordering::Relaxed);
+            log::warn!("governance: redis at {} lost ({why}); enforcing local shares of each limit", self.address);
+            self.said_unreachable = true;
+        }
         if let Some(pipeline) = self.pipeline.take() {
             // Ends the reader thread; what it still sends carries an old generation and is ignored.
             let _ = pipeline.writer.shutdown(Shutdown::Both);
             // Written, so they may have run: admissions are released (a no-op if they never ran).
             self.give_up(pipeline.in_flight.into_iter().flat_map(|(_, items)| items).collect());
         }
-        if self.connection.take().is_some() {
-            self.stats.redis_outages.fetch_add(1, Ordering::Relaxed);
-            log::warn!("governance: redis at {} lost ({why}); enforcing local shares of each limit", self.address);
-            self.said_unreachable = true;
-        }
-        self.link.up.store(false, Ordering::Release);
         self.next_connect = Instant::now() + RECONNECT_EVERY;
     }
 
