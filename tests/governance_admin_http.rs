@@ -140,3 +140,55 @@ fn on_admin_listen_only_and_listing_config_keys_without_redis() {
     assert_eq!(refused.status, 400);
     assert!(refused.text().contains("redis_url"), "{}", refused.text());
 }
+
+/// The body limit of `/admin/keys` (64 KiB, far below `server.max_body_bytes`) applies while the
+/// body is read: an oversized `Content-Length` is refused before any body byte is sent, and a
+/// chunked body at the chunk that would pass the limit, before its data. Had the gateway waited for
+/// either body it would answer 408 after its body timeout, not 413.
+#[test]
+fn oversized_key_requests_are_refused_before_their_body_is_read() {
+    let provider = MockProvider::start(MockConfig::default()).unwrap();
+    let gw = gateway(&provider, None, false);
+    let addr = gw.local_addr();
+    let head = |framing: &str| {
+        format!(
+            "POST /admin/keys HTTP/1.1\r\nhost: gateway\r\nauthorization: {}\r\ncontent-type: application/json\r\n\
+             {framing}\r\n\r\n",
+            admin()
+        )
+    };
+    let chunk = |data: &[u8]| [format!("{:x}\r\n", data.len()).as_bytes(), data, b"\r\n"].concat();
+    let refused_in_json = |response: &Response| {
+        assert_eq!(response.status, 413, "{}", response.text());
+        let message = response.json()["error"]["message"].as_str().unwrap_or_default().to_string();
+        assert!(message.contains("65536"), "{message}");
+    };
+
+    let mut client = Client::connect(addr);
+    client.send_raw(head("content-length: 1048576").as_bytes());
+    refused_in_json(&client.read_response());
+
+    // 64,000 bytes in chunks are within the limit: read whole and parsed (refused only for want of Redis).
+    let mut client = Client::connect(addr);
+    let spaces = vec![b' '; 16_000];
+    let mut within = head("transfer-encoding: chunked").into_bytes();
+    for _ in 0..3 {
+        within.extend(chunk(&spaces));
+    }
+    within.extend(chunk(&[br#"{"name":"ci""#, &vec![b' '; 16_000 - 13][..], b"}"].concat()));
+    within.extend_from_slice(b"0\r\n\r\n");
+    client.send_raw(&within);
+    let parsed = client.read_response();
+    assert_eq!(parsed.status, 400, "{}", parsed.text());
+    assert!(parsed.text().contains("redis_url"), "{}", parsed.text());
+
+    // The same 64,000 bytes and then a chunk of 4 KiB: refused at that chunk's size line.
+    let mut client = Client::connect(addr);
+    let mut over = head("transfer-encoding: chunked").into_bytes();
+    for _ in 0..4 {
+        over.extend(chunk(&spaces));
+    }
+    over.extend_from_slice(b"1000\r\n");
+    client.send_raw(&over);
+    refused_in_json(&client.read_response());
+}

@@ -77,13 +77,13 @@ fn a_budget_for_two_admits_exactly_two_of_a_hundred_across_three_instances() {
     for denial in denied.into_iter().map(Result::unwrap_err) {
         assert_eq!((denial.status, denial.reason, denial.retry_after_s), (403, DenialReason::BudgetTotal, None));
     }
-    assert_eq!(redis.get_int("corelay:k:two:total"), 200, "both estimates are reserved in Redis");
+    assert_eq!(redis.counter("two", "spent_total"), 200, "both estimates are reserved in Redis");
 
     for reservation in admitted.into_iter().map(Result::unwrap) {
         assert!(reservation.is_shared());
         reservation.settle(T0 + 1_000, usage(7, 70));
     }
-    assert!(eventually(Duration::from_secs(5), || redis.get_int("corelay:k:two:total") == 140));
+    assert!(eventually(Duration::from_secs(5), || redis.counter("two", "spent_total") == 140));
     let open = redis.connect().call(&["ZCARD", "corelay:k:two:open"]).unwrap().as_int();
     assert_eq!(open, Some(0), "settled reservations leave no concurrency slot behind");
     shutdown(governors);
@@ -114,8 +114,8 @@ fn tokens_per_minute_hold_within_one_reservation() {
     let governors = three(&redis, &key_entry("tpm", "tpm = 1000"));
     let results = admit_concurrently(&governors, "tpm", 30, T0, usage(300, 0));
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3, "3 x 300 fits 1000; a fourth would not");
-    let reserved = redis.get_int(&format!("corelay:k:tpm:tpm:{}", T0 / MINUTE));
-    assert_eq!(reserved, 900);
+    assert_eq!(redis.counter("tpm", "minute"), (T0 / MINUTE) as i64);
+    assert_eq!(redis.counter("tpm", "tpm"), 900);
     shutdown(governors);
 }
 
@@ -167,18 +167,18 @@ fn redis_going_away_falls_back_to_local_shares_and_its_return_resumes_shared_cou
     );
     let expected = 10 * 1_000 + 2_000 + 60 * 500;
     assert!(
-        eventually(Duration::from_secs(10), || redis.get_int("corelay:k:flow:total") == expected),
+        eventually(Duration::from_secs(10), || redis.counter("flow", "spent_total") == expected),
         "spend after the switch: {} (want {expected})",
-        redis.get_int("corelay:k:flow:total")
+        redis.counter("flow", "spent_total")
     );
 
     // Shared again: a new request is counted in Redis, and nothing owed arrives twice.
     let r = g.admit(&key, "acme/chat", T0 + 2 * MINUTE, usage(10, 100)).wait().unwrap();
     assert!(r.is_shared());
     r.settle(T0 + 2 * MINUTE, usage(10, 100));
-    assert!(eventually(Duration::from_secs(5), || redis.get_int("corelay:k:flow:total") == expected + 100));
+    assert!(eventually(Duration::from_secs(5), || redis.counter("flow", "spent_total") == expected + 100));
     shutdown(governors);
-    assert_eq!(redis.get_int("corelay:k:flow:total"), expected + 100);
+    assert_eq!(redis.counter("flow", "spent_total"), expected + 100);
 }
 
 #[test]
@@ -258,5 +258,72 @@ fn the_admin_api_manages_keys_through_the_governance_thread() {
     assert_eq!(b.administer_keys(KeyAdmin::Revoke("svc".into())).unwrap().wait(), Ok(KeyAdminAnswer::Revoked));
     assert!(b.authenticate(secret.as_bytes()).is_none());
     assert_eq!(b.administer_keys(KeyAdmin::Rotate("svc".into())).unwrap().wait(), Ok(KeyAdminAnswer::NotFound));
+    shutdown(governors);
+}
+
+/// Concurrency slots are counted inside one batch script call (reservations opened and closed by
+/// the same call included) and across instances: 30 at once on three instances hold exactly the 3
+/// slots; released, exactly 3 again.
+#[test]
+fn concurrent_requests_hold_exactly_the_keys_slots_across_three_instances() {
+    let Some(binary) = redis_server_binary() else { return };
+    let redis = Redis::start(binary);
+    let governors = three(&redis, &key_entry("slots", "max_concurrent = 3"));
+    let open = || redis.connect().call(&["ZCARD", "corelay:k:slots:open"]).unwrap().as_int();
+
+    // Redis holds every command for 300 ms, so admissions queue up behind each instance's first and
+    // reach the script together (the count within one call is what this exercises); holding or not,
+    // exactly 3 may be admitted.
+    redis.connect().call(&["CLIENT", "PAUSE", "300", "ALL"]).unwrap();
+    let first = admit_concurrently(&governors, "slots", 30, T0, usage(10, 0));
+    assert_eq!(first.iter().filter(|r| r.is_ok()).count(), 3);
+    assert!(first.iter().filter_map(|r| r.as_ref().err()).all(|d| d.reason == DenialReason::Concurrency));
+    assert_eq!(open(), Some(3));
+    drop(first);
+    assert!(eventually(Duration::from_secs(5), || open() == Some(0)), "releases reach Redis");
+
+    redis.connect().call(&["CLIENT", "PAUSE", "300", "ALL"]).unwrap();
+    let second = admit_concurrently(&governors, "slots", 30, T0 + 1_000, usage(10, 0));
+    assert_eq!(second.iter().filter(|r| r.is_ok()).count(), 3, "released slots are free again, and no more");
+    drop(second);
+    shutdown(governors);
+}
+
+/// Windows only move forward: an instance whose clock is behind counts into the newest minute
+/// (stricter), never back into an older one that would start from zero.
+#[test]
+fn a_lagging_clock_counts_into_the_newest_minute() {
+    let Some(binary) = redis_server_binary() else { return };
+    let redis = Redis::start(binary);
+    let governors = three(&redis, &key_entry("lag", "rpm = 2"));
+
+    let ahead = admit_concurrently(&governors[..1], "lag", 2, T0 + MINUTE, usage(1, 0));
+    assert!(ahead.iter().all(Result::is_ok));
+    let behind = admit_concurrently(&governors[1..2], "lag", 1, T0 + MINUTE - 1, usage(1, 0));
+    assert_eq!(behind[0].as_ref().err().map(|d| d.reason), Some(DenialReason::RequestsPerMinute));
+    assert_eq!((redis.counter("lag", "minute"), redis.counter("lag", "rpm")), ((T0 / MINUTE + 1) as i64, 2));
+    drop((ahead, behind));
+    shutdown(governors);
+}
+
+/// A Redis that stops answering (paused 3 s, longer than `redis_timeout_ms` = 500) is given up when
+/// the batch waiting on it is overdue: the admission is decided locally within about the timeout,
+/// not after the pause, and shared enforcement resumes once Redis answers again.
+#[test]
+fn a_redis_that_stops_answering_is_given_up_after_its_timeout() {
+    let Some(binary) = redis_server_binary() else { return };
+    let redis = Redis::start(binary);
+    let governors = three(&redis, &key_entry("hung", "rpm = 100"));
+    let key = governors[0].key("hung").unwrap();
+
+    redis.connect().call(&["CLIENT", "PAUSE", "3000", "ALL"]).unwrap();
+    let started = std::time::Instant::now();
+    let reservation = governors[0].admit(&key, "acme/chat", T0, usage(1, 0)).wait().expect("admitted locally");
+    let waited = started.elapsed();
+    assert!(!reservation.is_shared(), "decided by this instance's local share");
+    assert!(waited < Duration::from_millis(2_500), "gave up after {waited:?}, not at the timeout");
+    assert_eq!(governors[0].redis_up(), Some(false));
+    assert!(eventually(Duration::from_secs(10), || governors[0].redis_up() == Some(true)), "resumed");
+    drop(reservation);
     shutdown(governors);
 }

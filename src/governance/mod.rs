@@ -131,6 +131,10 @@ pub struct GovernorStats {
     pub admitted_locally_in_outage: AtomicU64,
     /// Times the connection to Redis was lost.
     pub redis_outages: AtomicU64,
+    /// Pipelines the governance thread wrote to Redis, and the admissions and settlements in them:
+    /// their ratio is the batch size a busy gateway reaches.
+    pub redis_batches: AtomicU64,
+    pub redis_batched_items: AtomicU64,
 }
 
 /// Admission control for virtual keys. Cheap to clone; share one per process across workers.
@@ -322,6 +326,10 @@ impl Governor {
         let _ = writeln!(out, "corelay_governance_local_admissions_total {}", load(&s.admitted_locally_in_outage));
         let _ = writeln!(out, "# TYPE corelay_governance_redis_outages_total counter");
         let _ = writeln!(out, "corelay_governance_redis_outages_total {}", load(&s.redis_outages));
+        let _ = writeln!(out, "# TYPE corelay_governance_redis_batches_total counter");
+        let _ = writeln!(out, "corelay_governance_redis_batches_total {}", load(&s.redis_batches));
+        let _ = writeln!(out, "# TYPE corelay_governance_redis_batched_items_total counter");
+        let _ = writeln!(out, "corelay_governance_redis_batched_items_total {}", load(&s.redis_batched_items));
         if let Some(up) = self.redis_up() {
             let _ = writeln!(out, "# TYPE corelay_governance_redis_up gauge");
             let _ = writeln!(out, "corelay_governance_redis_up {}", u8::from(up));

@@ -181,7 +181,7 @@ pub fn administer(conn: &mut Connection, prefix: &str, request: KeyAdmin) -> io:
         KeyAdmin::List => {
             let mut listed = Vec::new();
             for record in list(conn, prefix)? {
-                let total = conn.call(&["GET", &format!("{prefix}:k:{}:total", record.name)])?;
+                let total = conn.call(&["HGET", &format!("{prefix}:k:{}:counters", record.name), "spent_total"])?;
                 listed.push((record, total.as_int().unwrap_or(0).max(0) as u64));
             }
             Ok(KeyAdminAnswer::Listed(listed))

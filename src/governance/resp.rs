@@ -45,13 +45,66 @@ impl Reply {
 
 /// Appends one command (`args[0]` is its name) in RESP's request form.
 pub fn encode<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    array_header(args.len(), out);
     for arg in args {
-        let arg = arg.as_ref();
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
+        bulk(arg.as_ref(), out);
     }
+}
+
+/// Appends the header of a command of `count` arguments; the arguments follow as [`bulk`] strings.
+pub fn array_header(count: usize, out: &mut Vec<u8>) {
+    out.push(b'*');
+    decimal(count as i64, out);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one argument.
+pub fn bulk(arg: &[u8], out: &mut Vec<u8>) {
+    bulk_of(&[arg], out);
+}
+
+/// Appends one argument made of `parts` joined, without joining them first.
+pub fn bulk_of(parts: &[&[u8]], out: &mut Vec<u8>) {
+    out.push(b'$');
+    decimal(parts.iter().map(|p| p.len()).sum::<usize>() as i64, out);
+    out.extend_from_slice(b"\r\n");
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one argument that is a number, in decimal.
+pub fn bulk_int(n: i64, out: &mut Vec<u8>) {
+    let (digits, at) = decimal_digits(n);
+    bulk(&digits[at..], out);
+}
+
+/// Appends `n` in decimal.
+fn decimal(n: i64, out: &mut Vec<u8>) {
+    let (digits, at) = decimal_digits(n);
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// `n` in decimal at the end of a stack buffer, from the returned index: no temporary `String` (the
+/// governance thread encodes tens of numbers per request).
+fn decimal_digits(n: i64) -> ([u8; 20], usize) {
+    let mut digits = [0u8; 20];
+    let mut rest = n.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        digits[at] = b'-';
+    }
+    (digits, at)
 }
 
 pub struct Connection {
@@ -76,6 +129,13 @@ impl Connection {
             }
         }
         Err(last)
+    }
+
+    /// The write half and the buffered read half, for a caller that reads replies on another thread
+    /// (the read half then waits as long as it must: its timeout is the caller's to enforce).
+    pub fn into_parts(self) -> io::Result<(TcpStream, BufReader<TcpStream>)> {
+        self.reader.get_ref().set_read_timeout(None)?;
+        Ok((self.writer, self.reader))
     }
 
     /// Writes pre-encoded commands in one go.
@@ -162,6 +222,17 @@ mod tests {
         let mut out = Vec::new();
         encode(&["GET", "k"], &mut out);
         assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    }
+
+    #[test]
+    fn numbers_and_joined_parts_encode_as_bulk_strings() {
+        let mut out = Vec::new();
+        array_header(4, &mut out);
+        bulk_int(0, &mut out);
+        bulk_int(-1, &mut out);
+        bulk_int(i64::MIN, &mut out);
+        bulk_of(&[b"p:k:", b"name", b":"], &mut out);
+        assert_eq!(out, b"*4\r\n$1\r\n0\r\n$2\r\n-1\r\n$20\r\n-9223372036854775808\r\n$9\r\np:k:name:\r\n");
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! Shared enforcement through Redis: the governance thread, the only thread that talks to Redis.
+//! Shared enforcement through Redis: the governance thread, the only thread that writes to Redis
+//! (a reader thread reads the answers to its batches).
 //!
 //! Workers send it admissions and settlements over a channel and never wait on Redis themselves:
 //! an admission's answer comes back through a one-shot the worker awaits. The thread drains
-//! whatever is queued, writes it as one pipeline of `EVALSHA` calls and reads the answers, so a
-//! busy gateway pays one round trip per batch, and each admission is one atomic script.
+//! whatever is queued and hands it to Redis as one call of the batch script (one per 256
+//! operations), so a busy gateway pays one round trip and one script call per batch, and each
+//! admission is still checked and reserved atomically. Key records, administration and provider
+//! health use a second connection, one request and its reply at a time.
 //!
 //! When Redis does not answer, the thread marks it down: workers then admit locally against a share
 //! of each limit (`local_share`), every outage is logged and counted, and usage settled locally is
@@ -12,14 +15,15 @@
 //!
 //! Owns the Redis protocol of governance. What limits mean is `ledger` and `scripts`.
 
-use std::collections::HashMap;
-use std::io;
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, BufReader, Write};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 
 use super::denial::{Denial, DenialReason, Usage};
 use super::policy::{KeyPolicy, Limits};
@@ -31,8 +35,15 @@ use crate::config::GovernanceConfig;
 
 /// How long a reservation holds a concurrency slot in Redis if its instance never settles it.
 const LEASE_MS: u64 = 10 * 60 * 1000;
-/// Most commands written in one pipeline.
+/// Most commands taken from the queue for one pipeline.
 const MAX_BATCH: usize = 512;
+/// Most script calls written and not yet answered. While one runs in Redis the next batch grows in
+/// the queue, so Redis is called per batch rather than per request: measured on two CPUs, 2, 4 or
+/// unbounded gave 3 to 26 operations per call, up to twice the redis-server CPU per request and no
+/// more throughput (loadtest/RESULTS.md).
+const MAX_IN_FLIGHT: usize = 1;
+/// Most operations in one call of the batch script (Redis stays responsive; `unpack` has a limit).
+const OPS_PER_SCRIPT: usize = 256;
 /// How often key records are re-read and a lost connection retried.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 const RECONNECT_EVERY: Duration = Duration::from_millis(200);
@@ -129,7 +140,10 @@ impl Link {
             keys,
             stats,
             connection: None,
-            shas: Vec::new(),
+            pipeline: None,
+            replies: crossbeam_channel::unbounded(),
+            generation: 0,
+            sha: String::new(),
             retry: Vec::new(),
             unsent_charges: HashMap::new(),
             next_connect: Instant::now(),
@@ -212,9 +226,16 @@ struct GovernanceThread {
     prefix: String,
     keys: Arc<KeyStore>,
     stats: Arc<GovernorStats>,
+    /// For key records, administration and provider health: one request, then its reply.
     connection: Option<Connection>,
-    /// SHA-1s of ADMIT, SETTLE and CHARGE as loaded into this Redis.
-    shas: Vec<String>,
+    /// For admissions and settlements: batches written without waiting for earlier answers.
+    pipeline: Option<Pipeline>,
+    /// Answers read from the pipeline by its reader thread, tagged with the pipeline's generation.
+    replies: (Sender<Answer>, Receiver<Answer>),
+    /// Counts pipelines opened, so answers from one already given up are told apart.
+    generation: u64,
+    /// SHA-1 of the batch script as loaded into this Redis.
+    sha: String,
     /// Writes not yet known to have reached Redis.
     retry: Vec<Op>,
     /// Usage settled locally and never yet written, summed per key and UTC day and month, so a long
@@ -227,40 +248,124 @@ struct GovernanceThread {
     said_unreachable: bool,
 }
 
-/// One pipelined command and what to do with its answer.
+/// One operation of a batch and what to do with its answer.
 enum Pending {
     Admit { key: KeyRef, id: String, windows: Windows, estimate: Usage, reply: oneshot::Sender<AdmitReply> },
     Op(Op),
 }
 
+impl Pending {
+    /// How many arguments follow the operation's letter in the batch script's `ARGV`.
+    fn arg_count(&self) -> usize {
+        match self {
+            Pending::Admit { .. } => scripts::ADMIT_ARGS,
+            Pending::Op(Op::Settle { .. }) => scripts::SETTLE_ARGS,
+            Pending::Op(Op::Charge { .. }) => scripts::CHARGE_ARGS,
+        }
+    }
+}
+
+/// An answer the reader thread read, with the generation of the pipeline it came on.
+type Answer = (u64, io::Result<Reply>);
+
+/// The connection admissions and settlements go out on. A reader thread reads the answers and hands
+/// them back, so the governance thread waits on one place for answers, commands and its timers, and
+/// enforces `redis_timeout_ms` itself. Redis answers in order; up to `MAX_IN_FLIGHT` batches are
+/// written before the first is answered.
+struct Pipeline {
+    writer: TcpStream,
+    generation: u64,
+    /// Script calls written and not yet answered, oldest first, with when they were written.
+    in_flight: VecDeque<(Instant, Vec<Pending>)>,
+}
+
+impl Pipeline {
+    fn open(connection: Connection, generation: u64, replies: Sender<Answer>) -> io::Result<Pipeline> {
+        let (writer, reader) = connection.into_parts()?;
+        std::thread::Builder::new()
+            .name("corelay-governance-read".into())
+            .spawn(move || read_answers(reader, generation, &replies))?;
+        Ok(Pipeline { writer, generation, in_flight: VecDeque::new() })
+    }
+
+    /// When the oldest call written is overdue.
+    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.in_flight.front().map(|(sent, _)| *sent + timeout)
+    }
+}
+
+/// The reader thread: every answer goes back to the governance thread until the connection fails
+/// or is shut down (its last message is then the error).
+fn read_answers(mut reader: BufReader<TcpStream>, generation: u64, replies: &Sender<Answer>) {
+    loop {
+        let reply = resp::read_reply(&mut reader);
+        let failed = reply.is_err();
+        if replies.send((generation, reply)).is_err() || failed {
+            return;
+        }
+    }
+}
+
 impl GovernanceThread {
     fn run(mut self) {
+        let (commands, replies) = (self.receiver.clone(), self.replies.1.clone());
         loop {
-            let mut batch = Vec::new();
-            let mut stopping = false;
-            match self.receiver.recv_timeout(HEALTH_SYNC_EVERY) {
-                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => stopping = true,
-                Ok(command) => batch.push(command),
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            while !stopping && batch.len() < MAX_BATCH {
-                match self.receiver.try_recv() {
-                    Ok(Command::Stop) => stopping = true,
-                    Ok(command) => batch.push(command),
-                    Err(_) => break,
-                }
-            }
+            let (batch, stopping) = self.next_batch(&commands, &replies);
             self.ensure_connected();
             self.process(batch);
             self.refresh_records_if_due();
             self.sync_health_if_due();
             if stopping {
-                let owed = self.retry.len() + self.unsent_charges.len();
-                if owed > 0 {
-                    log::warn!("governance: {owed} settlements could not be handed to Redis before exit");
-                }
+                self.finish(&replies);
                 return;
             }
+        }
+    }
+
+    /// Waits for commands, answers or the next timer, acts on the answers, and returns the commands
+    /// drained (and whether to stop). While `MAX_IN_FLIGHT` calls are unanswered, commands wait in
+    /// the queue: the next batch grows while Redis runs the earlier ones.
+    fn next_batch(&mut self, commands: &Receiver<Command>, replies: &Receiver<Answer>) -> (Vec<Command>, bool) {
+        let mut batch = Vec::new();
+        let mut stopping = false;
+        let wake_at = self.next_wake();
+        let open_to_commands = if self.at_capacity() { crossbeam_channel::never() } else { commands.clone() };
+        crossbeam_channel::select! {
+            recv(open_to_commands) -> command => match command {
+                Ok(Command::Stop) | Err(_) => stopping = true,
+                Ok(command) => batch.push(command),
+            },
+            recv(replies) -> reply => {
+                if let Ok((generation, reply)) = reply {
+                    self.on_answer(generation, reply);
+                }
+            },
+            default(wake_at.saturating_duration_since(Instant::now())) => {}
+        }
+        while let Ok((generation, reply)) = replies.try_recv() {
+            self.on_answer(generation, reply);
+        }
+        self.check_overdue();
+        while !stopping && batch.len() < MAX_BATCH && !self.at_capacity() {
+            match commands.try_recv() {
+                Ok(Command::Stop) => stopping = true,
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        (batch, stopping)
+    }
+
+    /// On stopping: waits for the answers still owed, says what could not be delivered, and ends the
+    /// reader thread (which would otherwise wait on the socket for good).
+    fn finish(&mut self, replies: &Receiver<Answer>) {
+        self.await_in_flight(replies);
+        let owed = self.retry.len() + self.unsent_charges.len();
+        if owed > 0 {
+            log::warn!("governance: {owed} settlements could not be handed to Redis before exit");
+        }
+        if let Some(pipeline) = self.pipeline.take() {
+            let _ = pipeline.writer.shutdown(Shutdown::Both);
         }
     }
 
@@ -270,9 +375,10 @@ impl GovernanceThread {
         }
         self.next_connect = Instant::now() + RECONNECT_EVERY;
         match self.connect() {
-            Ok((connection, shas)) => {
+            Ok((connection, pipeline, sha)) => {
                 self.connection = Some(connection);
-                self.shas = shas;
+                self.pipeline = Some(pipeline);
+                self.sha = sha;
                 self.resume();
             }
             Err(e) if self.said_unreachable => log::debug!("governance: redis still unreachable: {e}"),
@@ -283,16 +389,16 @@ impl GovernanceThread {
         }
     }
 
-    fn connect(&self) -> io::Result<(Connection, Vec<String>)> {
+    fn connect(&mut self) -> io::Result<(Connection, Pipeline, String)> {
         let mut connection = Connection::connect(&self.address, self.timeout)?;
-        let mut shas = Vec::new();
-        for script in [scripts::ADMIT, scripts::SETTLE, scripts::CHARGE] {
-            match connection.call(&["SCRIPT", "LOAD", script])? {
-                Reply::Bulk(Some(sha)) => shas.push(String::from_utf8_lossy(&sha).into_owned()),
-                other => return Err(io::Error::other(format!("SCRIPT LOAD answered {other:?}"))),
-            }
-        }
-        Ok((connection, shas))
+        let sha = match connection.call(&["SCRIPT", "LOAD", scripts::BATCH])? {
+            Reply::Bulk(Some(sha)) => String::from_utf8_lossy(&sha).into_owned(),
+            other => return Err(io::Error::other(format!("SCRIPT LOAD answered {other:?}"))),
+        };
+        self.generation += 1;
+        let pipeline =
+            Pipeline::open(Connection::connect(&self.address, self.timeout)?, self.generation, self.replies.0.clone())?;
+        Ok((connection, pipeline, sha))
     }
 
     /// Back to shared enforcement: local counters start over (what they counted is handed to Redis
@@ -308,13 +414,21 @@ impl GovernanceThread {
         self.link.up.store(true, Ordering::Release);
     }
 
+    /// Redis is down: marked so first (an admission told so finds `is_up` false), then what was in
+    /// flight is given up and a reconnection scheduled.
     fn lost(&mut self, why: &io::Error) {
+        self.link.up.store(false, Ordering::Release);
         if self.connection.take().is_some() {
             self.stats.redis_outages.fetch_add(1, Ordering::Relaxed);
             log::warn!("governance: redis at {} lost ({why}); enforcing local shares of each limit", self.address);
             self.said_unreachable = true;
         }
-        self.link.up.store(false, Ordering::Release);
+        if let Some(pipeline) = self.pipeline.take() {
+            // Ends the reader thread; what it still sends carries an old generation and is ignored.
+            let _ = pipeline.writer.shutdown(Shutdown::Both);
+            // Written, so they may have run: admissions are released (a no-op if they never ran).
+            self.give_up(pipeline.in_flight.into_iter().flat_map(|(_, items)| items).collect());
+        }
         self.next_connect = Instant::now() + RECONNECT_EVERY;
     }
 
@@ -331,7 +445,8 @@ impl GovernanceThread {
                 Command::Stop => {}
             }
         }
-        if self.connection.is_some() {
+        // What is owed goes out with the next batch Redis has room for.
+        if self.pipeline.is_some() && !self.at_capacity() {
             let charges = self.unsent_charges.drain().map(|((key, _, _), (now, usage))| {
                 Pending::Op(Op::Charge { key, id: self.link.next_id(), now, usage })
             });
@@ -341,120 +456,161 @@ impl GovernanceThread {
         if pending.is_empty() {
             return;
         }
-        if self.connection.is_none() {
+        if self.pipeline.is_none() {
             for item in pending {
                 self.not_sent(item);
             }
             return;
         }
-        let mut out = Vec::new();
-        for item in &pending {
-            self.encode(item, &mut out);
+        self.write_batch(pending);
+    }
+
+    /// Writes `pending` as script calls of at most `OPS_PER_SCRIPT` operations, one pipeline, and
+    /// keeps them in flight until their answers come.
+    fn write_batch(&mut self, pending: Vec<Pending>) {
+        self.stats.redis_batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.redis_batched_items.fetch_add(pending.len() as u64, Ordering::Relaxed);
+        let mut scripts: Vec<Vec<Pending>> = Vec::new();
+        let mut items = pending.into_iter().peekable();
+        while items.peek().is_some() {
+            scripts.push(items.by_ref().take(OPS_PER_SCRIPT).collect());
         }
-        let mut connection = self.connection.take().expect("checked above");
-        let mut failure = connection.write_all(&out).err();
-        let mut items = pending.into_iter();
-        if failure.is_none() {
-            for item in items.by_ref() {
-                match connection.read_reply() {
-                    Ok(reply) => {
-                        if let Err(e) = self.answer(item, reply) {
-                            failure = Some(e);
-                            break;
-                        }
+        let mut out = Vec::new();
+        for script in &scripts {
+            self.encode(script, &mut out);
+        }
+        let pipeline = self.pipeline.as_mut().expect("checked above");
+        let written = (&pipeline.writer).write_all(&out);
+        let sent = Instant::now();
+        pipeline.in_flight.extend(scripts.into_iter().map(|items| (sent, items)));
+        if let Err(why) = written {
+            self.lost(&why);
+        }
+    }
+
+    /// One answer from the pipeline: for its oldest call written. An answer from a pipeline already
+    /// given up is ignored (its calls were given up with it).
+    fn on_answer(&mut self, generation: u64, reply: io::Result<Reply>) {
+        let Some(pipeline) = self.pipeline.as_mut().filter(|p| p.generation == generation) else { return };
+        let answered = match (reply, pipeline.in_flight.pop_front()) {
+            (Ok(reply), Some((_, items))) => self.answer(items, reply),
+            (Ok(_), None) => Err(io::Error::other("redis answered a call never made")),
+            (Err(why), unanswered) => {
+                if let Some((_, items)) = unanswered {
+                    self.give_up(items);
+                }
+                Err(why)
+            }
+        };
+        if let Err(why) = answered {
+            self.lost(&why);
+        }
+    }
+
+    fn at_capacity(&self) -> bool {
+        self.pipeline.as_ref().is_some_and(|p| p.in_flight.len() >= MAX_IN_FLIGHT)
+    }
+
+    /// Redis is lost when a call waits longer than `redis_timeout_ms` for its answer.
+    fn check_overdue(&mut self) {
+        let overdue =
+            self.pipeline.as_ref().and_then(|p| p.deadline(self.timeout)).is_some_and(|d| Instant::now() >= d);
+        if overdue {
+            self.lost(&io::Error::new(io::ErrorKind::TimedOut, "no answer within redis_timeout_ms"));
+        }
+    }
+
+    /// When the loop must look again even if nothing arrives: the next health sync, or the oldest
+    /// call's deadline.
+    fn next_wake(&self) -> Instant {
+        let sync = Instant::now() + HEALTH_SYNC_EVERY;
+        self.pipeline.as_ref().and_then(|p| p.deadline(self.timeout)).map_or(sync, |d| d.min(sync))
+    }
+
+    /// On stopping: the answers still owed, for at most `redis_timeout_ms` each.
+    fn await_in_flight(&mut self, replies: &Receiver<Answer>) {
+        while let Some(deadline) = self.pipeline.as_ref().and_then(|p| p.deadline(self.timeout)) {
+            match replies.recv_deadline(deadline) {
+                Ok((generation, reply)) => self.on_answer(generation, reply),
+                Err(_) => self.check_overdue(),
+            }
+        }
+    }
+
+    /// One `EVALSHA` of the batch script for `items`, written straight into `out`.
+    fn encode(&self, items: &[Pending], out: &mut Vec<u8>) {
+        let count = items.iter().map(|item| 1 + item.arg_count()).sum::<usize>();
+        resp::array_header(3 + count, out);
+        resp::bulk(b"EVALSHA", out);
+        resp::bulk(self.sha.as_bytes(), out);
+        resp::bulk(b"0", out);
+        let prefix =
+            |key: &str, out: &mut Vec<u8>| resp::bulk_of(&[self.prefix.as_bytes(), b":k:", key.as_bytes(), b":"], out);
+        let int = resp::bulk_int;
+        let opt = |v: Option<u64>, out: &mut Vec<u8>| int(v.map_or(-1, |v| v as i64), out);
+        for item in items {
+            match item {
+                Pending::Admit { key, id, windows: w, estimate, .. } => {
+                    let l = &key.policy.limits;
+                    resp::bulk(b"A", out);
+                    prefix(key.name(), out);
+                    for n in [w.now_ms, w.minute, w.day, w.month, estimate.tokens, estimate.cost_micros] {
+                        int(n as i64, out);
                     }
-                    Err(e) => {
-                        // This one may have run: an admission is released (a no-op if it never ran).
-                        self.abandon(item);
-                        failure = Some(e);
-                        break;
+                    for limit in [
+                        l.budget_micros_per_day,
+                        l.budget_micros_per_month,
+                        l.budget_micros_total,
+                        l.max_concurrent,
+                        l.rpm,
+                        l.tpm,
+                    ] {
+                        opt(limit, out);
+                    }
+                    resp::bulk(id.as_bytes(), out);
+                    int((w.now_ms + LEASE_MS) as i64, out);
+                }
+                Pending::Op(Op::Settle { key, id, reserved: r, now: n, estimate, actual }) => {
+                    resp::bulk(b"S", out);
+                    prefix(key, out);
+                    resp::bulk(id.as_bytes(), out);
+                    for window in [r.minute, r.day, r.month] {
+                        int(window as i64, out);
+                    }
+                    int(actual.tokens as i64 - estimate.tokens as i64, out);
+                    int(actual.cost_micros as i64 - estimate.cost_micros as i64, out);
+                    for window in [n.minute, n.day, n.month, n.now_ms] {
+                        int(window as i64, out);
+                    }
+                }
+                Pending::Op(Op::Charge { key, id, now: n, usage }) => {
+                    resp::bulk(b"C", out);
+                    prefix(key, out);
+                    resp::bulk(id.as_bytes(), out);
+                    for n in [n.minute, n.day, n.month, usage.tokens, usage.cost_micros] {
+                        int(n as i64, out);
                     }
                 }
             }
         }
-        self.connection = Some(connection);
-        if let Some(why) = failure {
-            self.lost(&why);
-            self.give_up(items.collect());
-        }
     }
 
-    fn encode(&self, item: &Pending, out: &mut Vec<u8>) {
-        let p = format!("{}:k:", self.prefix);
-        let opt = |v: Option<u64>| v.map_or("-1".to_string(), |v| v.to_string());
-        match item {
-            Pending::Admit { key, id, windows: w, estimate, .. } => {
-                let l = &key.policy.limits;
-                let args = [
-                    self.shas[0].clone(),
-                    "0".into(),
-                    format!("{p}{}:", key.name()),
-                    w.now_ms.to_string(),
-                    w.minute.to_string(),
-                    w.day.to_string(),
-                    w.month.to_string(),
-                    estimate.tokens.to_string(),
-                    estimate.cost_micros.to_string(),
-                    opt(l.budget_micros_per_day),
-                    opt(l.budget_micros_per_month),
-                    opt(l.budget_micros_total),
-                    opt(l.max_concurrent),
-                    opt(l.rpm),
-                    opt(l.tpm),
-                    id.clone(),
-                    (w.now_ms + LEASE_MS).to_string(),
-                ];
-                resp::encode(&[&["EVALSHA".to_string()][..], &args].concat(), out);
-            }
-            Pending::Op(Op::Settle { key, id, reserved: r, now: n, estimate, actual }) => {
-                let args = [
-                    "EVALSHA".to_string(),
-                    self.shas[1].clone(),
-                    "0".into(),
-                    format!("{p}{key}:"),
-                    id.clone(),
-                    r.minute.to_string(),
-                    r.day.to_string(),
-                    r.month.to_string(),
-                    (actual.tokens as i64 - estimate.tokens as i64).to_string(),
-                    (actual.cost_micros as i64 - estimate.cost_micros as i64).to_string(),
-                    n.minute.to_string(),
-                    n.day.to_string(),
-                    n.month.to_string(),
-                ];
-                resp::encode(&args, out);
-            }
-            Pending::Op(Op::Charge { key, id, now: n, usage }) => {
-                let args = [
-                    "EVALSHA".to_string(),
-                    self.shas[2].clone(),
-                    "0".into(),
-                    format!("{p}{key}:"),
-                    id.clone(),
-                    n.minute.to_string(),
-                    n.day.to_string(),
-                    n.month.to_string(),
-                    usage.tokens.to_string(),
-                    usage.cost_micros.to_string(),
-                ];
-                resp::encode(&args, out);
-            }
+    /// Acts on the answers of one script call. An error reply (`NOSCRIPT` after a Redis restart,
+    /// say) or answers that do not match the operations are treated as a lost connection, so the
+    /// script is loaded again on reconnecting; the operations are given up as if unanswered.
+    fn answer(&mut self, items: Vec<Pending>, reply: Reply) -> Result<(), io::Error> {
+        let answers = reply.items();
+        if answers.len() != items.len() {
+            let why = match &reply {
+                Reply::Error(e) => format!("redis: {e}"),
+                other => format!("the batch script answered {} of {} operations", other.items().len(), items.len()),
+            };
+            self.give_up(items);
+            return Err(io::Error::other(why));
         }
-    }
-
-    /// Acts on one answer. An error reply (`NOSCRIPT` after a Redis restart, say) is treated as a lost
-    /// connection, so the scripts are loaded again on reconnecting.
-    fn answer(&mut self, item: Pending, reply: Reply) -> Result<(), io::Error> {
-        if let Reply::Error(e) = &reply {
-            let why = io::Error::other(format!("redis: {e}"));
-            self.abandon(item);
-            return Err(why);
-        }
-        match item {
-            Pending::Op(_) => {}
-            Pending::Admit { key, id, windows, estimate, reply: sender } => {
-                let answer = self.admission(&key, id, windows, estimate, &reply);
-                sender.send(answer);
+        for (item, answer) in items.into_iter().zip(answers) {
+            if let Pending::Admit { key, id, windows, estimate, reply: sender } = item {
+                sender.send(self.admission(&key, id, windows, estimate, answer));
             }
         }
         Ok(())

@@ -36,6 +36,14 @@ enum Action {
     Revoke(String),
 }
 
+/// The most body bytes to read for a request to `head`: at most 64 KiB under `/admin/keys`, so an
+/// oversized `Content-Length` is refused (413) before any of its body is read and a chunked body is
+/// cut off as soon as it passes the limit; `server_max` (`server.max_body_bytes`) elsewhere.
+pub fn body_limit(head: &crate::http::request::RequestHead, server_max: usize) -> usize {
+    let path = head.path();
+    if path == "/admin/keys" || path.starts_with("/admin/keys/") { server_max.min(MAX_BODY_BYTES) } else { server_max }
+}
+
 /// Serves one request whose path is `/admin/keys` or below it.
 pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, request: &Request) -> Result<bool, GatewayError> {
     authorize_admin(cx, request)?;

@@ -125,7 +125,7 @@ fn head_may_be_complete(buf: &[u8], scanned: usize, max_head_bytes: usize) -> bo
 }
 
 async fn read_body(cx: &WorkerContext, conn: &mut ClientConn, head: &RequestHead) -> Result<Vec<u8>, Admit> {
-    let max = cx.settings().server.max_body_bytes;
+    let max = super::admin_keys::body_limit(head, cx.settings().server.max_body_bytes);
     let deadline = Instant::now() + cx.settings().server.body_read_timeout;
     match head.framing {
         BodyFraming::Length(n) if n > max as u64 => Err(Admit::Reject(too_large(max))),

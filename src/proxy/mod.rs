@@ -138,6 +138,8 @@ pub struct WorkerContext {
     pub telemetry: Option<crate::telemetry::Exporter>,
     /// The response cache: this worker's memory tier and its link to Redis.
     pub cache: crate::cache::WorkerCache,
+    /// Provider health other instances announce (Redis), folded into routing as soon as it is read.
+    remote_health: Option<crate::health::remote::Follower>,
 }
 
 impl WorkerContext {
@@ -166,6 +168,7 @@ impl WorkerContext {
             history: None,
             telemetry: None,
             cache: crate::cache::WorkerCache::new(c),
+            remote_health: None,
         })
     }
 
@@ -182,6 +185,7 @@ impl WorkerContext {
 
     /// Connects the context to the gateway's governor.
     pub fn with_governor(mut self, governor: crate::governance::Governor) -> Self {
+        self.remote_health = governor.shared_health().map(crate::health::remote::Follower::new);
         self.governor = Some(governor);
         self
     }
@@ -286,12 +290,29 @@ impl WorkerContext {
         *self.retry_budget.borrow_mut() = RetryBudget::new(ratio, min_per_sec, Instant::now());
         self.cache.set_policy(prepared.cache_policy);
         *self.snapshot.borrow_mut() = Rc::new(Snapshot::new(Rc::new(prepared.routes), health));
+        if let Some(remote) = &self.remote_health {
+            remote.table_replaced();
+        }
     }
 
     /// The current snapshot. A request holds this `Rc` to its end, so a swap never changes a request
     /// half-way through.
     pub fn snapshot(&self) -> Rc<Snapshot> {
+        if let Some(remote) = &self.remote_health
+            && remote.is_behind()
+        {
+            self.fold_remote_health(remote);
+        }
         Rc::clone(&self.snapshot.borrow())
+    }
+
+    /// Routes around what another instance avoids from now on, without waiting for the next tick.
+    fn fold_remote_health(&self, remote: &crate::health::remote::Follower) {
+        let current = Rc::clone(&self.snapshot.borrow());
+        let (now, now_unix_ms) = (Instant::now(), crate::clock::unix_now_ms());
+        if let Some(table) = remote.fold(current.routes.endpoint_keys(), &current.health, now, now_unix_ms) {
+            *self.snapshot.borrow_mut() = Rc::new(Snapshot::new(Rc::clone(&current.routes), table));
+        }
     }
 
     /// Installs a newly published health table for requests that start from now on; the routes stay.
@@ -303,6 +324,9 @@ impl WorkerContext {
         self.health.on_table(&table);
         let routes: Rc<Routes> = Rc::clone(&self.snapshot.borrow().routes);
         *self.snapshot.borrow_mut() = Rc::new(Snapshot::new(routes, table));
+        if let Some(remote) = &self.remote_health {
+            remote.table_replaced();
+        }
     }
 
     /// A pseudo-random number for backoff jitter (xorshift64: cheap, core-local, not for secrets).

@@ -162,12 +162,23 @@ impl ControlLoop {
         let mut next_tick = Instant::now() + self.tick;
         // Another instance's new ejection is published at once, not a tick later.
         let health_news = self.governor.shared_health().map_or_else(crossbeam_channel::never, |h| h.news());
+        if let Some(shared) = self.governor.shared_health() {
+            // Others' avoidances are looked up from the start, not from the first tick.
+            shared.set_endpoints(&self.endpoint_keys);
+        }
+        let shares_health = self.governor.shared_health().is_some();
         while !self.stop.is_stopped() {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             crossbeam_channel::select! {
                 recv(self.from_workers) -> message => match message {
                     Ok(message) => {
+                        // Failures other instances should avoid are announced now, not a tick later.
+                        let announce = shares_health
+                            && matches!(&message, ToControl::Report(r) if crate::health::remote::worth_announcing(r));
                         self.on_worker_message(message, None);
+                        if announce {
+                            self.publish();
+                        }
                     }
                     Err(_) => return,
                 },

@@ -114,8 +114,11 @@ impl Redis {
             .unwrap()
     }
 
-    pub fn get_int(&self, key: &str) -> i64 {
-        self.connect().call(&["GET", key]).unwrap().as_int().unwrap_or(0)
+    /// One of the counters Redis keeps for a virtual key (`spent_total`, `tpm`, ...; see
+    /// `governance::scripts`).
+    pub fn counter(&self, key: &str, field: &str) -> i64 {
+        let hash = format!("corelay:k:{key}:counters");
+        self.connect().call(&["HGET", &hash, field]).unwrap().as_int().unwrap_or(0)
     }
 }
 
