@@ -215,6 +215,9 @@ async fn read_head(
 /// The largest read buffer a pooled connection keeps.
 const POOLED_READ_BUF_MAX: usize = 16 * 1024;
 
+/// How far a body's read buffer grows while reads keep filling it.
+const MAX_READ_ROOM: usize = 64 * 1024;
+
 /// Reads a response body incrementally, without copying the payload out of its read buffer.
 pub struct BodyReader {
     conn: Option<UpstreamConn>,
@@ -229,6 +232,10 @@ pub struct BodyReader {
     /// While a stream is held for its first event: when the wait for it ends (`FirstByteTimeout`).
     /// One deadline folded into each read's, so the hold needs no timer of its own.
     hold_until: Option<Instant>,
+    /// The last read filled all the space it was given: the provider sends faster than that, so
+    /// the next read gets twice the room (fewer reads, and fewer client writes, per burst), while a
+    /// slow stream's buffer stays small.
+    read_filled: bool,
 }
 
 impl BodyReader {
@@ -250,6 +257,7 @@ impl BodyReader {
             read_idle_timeout,
             waited: Duration::ZERO,
             hold_until: None,
+            read_filled: false,
         }
     }
 
@@ -314,6 +322,9 @@ impl BodyReader {
         // Everything before `pos` was handed out already; drop it so the buffer does not grow.
         self.buf.drain(..self.pos);
         self.pos = 0;
+        if self.read_filled && self.buf.capacity() < MAX_READ_ROOM {
+            self.buf.reserve(self.buf.capacity());
+        }
         let buf = std::mem::take(&mut self.buf);
         let started = Instant::now();
         if self.hold_until.is_some_and(|until| until <= started) {
@@ -332,6 +343,7 @@ impl BodyReader {
             return Err(if held_too_long { UpstreamError::FirstByteTimeout } else { UpstreamError::ReadIdleTimeout });
         };
         self.buf = buf;
+        self.read_filled = self.buf.len() == self.buf.capacity();
         match result {
             Ok(0) => {
                 self.conn = None;
