@@ -259,3 +259,45 @@ fn health_seen_on_one_core_reaches_routing_on_all_cores() {
     assert_eq!(entry["state"], "ejected");
     assert!(entry["retry_in_ms"].as_u64().unwrap() > 0);
 }
+
+/// Issue #16: weights spread equal-priority endpoints (3:1 within 5% over 4,000 requests; priority
+/// defaults to the config position, so equal ones are written out), and a
+/// model's configured `fallbacks` serve once every one of its own endpoints has failed.
+#[test]
+fn weights_split_three_to_one_and_config_fallbacks_serve_when_every_endpoint_fails() {
+    let (heavy, light, spare) = (mock(MockConfig::default()), mock(MockConfig::default()), mock(MockConfig::default()));
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ncores = 1\n\
+         [providers.heavy]\nkind = \"openai\"\nbase_url = \"{}\"\n\
+         [providers.light]\nkind = \"openai\"\nbase_url = \"{}\"\n\
+         [providers.spare]\nkind = \"openai\"\nbase_url = \"{}\"\n\
+         [models.\"{MODEL}\"]\n\
+         endpoints = [{{ provider = \"heavy\", model = \"m\", priority = 0, weight = 3 }}, \
+                      {{ provider = \"light\", model = \"m\", priority = 0, weight = 1 }}]\n\
+         fallbacks = [\"acme/spare\"]\n\
+         [models.\"acme/spare\"]\nendpoints = [{{ provider = \"spare\", model = \"s\" }}]\n",
+        heavy.base_url(),
+        light.base_url(),
+        spare.base_url()
+    );
+    let gateway = start_gateway(&text);
+    let mut client = Client::connect(gateway.local_addr());
+
+    const REQUESTS: usize = 4_000;
+    for i in 0..REQUESTS {
+        let provider = served_by(&chat(&mut client, false));
+        assert!(provider == "heavy" || provider == "light", "request {i} went to {provider}");
+    }
+    let heavy_share = heavy.requests().len() as f64 / REQUESTS as f64;
+    assert_eq!(heavy.requests().len() + light.requests().len(), REQUESTS);
+    assert!((heavy_share - 0.75).abs() <= 0.05 * 0.75, "heavy served {heavy_share:.3} of the requests, not 3/4");
+    assert!(spare.requests().is_empty(), "the fallback is not used while the model's endpoints serve");
+
+    heavy.set_config(failing(500));
+    light.set_config(failing(503));
+    let response = chat(&mut client, false);
+    assert_eq!(served_by(&response), "spare", "every endpoint of the model failed: its configured fallback serves");
+    assert_eq!(response.header("x-corelay-model"), Some("acme/spare"));
+    let sent: serde_json::Value = serde_json::from_slice(&spare.requests()[0].body).unwrap();
+    assert_eq!(sent["model"], "s");
+}
