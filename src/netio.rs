@@ -49,7 +49,7 @@ pub async fn until_peer_gone(fd: std::os::fd::RawFd, every: std::time::Duration,
 /// Free space a buffer is grown by when a read would get less than a quarter of it. Small on
 /// purpose: a read buffer lives as long as its connection, and most of what a gateway reads (a
 /// request, an SSE event, a short answer) fits; a larger body doubles the buffer as it comes.
-const READ_SPACE: usize = 4 * 1024;
+const READ_SPACE: usize = 2 * 1024;
 
 /// Reads once, appending to `buf` (grown by `READ_SPACE` when less than a quarter of it is free).
 /// Returns the bytes read (0 = end of stream) and the buffer.

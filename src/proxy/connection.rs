@@ -151,6 +151,8 @@ async fn continue_if_expected(conn: &mut ClientConn, head: &RequestHead) -> Resu
 }
 
 async fn read_length_body(conn: &mut ClientConn, len: usize, deadline: Instant) -> Result<Vec<u8>, Admit> {
+    // The length is known (and within the limit): room for all of it at once, not growth by reads.
+    conn.buf.reserve(len.saturating_sub(conn.buf.len()));
     while conn.buf.len() < len {
         read_body_bytes(conn, deadline).await?;
     }

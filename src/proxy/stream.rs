@@ -268,9 +268,9 @@ fn close_final_event(buf: &mut Vec<u8>) {
     }
 }
 
-/// What a stream's event buffers start with: a typical event or two (chat chunks are 150-400 bytes),
-/// so they rarely grow, while an open stream holds little (see `loadtest/streams`).
-const EVENT_BUFFER_START: usize = 512;
+/// What a stream's event buffers start with: a typical event (chat chunks are 150-400 bytes), so
+/// they seldom grow, while an open stream holds little (see `loadtest/streams`).
+const EVENT_BUFFER_START: usize = 256;
 
 /// Relays one streamed 2xx answer through its states. `hold_until` bounds the wait for the stream to
 /// commit (the first-event timeout, within the deadline).

@@ -215,8 +215,12 @@ async fn read_head(
 /// The largest read buffer a pooled connection keeps.
 const POOLED_READ_BUF_MAX: usize = 16 * 1024;
 
-/// How far a body's read buffer grows while reads keep filling it.
-const MAX_READ_ROOM: usize = 64 * 1024;
+/// How far a body's read buffer grows while reads keep filling it (more room per read beyond this
+/// saved no measurable time, and under overload every open stream would hold it).
+const MAX_READ_ROOM: usize = 16 * 1024;
+
+/// A grown read buffer is given back once a read no longer fills it and it is empty again.
+const READ_ROOM_AT_REST: usize = 8 * 1024;
 
 /// Reads a response body incrementally, without copying the payload out of its read buffer.
 pub struct BodyReader {
@@ -324,6 +328,9 @@ impl BodyReader {
         self.pos = 0;
         if self.read_filled && self.buf.capacity() < MAX_READ_ROOM {
             self.buf.reserve(self.buf.capacity());
+        } else if !self.read_filled && self.buf.is_empty() && self.buf.capacity() > READ_ROOM_AT_REST {
+            // The burst is over: an open stream that waits keeps only a small buffer.
+            self.buf = Vec::new();
         }
         let buf = std::mem::take(&mut self.buf);
         let started = Instant::now();
