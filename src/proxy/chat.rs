@@ -38,7 +38,7 @@ pub async fn handle(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    request: Request,
+    request: &Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let format = ClientFormat {
@@ -55,7 +55,7 @@ pub async fn handle_responses(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    request: Request,
+    request: &Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let format = ClientFormat {
@@ -78,7 +78,7 @@ async fn native_or_translated(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    request: Request,
+    request: &Request,
     call: &RefCell<CallRecord>,
     format: ClientFormat,
 ) -> Result<bool, GatewayError> {
@@ -101,8 +101,8 @@ async fn native_or_translated(
         }
         Err(error) => return Err(error),
     };
-    let plan = Plan::PassThrough { request: &request, fields: &fields, ir: ir.as_ref(), operation, front_door };
-    let asked = cached::Asked::of(&request, front_door, &fields.model, fields.stream);
+    let plan = Plan::PassThrough { request, fields: &fields, ir: ir.as_ref(), operation, front_door };
+    let asked = cached::Asked::of(request, front_door, &fields.model, fields.stream);
     let cache = cached::lookup(cx, call, &asked).await;
     if let cached::Lookup::Hit(entry) = &cache {
         return cached::replay(conn, call, entry, request.head.keep_alive).await;
@@ -123,7 +123,7 @@ pub async fn handle_embeddings(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    request: Request,
+    request: &Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let operation = NativeOperation::OpenAi(Operation::Embeddings);
@@ -136,7 +136,7 @@ async fn pass_through(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    request: Request,
+    request: &Request,
     call: &RefCell<CallRecord>,
     operation: NativeOperation,
     front_door: FrontDoor,
@@ -152,7 +152,7 @@ async fn pass_through(
         let why = format!("`{}` has no endpoint that {}", fields.model, operation.offered_by());
         return Err(GatewayError::new(ErrorKind::InvalidField, why).with_param("model"));
     }
-    let plan = Plan::PassThrough { request: &request, fields: &fields, ir: None, operation, front_door };
+    let plan = Plan::PassThrough { request, fields: &fields, ir: None, operation, front_door };
     let admitted =
         admit(cx, request.key.as_ref(), &fields.model, &mut candidates, (request.body.len(), fields.max_tokens))
             .await?;
@@ -167,16 +167,16 @@ pub async fn handle_ai_sdk_embeddings(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    request: Request,
+    request: &mut Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let model = request.head.header("ai-model-id").and_then(|v| std::str::from_utf8(v).ok()).ok_or_else(|| {
         GatewayError::new(ErrorKind::InvalidField, "the ai-model-id header is required").with_param("model")
     })?;
     let body = crate::api::ai_sdk::embeddings_request(&request.body, model).map_err(request_error)?;
-    let embeddings = Request { head: request.head, body, key: request.key };
+    request.body = body;
     let operation = NativeOperation::OpenAi(Operation::Embeddings);
-    pass_through(cx, conn, snapshot, embeddings, call, operation, FrontDoor::AiSdkEmbeddings).await
+    pass_through(cx, conn, snapshot, request, call, operation, FrontDoor::AiSdkEmbeddings).await
 }
 
 /// `POST /v1/messages/count_tokens`: passed through to the model's `anthropic`-kind endpoints, the
@@ -185,7 +185,7 @@ pub async fn handle_count_tokens(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    request: Request,
+    request: &Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let operation = NativeOperation::AnthropicCountTokens;
@@ -198,7 +198,7 @@ pub async fn handle_messages(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    request: Request,
+    request: &Request,
     call: &RefCell<CallRecord>,
 ) -> Result<bool, GatewayError> {
     let format = ClientFormat {
@@ -215,7 +215,7 @@ pub async fn handle_ai_sdk(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    request: Request,
+    request: &Request,
     call: &RefCell<CallRecord>,
     spec: crate::api::ai_sdk::SpecVersion,
 ) -> Result<bool, GatewayError> {
@@ -237,7 +237,7 @@ pub async fn handle_ai_sdk(
     .with_headers(|name| head.header(name));
     let mut candidates = candidates(cx, snapshot, &ir.model, &options)?;
     let plan = Plan::Translated { ir: &ir, front_door: FrontDoor::AiSdk(spec) };
-    let cache = cached::lookup(cx, call, &cached::Asked::of(&request, plan.front_door(), &ir.model, ir.stream)).await;
+    let cache = cached::lookup(cx, call, &cached::Asked::of(request, plan.front_door(), &ir.model, ir.stream)).await;
     if let cached::Lookup::Hit(entry) = &cache {
         return cached::replay(conn, call, entry, head.keep_alive).await;
     }

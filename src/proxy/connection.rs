@@ -275,7 +275,7 @@ mod tests {
         assert!(align <= 16, "aligned to {align}");
     }
 
-    const CONNECTION_FUTURE_BUDGET: usize = 8 * 1024;
+    const CONNECTION_FUTURE_BUDGET: usize = 7 * 1024;
 
     #[test]
     fn a_head_is_parsed_only_once_its_blank_line_may_be_there() {

@@ -68,7 +68,7 @@ pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, mut request: Requ
     let keep_alive = request.head.keep_alive;
     let door = error_door(&request.head);
     let written_before = conn.written;
-    match super::unwind::catch_panic(route(cx, conn, request)).await {
+    match super::unwind::catch_panic(route(cx, conn, &mut request)).await {
         // A drain that began during the request closed it too (its head said so).
         Ok(Ok(reusable)) => reusable && keep_alive && !conn.is_draining(),
         Ok(Err(error)) => {
@@ -187,7 +187,9 @@ fn ai_sdk_route_of(head: &RequestHead, post: bool, read: bool) -> Option<(bool, 
 }
 
 /// `Ok(reusable)` once a response was written; `Err` when nothing was written yet.
-async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> Result<bool, GatewayError> {
+// The request is borrowed all the way down, not moved: an async fn keeps a by-value argument twice
+// (as the argument and as its local), and these futures live as long as a stream.
+async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: &mut Request) -> Result<bool, GatewayError> {
     let head = &request.head;
     let is_head = head.method() == "HEAD";
     if !conn.listener.serves(head.path()) {
@@ -198,8 +200,8 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         Route::ModelCall(door) => api_call(cx, conn, request, door).await,
         // Boxed, like every rarely used branch that waits on a timer: a monoio timer inline would
         // grow (and 128-align) the future of every connection (see `timer`).
-        Route::AdminReload => Box::pin(admin_reload(cx, conn, &request)).await,
-        Route::AdminKeys => Box::pin(super::admin_keys::handle(cx, conn, &request)).await,
+        Route::AdminReload => Box::pin(admin_reload(cx, conn, request)).await,
+        Route::AdminKeys => Box::pin(super::admin_keys::handle(cx, conn, request)).await,
         Route::Healthz => respond_json(conn, b"{\"status\":\"ok\"}", head.keep_alive, is_head).await,
         Route::Models => {
             let snapshot = cx.snapshot();
@@ -215,7 +217,7 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
         Route::AiSdkConfig(spec) => ai_sdk_config(cx, conn, head, spec).await,
         Route::Dashboard => dashboard(conn, head.keep_alive, is_head).await,
         Route::Stats => {
-            authorize_admin_if_configured(&cx.snapshot(), &request)?;
+            authorize_admin_if_configured(&cx.snapshot(), request)?;
             match crate::history::StatsQuery::from_target(head.target(), crate::clock::unix_now()) {
                 None => respond_json(conn, cx.stats_json().as_bytes(), head.keep_alive, is_head).await,
                 Some(query) => {
@@ -225,7 +227,7 @@ async fn route(cx: &WorkerContext, conn: &mut ClientConn, request: Request) -> R
                 }
             }
         }
-        Route::Metrics => metrics(cx, conn, &request, is_head).await,
+        Route::Metrics => metrics(cx, conn, request, is_head).await,
         Route::WrongMethod => Err(method_not_allowed(head)),
         Route::NotServed => Err(GatewayError::new(
             ErrorKind::RouteNotFound,
@@ -299,7 +301,7 @@ fn method_not_allowed(head: &crate::http::request::RequestHead) -> GatewayError 
 async fn api_call(
     cx: &WorkerContext,
     conn: &mut ClientConn,
-    mut request: Request,
+    request: &mut Request,
     front_door: FrontDoor,
 ) -> Result<bool, GatewayError> {
     let snapshot = cx.snapshot();
@@ -389,7 +391,7 @@ async fn serve_call(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     snapshot: &Snapshot,
-    request: Request,
+    request: &mut Request,
     call: &RefCell<CallRecord>,
     front_door: FrontDoor,
 ) -> Result<bool, GatewayError> {
