@@ -25,7 +25,8 @@ use corelay::json_check::{self, JsonFault};
 use corelay::providers::bedrock::Api;
 use corelay::providers::openai_responses as openai_responses_provider;
 use corelay::providers::{Translator, anthropic, bedrock, gemini, openai_chat as openai_chat_provider};
-use corelay::sse::audit::{StreamAudit, StreamFormat};
+use corelay::sse::PassThrough;
+use corelay::sse::audit::StreamFormat;
 use corelay::sse::decoder::{SseDecoder, SseError};
 
 /// Response heads are bounded like the proxy bounds them; small enough that the limit is reachable.
@@ -319,54 +320,44 @@ pub fn audit_openai_responses(data: &[u8]) {
     audit(data, StreamFormat::OpenAiResponses);
 }
 
-/// The pass-through audit fed as the relay feeds it: only complete lines, the buffer drained up to
-/// the last complete event after each scan. Whole and split input must agree on every verdict and
-/// on where (in the stream) a bad event begins.
+/// A passed-through stream (`PassThrough`: the audit and the model rewrite) fed as the relay feeds
+/// it: each read's bytes, then the body's end, releasing whole events after each. Whole and split
+/// input must agree on every verdict and on the bytes released.
 fn audit(data: &[u8], format: StreamFormat) {
     let Some((&selector, rest)) = data.split_first() else { return };
     let (input, pieces) = split(rest);
     let format = [format, StreamFormat::OpenAiChat, StreamFormat::AnthropicMessages][usize::from(selector % 3)];
     let whole = run_audit(format, &[input]);
     let mut split = run_audit(format, &pieces);
-    // A CRLF split across reads ends its line at the CR; the audit then counts the LF into the next
-    // event, so an offset may stop one byte short, before that LF. The client sees the same lines
-    // either way, so that one byte is forgiven.
-    let whole_at = match whole.3 {
-        Ok(at) | Err(at) => at,
-    };
-    if let Ok(at) | Err(at) = &mut split.3
-        && *at + 1 == whole_at
-        && *at > 0
-        && input.get(*at - 1..=*at) == Some(b"\r\n".as_slice())
+    // A CRLF split across reads ends its line at the CR; the LF then goes out with the next event,
+    // so when that event is bad the split run released one byte less, that LF. The client sees the
+    // same lines either way, so that one byte is forgiven.
+    if let (Err(whole_out), Err(split_out)) = (&whole.3, &mut split.3)
+        && whole_out.ends_with(b"\r\n")
+        && whole_out[..whole_out.len() - 1] == split_out[..]
     {
-        *at += 1;
+        split_out.push(b'\n');
     }
-    assert_eq!(whole, split, "the stream audit depends on how the provider's bytes were split");
+    assert_eq!(whole, split, "the pass-through depends on how the provider's bytes were split");
 }
 
-/// (complete, committed, data events, then the stream offset of the first bad event, or the bytes
-/// released when there was none: what was released before a bad event depends on the reads).
-type AuditOutcome = (bool, bool, u64, Result<usize, usize>);
+/// (complete, committed, data events, then the bytes released: `Err` when a bad event stopped the
+/// stream, with what went out before it).
+type AuditOutcome = (bool, bool, u64, Result<Vec<u8>, Vec<u8>>);
 
 fn run_audit(format: StreamFormat, pieces: &[&[u8]]) -> AuditOutcome {
-    let mut audit = StreamAudit::new(format);
-    let (mut pending, mut lines, mut released) = (Vec::new(), Vec::new(), 0);
-    for piece in pieces {
-        pending.extend_from_slice(piece);
-        // Only complete lines reach the audit, as the model rewriter releases them.
-        let Some(last_end) = pending.iter().rposition(|b| matches!(b, b'\n' | b'\r')) else { continue };
-        lines.extend(pending.drain(..=last_end));
-        if let Err(bad) = audit.scan(&lines) {
-            let at = released + bad.event_start;
-            return (audit.is_complete(), audit.is_committed(), audit.data_events(), Err(at));
+    let mut events = PassThrough::new("acme/fuzz", format, 0);
+    let mut out = Vec::new();
+    for piece in pieces.iter().map(|piece| Some(*piece)).chain([None]) {
+        let judged = events.feed(piece);
+        events.release(&mut out);
+        if judged.is_err() {
+            let audit = events.audit();
+            return (audit.is_complete(), audit.is_committed(), audit.data_events(), Err(out));
         }
-        let end = audit.event_end();
-        assert!(end <= lines.len(), "event end {end} past the buffer of {}", lines.len());
-        lines.drain(..end);
-        audit.consume(end);
-        released += end;
     }
-    (audit.is_complete(), audit.is_committed(), audit.data_events(), Ok(released))
+    let audit = events.audit();
+    (audit.is_complete(), audit.is_committed(), audit.data_events(), Ok(out))
 }
 
 /// A target body: panics (an assertion or a bug) on input it does not survive.

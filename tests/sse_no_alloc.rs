@@ -1,11 +1,13 @@
-//! Proves that `corelay::sse::ModelRewriter` does not touch the heap per event once its buffers are
-//! warm, by counting this thread's allocations around the System allocator. It does not check the
-//! rewritten bytes; the unit and fixture tests in `src/sse/` do.
+//! Proves that `corelay::sse::PassThrough` (a passed-through stream's audit and model rewrite) does
+//! not touch the heap per event once its buffers are warm, by counting this thread's allocations
+//! around the System allocator. It does not check the rewritten bytes; the unit and fixture tests in
+//! `src/sse/` do.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use corelay::sse::ModelRewriter;
+use corelay::sse::PassThrough;
+use corelay::sse::audit::StreamFormat;
 
 /// System allocator that counts allocations and reallocations made by the current thread, so the
 /// other tests of this binary, running on other threads, cannot disturb the count.
@@ -55,34 +57,33 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 const LONG_CONTENT: &str = corelay::fixture_path!("openai/chat/openai-chat-stream-long-content.sse");
 
-/// Feeds `stream` in pieces of `piece` bytes, then finishes.
-fn pass(rewriter: &mut ModelRewriter, stream: &[u8], piece: usize, out: &mut Vec<u8>) {
+/// Feeds `stream` in pieces of `piece` bytes, releasing after each as the relay does.
+fn pass(events: &mut PassThrough, stream: &[u8], piece: usize, out: &mut Vec<u8>) {
     for chunk in stream.chunks(piece) {
-        rewriter.feed(chunk, out);
+        events.feed(Some(chunk)).expect("recorded events are JSON");
+        events.release(out);
     }
-    rewriter.finish(out);
 }
 
 #[test]
-fn warm_rewriter_does_not_allocate() {
+fn a_warm_pass_through_does_not_allocate() {
     let stream = std::fs::read(LONG_CONTENT).unwrap_or_else(|e| panic!("{LONG_CONTENT}: {e}"));
-    let mut rewriter = ModelRewriter::new("acme/chat-small");
+    // One stream's buffers, warmed by the recording once: what a long answer's later events meet.
+    let mut events = PassThrough::new("acme/chat-small", StreamFormat::OpenAiChat, 256);
     let mut out = Vec::new();
-
-    // Warm-up with the same piece size, so both `out` and the carry reach their final capacity.
-    pass(&mut rewriter, &stream, 37, &mut out);
-    let warm_rewrites = rewriter.rewrites();
+    pass(&mut events, &stream, 37, &mut out);
+    let warm_rewrites = events.rewrites();
     assert!(warm_rewrites > 100, "the fixture should have its 181 data lines, got {warm_rewrites}");
     let warm_len = out.len();
     out.clear();
 
     let before = allocations();
-    pass(&mut rewriter, &stream, 37, &mut out);
+    pass(&mut events, &stream, 37, &mut out);
     let allocated = allocations() - before;
 
     assert_eq!(allocated, 0, "allocations during the warm pass");
     assert_eq!(out.len(), warm_len);
-    assert_eq!(rewriter.rewrites(), 2 * warm_rewrites);
+    assert_eq!(events.rewrites(), 2 * warm_rewrites);
 }
 
 /// The counter itself works, so a zero above means something.

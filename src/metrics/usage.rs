@@ -90,7 +90,7 @@ impl Default for StreamUsage {
 }
 
 impl StreamUsage {
-    /// Looks at complete SSE lines (as released by the model rewriter).
+    /// Looks at whole SSE events (as `sse::PassThrough` releases them).
     pub fn scan(&mut self, lines: &[u8]) {
         for at in self.finder.find_iter(lines) {
             let start = lines[..at].iter().rposition(|&b| b == b'\n' || b == b'\r').map_or(0, |i| i + 1);

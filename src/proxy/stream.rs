@@ -25,8 +25,8 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk};
 use crate::providers::Translator;
-use crate::sse::ModelRewriter;
-use crate::sse::audit::{StreamAudit, StreamFormat};
+use crate::sse::PassThrough;
+use crate::sse::audit::StreamFormat;
 use crate::upstream::{BodyReader, UpstreamError, UpstreamResponse};
 
 /// How an attempt's stream ended: `Ok((outcome, reusable))` once the client got a head, `Err` for a
@@ -55,12 +55,10 @@ pub enum Codec {
     Translated(Box<TranslatedCodec>),
 }
 
-/// The client's own format: bytes pass with the `model` of each event rewritten, each event audited.
+/// The client's own format: bytes pass with the `model` of each event rewritten, each event audited
+/// (`sse::PassThrough`); the usage the released events report is noted.
 pub struct PassThroughCodec {
-    rewriter: ModelRewriter,
-    audit: StreamAudit,
-    /// Rewritten lines not released yet: the start of an event whose blank line has not arrived.
-    lines: Vec<u8>,
+    events: PassThrough,
     usage: crate::metrics::usage::StreamUsage,
     /// The message of an error event that came before anything committed.
     early_error: Option<String>,
@@ -80,9 +78,7 @@ pub struct TranslatedCodec {
 impl Codec {
     pub fn pass_through(gateway_model: &str, front_door: FrontDoor) -> Codec {
         Codec::PassThrough(Box::new(PassThroughCodec {
-            rewriter: ModelRewriter::new(gateway_model),
-            audit: StreamAudit::new(stream_format(front_door)),
-            lines: Vec::with_capacity(EVENT_BUFFER_START),
+            events: PassThrough::new(gateway_model, stream_format(front_door), EVENT_BUFFER_START),
             usage: Default::default(),
             early_error: None,
         }))
@@ -113,7 +109,7 @@ impl Codec {
 
     fn is_committed(&self) -> bool {
         match self {
-            Codec::PassThrough(c) => c.audit.is_committed(),
+            Codec::PassThrough(c) => c.events.audit().is_committed(),
             Codec::Translated(c) => c.committed,
         }
     }
@@ -121,7 +117,7 @@ impl Codec {
     /// The stream reached its format's end (an error event counts: the client was told).
     fn is_complete(&self) -> bool {
         match self {
-            Codec::PassThrough(c) => c.audit.is_complete(),
+            Codec::PassThrough(c) => c.events.audit().is_complete(),
             Codec::Translated(c) => c.finished,
         }
     }
@@ -129,7 +125,7 @@ impl Codec {
     /// The stream ended cleanly: complete and without an error event.
     fn is_clean(&self) -> bool {
         match self {
-            Codec::PassThrough(c) => c.audit.is_complete(),
+            Codec::PassThrough(c) => c.events.audit().is_complete(),
             Codec::Translated(c) => c.finished && !c.errored,
         }
     }
@@ -145,7 +141,7 @@ impl Codec {
     /// Ends the stream with one error event in the client's format.
     fn end_with_error(&mut self, error: &GatewayError, front_door: FrontDoor, out: &mut Vec<u8>) {
         match self {
-            Codec::PassThrough(c) => front_door.gateway_error_event(error, c.audit.data_events(), out),
+            Codec::PassThrough(c) => front_door.gateway_error_event(error, c.events.audit().data_events(), out),
             Codec::Translated(c) => {
                 let kind = if error.kind == ErrorKind::Unavailable {
                     ProviderErrorKind::Server
@@ -186,35 +182,18 @@ pub fn stream_format(front_door: FrontDoor) -> StreamFormat {
 
 impl PassThroughCodec {
     fn feed(&mut self, piece: Option<&[u8]>, out: &mut Vec<u8>) -> Fed {
-        match piece {
-            Some(bytes) => self.rewriter.feed(bytes, &mut self.lines),
-            None => {
-                self.rewriter.finish(&mut self.lines);
-                close_final_event(&mut self.lines);
-            }
-        }
-        if let Err(bad) = self.audit.scan(&self.lines) {
-            // What came before the bad event is still the client's.
-            self.release(bad.event_start, out);
-            return Fed::Garbage;
-        }
-        if let Some(span) = self.audit.early_error() {
-            let message = super::relay::error_message(&self.lines[span]);
+        let judged = self.events.feed(piece);
+        if judged.is_ok()
+            && let Some(payload) = self.events.early_error_payload()
+        {
+            let message = super::relay::error_message(payload);
             self.early_error = Some(message.unwrap_or_else(|| "an error event".into()));
         }
-        self.release(self.audit.event_end(), out);
-        Fed::Fine
-    }
-
-    /// Moves the whole events before `end` to `out`.
-    fn release(&mut self, end: usize, out: &mut Vec<u8>) {
-        if end == 0 {
-            return;
-        }
-        self.usage.scan(&self.lines[..end]);
-        out.extend_from_slice(&self.lines[..end]);
-        self.lines.drain(..end);
-        self.audit.consume(end);
+        // What came before a bad event is still the client's.
+        let released = out.len();
+        self.events.release(out);
+        self.usage.scan(&out[released..]);
+        if judged.is_err() { Fed::Garbage } else { Fed::Fine }
     }
 }
 
@@ -247,24 +226,6 @@ impl TranslatedCodec {
             }
             self.encoder.encode(&event, out);
         }
-    }
-}
-
-/// At the body's end: terminates a last line and event the provider left open (clients treat the
-/// end of the body as their end), so the audit judges them like any other.
-fn close_final_event(buf: &mut Vec<u8>) {
-    if buf.is_empty() {
-        return;
-    }
-    if !matches!(buf.last(), Some(b'\n' | b'\r')) {
-        buf.push(b'\n');
-    }
-    let without_terminator = match buf.as_slice() {
-        [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] | [rest @ .., b'\r'] => rest,
-        _ => return,
-    };
-    if !without_terminator.is_empty() && !matches!(without_terminator.last(), Some(b'\n' | b'\r')) {
-        buf.push(b'\n');
     }
 }
 
@@ -467,25 +428,4 @@ fn garbage(provider: &str) -> GatewayError {
         ErrorKind::BadGateway,
         format!("provider `{provider}` sent a stream event that is not valid JSON"),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_final_event_left_open_is_closed_without_touching_a_closed_one() {
-        for (given, closed) in [
-            (&b"data: x"[..], &b"data: x\n\n"[..]),
-            (b"data: x\n", b"data: x\n\n"),
-            (b"data: x\r\n", b"data: x\r\n\n"),
-            (b"data: x\n\n", b"data: x\n\n"),
-            (b"data: x\r\n\r\n", b"data: x\r\n\r\n"),
-            (b"", b""),
-        ] {
-            let mut buf = given.to_vec();
-            close_final_event(&mut buf);
-            assert_eq!(buf, closed, "{:?}", String::from_utf8_lossy(given));
-        }
-    }
 }

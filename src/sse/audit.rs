@@ -3,15 +3,17 @@
 //! caller learns where complete events end (so it never sends half an event) and whether the stream
 //! has committed (sent something past its preamble, so failing over is no longer possible).
 //!
-//! It does not rewrite, decode or copy anything: it reads the complete lines the model rewriter
-//! released, once, and allocates nothing.
+//! It does not rewrite, decode or copy anything: it reads each complete line once, and in the same
+//! validating walk notes where each payload's top-level model value is, for `PassThrough` to replace
+//! as it copies the event out. It allocates only while the list of those places grows to the most
+//! events one read brings.
 //!
-//! Each `data:` line is judged alone (as the model rewriter does): no provider that Corelay passes
-//! through spreads one JSON value over several `data:` lines.
+//! Each `data:` line is judged alone: no provider that Corelay passes through spreads one JSON value
+//! over several `data:` lines.
 
 use std::ops::Range;
 
-use crate::json_check;
+use super::json_scan;
 
 /// The wire format of a passed-through stream: what "complete" and "committed" mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,9 @@ pub struct StreamAudit {
     event_kind: EventKind,
     /// The last scanned line ended with CR: an LF opening the next bytes belongs to it.
     after_cr: bool,
+    /// Where the model value (between its quotes) of each scanned data payload that has one is, in
+    /// order.
+    model_spans: Vec<Range<usize>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,14 +90,19 @@ impl StreamAudit {
             event_start: 0,
             event_kind: EventKind::Unnamed,
             after_cr: false,
+            model_spans: Vec::new(),
         }
     }
 
-    /// Scans the lines of `buf` not scanned yet. `buf` holds only complete lines (what the model
-    /// rewriter releases), and starts where the caller's last `consume` left it.
+    /// Scans the complete lines of `buf` not scanned yet (a trailing line without its terminator
+    /// waits for the next call). `buf` starts where the caller's last `consume` left it.
     pub fn scan(&mut self, buf: &[u8]) -> Result<(), BadEvent> {
         let mut at = self.scanned;
-        if self.after_cr && buf.get(at) == Some(&b'\n') {
+        if at == buf.len() {
+            // Nothing new: an LF may still follow a CR that ended the last scan.
+            return Ok(());
+        }
+        if self.after_cr && buf[at] == b'\n' {
             // The LF of a CRLF split across reads belongs to the line before it: if that line ended
             // an event, the next one starts after the LF.
             if self.event_start == at {
@@ -106,7 +116,11 @@ impl StreamAudit {
             let end = at + found;
             let crlf = buf[end] == b'\r' && buf.get(end + 1) == Some(&b'\n');
             let next = end + if crlf { 2 } else { 1 };
-            self.line(buf, at..end, next)?;
+            if let Err(bad) = self.line(buf, at..end, next) {
+                // Scanned up to the bad line, so `consume` of what came before it stays in range.
+                self.scanned = at;
+                return Err(bad);
+            }
             self.after_cr = !crlf && buf[end] == b'\r' && next == buf.len();
             at = next;
         }
@@ -119,6 +133,16 @@ impl StreamAudit {
         self.scanned -= n;
         self.event_start -= n;
         self.early_error = None;
+        let released = self.model_spans.iter().take_while(|span| span.end <= n).count();
+        self.model_spans.drain(..released);
+        for span in &mut self.model_spans {
+            *span = span.start - n..span.end - n;
+        }
+    }
+
+    /// Where the model value of each scanned data payload is (see the field), in order.
+    pub fn model_spans(&self) -> &[Range<usize>] {
+        &self.model_spans
     }
 
     /// The end of the last complete event in the buffer: everything before it can go to the client.
@@ -167,8 +191,10 @@ impl StreamAudit {
             self.complete = true;
             return Ok(());
         }
-        if json_check::validate(payload).is_err() {
-            return Err(BadEvent { event_start: self.event_start });
+        match json_scan::validated_model_value(payload) {
+            Ok(Some(model)) => self.model_spans.push(span.start + model.start..span.start + model.end),
+            Ok(None) => {}
+            Err(_) => return Err(BadEvent { event_start: self.event_start }),
         }
         let kind = match self.event_kind {
             EventKind::Unnamed => self.kind_of_payload(payload),

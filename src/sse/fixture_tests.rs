@@ -1,10 +1,11 @@
-//! Tests [`ModelRewriter`] against the recorded OpenAI chat streams in `tests/fixtures`, with an
+//! Tests [`PassThrough`] against the recorded OpenAI chat streams in `tests/fixtures`, with an
 //! expected output built by an independent oracle (serde_json plus plain text substitution). It does
-//! not test hand-written edge cases; those sit next to the code in `model_rewrite.rs`.
+//! not test hand-written edge cases; those sit next to the code in `pass_through.rs`.
 
 use std::path::PathBuf;
 
-use super::ModelRewriter;
+use super::PassThrough;
+use super::audit::StreamFormat;
 
 const GATEWAY_MODEL: &str = "acme/chat-small";
 
@@ -62,16 +63,17 @@ fn oracle(stream: &[u8]) -> (Vec<u8>, u64) {
     (expected, json_lines)
 }
 
-/// Feeds `pieces` through `rewriter` (reused across runs: `finish` resets it) into `out`; returns
-/// how many values this run replaced.
-fn run(rewriter: &mut ModelRewriter, pieces: &[&[u8]], out: &mut Vec<u8>) -> u64 {
-    let before = rewriter.rewrites();
+/// Feeds `pieces` through a new [`PassThrough`], then the body's end, into `out`; returns how many
+/// values it replaced. Every recorded event must pass the audit.
+fn run(pieces: &[&[u8]], out: &mut Vec<u8>) -> u64 {
+    let mut events = PassThrough::new(GATEWAY_MODEL, StreamFormat::OpenAiChat, 256);
     out.clear();
-    for piece in pieces {
-        rewriter.feed(piece, out);
+    for piece in pieces.iter().map(|piece| Some(*piece)).chain([None]) {
+        events.feed(piece).expect("recorded events are JSON");
+        events.release(out);
     }
-    rewriter.finish(out);
-    rewriter.rewrites() - before
+    assert!(events.audit().is_complete(), "a recorded stream ends at [DONE]");
+    events.rewrites()
 }
 
 #[test]
@@ -79,9 +81,8 @@ fn fixtures_fed_whole() {
     for (name, stream) in chat_streams() {
         let (expected, json_lines) = oracle(&stream);
         assert!(json_lines > 0, "{name}: no JSON data lines");
-        let mut rewriter = ModelRewriter::new(GATEWAY_MODEL);
         let mut out = Vec::new();
-        assert_eq!(run(&mut rewriter, &[&stream], &mut out), json_lines, "{name}");
+        assert_eq!(run(&[&stream], &mut out), json_lines, "{name}");
         assert!(out == expected, "{name}: output differs from the oracle");
     }
 }
@@ -96,11 +97,10 @@ fn fixtures_split_in_two_at_every_offset() {
             for first in 0..threads {
                 let (name, stream, expected) = (&name, &stream, &expected);
                 scope.spawn(move || {
-                    let mut rewriter = ModelRewriter::new(GATEWAY_MODEL);
                     let mut out = Vec::new();
                     for split in (first..=stream.len()).step_by(threads) {
                         let (head, tail) = stream.split_at(split);
-                        let rewrites = run(&mut rewriter, &[head, tail], &mut out);
+                        let rewrites = run(&[head, tail], &mut out);
                         assert_eq!(rewrites, json_lines, "{name} split at {split}");
                         assert!(out == *expected, "{name}: output differs from the oracle when split at {split}");
                     }
@@ -114,10 +114,9 @@ fn fixtures_split_in_two_at_every_offset() {
 fn fixtures_fed_one_byte_at_a_time() {
     for (name, stream) in chat_streams() {
         let (expected, json_lines) = oracle(&stream);
-        let mut rewriter = ModelRewriter::new(GATEWAY_MODEL);
         let mut out = Vec::new();
         let bytes: Vec<&[u8]> = stream.chunks(1).collect();
-        assert_eq!(run(&mut rewriter, &bytes, &mut out), json_lines, "{name}");
+        assert_eq!(run(&bytes, &mut out), json_lines, "{name}");
         assert!(out == expected, "{name}: output differs from the oracle when fed byte by byte");
     }
 }
@@ -137,11 +136,10 @@ fn fixtures_with_crlf_and_cr_terminators() {
                     .collect()
             };
             let (input, expected) = (swap(&stream), swap(&expected));
-            let mut rewriter = ModelRewriter::new(GATEWAY_MODEL);
             let mut out = Vec::new();
             for size in [1, 2, 3, 37, 1460] {
                 let pieces: Vec<&[u8]> = input.chunks(size).collect();
-                assert_eq!(run(&mut rewriter, &pieces, &mut out), json_lines, "{name} {terminator:?} /{size}");
+                assert_eq!(run(&pieces, &mut out), json_lines, "{name} {terminator:?} /{size}");
                 assert!(out == expected, "{name}: output differs with {terminator:?} in pieces of {size}");
             }
         }

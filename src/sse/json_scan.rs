@@ -1,7 +1,8 @@
 //! Byte-level JSON scanning: finds the top-level `"model"` string of an object (or of the `message` /
 //! `response` object an Anthropic or Responses API event wraps its answer in) and checks that a
-//! payload is one complete JSON value. It does not know about SSE lines, does not rewrite and never
-//! allocates.
+//! payload is one complete JSON value, or does both in one validating walk
+//! ([`validated_model_value`], for stream events). It does not know about SSE lines, does not
+//! rewrite and never allocates.
 //!
 //! This is a structural scan, not a validator: it honours strings (with backslash escapes) and
 //! bracket depth, which is all it takes to tell a top-level key from a nested one or from text inside
@@ -10,6 +11,8 @@
 //! `"mod\u0065l"` is not taken for `"model"` (no provider escapes ASCII key names).
 
 use core::ops::Range;
+
+use crate::json_check::{self, JsonFault};
 
 /// Which top-level key a value belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -108,6 +111,39 @@ fn scan_model(payload: &[u8], into_envelopes: bool) -> Option<Range<usize>> {
             _ => return None,
         };
     }
+}
+
+/// [`find_model_value`] for a payload that must be JSON: `Err` unless `payload` is exactly one JSON
+/// value nested at most `json_check::MAX_DEPTH` deep (strictly checked, UTF-8 and escapes
+/// included), else where its model value is. The check and the search are one walk
+/// (`json_check::visit_members` reports the top-level members as it validates); only a `message` or
+/// `response` envelope is walked a second time, one level in.
+pub fn validated_model_value(payload: &[u8]) -> Result<Option<Range<usize>>, JsonFault> {
+    let mut model = None;
+    let mut decided = false;
+    json_check::visit_members(payload, |key, value| {
+        if decided {
+            return;
+        }
+        // `key` is as written, quotes included; JSON keeps them, so it is at least 2 bytes.
+        match Key::of(&key[1..key.len() - 1]) {
+            Key::Model => {
+                // Only the first top-level `model` counts, string or not.
+                decided = true;
+                if payload[value.start] == b'"' {
+                    model = Some(value.start + 1..value.end - 1);
+                }
+            }
+            Key::Envelope if payload[value.start] == b'{' => {
+                if let Some(inner) = scan_model(&payload[value.clone()], false) {
+                    decided = true;
+                    model = Some(value.start + inner.start..value.start + inner.end);
+                }
+            }
+            Key::Envelope | Key::Other => {}
+        }
+    })?;
+    Ok(model)
 }
 
 /// True when `payload` is exactly one JSON object, optionally surrounded by whitespace.

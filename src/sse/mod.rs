@@ -1,13 +1,15 @@
-//! Server-sent-event body handling for streamed completions: today the zero-allocation rewrite of
-//! the `model` value in each event. It does not read sockets, decode chunked transfer encoding or
+//! Server-sent-event body handling for streamed completions: the audited, zero-allocation
+//! pass-through of a provider's events with their `model` rewritten, and the event decoder. It does not read sockets, decode chunked transfer encoding or
 //! decompress; callers feed it the decoded body bytes.
 
 pub mod audit;
 pub mod decoder;
 mod json_scan;
 pub mod model_rewrite;
+pub mod pass_through;
 
 #[cfg(test)]
 mod fixture_tests;
 
-pub use model_rewrite::{ModelRewriter, escape_json_str, rewrite_model_in_json};
+pub use model_rewrite::{escape_json_str, rewrite_model_in_json};
+pub use pass_through::PassThrough;
