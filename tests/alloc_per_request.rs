@@ -10,6 +10,7 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,30 +18,61 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Allocations and reallocations per proxied request, at most: 47 before this test existed (5a9c0c9),
 /// 33 once metrics labels, the pool key, the request id and the upstream head stopped allocating, 32
 /// with the request body read in one pass, 31 with a pooled upstream connection keeping its read
-/// buffer (README, "Benchmarks"). Lower it when the count drops; never raise it without a reason
+/// buffer, 30 with the gateway's model id escaped straight into the rewritten answer (README,
+/// "Benchmarks"). Lower it when the count drops; never raise it without a reason
 /// written next to it.
-const BUDGET_PER_REQUEST: u64 = 31;
+const BUDGET_PER_REQUEST: u64 = 30;
 
 struct CountingAllocator;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// Whether this thread is one of the gateway's workers (`corelay-w<N>`), once known.
+    /// Const-initialised without a destructor, so reading it never allocates.
+    static ON_WORKER: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// Only the workers' allocations are counted: the request path runs there, while the control
+/// thread's ticks (and this test's own threads) allocate at a rate set by the clock, which made
+/// the count per request grow whenever the machine was slow (31.9 to 34.5 in a loaded CI run).
+fn on_worker() -> bool {
+    ON_WORKER
+        .try_with(|known| match known.get() {
+            Some(is_worker) => is_worker,
+            None => {
+                // Finding out may allocate: those allocations see `false` and are not counted.
+                known.set(Some(false));
+                let is_worker = std::thread::current().name().is_some_and(|name| name.starts_with("corelay-w"));
+                known.set(Some(is_worker));
+                is_worker
+            }
+        })
+        .unwrap_or(false)
+}
+
+fn count_one() {
+    if on_worker() {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_one();
         // SAFETY: forwarded contract of `GlobalAlloc::alloc`.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_one();
         // SAFETY: forwarded contract of `GlobalAlloc::alloc_zeroed`.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_one();
         // SAFETY: forwarded contract of `GlobalAlloc::realloc`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -151,8 +183,10 @@ fn a_proxied_non_streaming_request_stays_within_its_allocation_budget() {
         (0..8).map(|_| batch(&mut client, &request, &mut buf, REQUESTS) as f64 / REQUESTS as f64).collect();
     let fewest = per_request.iter().cloned().fold(f64::INFINITY, f64::min);
     println!("allocations per proxied request, per batch: {per_request:?}; fewest {fewest:.2}");
+    // Rounded: a worker's own periodic work (its report each tick: ~27 more in a batch that spans one) adds a
+    // fraction per request when a batch spans a tick; one more allocation per request adds 1.0.
     assert!(
-        fewest <= BUDGET_PER_REQUEST as f64,
+        fewest.round() <= BUDGET_PER_REQUEST as f64,
         "{fewest:.2} allocations per request, over the budget of {BUDGET_PER_REQUEST}"
     );
 }

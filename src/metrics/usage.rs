@@ -4,6 +4,8 @@
 //! counts `input_tokens` / `output_tokens`) and its stream's `response.completed` event. Translated
 //! providers report usage through `chat::StreamEvent`.
 
+use std::ops::Range;
+
 use memchr::memmem;
 use serde::Deserialize;
 
@@ -57,22 +59,43 @@ impl From<OpenAiUsage> for Usage {
 pub fn from_json(body: &[u8]) -> Option<Usage> {
     // One validating pass finds the top-level members (sonic-rs recurses while it skips, so it only
     // sees sub-values that pass has bounded).
-    let (mut usage, mut response, mut message) = (None, None, None);
-    crate::json_check::visit_members(body, |key, value| match key {
-        b"\"usage\"" => usage = Some(value),
-        b"\"response\"" => response = Some(value),
-        b"\"message\"" => message = Some(value),
-        _ => {}
-    })
-    .ok()?;
-    let parsed = match (usage, response.or(message)) {
-        (Some(usage), _) => sonic_rs::from_slice::<OpenAiUsage>(&body[usage]),
-        (None, Some(inner)) => {
-            sonic_rs::from_str::<OpenAiUsage>(sonic_rs::get(&body[inner], &["usage"]).ok()?.as_raw_str())
+    let mut members = UsageMembers::default();
+    crate::json_check::visit_members(body, |key, value| members.note(key, value)).ok()?;
+    members.parse(body)
+}
+
+/// Where a JSON body's usage may be, noted from its top-level members by a walk that validates the
+/// body (`json_check::visit_members`, or one that also looks for other members): `usage` itself, or
+/// the `response` (Responses API) or `message` (Anthropic) object that holds it.
+#[derive(Default)]
+pub struct UsageMembers {
+    usage: Option<Range<usize>>,
+    response: Option<Range<usize>>,
+    message: Option<Range<usize>>,
+}
+
+impl UsageMembers {
+    /// One top-level member: its key as written (quotes included) and its value's range.
+    pub fn note(&mut self, key: &[u8], value: Range<usize>) {
+        match key {
+            b"\"usage\"" => self.usage = Some(value),
+            b"\"response\"" => self.response = Some(value),
+            b"\"message\"" => self.message = Some(value),
+            _ => {}
         }
-        (None, None) => return None,
-    };
-    parsed.ok().map(Usage::from)
+    }
+
+    /// The usage these members say `body` has. Call only once the walk has validated `body`.
+    pub fn parse(self, body: &[u8]) -> Option<Usage> {
+        let parsed = match (self.usage, self.response.or(self.message)) {
+            (Some(usage), _) => sonic_rs::from_slice::<OpenAiUsage>(&body[usage]),
+            (None, Some(inner)) => {
+                sonic_rs::from_str::<OpenAiUsage>(sonic_rs::get(&body[inner], &["usage"]).ok()?.as_raw_str())
+            }
+            (None, None) => return None,
+        };
+        parsed.ok().map(Usage::from)
+    }
 }
 
 /// Watches a passing SSE stream for OpenAI's usage chunk. Fed the same complete lines the client

@@ -11,7 +11,8 @@ use crate::api::FrontDoor;
 use crate::error::GatewayError;
 use crate::http::response::ResponseHead;
 use crate::http::write::OutFraming;
-use crate::sse::{escape_json_str, rewrite_model_in_json};
+use crate::metrics::usage::UsageMembers;
+use crate::sse::rewrite_model_in_json;
 use crate::upstream::{UpstreamError, UpstreamResponse};
 
 pub fn is_event_stream(head: &ResponseHead) -> bool {
@@ -34,7 +35,12 @@ pub async fn relay_buffered(
     body.release(&cx.pool);
     // A provider's error may quote what it was sent, the gateway's key included.
     let bytes = if is_success { bytes } else { serving.candidate.endpoint.provider.scrub(&bytes).into_owned() };
-    let usage = if is_success { crate::metrics::usage::from_json(&bytes) } else { None };
+    let mut rewritten = Vec::new();
+    let (usage, model_rewritten) = match (is_success, serving.front_door) {
+        (false, _) => (None, false),
+        (true, FrontDoor::AiSdkEmbeddings) => (crate::metrics::usage::from_json(&bytes), false),
+        (true, _) => usage_and_model_rewrite(&bytes, &serving.candidate.model.id, &mut rewritten),
+    };
     // The AI SDK's embeddings door re-shapes OpenAI's answers and errors into its own.
     let reshaped = if serving.front_door == FrontDoor::AiSdkEmbeddings {
         Some(reshape_for_ai_sdk(serving, head.status, &bytes, is_success, usage)?)
@@ -42,12 +48,9 @@ pub async fn relay_buffered(
         None
     };
     let cost = note_served(serving, usage, waited);
-    let mut rewritten = Vec::new();
     let (status, payload) = match &reshaped {
         Some((status, body)) => (*status, body.as_slice()),
-        None if is_success && rewrite_json_model(&bytes, &serving.candidate.model.id, &mut rewritten) => {
-            (head.status, rewritten.as_slice())
-        }
+        None if model_rewritten => (head.status, rewritten.as_slice()),
         None => (head.status, bytes.as_slice()),
     };
     let meta = Meta::new(serving, is_success.then_some(cost));
@@ -85,10 +88,14 @@ fn reshape_for_ai_sdk(
         .ok_or_else(|| UpstreamError::UnreadableAnswer("not an OpenAI embeddings list".into()))
 }
 
-fn rewrite_json_model(json: &[u8], model: &str, out: &mut Vec<u8>) -> bool {
-    let mut escaped = Vec::with_capacity(model.len());
-    escape_json_str(model, &mut escaped);
-    rewrite_model_in_json(json, &escaped, out)
+/// One walk over a successful answer: validated, its usage found, and (when it has a model value)
+/// the answer with the gateway's `model` written to `out`; the flag says whether it was.
+fn usage_and_model_rewrite(json: &[u8], model: &str, out: &mut Vec<u8>) -> (Option<crate::chat::Usage>, bool) {
+    let mut usage = UsageMembers::default();
+    match rewrite_model_in_json(json, model, |key, value| usage.note(key, value), out) {
+        Ok(rewritten) => (usage.parse(json), rewritten),
+        Err(_) => (None, false),
+    }
 }
 
 /// The message of an in-stream error payload: OpenAI's and Anthropic's `{"error": {"message"}}`,

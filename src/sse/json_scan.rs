@@ -1,7 +1,7 @@
 //! Byte-level JSON scanning: finds the top-level `"model"` string of an object (or of the `message` /
 //! `response` object an Anthropic or Responses API event wraps its answer in) and checks that a
-//! payload is one complete JSON value, or does both in one validating walk
-//! ([`validated_model_value`], for stream events). It does not know about SSE lines, does not
+//! checks that the payload is one valid JSON value, in one validating walk
+//! ([`validated_model_value`]). It does not know about SSE lines, does not
 //! rewrite and never allocates.
 //!
 //! This is a structural scan, not a validator: it honours strings (with backslash escapes) and
@@ -47,22 +47,15 @@ enum Top {
     AfterValue,
 }
 
-/// Range of the content (between the quotes) of the first top-level `"model"` string in `payload`,
-/// or, before it, of the top-level `"model"` string of a top-level `message` or `response` object.
+/// Range of the content (between the quotes) of the first top-level `"model"` string in `payload`
+/// (an envelope's object: [`validated_model_value_visiting`] looks one level in, no further).
 ///
 /// `None` when `payload` does not start (after whitespace) with an object, when the object has no
 /// top-level `model` key before its end or before the bytes run out, when that key's value is not a
 /// string, or when the object is malformed before the key. Only the first top-level `model` key
 /// counts: if its value is not a string the payload is left alone even if a duplicate key follows.
-/// The bytes after the model value are not looked at, which keeps the per-event cost to the head of
-/// the object (providers put `model` before `choices`).
-pub fn find_model_value(payload: &[u8]) -> Option<Range<usize>> {
-    scan_model(payload, true)
-}
-
-/// The scan behind [`find_model_value`]; `into_envelopes` says whether a `message` / `response`
-/// object is looked into (one level only).
-fn scan_model(payload: &[u8], into_envelopes: bool) -> Option<Range<usize>> {
+/// The bytes after the model value are not looked at: callers validate the payload themselves.
+fn scan_model(payload: &[u8]) -> Option<Range<usize>> {
     let open = skip_ws(payload, 0);
     if payload.get(open) != Some(&b'{') {
         return None;
@@ -90,17 +83,8 @@ fn scan_model(payload: &[u8], into_envelopes: bool) -> Option<Range<usize>> {
                 let close = string_end(payload, pos + 1)?;
                 return Some(pos + 1..close);
             }
-            Top::ExpectValue { key } => {
-                let end = value_end(payload, pos)?;
-                // One level only: an envelope's own envelopes are not looked into.
-                if into_envelopes
-                    && key == Key::Envelope
-                    && byte == b'{'
-                    && let Some(inner) = scan_model(&payload[pos..end], false)
-                {
-                    return Some(pos + inner.start..pos + inner.end);
-                }
-                pos = end;
+            Top::ExpectValue { .. } => {
+                pos = value_end(payload, pos)?;
                 Top::AfterValue
             }
             Top::AfterValue if byte == b',' => {
@@ -113,15 +97,29 @@ fn scan_model(payload: &[u8], into_envelopes: bool) -> Option<Range<usize>> {
     }
 }
 
-/// [`find_model_value`] for a payload that must be JSON: `Err` unless `payload` is exactly one JSON
-/// value nested at most `json_check::MAX_DEPTH` deep (strictly checked, UTF-8 and escapes
-/// included), else where its model value is. The check and the search are one walk
-/// (`json_check::visit_members` reports the top-level members as it validates); only a `message` or
-/// `response` envelope is walked a second time, one level in.
+/// `Err` unless `payload` is exactly one JSON value nested at most `json_check::MAX_DEPTH` deep
+/// (strictly checked, UTF-8 and escapes included); else the range of the content (between the
+/// quotes) of its first top-level `"model"` string or, before it, of the top-level `"model"` string
+/// of a top-level `message` or `response` object. `None` when the payload is not an object, has no
+/// such key, or the first top-level `model` is not a string (a later duplicate does not count).
+///
+/// The check and the search are one walk (`json_check::visit_members` reports the top-level
+/// members as it validates); only a `message` or `response` envelope is walked a second time, one
+/// level in.
 pub fn validated_model_value(payload: &[u8]) -> Result<Option<Range<usize>>, JsonFault> {
+    validated_model_value_visiting(payload, |_, _| {})
+}
+
+/// [`validated_model_value`], telling `visit` about every top-level member on the way (its key as
+/// written and its value's range), so a caller that wants another member too walks once.
+pub fn validated_model_value_visiting(
+    payload: &[u8],
+    mut visit: impl FnMut(&[u8], Range<usize>),
+) -> Result<Option<Range<usize>>, JsonFault> {
     let mut model = None;
     let mut decided = false;
     json_check::visit_members(payload, |key, value| {
+        visit(key, value.clone());
         if decided {
             return;
         }
@@ -135,7 +133,7 @@ pub fn validated_model_value(payload: &[u8]) -> Result<Option<Range<usize>>, Jso
                 }
             }
             Key::Envelope if payload[value.start] == b'{' => {
-                if let Some(inner) = scan_model(&payload[value.clone()], false) {
+                if let Some(inner) = scan_model(&payload[value.clone()]) {
                     decided = true;
                     model = Some(value.start + inner.start..value.start + inner.end);
                 }
@@ -144,18 +142,6 @@ pub fn validated_model_value(payload: &[u8]) -> Result<Option<Range<usize>>, Jso
         }
     })?;
     Ok(model)
-}
-
-/// True when `payload` is exactly one JSON object, optionally surrounded by whitespace.
-pub fn is_complete_object(payload: &[u8]) -> bool {
-    let open = skip_ws(payload, 0);
-    if payload.get(open) != Some(&b'{') {
-        return false;
-    }
-    match value_end(payload, open) {
-        Some(end) => skip_ws(payload, end) == payload.len(),
-        None => false,
-    }
 }
 
 /// First index at or after `pos` that is not JSON whitespace (`payload.len()` if none).
@@ -227,7 +213,7 @@ mod tests {
     use super::*;
 
     fn model_in(payload: &str) -> Option<&str> {
-        find_model_value(payload.as_bytes()).map(|r| &payload[r])
+        validated_model_value(payload.as_bytes()).ok().flatten().map(|r| &payload[r])
     }
 
     #[test]

@@ -3,25 +3,30 @@
 //! ([`escape_json_str`]). Streamed events are rewritten by `PassThrough`, in the same walk that
 //! validates them. It does not parse JSON beyond locating the key (see `json_scan`).
 
-use super::json_scan::{find_model_value, is_complete_object};
+use std::ops::Range;
 
-/// Non-streaming body: if `json` is a JSON object with a top-level "model" string, append `json` to
-/// `out` with that string's content replaced by `replacement_escaped` (already JSON-escaped, without
-/// quotes) and return true; otherwise append nothing and return false.
-///
-/// "A JSON object" is checked structurally (see `json_scan`): one object, closed, with only
-/// whitespace around it.
-pub fn rewrite_model_in_json(json: &[u8], replacement_escaped: &[u8], out: &mut Vec<u8>) -> bool {
-    let Some(span) = find_model_value(json) else {
-        return false;
+use super::json_scan::validated_model_value_visiting;
+use crate::json_check::JsonFault;
+
+/// Non-streaming body: when `json` is valid JSON (checked, bounded in depth) and an object with a
+/// top-level "model" string (or a `message` / `response` object's own, as in stream events), append
+/// `json` to `out` with that string's content replaced by `model`, JSON-escaped, and return
+/// `Ok(true)`; `Ok(false)` and nothing appended when there is no such string; `Err` when `json` is
+/// not JSON. `members` is told every top-level member on the way (key as written, value's range):
+/// the same walk that validates is where the caller finds the answer's usage.
+pub fn rewrite_model_in_json(
+    json: &[u8],
+    model: &str,
+    members: impl FnMut(&[u8], Range<usize>),
+    out: &mut Vec<u8>,
+) -> Result<bool, JsonFault> {
+    let Some(span) = validated_model_value_visiting(json, members)? else {
+        return Ok(false);
     };
-    if !is_complete_object(json) {
-        return false;
-    }
     out.extend_from_slice(&json[..span.start]);
-    out.extend_from_slice(replacement_escaped);
+    escape_json_str(model, out);
     out.extend_from_slice(&json[span.end..]);
-    true
+    Ok(true)
 }
 
 /// JSON-escape a plain string into `out` (no quotes added).
@@ -72,22 +77,32 @@ mod tests {
 
     #[test]
     fn rewrite_model_in_json_whole_bodies() {
+        let rewrite = |body: &[u8], out: &mut Vec<u8>| rewrite_model_in_json(body, "a\"b", |_, _| {}, out);
         let mut out = Vec::new();
-        assert!(rewrite_model_in_json(b" {\"id\":1,\"model\" : \"m\",\"x\":[{}]}\n", b"a\\\"b", &mut out));
+        assert_eq!(rewrite(b" {\"id\":1,\"model\" : \"m\",\"x\":[{}]}\n", &mut out), Ok(true));
         assert_eq!(out, b" {\"id\":1,\"model\" : \"a\\\"b\",\"x\":[{}]}\n");
-        for body in [
-            &b"{\"model\":\"m\""[..],
-            b"{\"model\":\"m\"}x",
-            b"{\"model\":\"m\"}{}",
-            b"{\"model\":1}",
-            b"{\"x\":{\"model\":\"m\"}}",
-            b"[{\"model\":\"m\"}]",
-            b"",
-            b"null",
+        for (body, judged) in [
+            (&b"{\"model\":\"m\""[..], Err(())),
+            (b"{\"model\":\"m\"}x", Err(())),
+            (b"{\"model\":\"m\"}{}", Err(())),
+            (b"", Err(())),
+            (b"{\"model\":1}", Ok(false)),
+            (b"{\"x\":{\"model\":\"m\"}}", Ok(false)),
+            (b"[{\"model\":\"m\"}]", Ok(false)),
+            (b"null", Ok(false)),
         ] {
             out.clear();
-            assert!(!rewrite_model_in_json(body, b"r", &mut out), "{}", String::from_utf8_lossy(body));
+            assert_eq!(rewrite(body, &mut out).map_err(|_| ()), judged, "{}", String::from_utf8_lossy(body));
             assert!(out.is_empty());
         }
+        // The members are told to the caller in the same walk.
+        let mut keys = Vec::new();
+        let body = b"{\"id\":\"x\",\"model\":\"m\",\"usage\":{\"prompt_tokens\":1}}";
+        rewrite_model_in_json(body, "r", |key, value| keys.push((key.to_vec(), value)), &mut out).unwrap();
+        assert_eq!(
+            keys.iter().map(|(key, _)| key.as_slice()).collect::<Vec<_>>(),
+            [&b"\"id\""[..], b"\"model\"", b"\"usage\""]
+        );
+        assert_eq!(&body[keys[2].1.clone()], b"{\"prompt_tokens\":1}");
     }
 }
