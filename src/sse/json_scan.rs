@@ -1,14 +1,12 @@
 //! Byte-level JSON scanning: finds the top-level `"model"` string of an object (or of the `message` /
-//! `response` object an Anthropic or Responses API event wraps its answer in) and checks that a
-//! checks that the payload is one valid JSON value, in one validating walk
-//! ([`validated_model_value`]). It does not know about SSE lines, does not
-//! rewrite and never allocates.
+//! `response` object an Anthropic or Responses API event wraps its answer in) in the same walk that
+//! checks the payload is one valid JSON value ([`validated_model_value`]). It does not know about SSE
+//! lines, does not rewrite and never allocates.
 //!
-//! This is a structural scan, not a validator: it honours strings (with backslash escapes) and
-//! bracket depth, which is all it takes to tell a top-level key from a nested one or from text inside
-//! a string. Inside strings it does not check escapes, UTF-8 or control characters, and it does not
-//! check that `{` is closed by `}` rather than `]`. A key is recognised by its raw bytes, so
-//! `"mod\u0065l"` is not taken for `"model"` (no provider escapes ASCII key names).
+//! The validation is `json_check::visit_members`. Only an envelope's own `model` is found by a
+//! structural scan of the (already validated) envelope object's head, which stops at the key
+//! instead of walking the whole answer a response event may carry. A key is recognised by its raw
+//! bytes, so `"mod\u0065l"` is not taken for `"model"` (no provider escapes ASCII key names).
 
 use core::ops::Range;
 
