@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::{Client, PROVIDER_KEY, chat_body, config_text, start_gateway};
-use loadtest::{Fault, Framing, MockConfig, MockProvider, refused_addr};
+use loadtest::{Fault, Framing, MockConfig, MockProvider, Reply, refused_addr};
 
 const MODEL: &str = "acme/chat-small";
 
@@ -514,6 +514,34 @@ fn a_malformed_event_ends_the_stream_with_one_error_event_instead_of_passing_thr
     assert!(!done, "a broken stream must not look complete");
     assert_eq!(events.len(), 3, "the two good events, then one error: {text}");
     assert!(events[2]["error"]["message"].as_str().unwrap().contains("not valid JSON"), "{text}");
+}
+
+#[test]
+fn an_event_that_never_ends_is_cut_at_the_bound_with_one_error_event() {
+    // A broken or hostile provider: two good events, then one that grows past 4 MiB with no blank
+    // line. The gateway may not hold it without bound, nor pass a partial event on.
+    let mut raw = b"data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n".to_vec();
+    raw.extend_from_slice(
+        b"data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+    );
+    raw.extend_from_slice(b"data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"");
+    raw.resize(raw.len() + (5 << 20), b'a');
+    raw.extend_from_slice(b"\"}}]}\n\ndata: [DONE]\n\n");
+    let provider = mock(MockConfig { reply: Reply::Sse(raw), replay_piece_bytes: 64 << 10, ..MockConfig::default() });
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let response = Client::connect(gateway.local_addr()).post("/v1/chat/completions", &[], &chat_body(MODEL, true));
+    assert_eq!(response.status, 200);
+    assert!(
+        response.body.len() < 64 << 10,
+        "no part of the oversize event reached the client: {} bytes",
+        response.body.len()
+    );
+    let (events, done) = response.sse_data();
+    assert!(!done, "a cut stream must not look complete");
+    assert_eq!(events.len(), 3, "the two good events, then one error");
+    assert_eq!(events[1]["model"], MODEL);
+    let message = events[2]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("larger than the gateway's bound"), "{message}");
 }
 
 #[test]

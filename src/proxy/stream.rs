@@ -26,7 +26,7 @@ use crate::health::Outcome;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk};
 use crate::providers::Translator;
 use crate::sse::PassThrough;
-use crate::sse::audit::StreamFormat;
+use crate::sse::audit::{EventFault, StreamFormat};
 use crate::upstream::{BodyReader, UpstreamError, UpstreamResponse};
 
 /// How an attempt's stream ended: `Ok((outcome, reusable))` once the client got a head, `Err` for a
@@ -44,9 +44,9 @@ enum State {
 /// What a codec learned from a piece.
 enum Fed {
     Fine,
-    /// An event that is not the JSON its format promises (pass-through only: translators report
-    /// their own parse failures as error events).
-    Garbage,
+    /// An event that is not the JSON its format promises, or that outgrew the event size bound
+    /// (pass-through only: translators report their own failures as error events).
+    Garbage(EventFault),
 }
 
 /// Provider stream bytes to client stream bytes.
@@ -193,7 +193,10 @@ impl PassThroughCodec {
         let released = out.len();
         self.events.release(out);
         self.usage.scan(&out[released..]);
-        if judged.is_err() { Fed::Garbage } else { Fed::Fine }
+        match judged {
+            Ok(()) => Fed::Fine,
+            Err(bad) => Fed::Garbage(bad.fault),
+        }
     }
 }
 
@@ -346,8 +349,8 @@ async fn hold(
             Ok(piece) => piece,
         };
         let ended = piece.is_none();
-        if let Fed::Garbage = codec.feed(piece, out, serving) {
-            return Err(failed(UpstreamError::UnreadableAnswer("an event of the stream is not JSON".into())));
+        if let Fed::Garbage(fault) = codec.feed(piece, out, serving) {
+            return Err(failed(UpstreamError::UnreadableAnswer(fault_text(fault).into())));
         }
         if let Some(message) = codec.early_error() {
             let why = format!("provider `{provider}` began the stream with an error: {message}");
@@ -401,15 +404,15 @@ async fn stream(
         let Some(piece) = piece else {
             return match codec.feed(None, out, serving) {
                 Fed::Fine => Streamed::Ended,
-                Fed::Garbage => Streamed::Failed(garbage(provider)),
+                Fed::Garbage(fault) => Streamed::Failed(garbage(provider, fault)),
             };
         };
         let mut fed = codec.feed(Some(piece), out, serving);
         while let (Fed::Fine, Some(piece)) = (&fed, body.buffered_piece()) {
             fed = codec.feed(Some(piece), out, serving);
         }
-        if let Fed::Garbage = fed {
-            return Streamed::Failed(garbage(provider));
+        if let Fed::Garbage(fault) = fed {
+            return Streamed::Failed(garbage(provider, fault));
         }
         if !out.is_empty() {
             write_chunk(&mut conn.out, out);
@@ -422,10 +425,19 @@ async fn stream(
     }
 }
 
-fn garbage(provider: &str) -> GatewayError {
-    log::warn!("stream from {provider} carried an event that is not JSON; ended it with an error");
-    GatewayError::new(
-        ErrorKind::BadGateway,
-        format!("provider `{provider}` sent a stream event that is not valid JSON"),
-    )
+fn garbage(provider: &str, fault: EventFault) -> GatewayError {
+    let what = fault_text(fault);
+    log::warn!("stream from {provider}: {what}; ended it with an error");
+    GatewayError::new(ErrorKind::BadGateway, format!("provider `{provider}` sent {what}"))
+}
+
+// `fault_text` names the bound.
+const _: () = assert!(crate::sse::decoder::DEFAULT_MAX_EVENT_BYTES == 4 << 20);
+
+/// What was wrong with a refused event, for the client and the log.
+fn fault_text(fault: EventFault) -> &'static str {
+    match fault {
+        EventFault::NotJson => "a stream event that is not valid JSON",
+        EventFault::TooLarge => "a stream event larger than the gateway's bound (4 MiB)",
+    }
 }

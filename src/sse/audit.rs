@@ -36,10 +36,21 @@ enum Seen {
     Committed,
 }
 
-/// A `data:` payload that is not JSON, at `event_start` (where its event begins in the buffer).
+/// An event that may not pass, at `event_start` (where it begins in the buffer), and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadEvent {
     pub event_start: usize,
+    pub fault: EventFault,
+}
+
+/// Why an event may not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFault {
+    /// A `data:` payload is not JSON.
+    NotJson,
+    /// The event grew past the size bound before its blank line came (a broken or hostile
+    /// provider).
+    TooLarge,
 }
 
 /// The audit of one stream. Offsets are into the caller's buffer of released lines; after the caller
@@ -194,7 +205,7 @@ impl StreamAudit {
         match json_scan::validated_model_value(payload) {
             Ok(Some(model)) => self.model_spans.push(span.start + model.start..span.start + model.end),
             Ok(None) => {}
-            Err(_) => return Err(BadEvent { event_start: self.event_start }),
+            Err(_) => return Err(BadEvent { event_start: self.event_start, fault: EventFault::NotJson }),
         }
         let kind = match self.event_kind {
             EventKind::Unnamed => self.kind_of_payload(payload),
@@ -292,7 +303,7 @@ mod tests {
     fn a_payload_that_is_not_json_names_where_its_event_began() {
         let stream = b"data: {\"a\":1}\n\nid: 7\ndata: {not json\n\n";
         let (_, result) = audit_all(StreamFormat::OpenAiChat, stream);
-        assert_eq!(result, Err(BadEvent { event_start: 15 }));
+        assert_eq!(result, Err(BadEvent { event_start: 15, fault: EventFault::NotJson }));
         let deep = format!("data: {}{}\n\n", "[".repeat(100_000), "]".repeat(100_000));
         assert!(audit_all(StreamFormat::OpenAiChat, deep.as_bytes()).1.is_err());
     }

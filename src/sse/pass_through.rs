@@ -13,10 +13,15 @@
 //! `model`, as Anthropic's `message_start` and the Responses API's lifecycle events carry it) is the
 //! gateway model id; only whole events (up to a blank line) are released; at the end an event the
 //! provider left open is closed (clients treat the end of the body as its end).
+//!
+//! Memory is bounded: an event still open past `max_event_bytes` (4 MiB by default, the translated
+//! path's decoder bound) is refused as [`EventFault::TooLarge`], so a provider that never ends an
+//! event cannot grow a stream's buffer without limit.
 
 use std::ops::Range;
 
-use super::audit::{BadEvent, StreamAudit, StreamFormat};
+use super::audit::{BadEvent, EventFault, StreamAudit, StreamFormat};
+use super::decoder::DEFAULT_MAX_EVENT_BYTES;
 use super::model_rewrite::escape_json_str;
 
 /// What a [`PassThrough`] holds of one stream.
@@ -27,6 +32,8 @@ pub struct PassThrough {
     replacement: Vec<u8>,
     /// Provider bytes not released yet: the start of an event whose blank line has not arrived.
     pending: Vec<u8>,
+    /// The most bytes one event may hold before its blank line.
+    max_event_bytes: usize,
     rewrites: u64,
 }
 
@@ -35,7 +42,19 @@ impl PassThrough {
     pub fn new(gateway_model: &str, format: StreamFormat, capacity: usize) -> PassThrough {
         let mut replacement = Vec::with_capacity(gateway_model.len());
         escape_json_str(gateway_model, &mut replacement);
-        PassThrough { audit: StreamAudit::new(format), replacement, pending: Vec::with_capacity(capacity), rewrites: 0 }
+        PassThrough {
+            audit: StreamAudit::new(format),
+            replacement,
+            pending: Vec::with_capacity(capacity),
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            rewrites: 0,
+        }
+    }
+
+    /// The same with another bound on one event's size.
+    pub fn with_max_event_bytes(mut self, max_event_bytes: usize) -> PassThrough {
+        self.max_event_bytes = max_event_bytes;
+        self
     }
 
     /// Takes the next piece of the decoded body (`None`: the body ended) and judges the lines it
@@ -46,7 +65,12 @@ impl PassThrough {
             Some(bytes) => self.pending.extend_from_slice(bytes),
             None => close_final_event(&mut self.pending),
         }
-        self.audit.scan(&self.pending)
+        self.audit.scan(&self.pending)?;
+        let open_event = self.audit.event_end();
+        if self.pending.len() - open_event > self.max_event_bytes {
+            return Err(BadEvent { event_start: open_event, fault: EventFault::TooLarge });
+        }
+        Ok(())
     }
 
     /// Appends the whole events judged so far to `out`, their model values replaced.
@@ -205,6 +229,46 @@ mod tests {
         events.feed(Some(b"\n")).unwrap();
         events.release(&mut out);
         assert_eq!(out, b"data: {\"model\":\"acme/chat-small\"}\n\ndata: {\"model\":\"acme/chat-small\"}\n\n");
+    }
+
+    #[test]
+    fn an_event_that_never_ends_is_refused_at_the_bound_and_what_came_before_still_passes() {
+        let mut events = PassThrough::new(GW, StreamFormat::OpenAiChat, 0).with_max_event_bytes(64);
+        let mut out = Vec::new();
+        events.feed(Some(b"data: {\"model\":\"m\"}\n\n")).unwrap();
+        let before = b"data: {\"model\":\"acme/chat-small\"}\n\n".as_slice();
+        // One unending line, and then lines without a blank one: both count toward the event.
+        let mut refused = None;
+        for (round, piece) in
+            [b"data: {\"content\":\"".as_slice(), b"aaaaaaaaaaaaaaaa"].iter().cycle().take(20).enumerate()
+        {
+            if let Err(bad) = events.feed(Some(piece)) {
+                refused = Some((round, bad));
+                break;
+            }
+        }
+        let (round, bad) = refused.expect("the bound is reached within 20 pieces");
+        assert_eq!(bad, BadEvent { event_start: 21, fault: EventFault::TooLarge });
+        assert!(round >= 3, "not refused before the bound: round {round}");
+        events.release(&mut out);
+        assert_eq!(out, before);
+
+        let mut lines = PassThrough::new(GW, StreamFormat::OpenAiChat, 0).with_max_event_bytes(64);
+        let refused = (0..20).find_map(|_| lines.feed(Some(b": a comment line\n")).err());
+        assert_eq!(refused, Some(BadEvent { event_start: 0, fault: EventFault::TooLarge }));
+    }
+
+    #[test]
+    fn events_up_to_the_bound_pass_however_many() {
+        let event = b"data: {\"model\":\"m\",\"x\":\"0123456789\"}\n\n";
+        let mut events = PassThrough::new(GW, StreamFormat::OpenAiChat, 0).with_max_event_bytes(event.len());
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            events.feed(Some(event)).unwrap();
+            events.release(&mut out);
+        }
+        events.feed(Some(&event[..event.len() - 1])).unwrap();
+        assert_eq!(events.rewrites(), 100);
     }
 
     #[test]
