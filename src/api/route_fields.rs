@@ -18,6 +18,7 @@ use std::ops::Range;
 use serde::Deserialize;
 
 use crate::error::{ErrorKind, GatewayError};
+use crate::http::write::RequestBody;
 use crate::json_check;
 use crate::routing::RoutingOptions;
 
@@ -221,23 +222,59 @@ fn skip_ws_forward(body: &[u8], mut at: usize) -> usize {
 }
 
 /// The body a provider receives: the client's bytes with the model token replaced by the JSON string
-/// `model` and the gateway-only `providerOptions` member cut out; every other byte kept.
-pub fn provider_body(body: &[u8], fields: &RouteFields, model: &str) -> Vec<u8> {
-    // At most two edits, in body order: the model token replaced (`true`), the member cut (`false`).
-    let mut edits = [Some((fields.model_span.clone(), true)), fields.provider_options_span.clone().map(|s| (s, false))];
-    edits.sort_by_key(|edit| edit.as_ref().map_or(usize::MAX, |(span, _)| span.start));
-    let mut out = Vec::with_capacity(body.len() + model.len() + 2);
-    let mut at = 0;
-    for (span, is_model) in edits.into_iter().flatten() {
-        out.extend_from_slice(&body[at..span.start]);
-        if is_model {
-            out.push(b'"');
-            crate::sse::escape_json_str(model, &mut out);
-            out.push(b'"');
+/// `model` and the gateway-only `providerOptions` member cut out; every other byte kept. It is
+/// written straight after the request head ([`RequestBody`]), not assembled apart first.
+pub struct ProviderBody<'a> {
+    body: &'a [u8],
+    /// At most two edits, in body order: the model token replaced (`true`), the member cut (`false`).
+    edits: [Option<(Range<usize>, bool)>; 2],
+    model: &'a str,
+    len: usize,
+}
+
+impl<'a> ProviderBody<'a> {
+    pub fn new(body: &'a [u8], fields: &RouteFields, model: &'a str) -> ProviderBody<'a> {
+        let mut edits =
+            [Some((fields.model_span.clone(), true)), fields.provider_options_span.clone().map(|s| (s, false))];
+        edits.sort_by_key(|edit| edit.as_ref().map_or(usize::MAX, |(span, _)| span.start));
+        let mut len = body.len();
+        for (span, is_model) in edits.iter().flatten() {
+            len -= span.len();
+            if *is_model {
+                len += crate::sse::escaped_json_str_len(model) + 2;
+            }
         }
-        at = span.end;
+        ProviderBody { body, edits, model, len }
     }
-    out.extend_from_slice(&body[at..]);
+}
+
+impl RequestBody for ProviderBody<'_> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn write_into(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len);
+        let mut at = 0;
+        for (span, is_model) in self.edits.iter().flatten() {
+            out.extend_from_slice(&self.body[at..span.start]);
+            if *is_model {
+                out.push(b'"');
+                crate::sse::escape_json_str(self.model, out);
+                out.push(b'"');
+            }
+            at = span.end;
+        }
+        out.extend_from_slice(&self.body[at..]);
+    }
+}
+
+/// [`ProviderBody`] as bytes of its own (tests, and providers that rework the body).
+pub fn provider_body(body: &[u8], fields: &RouteFields, model: &str) -> Vec<u8> {
+    let edited = ProviderBody::new(body, fields, model);
+    let mut out = Vec::with_capacity(edited.len());
+    edited.write_into(&mut out);
+    debug_assert_eq!(out.len(), edited.len());
     out
 }
 

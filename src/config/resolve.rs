@@ -26,7 +26,8 @@ pub use crate::credentials::Secret;
 /// A provider ready to be called.
 #[derive(Debug, Clone)]
 pub struct ResolvedProvider {
-    pub name: String,
+    /// Shared, not copied, into every call's record.
+    pub name: std::sync::Arc<str>,
     pub kind: super::ProviderKind,
     pub origin: Origin,
     /// Socket addresses of the origin's host, resolved at load time.
@@ -208,7 +209,7 @@ fn resolve_provider(
         return None;
     }
     Some(ResolvedProvider {
-        name: name.to_string(),
+        name: name.into(),
         kind: provider.kind,
         origin,
         addrs: addrs.unwrap_or_default(),

@@ -60,7 +60,7 @@ impl Row {
             door: call.front_door,
             model: cut(&call.model, MAX_TEXT).to_string(),
             served_model: cut(&call.served_model, MAX_TEXT).to_string(),
-            provider: call.provider.clone(),
+            provider: call.provider.to_string(),
             attempts: u32::try_from(call.attempts.len()).unwrap_or(u32::MAX),
             status: call.status,
             error_class: error_class(call),
@@ -108,7 +108,11 @@ mod tests {
 
     #[test]
     fn errors_are_classed_by_whose_fault_they_were() {
-        let call = |status, attempts: Vec<AttemptRecord>| CallRecord { status, attempts, ..CallRecord::default() };
+        let call = |status, attempts: Vec<AttemptRecord>| CallRecord {
+            status,
+            attempts: attempts.into(),
+            ..CallRecord::default()
+        };
         assert_eq!(error_class(&call(200, vec![attempt(Outcome::Success, 200)])), "ok");
         assert_eq!(error_class(&call(404, vec![])), "client", "unknown route or model");
         assert_eq!(error_class(&call(401, vec![])), "client");

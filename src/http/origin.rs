@@ -13,7 +13,8 @@ pub enum Scheme {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PoolKey {
     pub scheme: Scheme,
-    pub host: String,
+    /// Shared: a response's body reader holds a copy of the key to give its connection back.
+    pub host: std::sync::Arc<str>,
     pub port: u16,
 }
 
@@ -70,7 +71,7 @@ impl Origin {
         let host_for_header = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
         let authority = if port == default_port { host_for_header } else { format!("{host_for_header}:{port}") };
         Ok(Origin {
-            key: PoolKey { scheme, host: host.to_string(), port },
+            key: PoolKey { scheme, host: host.into(), port },
             host: host.to_string(),
             port,
             authority,

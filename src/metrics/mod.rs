@@ -50,10 +50,10 @@ pub struct CallRecord {
     /// a client must not be able to create series by sending names.
     pub model_known: bool,
     /// The gateway model that served (differs when a fallback model served).
-    pub served_model: String,
-    pub provider: String,
-    /// Every upstream attempt, in order.
-    pub attempts: Vec<AttemptRecord>,
+    pub served_model: std::sync::Arc<str>,
+    pub provider: std::sync::Arc<str>,
+    /// Every upstream attempt, in order (almost always one: held inline, no allocation).
+    pub attempts: Attempts,
     /// The response status of the attempt in progress, once its head arrived (taken by
     /// [`CallRecord::push_attempt`]).
     pub attempt_status: Option<u16>,
@@ -76,10 +76,13 @@ pub struct CallRecord {
     pub cache_saved_micros: u64,
 }
 
+/// A call's attempts.
+pub type Attempts = smallvec::SmallVec<[AttemptRecord; 1]>;
+
 /// One provider attempt of a call, as the access log and the AI SDK's routing metadata show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecord {
-    pub provider: String,
+    pub provider: std::sync::Arc<str>,
     pub outcome: Outcome,
     /// The provider's response status, when a response head arrived.
     pub status: Option<u16>,
@@ -96,12 +99,12 @@ impl CallRecord {
     }
 
     /// Ends the attempt in progress (begun at `started`) now, with the status its head carried.
-    pub fn push_attempt(&mut self, provider: &str, outcome: Outcome, started: std::time::Instant) {
+    pub fn push_attempt(&mut self, provider: &std::sync::Arc<str>, outcome: Outcome, started: std::time::Instant) {
         let end_unix_ms = crate::clock::unix_now_ms();
         let start_unix_ms = end_unix_ms.saturating_sub(started.elapsed().as_millis() as u64);
         let status = self.attempt_status.take();
         self.attempts.push(AttemptRecord {
-            provider: provider.to_string(),
+            provider: std::sync::Arc::clone(provider),
             outcome,
             status,
             start_unix_ms,
@@ -369,7 +372,7 @@ impl WorkerMetrics {
     pub fn record(&self, call: &CallRecord) {
         let mut delta = self.delta.borrow_mut();
         let model = call.model_label();
-        let provider = if call.provider.is_empty() { "none" } else { call.provider.as_str() };
+        let provider = if call.provider.is_empty() { "none" } else { &call.provider };
         let labels =
             RequestLabelsRef { front_door: call.front_door, model, provider, status_class: status_class(call.status) };
         *delta.requests.entry_ref(&labels).or_default() += 1;

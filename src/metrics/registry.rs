@@ -416,7 +416,8 @@ mod tests {
                     start_unix_ms: 0,
                     end_unix_ms: 0,
                 })
-                .to_vec(),
+                .into_iter()
+                .collect(),
             status: 200,
             usage: Some(crate::chat::Usage { prompt_tokens: 10, completion_tokens: 5, ..Default::default() }),
             cost_micros: 42,

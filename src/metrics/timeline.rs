@@ -191,7 +191,7 @@ mod tests {
             ..CallRecord::default()
         };
         let failed = CallRecord { status: 502, ..ok.clone() };
-        let refused = CallRecord { status: 404, provider: String::new(), ..ok.clone() };
+        let refused = CallRecord { status: 404, provider: Default::default(), ..ok.clone() };
         let attempt = |outcome| crate::metrics::AttemptRecord {
             provider: "p".into(),
             outcome,
@@ -201,7 +201,10 @@ mod tests {
         };
         let failed_over = CallRecord {
             key: "team".into(),
-            attempts: vec![attempt(crate::health::Outcome::ServerError), attempt(crate::health::Outcome::Success)],
+            attempts: smallvec::smallvec![
+                attempt(crate::health::Outcome::ServerError),
+                attempt(crate::health::Outcome::Success)
+            ],
             ..ok.clone()
         };
         worker.record(&ok);

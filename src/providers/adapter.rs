@@ -13,7 +13,7 @@ use crate::config::{BedrockApi, ProviderKind};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::request::RequestHead;
 use crate::http::response::ResponseHead;
-use crate::http::write::write_request_head;
+use crate::http::write::{RequestBody, write_request_head, write_request_head_at};
 
 use super::openai::Operation;
 use super::{Translator, anthropic, bedrock, gemini, openai, openai_chat, openai_responses};
@@ -101,7 +101,7 @@ impl Adapter {
         self,
         call: &EndpointCall<'_>,
         operation: NativeOperation,
-        body: &[u8],
+        body: &(impl RequestBody + ?Sized),
         stream: bool,
         client: &RequestHead,
     ) -> Result<Vec<u8>, GatewayError> {
@@ -255,13 +255,18 @@ fn bearer_headers(key: &str, stream: bool) -> Vec<(&'static str, Vec<u8>)> {
 
 /// A complete POST to `path` at `provider`: a header with an empty value (no key configured) is left
 /// out rather than sent empty.
-fn post(provider: &ResolvedProvider, path: &str, headers: &[(&str, Vec<u8>)], body: &[u8]) -> Vec<u8> {
+fn post(
+    provider: &ResolvedProvider,
+    path: &str,
+    headers: &[(&str, Vec<u8>)],
+    body: &(impl RequestBody + ?Sized),
+) -> Vec<u8> {
     let headers: Vec<(&str, &[u8])> =
         headers.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, v.as_slice())).collect();
-    let target = provider.origin.target(path);
+    let target = [provider.origin.base_path.as_str(), path];
     let mut out = Vec::with_capacity(512 + body.len());
-    write_request_head(&mut out, "POST", &target, &provider.origin.authority, &headers, Some(body.len() as u64));
-    out.extend_from_slice(body);
+    write_request_head_at(&mut out, "POST", target, &provider.origin.authority, &headers, Some(body.len() as u64));
+    body.write_into(&mut out);
     out
 }
 
@@ -271,7 +276,7 @@ fn post(provider: &ResolvedProvider, path: &str, headers: &[(&str, Vec<u8>)], bo
 fn anthropic_native(
     provider: &ResolvedProvider,
     path: &str,
-    body: &[u8],
+    body: &(impl RequestBody + ?Sized),
     stream: bool,
     client: &RequestHead,
 ) -> Vec<u8> {
@@ -286,11 +291,17 @@ fn anthropic_native(
 /// An Anthropic client's Messages body (model already replaced) for Vertex's `rawPredict`: the same
 /// body without `model` (Vertex takes it from the path) and with Vertex's `anthropic_version`, under
 /// the provider's access token. Everything else (`cache_control`, tools) is the client's as sent.
-fn vertex_claude_native(call: &EndpointCall<'_>, body: &[u8], stream: bool) -> Result<Vec<u8>, GatewayError> {
+fn vertex_claude_native(
+    call: &EndpointCall<'_>,
+    body: &(impl RequestBody + ?Sized),
+    stream: bool,
+) -> Result<Vec<u8>, GatewayError> {
     let (project, location) = vertex_place(call.provider)?;
     let invalid = |why: String| GatewayError::new(ErrorKind::InvalidJson, why);
+    let mut bytes = Vec::with_capacity(body.len());
+    body.write_into(&mut bytes);
     let mut json: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("the request body is not a JSON object: {e}")))?;
+        serde_json::from_slice(&bytes).map_err(|e| invalid(format!("the request body is not a JSON object: {e}")))?;
     json.remove("model");
     json.insert("anthropic_version".into(), anthropic::VERTEX_ANTHROPIC_VERSION.into());
     let body = serde_json::to_vec(&json).map_err(|e| invalid(e.to_string()))?;

@@ -7,7 +7,7 @@
 
 use crate::config::ProviderKind;
 use crate::config::resolve::ResolvedProvider;
-use crate::http::write::write_request_head;
+use crate::http::write::{RequestBody, write_request_head_at};
 
 const USER_AGENT: &str = concat!("corelay/", env!("CARGO_PKG_VERSION"));
 
@@ -36,11 +36,21 @@ pub fn chat_request(provider: &ResolvedProvider, body: &[u8], stream: bool, mode
 }
 
 /// The complete upstream request (head and body) for `operation`; `model` names the Azure deployment.
-pub fn request(provider: &ResolvedProvider, operation: Operation, body: &[u8], stream: bool, model: &str) -> Vec<u8> {
+pub fn request(
+    provider: &ResolvedProvider,
+    operation: Operation,
+    body: &(impl RequestBody + ?Sized),
+    stream: bool,
+    model: &str,
+) -> Vec<u8> {
     let path = operation.path();
+    let azure_path;
     let target = match &provider.api_version {
-        Some(version) => provider.origin.target(&format!("/openai/deployments/{model}{path}?api-version={version}")),
-        None => provider.origin.target(path),
+        Some(version) => {
+            azure_path = format!("/openai/deployments/{model}{path}?api-version={version}");
+            [provider.origin.base_path.as_str(), azure_path.as_str()]
+        }
+        None => [provider.origin.base_path.as_str(), path],
     };
     let accept: &[u8] = if stream { b"text/event-stream" } else { b"application/json" };
     let mut authorization = Vec::new();
@@ -61,7 +71,7 @@ pub fn request(provider: &ResolvedProvider, operation: Operation, body: &[u8], s
     ];
     let headers = if credential.is_some() { &headers[..] } else { &headers[..3] };
     let mut out = Vec::with_capacity(512 + body.len());
-    write_request_head(&mut out, "POST", &target, &provider.origin.authority, headers, Some(body.len() as u64));
-    out.extend_from_slice(body);
+    write_request_head_at(&mut out, "POST", target, &provider.origin.authority, headers, Some(body.len() as u64));
+    body.write_into(&mut out);
     out
 }

@@ -115,7 +115,7 @@ pub fn store(cx: &WorkerContext, call: &RefCell<CallRecord>, lookup: Lookup) {
             return;
         }
         let expires = crate::clock::unix_now_ms().saturating_add(ttl_s.saturating_mul(1000));
-        let served_model = record.served_model.clone();
+        let served_model = record.served_model.to_string();
         capture.into_inner().into_entry(served_model, record.usage, record.cost_micros, expires)
     };
     if let Some(entry) = entry {
@@ -161,7 +161,7 @@ pub async fn replay(
 
 fn note_hit(call: &RefCell<CallRecord>, entry: &Entry) {
     let mut record = call.borrow_mut();
-    record.served_model = entry.served_model.clone();
+    record.served_model = entry.served_model.as_str().into();
     record.usage = entry.usage;
     record.cost_micros = 0;
     record.cache_saved_micros = entry.cost_micros;

@@ -29,7 +29,7 @@ use crate::health::Outcome;
 use crate::metrics::CallRecord;
 use crate::providers::adapter::{Adapter, EndpointCall, NativeOperation};
 use crate::providers::openai::Operation;
-use crate::routing::{Candidate, RouteError, Snapshot, order_candidates};
+use crate::routing::{Candidate, Candidates, RouteError, Snapshot, order_candidates};
 use crate::upstream::UpstreamResponse;
 
 /// `POST /v1/chat/completions`. `Ok(reusable)` once a response was written; `Err` when nothing was
@@ -96,7 +96,7 @@ async fn native_or_translated(
         // The request uses what only its own format carries (a server tool, `n` > 1, ...): the
         // providers that speak that format can still serve it, so only they are tried.
         Err(_) if candidates.iter().any(native) => {
-            candidates.retain(native);
+            candidates.retain(|c| native(c));
             None
         }
         Err(error) => return Err(error),
@@ -257,11 +257,11 @@ async fn admit(
     cx: &WorkerContext,
     key: Option<&KeyRef>,
     model: &str,
-    candidates: &mut Vec<Candidate<'_>>,
+    candidates: &mut Candidates<'_>,
     (body_bytes, max_tokens): (usize, Option<u64>),
 ) -> Result<Option<Reservation>, GatewayError> {
     let (Some(governor), Some(key)) = (cx.governor.as_ref(), key) else { return Ok(None) };
-    candidates.retain(|c| c.model.id == model || key.policy.allows_model(&c.model.id));
+    candidates.retain(|c| *c.model.id == *model || key.policy.allows_model(&c.model.id));
     let estimate = governor.estimate(body_bytes, max_tokens, candidates.iter().map(|c| &c.endpoint.price));
     match governor.admit(key, model, crate::clock::unix_now_ms(), estimate).await {
         Ok(reservation) => Ok(Some(reservation)),
@@ -308,7 +308,7 @@ fn candidates<'s>(
     snapshot: &'s Snapshot,
     model: &str,
     options: &crate::routing::RoutingOptions,
-) -> Result<Vec<Candidate<'s>>, GatewayError> {
+) -> Result<Candidates<'s>, GatewayError> {
     let now = Instant::now();
     order_candidates(
         &snapshot.routes,
@@ -498,7 +498,7 @@ async fn attempt(run: &AttemptRun<'_>, conn: &mut ClientConn, exchange: &PassThr
 fn native_request(run: &AttemptRun<'_>, exchange: &PassThroughExchange<'_>) -> Result<Vec<u8>, GatewayError> {
     let endpoint = run.candidate.endpoint;
     let PassThroughExchange { request, fields, operation, .. } = *exchange;
-    let body = route_fields::provider_body(&request.body, fields, &endpoint.model);
+    let body = route_fields::ProviderBody::new(&request.body, fields, &endpoint.model);
     let tokens = run.call.cx.access_tokens();
     let call = EndpointCall { provider: &endpoint.provider, model: &endpoint.model, tokens: &tokens };
     Adapter::of(&endpoint.provider, &endpoint.model).native_request(

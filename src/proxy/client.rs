@@ -8,7 +8,7 @@ use monoio::time::Instant;
 
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::request::RequestHead;
-use crate::http::write::{OutFraming, write_response_head};
+use crate::http::write::{OutFraming, write_response_head_with};
 use crate::netio;
 use crate::timer::{Elapsed, Timer};
 
@@ -65,18 +65,18 @@ impl ClientConn {
     pub fn write_head(&mut self, status: u16, headers: &[(&str, &[u8])], framing: OutFraming, keep_alive: bool) {
         self.last_status = status;
         let keep_alive = keep_alive && !self.is_draining();
-        if self.request_id.is_empty() {
-            write_response_head(&mut self.out, status, headers, framing, keep_alive);
-            return;
+        let own: [(&str, &[u8]); 2] =
+            [("x-request-id", self.request_id.as_bytes()), ("traceparent", self.traceparent.as_bytes())];
+        let own = match (self.request_id.is_empty(), self.traceparent.is_empty()) {
+            (true, _) => &own[..0],
+            (false, true) => &own[..1],
+            (false, false) => &own[..],
+        };
+        write_response_head_with(&mut self.out, status, headers, own, framing, keep_alive);
+        if !self.request_id.is_empty() {
+            // Sent once; cleared rather than dropped so the next request reuses its room.
+            self.traceparent.clear();
         }
-        let traceparent = std::mem::take(&mut self.traceparent);
-        let mut all: Vec<(&str, &[u8])> = Vec::with_capacity(headers.len() + 2);
-        all.extend_from_slice(headers);
-        all.push(("x-request-id", self.request_id.as_bytes()));
-        if !traceparent.is_empty() {
-            all.push(("traceparent", traceparent.as_bytes()));
-        }
-        write_response_head(&mut self.out, status, &all, framing, keep_alive);
     }
 
     /// For a long wait in which the client is not read (a stream): an empty read buffer is given

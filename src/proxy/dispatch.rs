@@ -38,7 +38,7 @@ pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head:
         status: conn.last_status,
         duration: started.elapsed(),
         bytes_out: conn.written - written_before,
-        served_model: crate::metrics::UNKNOWN_MODEL_LABEL.to_string(),
+        served_model: crate::metrics::UNKNOWN_MODEL_LABEL.into(),
         ..CallRecord::default()
     };
     note_request_line(cx, conn, head, &mut record);
@@ -359,7 +359,7 @@ async fn api_call(
     record.bytes_out = conn.written - written_before;
     record.model_known = snapshot.routes.model(&record.model).is_some();
     if record.served_model.is_empty() {
-        record.served_model = record.model_label().to_string();
+        record.served_model = record.model_label().into();
     }
     cx.metrics.record(&record);
     if let Some(log) = &cx.access_log {

@@ -11,6 +11,7 @@ use super::WorkerContext;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
 use crate::http::response::ResponseHead;
+use crate::http::write::DecimalText;
 use crate::metrics::CallRecord;
 use crate::routing::{Candidate, Snapshot};
 use crate::upstream::{UpstreamError, UpstreamResponse};
@@ -264,11 +265,12 @@ pub async fn refuse_unusable(
 /// details, cookies) describe the gateway's provider account, not the client's request.
 const FORWARDED_HEADERS: [&str; 2] = ["content-type", "retry-after"];
 
-/// Corelay's own response header values for the attempt that serves.
+/// Corelay's own response header values for the attempt that serves, as decimal text held inline
+/// (formatting them into `String`s was three allocations per response).
 pub struct Meta {
-    attempts: String,
-    overhead_us: String,
-    cost_micros: Option<String>,
+    attempts: DecimalText,
+    overhead_us: DecimalText,
+    cost_micros: Option<DecimalText>,
 }
 
 impl Meta {
@@ -277,22 +279,22 @@ impl Meta {
         let call = serving.call.borrow();
         let elapsed = call.started.map_or(std::time::Duration::ZERO, |s| s.elapsed());
         let waited = call.upstream + serving.send_time;
+        let overhead_us = u64::try_from(elapsed.saturating_sub(waited).as_micros()).unwrap_or(u64::MAX);
         Meta {
-            attempts: serving.attempts.to_string(),
-            overhead_us: elapsed.saturating_sub(waited).as_micros().to_string(),
-            cost_micros: cost_micros.map(|c| c.to_string()),
+            attempts: DecimalText::new(serving.attempts as u64),
+            overhead_us: DecimalText::new(overhead_us),
+            cost_micros: cost_micros.map(DecimalText::new),
         }
     }
 }
 
+/// A response's headers: at most ten, so they live on the stack.
+pub type ResponseHeaders<'a> = smallvec::SmallVec<[(&'a str, &'a [u8]); 10]>;
+
 /// The provider's forwarded headers plus Corelay's own: who served, as which model, after how many
 /// attempts, the gateway's own time so far, and (for buffered answers) the cost.
-pub fn response_headers<'a>(
-    head: &'a ResponseHead,
-    serving: &'a Serving<'_>,
-    meta: &'a Meta,
-) -> Vec<(&'a str, &'a [u8])> {
-    let mut headers: Vec<(&str, &[u8])> =
+pub fn response_headers<'a>(head: &'a ResponseHead, serving: &'a Serving<'_>, meta: &'a Meta) -> ResponseHeaders<'a> {
+    let mut headers: ResponseHeaders<'a> =
         FORWARDED_HEADERS.iter().filter_map(|&name| head.header(name).map(|v| (name, v))).collect();
     headers.push(("x-corelay-provider", serving.candidate.endpoint.provider.name.as_bytes()));
     headers.push(("x-corelay-model", serving.candidate.model.id.as_bytes()));

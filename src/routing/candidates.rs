@@ -11,6 +11,9 @@ use super::options::RoutingOptions;
 use super::{Endpoint, ModelRoute, Routes};
 use crate::health::EndpointId;
 
+/// A request's candidates in order: a few, held inline (no allocation per request).
+pub type Candidates<'a> = smallvec::SmallVec<[Candidate<'a>; 4]>;
+
 /// One endpoint a request may try, with the gateway model it serves.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
@@ -61,7 +64,7 @@ pub fn order_candidates<'a>(
     options: &RoutingOptions,
     avoided: impl Fn(EndpointId) -> bool,
     ttfb_us: impl Fn(EndpointId) -> u64,
-) -> Result<Vec<Candidate<'a>>, RouteError> {
+) -> Result<Candidates<'a>, RouteError> {
     order_candidates_with_random(routes, model, options, avoided, ttfb_us, &mut thread_random)
 }
 
@@ -73,14 +76,15 @@ pub fn order_candidates_with_random<'a>(
     avoided: impl Fn(EndpointId) -> bool,
     ttfb_us: impl Fn(EndpointId) -> u64,
     random: &mut dyn FnMut() -> u64,
-) -> Result<Vec<Candidate<'a>>, RouteError> {
+) -> Result<Candidates<'a>, RouteError> {
     check_providers(routes, options)?;
     let first = routes.model(model).ok_or_else(|| RouteError::UnknownModel(model.to_string()))?;
     let fallbacks = fallback_models(routes, first, options)?;
-    let mut healthy = Vec::new();
-    let mut last_resort = Vec::new();
+    let mut healthy = Candidates::new();
+    let mut last_resort = Candidates::new();
     for route in std::iter::once(first).chain(fallbacks) {
-        let mut endpoints: Vec<&Endpoint> = route.endpoints.iter().filter(|e| allowed(e, options)).collect();
+        let mut endpoints: smallvec::SmallVec<[&Endpoint; 8]> =
+            route.endpoints.iter().filter(|e| allowed(e, options)).collect();
         endpoints.sort_by_key(|e| (order_position(e, options), e.priority, ttfb_us(e.id)));
         shuffle_weighted_ties(&mut endpoints, |e| (order_position(e, options), e.priority), random);
         for endpoint in endpoints {
@@ -114,7 +118,7 @@ fn fallback_models<'a>(
     let mut unknown = Vec::new();
     let requested = options.models.iter().map(|id| (id, true));
     let configured = first.fallbacks.iter().map(|id| (id, false));
-    for (id, from_request) in requested.chain(configured).filter(|(m, _)| m.as_str() != first.id) {
+    for (id, from_request) in requested.chain(configured).filter(|(m, _)| m.as_str() != &*first.id) {
         match routes.model(id) {
             Some(route) if !found.iter().any(|r: &&ModelRoute| r.id == route.id) => found.push(route),
             Some(_) => {}
@@ -188,11 +192,11 @@ fn seed() -> u64 {
 }
 
 fn allowed(endpoint: &Endpoint, options: &RoutingOptions) -> bool {
-    options.only.as_ref().is_none_or(|only| only.iter().any(|p| *p == endpoint.provider.name))
+    options.only.as_ref().is_none_or(|only| only.iter().any(|p| **p == *endpoint.provider.name))
 }
 
 fn order_position(endpoint: &Endpoint, options: &RoutingOptions) -> usize {
-    options.order.iter().position(|p| *p == endpoint.provider.name).unwrap_or(options.order.len())
+    options.order.iter().position(|p| **p == *endpoint.provider.name).unwrap_or(options.order.len())
 }
 
 #[cfg(test)]
@@ -318,7 +322,7 @@ fallbacks = ["acme/fallback", "acme/peers"]
             let c =
                 order_candidates_with_random(r, "acme/weighted", &RoutingOptions::default(), avoided, |_| 0, random)
                     .unwrap();
-            let slot = ["vertex", "bedrock", "anthropic"].iter().position(|p| *p == c[0].endpoint.provider.name);
+            let slot = ["vertex", "bedrock", "anthropic"].iter().position(|p| *p == &*c[0].endpoint.provider.name);
             counts[slot.unwrap()] += 1;
         }
         counts

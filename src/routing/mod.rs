@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use budget::RetryBudget;
-pub use candidates::{Candidate, RouteError, echoed, order_candidates, order_candidates_with_random};
+pub use candidates::{Candidate, Candidates, RouteError, echoed, order_candidates, order_candidates_with_random};
 pub use options::RoutingOptions;
 
 use crate::config::resolve::{ResolvedConfig, ResolvedKey, ResolvedProvider};
@@ -37,7 +37,7 @@ pub struct Endpoint {
 /// A gateway model and its endpoints in configured order.
 #[derive(Debug)]
 pub struct ModelRoute {
-    pub id: String,
+    pub id: std::sync::Arc<str>,
     pub owned_by: String,
     pub endpoints: Vec<Endpoint>,
     /// Config-level fallback models, tried after this model's endpoints and a request's own fallbacks.
@@ -118,7 +118,7 @@ impl Routes {
             let owned_by = model.owned_by.clone().unwrap_or_else(|| default_owner(id).to_string());
             models.insert(
                 id.clone(),
-                ModelRoute { id: id.clone(), owned_by, endpoints, fallbacks: model.fallbacks.clone() },
+                ModelRoute { id: id.as_str().into(), owned_by, endpoints, fallbacks: model.fallbacks.clone() },
             );
             model_order.push(id.clone());
         }

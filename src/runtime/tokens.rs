@@ -54,7 +54,7 @@ impl Account {
 pub fn accounts(config: &ResolvedConfig) -> Vec<Account> {
     let with_account = |p: &Arc<crate::config::resolve::ResolvedProvider>| {
         let settings = p.vertex.as_ref()?.service_account.clone()?;
-        Some(Account { provider: p.name.clone(), settings, extra_roots: p.extra_roots.clone() })
+        Some(Account { provider: p.name.to_string(), settings, extra_roots: p.extra_roots.clone() })
     };
     config.providers.values().filter_map(with_account).collect()
 }

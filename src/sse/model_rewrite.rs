@@ -23,10 +23,23 @@ pub fn rewrite_model_in_json(
     let Some(span) = validated_model_value_visiting(json, members)? else {
         return Ok(false);
     };
+    // Grown once to the rewritten size, not doubled three times on the way.
+    out.reserve(json.len() - span.len() + escaped_json_str_len(model));
     out.extend_from_slice(&json[..span.start]);
     escape_json_str(model, out);
     out.extend_from_slice(&json[span.end..]);
     Ok(true)
+}
+
+/// How many bytes [`escape_json_str`] writes for `s`.
+pub fn escaped_json_str_len(s: &str) -> usize {
+    s.bytes()
+        .map(|byte| match byte {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0x00..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// JSON-escape a plain string into `out` (no quotes added).
@@ -73,6 +86,16 @@ mod tests {
         let mut out = Vec::new();
         escape_json_str("\u{0}\u{8}\u{c}\t\r\u{1f} /\u{7f}", &mut out);
         assert_eq!(out, b"\\u0000\\b\\f\\t\\r\\u001f /\x7f");
+    }
+
+    #[test]
+    fn escaped_length_is_what_escaping_writes_for_every_byte() {
+        for byte in 0..=0x7fu8 {
+            let text = format!("a{}é", char::from(byte));
+            let mut out = Vec::new();
+            escape_json_str(&text, &mut out);
+            assert_eq!(escaped_json_str_len(&text), out.len(), "byte {byte:#x}");
+        }
     }
 
     #[test]

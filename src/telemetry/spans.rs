@@ -152,7 +152,7 @@ mod tests {
             model_known: true,
             served_model: "anthropic/claude-sonnet-4".into(),
             provider: "good".into(),
-            attempts: vec![
+            attempts: smallvec::smallvec![
                 AttemptRecord {
                     provider: "down".into(),
                     outcome: Outcome::ServerError,

@@ -20,7 +20,7 @@ impl TlsConnectors {
         let mut by_provider = HashMap::new();
         for provider in providers {
             if provider.origin.key.scheme == super::Scheme::Https {
-                by_provider.insert(provider.name.clone(), connector_for(provider)?);
+                by_provider.insert(provider.name.to_string(), connector_for(provider)?);
             }
         }
         Ok(TlsConnectors { by_provider })
