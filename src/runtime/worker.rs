@@ -77,7 +77,7 @@ pub fn run(spec: WorkerSpec, ready: Ready) {
     if server.pin_cores {
         pin(id);
     }
-    let runtime = RuntimeBuilder::<FusionDriver>::new().with_entries(server.io_uring_entries).enable_timer().build();
+    let runtime = build_runtime(server.io_uring_entries);
     let mut runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
@@ -87,6 +87,27 @@ pub fn run(spec: WorkerSpec, ready: Ready) {
     };
     runtime.block_on(serve(spec, ready));
 }
+
+/// The worker's runtime: io_uring with cooperative task running where the kernel has it (5.19+), so
+/// a completion that arrives while the worker runs does not interrupt it; the worker collects it at
+/// its next entry to the kernel, which every turn of its loop makes. Else the ring as it comes, or
+/// epoll where io_uring is blocked.
+fn build_runtime(
+    entries: u32,
+) -> std::io::Result<monoio::FusionRuntime<TimeDriverOf<monoio::IoUringDriver>, TimeDriverOf<monoio::LegacyDriver>>> {
+    let cooperative = io_uring::IoUring::builder().setup_coop_taskrun().setup_taskrun_flag().clone();
+    let built =
+        RuntimeBuilder::<FusionDriver>::new().with_entries(entries).uring_builder(cooperative).enable_timer().build();
+    match built {
+        Ok(runtime) => Ok(runtime),
+        Err(e) => {
+            log::debug!("io_uring without cooperative task running: {e}");
+            RuntimeBuilder::<FusionDriver>::new().with_entries(entries).enable_timer().build()
+        }
+    }
+}
+
+type TimeDriverOf<D> = monoio::time::TimeDriver<D>;
 
 fn pin(id: usize) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
