@@ -98,10 +98,10 @@ impl CallRecord {
         self.duration.saturating_sub(self.upstream)
     }
 
-    /// Ends the attempt in progress (begun at `started`) now, with the status its head carried.
-    pub fn push_attempt(&mut self, provider: &std::sync::Arc<str>, outcome: Outcome, started: std::time::Instant) {
+    /// Ends the attempt in progress, which began `took` ago, now, with the status its head carried.
+    pub fn push_attempt(&mut self, provider: &std::sync::Arc<str>, outcome: Outcome, took: Duration) {
         let end_unix_ms = crate::clock::unix_now_ms();
-        let start_unix_ms = end_unix_ms.saturating_sub(started.elapsed().as_millis() as u64);
+        let start_unix_ms = end_unix_ms.saturating_sub(took.as_millis() as u64);
         let status = self.attempt_status.take();
         self.attempts.push(AttemptRecord {
             provider: std::sync::Arc::clone(provider),

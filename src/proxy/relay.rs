@@ -12,7 +12,7 @@ use crate::error::GatewayError;
 use crate::http::response::ResponseHead;
 use crate::http::write::OutFraming;
 use crate::metrics::usage::UsageMembers;
-use crate::sse::rewrite_model_in_json;
+use crate::sse::ModelReplaced;
 use crate::upstream::{UpstreamError, UpstreamResponse};
 
 pub fn is_event_stream(head: &ResponseHead) -> bool {
@@ -35,34 +35,43 @@ pub async fn relay_buffered(
     body.release(&cx.pool);
     // A provider's error may quote what it was sent, the gateway's key included.
     let bytes = if is_success { bytes } else { serving.candidate.endpoint.provider.scrub(&bytes).into_owned() };
-    let mut rewritten = Vec::new();
-    let (usage, model_rewritten) = match (is_success, serving.front_door) {
-        (false, _) => (None, false),
-        (true, FrontDoor::AiSdkEmbeddings) => (crate::metrics::usage::from_json(&bytes), false),
-        (true, _) => usage_and_model_rewrite(&bytes, &serving.candidate.model.id, &mut rewritten),
-    };
-    // The AI SDK's embeddings door re-shapes OpenAI's answers and errors into its own.
-    let reshaped = if serving.front_door == FrontDoor::AiSdkEmbeddings {
-        Some(reshape_for_ai_sdk(serving, head.status, &bytes, is_success, usage)?)
-    } else {
-        None
+    let model = &serving.candidate.model.id;
+    // What the client gets: the provider's bytes as they are, with the gateway's model in place of
+    // the provider's (written straight after the head), or the AI SDK's embeddings shape.
+    let (usage, answer) = match (is_success, serving.front_door) {
+        // The AI SDK's embeddings door re-shapes OpenAI's answers and errors into its own.
+        (_, FrontDoor::AiSdkEmbeddings) => {
+            let usage = if is_success { crate::metrics::usage::from_json(&bytes) } else { None };
+            let (status, body) = reshape_for_ai_sdk(serving, head.status, &bytes, is_success, usage)?;
+            (usage, Answer::Reshaped { status, body })
+        }
+        (false, _) => (None, Answer::AsSent),
+        (true, _) => match usage_and_model_place(&bytes, model) {
+            (usage, Some(replaced)) => (usage, Answer::ModelReplaced(replaced)),
+            (usage, None) => (usage, Answer::AsSent),
+        },
     };
     let cost = note_served(serving, usage, waited);
-    let (status, payload) = match &reshaped {
-        Some((status, body)) => (*status, body.as_slice()),
-        None if model_rewritten => (head.status, rewritten.as_slice()),
-        None => (head.status, bytes.as_slice()),
-    };
     let meta = Meta::new(serving, is_success.then_some(cost));
     let mut headers = response_headers(&head, serving, &meta);
-    if reshaped.is_some() {
-        headers.retain(|(name, _)| *name != "content-type");
-        headers.push(("content-type", b"application/json"));
+    let (status, length) = match &answer {
+        Answer::Reshaped { status, body } => {
+            headers.retain(|(name, _)| *name != "content-type");
+            headers.push(("content-type", b"application/json"));
+            (*status, body.len())
+        }
+        Answer::ModelReplaced(replaced) => (head.status, replaced.len()),
+        Answer::AsSent => (head.status, bytes.len()),
+    };
+    conn.write_head(status, &headers, OutFraming::Length(length as u64), serving.keep_alive);
+    let payload_start = conn.out.len();
+    match &answer {
+        Answer::Reshaped { body, .. } => conn.out.extend_from_slice(body),
+        Answer::ModelReplaced(replaced) => replaced.write_into(&mut conn.out),
+        Answer::AsSent => conn.out.extend_from_slice(&bytes),
     }
-    conn.write_head(status, &headers, OutFraming::Length(payload.len() as u64), serving.keep_alive);
-    conn.out.extend_from_slice(payload);
-    if is_success && reshaped.is_none() {
-        serving.tap(payload);
+    if is_success && !matches!(answer, Answer::Reshaped { .. }) {
+        serving.tap(&conn.out[payload_start..]);
         let content_type = head.header("content-type").unwrap_or(b"application/json");
         serving.tap_end(crate::cache::Ending { status, content_type, stream: false, usage_comment: false });
     }
@@ -88,13 +97,26 @@ fn reshape_for_ai_sdk(
         .ok_or_else(|| UpstreamError::UnreadableAnswer("not an OpenAI embeddings list".into()))
 }
 
-/// One walk over a successful answer: validated, its usage found, and (when it has a model value)
-/// the answer with the gateway's `model` written to `out`; the flag says whether it was.
-fn usage_and_model_rewrite(json: &[u8], model: &str, out: &mut Vec<u8>) -> (Option<crate::chat::Usage>, bool) {
+/// A buffered answer as the client gets it.
+enum Answer<'a> {
+    /// The provider's bytes, unchanged (errors, and answers without a model value).
+    AsSent,
+    /// The provider's bytes with the gateway's model id in place of the provider's.
+    ModelReplaced(ModelReplaced<'a>),
+    /// The AI SDK embeddings door's own shape, with its status.
+    Reshaped { status: u16, body: Vec<u8> },
+}
+
+/// One walk over a successful answer: validated, its usage found, and where its model value is (to
+/// be replaced by the gateway's `model` as it is written out).
+fn usage_and_model_place<'a>(
+    json: &'a [u8],
+    model: &'a str,
+) -> (Option<crate::chat::Usage>, Option<ModelReplaced<'a>>) {
     let mut usage = UsageMembers::default();
-    match rewrite_model_in_json(json, model, |key, value| usage.note(key, value), out) {
-        Ok(rewritten) => (usage.parse(json), rewritten),
-        Err(_) => (None, false),
+    match ModelReplaced::find(json, model, |key, value| usage.note(key, value)) {
+        Ok(replaced) => (usage.parse(json), replaced),
+        Err(_) => (None, None),
     }
 }
 

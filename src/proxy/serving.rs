@@ -107,8 +107,10 @@ impl<'a> AttemptRun<'a> {
     pub fn record(&self, outcome: Outcome, ttfb: Option<Duration>) {
         let endpoint = self.candidate.endpoint;
         let version = self.call.snapshot.health.routes_version;
-        self.call.cx.health.record(version, endpoint.id, outcome, ttfb, self.started.elapsed(), self.probe);
-        self.call.call.borrow_mut().push_attempt(&endpoint.provider.name, outcome, self.started);
+        // One clock read for both: health's latency and the attempt's span in the record.
+        let took = self.started.elapsed();
+        self.call.cx.health.record(version, endpoint.id, outcome, ttfb, took, self.probe);
+        self.call.call.borrow_mut().push_attempt(&endpoint.provider.name, outcome, took);
     }
 
     /// The attempt failed before anything reached the client; its time was the provider's.

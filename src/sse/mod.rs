@@ -11,5 +11,5 @@ pub mod pass_through;
 #[cfg(test)]
 mod fixture_tests;
 
-pub use model_rewrite::{escape_json_str, escaped_json_str_len, rewrite_model_in_json};
+pub use model_rewrite::{ModelReplaced, escape_json_str, escaped_json_str_len, rewrite_model_in_json};
 pub use pass_through::PassThrough;

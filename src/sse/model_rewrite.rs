@@ -1,5 +1,6 @@
 //! Rewrites the top-level `"model"` value of a whole (non-streaming) JSON body
-//! ([`rewrite_model_in_json`]) and escapes the gateway model id for either path
+//! ([`ModelReplaced`], written straight into the client's buffer after its head, whose length it
+//! knows first; [`rewrite_model_in_json`] into a buffer of its own) and escapes the gateway model id for either path
 //! ([`escape_json_str`]). Streamed events are rewritten by `PassThrough`, in the same walk that
 //! validates them. It does not parse JSON beyond locating the key (see `json_scan`).
 
@@ -20,15 +21,49 @@ pub fn rewrite_model_in_json(
     members: impl FnMut(&[u8], Range<usize>),
     out: &mut Vec<u8>,
 ) -> Result<bool, JsonFault> {
-    let Some(span) = validated_model_value_visiting(json, members)? else {
+    let Some(replaced) = ModelReplaced::find(json, model, members)? else {
         return Ok(false);
     };
-    // Grown once to the rewritten size, not doubled three times on the way.
-    out.reserve(json.len() - span.len() + escaped_json_str_len(model));
-    out.extend_from_slice(&json[..span.start]);
-    escape_json_str(model, out);
-    out.extend_from_slice(&json[span.end..]);
+    replaced.write_into(out);
     Ok(true)
+}
+
+/// A whole JSON body whose top-level model value is to be replaced: its length is known before it
+/// is written, so it goes straight after a response head rather than through a copy of its own.
+#[derive(Debug, Clone)]
+pub struct ModelReplaced<'a> {
+    json: &'a [u8],
+    /// The model value's content, between its quotes.
+    span: Range<usize>,
+    model: &'a str,
+}
+
+impl<'a> ModelReplaced<'a> {
+    /// What [`rewrite_model_in_json`] would write, found and not yet written: `None` when `json` has
+    /// no model string to replace.
+    pub fn find(
+        json: &'a [u8],
+        model: &'a str,
+        members: impl FnMut(&[u8], Range<usize>),
+    ) -> Result<Option<ModelReplaced<'a>>, JsonFault> {
+        Ok(validated_model_value_visiting(json, members)?.map(|span| ModelReplaced { json, span, model }))
+    }
+
+    pub fn len(&self) -> usize {
+        self.json.len() - self.span.len() + escaped_json_str_len(self.model)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn write_into(&self, out: &mut Vec<u8>) {
+        // Grown once to the rewritten size, not doubled on the way.
+        out.reserve(self.len());
+        out.extend_from_slice(&self.json[..self.span.start]);
+        escape_json_str(self.model, out);
+        out.extend_from_slice(&self.json[self.span.end..]);
+    }
 }
 
 /// How many bytes [`escape_json_str`] writes for `s`.
@@ -127,5 +162,17 @@ mod tests {
             [&b"\"id\""[..], b"\"model\"", b"\"usage\""]
         );
         assert_eq!(&body[keys[2].1.clone()], b"{\"prompt_tokens\":1}");
+    }
+
+    #[test]
+    fn a_replaced_body_is_as_long_as_it_says() {
+        for model in ["r", "", "a\"b\u{1}c", "é/model"] {
+            let body = b" {\"model\" : \"some-provider-model\",\"x\":[{}]}\n";
+            let replaced = ModelReplaced::find(body, model, |_, _| {}).unwrap().unwrap();
+            let mut out = b"head".to_vec();
+            replaced.write_into(&mut out);
+            assert_eq!(out.len() - 4, replaced.len(), "{model}");
+            serde_json::from_slice::<serde_json::Value>(&out[4..]).expect("still JSON");
+        }
     }
 }
