@@ -258,9 +258,7 @@ mod tests {
     fn merged_percentiles_equal_the_percentiles_of_the_union() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            seed = crate::test_fixtures::xorshift(seed);
             seed % 2_000_000 + 1
         };
         let a: Vec<u64> = (0..5000).map(|_| next()).collect();

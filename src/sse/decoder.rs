@@ -387,9 +387,7 @@ event: ping\ndata: {\"type\": \"ping\"}\n\n";
         for _ in 0..300 {
             let mut input = Vec::new();
             for _ in 0..64 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
+                seed = crate::test_fixtures::xorshift(seed);
                 input.push(alphabet[(seed % alphabet.len() as u64) as usize]);
             }
             let mut decoder = SseDecoder::with_max_event_bytes(32);

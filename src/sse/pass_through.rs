@@ -406,11 +406,8 @@ mod tests {
         assert_eq!(events.early_error_payload(), Some(&error[..]));
     }
 
-    /// Deterministic xorshift, so the test needs no dependency and always runs the same cases.
     fn next_random(seed: &mut u64) -> u64 {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
+        *seed = crate::test_fixtures::xorshift(*seed);
         *seed
     }
 

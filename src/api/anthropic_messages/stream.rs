@@ -458,9 +458,7 @@ mod tests {
         for _ in 0..500 {
             let mut events = Vec::new();
             for _ in 0..16 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
+                seed = crate::test_fixtures::xorshift(seed);
                 events.push(pool[(seed % pool.len() as u64) as usize].clone());
             }
             let encoded = encode_all(&events);

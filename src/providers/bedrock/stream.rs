@@ -773,9 +773,7 @@ mod tests {
             for _ in 0..500 {
                 let mut frames = Vec::new();
                 for _ in 0..10 {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
+                    seed = crate::test_fixtures::xorshift(seed);
                     frames.push(fragments[(seed % fragments.len() as u64) as usize].clone());
                 }
                 let events = translate(api, &frames);

@@ -468,9 +468,7 @@ mod tests {
         for _ in 0..500 {
             let mut input = Vec::new();
             for _ in 0..12 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
+                seed = crate::test_fixtures::xorshift(seed);
                 input.extend_from_slice(fragments[(seed % fragments.len() as u64) as usize]);
             }
             let events = translate(&input);
