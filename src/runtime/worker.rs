@@ -233,11 +233,18 @@ async fn accept_loop(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _peer)) if cx.lifecycle.open_connections() >= max_open => {
-                monoio::spawn(crate::proxy::connection::refuse(stream));
-            }
             Ok((stream, _peer)) => {
-                monoio::spawn(crate::proxy::connection::serve(Rc::clone(cx), stream, role));
+                admit(cx, stream, role, max_open);
+                // io_uring completes one accept per turn of the loop, and with thousands of open
+                // streams a turn is long: at 7,000 streams the queue drained at ~10 connections a
+                // second and clients behind it started seconds late (loadtest/RESULTS.md). So the
+                // connections already waiting are taken now, with plain non-blocking accepts. Not
+                // under epoll: it did not need it, and its sockets taken this way were not served.
+                let batch = if monoio::utils::is_legacy() { 0 } else { ACCEPT_BATCH };
+                for _ in 0..batch {
+                    let Some(stream) = accept_waiting(listener) else { break };
+                    admit(cx, stream, role, max_open);
+                }
             }
             Err(e) => {
                 // Usually EMFILE: back off briefly instead of spinning on a full descriptor table,
@@ -249,6 +256,36 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// Connections taken from the queue after one accept completes, at most.
+const ACCEPT_BATCH: usize = 256;
+
+/// Serves an accepted connection, or refuses it (503) when the core is at its limit.
+fn admit(cx: &Rc<WorkerContext>, stream: monoio::net::TcpStream, role: Listener, max_open: usize) {
+    if cx.lifecycle.open_connections() >= max_open {
+        monoio::spawn(crate::proxy::connection::refuse(stream));
+    } else {
+        monoio::spawn(crate::proxy::connection::serve(Rc::clone(cx), stream, role));
+    }
+}
+
+/// A connection already waiting in the listener's queue, without waiting for one (io_uring only):
+/// the listening socket is non-blocking (`bind_reuseport`) and this worker's alone (`SO_REUSEPORT`),
+/// so `accept4` answers at once. `None` when the queue is empty, or on an error the next ring accept
+/// will meet and report. The new socket is blocking, as monoio's ring accept makes its own (a ring
+/// read on a non-blocking socket may answer `EAGAIN` instead of waiting).
+fn accept_waiting(listener: &monoio::net::TcpListener) -> Option<monoio::net::TcpStream> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let flags = libc::SOCK_CLOEXEC;
+    // SAFETY: a plain syscall on a descriptor `listener` owns; null address pointers are allowed.
+    let fd = unsafe { libc::accept4(listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), flags) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just returned by accept4 and is owned by nothing else.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    monoio::net::TcpStream::from_std(stream).ok()
 }
 
 /// Lets one log line through per interval and counts the rest, for errors that repeat in bursts.
