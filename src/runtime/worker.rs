@@ -226,6 +226,9 @@ async fn accept_loop(
     max_open: usize,
 ) {
     let mut accept_errors = ErrorLogLimit::default();
+    // Under epoll it did not need it, and its sockets taken this way were not served; a blocking
+    // listener would block the worker on an empty queue.
+    let batch = if monoio::utils::is_legacy() || !is_nonblocking(listener) { 0 } else { ACCEPT_BATCH };
     loop {
         // The stop branch is the only one that can cancel an accept (see STACK-NOTES on fd leaks).
         let accepted = monoio::select! {
@@ -238,9 +241,7 @@ async fn accept_loop(
                 // io_uring completes one accept per turn of the loop, and with thousands of open
                 // streams a turn is long: at 7,000 streams the queue drained at ~10 connections a
                 // second and clients behind it started seconds late (loadtest/RESULTS.md). So the
-                // connections already waiting are taken now, with plain non-blocking accepts. Not
-                // under epoll: it did not need it, and its sockets taken this way were not served.
-                let batch = if monoio::utils::is_legacy() { 0 } else { ACCEPT_BATCH };
+                // connections already waiting are taken now, with plain non-blocking accepts.
                 for _ in 0..batch {
                     let Some(stream) = accept_waiting(listener) else { break };
                     admit(cx, stream, role, max_open);
@@ -260,6 +261,15 @@ async fn accept_loop(
 
 /// Connections taken from the queue after one accept completes, at most.
 const ACCEPT_BATCH: usize = 256;
+
+/// Whether the listening socket is non-blocking (`bind_reuseport` makes it so), so that
+/// [`accept_waiting`] answers at once on an empty queue.
+fn is_nonblocking(listener: &monoio::net::TcpListener) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL on a descriptor `listener` owns reads its flags and changes nothing.
+    let flags = unsafe { libc::fcntl(listener.as_raw_fd(), libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_NONBLOCK != 0
+}
 
 /// Serves an accepted connection, or refuses it (503) when the core is at its limit.
 fn admit(cx: &Rc<WorkerContext>, stream: monoio::net::TcpStream, role: Listener, max_open: usize) {
