@@ -265,50 +265,55 @@ static TCHAR: [bool; 256] = {
 };
 
 fn push_decimal(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(DecimalText::new(n).as_bytes());
+    out.extend_from_slice(NumberText::decimal(n).as_bytes());
 }
 
-/// A number's decimal digits, held inline: for header values, which would otherwise be a `String`
-/// allocated per response.
+fn push_hex(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(NumberText::hex(n, 1).as_bytes());
+}
+
+/// A number's digits, held inline: for header values, chunk sizes and request ids, which would
+/// otherwise be formatted into a `String` allocated each time.
 #[derive(Debug, Clone, Copy)]
-pub struct DecimalText {
+pub struct NumberText {
     digits: [u8; 20],
     start: u8,
 }
 
-impl DecimalText {
-    pub fn new(mut n: u64) -> DecimalText {
-        let mut digits = [0u8; 20];
+impl NumberText {
+    pub fn decimal(n: u64) -> NumberText {
+        NumberText::in_radix(n, 10, 1)
+    }
+
+    /// Lowercase hex, zero-padded to at least `width` digits (16 at most).
+    pub fn hex(n: u64, width: usize) -> NumberText {
+        NumberText::in_radix(n, 16, width)
+    }
+
+    fn in_radix(mut n: u64, radix: u64, width: usize) -> NumberText {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [b'0'; 20];
         let mut start = digits.len();
         loop {
             start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
+            digits[start] = DIGITS[(n % radix) as usize];
+            n /= radix;
             if n == 0 {
                 break;
             }
         }
-        DecimalText { digits, start: start as u8 }
+        let start = start.min(digits.len() - width.clamp(1, 16));
+        NumberText { digits, start: start as u8 }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.digits[usize::from(self.start)..]
     }
-}
 
-fn push_hex(out: &mut Vec<u8>, mut n: u64) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut digits = [0u8; 16];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = HEX[(n & 0xf) as usize];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
+    /// The digits as text (always ASCII).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
-    out.extend_from_slice(&digits[start..]);
 }
 
 #[cfg(test)]
@@ -408,9 +413,12 @@ mod tests {
     }
 
     #[test]
-    fn decimal_text_writes_every_width() {
+    fn number_text_writes_every_width() {
         for n in [0, 7, 10, 99, 1_000_000, u64::MAX] {
-            assert_eq!(DecimalText::new(n).as_bytes(), n.to_string().as_bytes());
+            assert_eq!(NumberText::decimal(n).as_bytes(), n.to_string().as_bytes());
+        }
+        for (n, width) in [(0u64, 1), (0, 8), (0xa, 1), (0x1f, 8), (0xdead_beef, 8), (u64::MAX, 1), (0x123, 2)] {
+            assert_eq!(NumberText::hex(n, width).as_str(), format!("{n:0width$x}"));
         }
     }
 

@@ -236,11 +236,12 @@ impl WorkerContext {
         id.clear();
         // `{worker:x}-{seen:x}-{random:08x}`, written by hand: `write!` took ~800 instructions, a
         // visible share of a proxied request's.
-        push_hex(id, self.worker_id as u64, 1);
+        use crate::http::write::NumberText;
+        id.push_str(NumberText::hex(self.worker_id as u64, 1).as_str());
         id.push('-');
-        push_hex(id, seen, 1);
+        id.push_str(NumberText::hex(seen, 1).as_str());
         id.push('-');
-        push_hex(id, u64::from(self.next_random() as u32), 8);
+        id.push_str(NumberText::hex(u64::from(self.next_random() as u32), 8).as_str());
     }
 
     /// Connects the context to its control thread.
@@ -350,26 +351,5 @@ fn pool_settings(config: &ResolvedConfig) -> PoolSettings {
         max_idle_per_host: config.config.pool.max_idle_per_host,
         idle_timeout: Duration::from_millis(config.config.pool.idle_timeout_ms),
         liveness_check_after: crate::upstream::LIVENESS_CHECK_AFTER,
-    }
-}
-
-/// `n` in lowercase hex, zero-padded to at least `width` digits.
-fn push_hex(out: &mut String, n: u64, width: usize) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let significant = (64 - n.leading_zeros() as usize).div_ceil(4).max(width).min(16);
-    for shift in (0..significant).rev() {
-        out.push(char::from(DIGITS[((n >> (shift * 4)) & 0xf) as usize]));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn hex_is_padded_to_its_width_and_never_cut() {
-        for (n, width) in [(0u64, 1), (0, 8), (0xa, 1), (0x1f, 8), (0xdead_beef, 8), (u64::MAX, 1), (0x123, 2)] {
-            let mut text = String::new();
-            super::push_hex(&mut text, n, width);
-            assert_eq!(text, format!("{n:0width$x}"));
-        }
     }
 }

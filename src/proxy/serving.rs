@@ -11,7 +11,7 @@ use super::WorkerContext;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
 use crate::http::response::ResponseHead;
-use crate::http::write::DecimalText;
+use crate::http::write::NumberText;
 use crate::metrics::CallRecord;
 use crate::routing::{Candidate, Snapshot};
 use crate::upstream::{UpstreamError, UpstreamResponse};
@@ -270,9 +270,9 @@ const FORWARDED_HEADERS: [&str; 2] = ["content-type", "retry-after"];
 /// Corelay's own response header values for the attempt that serves, as decimal text held inline
 /// (formatting them into `String`s was three allocations per response).
 pub struct Meta {
-    attempts: DecimalText,
-    overhead_us: DecimalText,
-    cost_micros: Option<DecimalText>,
+    attempts: NumberText,
+    overhead_us: NumberText,
+    cost_micros: Option<NumberText>,
 }
 
 impl Meta {
@@ -283,9 +283,9 @@ impl Meta {
         let waited = call.upstream + serving.send_time;
         let overhead_us = u64::try_from(elapsed.saturating_sub(waited).as_micros()).unwrap_or(u64::MAX);
         Meta {
-            attempts: DecimalText::new(serving.attempts as u64),
-            overhead_us: DecimalText::new(overhead_us),
-            cost_micros: cost_micros.map(DecimalText::new),
+            attempts: NumberText::decimal(serving.attempts as u64),
+            overhead_us: NumberText::decimal(overhead_us),
+            cost_micros: cost_micros.map(NumberText::decimal),
         }
     }
 }
