@@ -54,14 +54,20 @@ const READ_SPACE: usize = 2 * 1024;
 /// Reads once, appending to `buf` (grown by `READ_SPACE` when less than a quarter of it is free).
 /// Returns the bytes read (0 = end of stream) and the buffer.
 pub async fn read_append<R: AsyncReadRent>(reader: &mut R, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-    if buf.capacity() - buf.len() < READ_SPACE / 4 {
-        buf.reserve(READ_SPACE);
-    }
+    reserve_read_space(&mut buf);
     let len = buf.len();
     let cap = buf.capacity();
     let slice: SliceMut<Vec<u8>> = buf.slice_mut(len..cap);
     let (result, slice) = reader.read(slice).await;
     (result, slice.into_inner())
+}
+
+/// Grows `buf` by `READ_SPACE` when less than a quarter of that is free: the growth rule of every
+/// appending read, socket or TLS.
+pub fn reserve_read_space(buf: &mut Vec<u8>) {
+    if buf.capacity() - buf.len() < READ_SPACE / 4 {
+        buf.reserve(READ_SPACE);
+    }
 }
 
 /// Writes the whole buffer and hands it back cleared, ready for reuse.

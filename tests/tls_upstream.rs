@@ -1,5 +1,6 @@
-//! Real TLS to the provider: rustls (ring) through monoio-rustls against the mock serving a leaf
-//! certificate issued by a test CA, trusted through the provider's `ca_file`.
+//! Real TLS to the provider: rustls (ring) through Corelay's own TLS stream against the mock (whose
+//! TLS is monoio-rustls, an independent implementation) serving a leaf certificate issued by a test
+//! CA, trusted through the provider's `ca_file`.
 
 mod common;
 

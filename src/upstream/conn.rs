@@ -6,14 +6,14 @@ use std::os::fd::{AsRawFd, RawFd};
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
-use monoio_rustls::ClientTlsStream;
 
+use super::tls_stream::TlsStream;
 use crate::netio;
 use crate::timer::{Elapsed, Timer};
 
 enum Transport {
     Plain(TcpStream),
-    Tls(Box<ClientTlsStream<TcpStream>>),
+    Tls(Box<TlsStream>),
 }
 
 /// A connection to a provider origin. `reused` tells whether it came from the pool, which decides
@@ -36,8 +36,8 @@ impl UpstreamConn {
         UpstreamConn { transport: Transport::Plain(stream), fd, reused: false, timer: None, read_buf: Vec::new() }
     }
 
-    /// `fd` is the raw descriptor of the TCP stream under the TLS session (monoio-rustls hides it).
-    pub fn tls(stream: ClientTlsStream<TcpStream>, fd: RawFd) -> UpstreamConn {
+    pub fn tls(stream: TlsStream) -> UpstreamConn {
+        let fd = stream.as_raw_fd();
         UpstreamConn {
             transport: Transport::Tls(Box::new(stream)),
             fd,
@@ -57,14 +57,14 @@ impl UpstreamConn {
         let timer = self.timer.get_or_insert_with(Timer::new);
         match &mut self.transport {
             Transport::Plain(s) => timer.timeout_at(deadline, netio::read_append(s, buf)).await,
-            Transport::Tls(s) => timer.timeout_at(deadline, netio::read_append(s.as_mut(), buf)).await,
+            Transport::Tls(s) => timer.timeout_at(deadline, s.read_append(buf)).await,
         }
     }
 
     pub async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         match &mut self.transport {
             Transport::Plain(s) => netio::write_all(s, buf).await,
-            Transport::Tls(s) => netio::write_all(s.as_mut(), buf).await,
+            Transport::Tls(s) => s.write_all(buf).await,
         }
     }
 

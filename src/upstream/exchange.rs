@@ -9,7 +9,8 @@
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::os::fd::AsRawFd;
+use std::sync::Arc;
+
 use std::time::Duration;
 
 use monoio::net::TcpStream;
@@ -19,6 +20,7 @@ use rustls_pki_types::ServerName;
 use super::conn::UpstreamConn;
 use super::pool::Pool;
 use super::tls::TlsConnectors;
+use super::tls_stream::TlsStream;
 use super::{PoolKey, Scheme};
 use crate::config::resolve::ResolvedProvider;
 use crate::http::body::{BodyDecoder, BodyError};
@@ -97,12 +99,13 @@ pub async fn send(
     mut request: Vec<u8>,
 ) -> Result<UpstreamResponse, UpstreamError> {
     let key = &provider.origin.key;
-    let mut pooled = cx.pool.take(key);
+    // One connection variable for the pooled one and its fresh replacement: each local held across
+    // an await is kept in the future, and this one is in every call's task.
+    let mut conn = match cx.pool.take(key) {
+        Some(conn) => conn,
+        None => connect(cx, provider).await?,
+    };
     loop {
-        let mut conn = match pooled.take() {
-            Some(conn) => conn,
-            None => connect(cx, provider).await?,
-        };
         let (written, buf) = conn.write_all(request).await;
         request = buf;
         let outcome = match written {
@@ -116,7 +119,7 @@ pub async fn send(
             }
             Err(e) if conn.reused && is_stale_connection_error(&e) => {
                 log::debug!("stale pooled connection to {key} ({e}); retrying on a fresh one");
-                continue;
+                conn = connect(cx, provider).await?;
             }
             Err(e) => return Err(e),
         }
@@ -151,15 +154,14 @@ async fn connect_untimed(cx: &ExchangeContext<'_>, provider: &ResolvedProvider) 
     match provider.origin.key.scheme {
         Scheme::Http => Ok(UpstreamConn::plain(stream)),
         Scheme::Https => {
-            let fd = stream.as_raw_fd();
-            let connector = cx
+            let config = cx
                 .tls
                 .get(&provider.name)
                 .ok_or_else(|| UpstreamError::Tls(io::Error::other("no TLS configuration for provider")))?;
             let name = ServerName::try_from(provider.origin.host.clone())
                 .map_err(|e| UpstreamError::Tls(io::Error::other(e)))?;
-            let tls = connector.connect(name, stream).await.map_err(|e| UpstreamError::Tls(e.into()))?;
-            Ok(UpstreamConn::tls(tls, fd))
+            let tls = TlsStream::connect(stream, Arc::clone(config), name).await.map_err(UpstreamError::Tls)?;
+            Ok(UpstreamConn::tls(tls))
         }
     }
 }

@@ -10,6 +10,7 @@ mod exchange;
 
 mod pool;
 mod tls;
+mod tls_stream;
 
 pub use crate::http::origin::{Origin, PoolKey, Scheme};
 pub use conn::UpstreamConn;

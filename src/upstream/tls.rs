@@ -4,14 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use monoio_rustls::TlsConnector;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::config::resolve::ResolvedProvider;
 
 /// A worker's TLS connectors, keyed by provider name (providers may trust different extra CAs).
 pub struct TlsConnectors {
-    by_provider: HashMap<String, TlsConnector>,
+    by_provider: HashMap<String, Arc<ClientConfig>>,
 }
 
 impl TlsConnectors {
@@ -26,12 +25,12 @@ impl TlsConnectors {
         Ok(TlsConnectors { by_provider })
     }
 
-    pub fn get(&self, provider: &str) -> Option<&TlsConnector> {
+    pub fn get(&self, provider: &str) -> Option<&Arc<ClientConfig>> {
         self.by_provider.get(provider)
     }
 }
 
-fn connector_for(provider: &ResolvedProvider) -> Result<TlsConnector, rustls::Error> {
+fn connector_for(provider: &ResolvedProvider) -> Result<Arc<ClientConfig>, rustls::Error> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for cert in &provider.extra_roots {
@@ -44,5 +43,5 @@ fn connector_for(provider: &ResolvedProvider) -> Result<TlsConnector, rustls::Er
         .with_no_client_auth();
     // HTTP/1.1 only: the gateway's upstream client speaks nothing else yet.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsConnector::from(config))
+    Ok(Arc::new(config))
 }
