@@ -477,7 +477,7 @@ async fn attempt(run: &AttemptRun<'_>, conn: &mut ClientConn, exchange: &PassThr
         apply_retry_after(cx, run.call.snapshot, run.candidate, &response.head);
         let outcome = if matches!(status, 408 | 409 | 429) { Outcome::RateLimited } else { Outcome::ServerError };
         run.record(outcome, Some(ttfb));
-        let failure = failed_status(cx, provider, response).await;
+        let failure = failed_status(cx, provider, &mut response).await;
         return run.failed(failure);
     }
     let fields = exchange.fields;
@@ -487,7 +487,7 @@ async fn attempt(run: &AttemptRun<'_>, conn: &mut ClientConn, exchange: &PassThr
         return stream(run, conn, &serving, &mut response).await;
     }
     let outcome = if is_success { Outcome::Success } else { Outcome::ClientError };
-    let end = relay::relay_buffered(cx, conn, &serving, response, is_success)
+    let end = relay::relay_buffered(cx, conn, &serving, &mut response, is_success)
         .await
         .map(|reusable| (outcome, reusable))
         .map_err(|e| (outcome_of(&e), GatewayError::from_upstream(&provider.name, &e)));
@@ -529,9 +529,9 @@ async fn stream(
 async fn failed_status(
     cx: &WorkerContext,
     provider: &crate::config::resolve::ResolvedProvider,
-    response: UpstreamResponse,
+    response: &mut UpstreamResponse,
 ) -> Failure {
-    let UpstreamResponse { head, mut body } = response;
+    let UpstreamResponse { head, body } = response;
     let bytes = body.read_to_end(MAX_FAILED_BODY_BYTES).await.unwrap_or_default();
     body.release(&cx.pool);
     let bytes = provider.scrub(&bytes).into_owned();

@@ -61,14 +61,15 @@ fn model_call_door(head: &RequestHead) -> Option<FrontDoor> {
 }
 
 /// Handles one request. Returns whether the connection may carry another.
-pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, mut request: Request) -> bool {
+/// The request is borrowed: an async fn keeps a by-value argument twice in its future.
+pub async fn handle(cx: &WorkerContext, conn: &mut ClientConn, request: &mut Request) -> bool {
     set_request_id(cx, &request.head, &mut conn.request_id);
     // While draining, every response says `connection: close` so clients move to another instance.
     request.head.keep_alive &= !cx.lifecycle.is_draining();
     let keep_alive = request.head.keep_alive;
     let door = error_door(&request.head);
     let written_before = conn.written;
-    match super::unwind::catch_panic(route(cx, conn, &mut request)).await {
+    match super::unwind::catch_panic(route(cx, conn, request)).await {
         // A drain that began during the request closed it too (its head said so).
         Ok(Ok(reusable)) => reusable && keep_alive && !conn.is_draining(),
         Ok(Err(error)) => {

@@ -26,10 +26,10 @@ pub async fn relay_buffered(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     serving: &Serving<'_>,
-    response: UpstreamResponse,
+    response: &mut UpstreamResponse,
     is_success: bool,
 ) -> Result<bool, UpstreamError> {
-    let UpstreamResponse { head, mut body } = response;
+    let UpstreamResponse { head, body } = response;
     let bytes = body.read_to_end(cx.settings().upstream.max_response_bytes).await?;
     let waited = body.waited();
     body.release(&cx.pool);
@@ -53,7 +53,7 @@ pub async fn relay_buffered(
     };
     let cost = note_served(serving, usage, waited);
     let meta = Meta::new(serving, is_success.then_some(cost));
-    let mut headers = response_headers(&head, serving, &meta);
+    let mut headers = response_headers(head, serving, &meta);
     let (status, length) = match &answer {
         Answer::Reshaped { status, body } => {
             headers.retain(|(name, _)| *name != "content-type");

@@ -123,49 +123,61 @@ impl<'a> AttemptRun<'a> {
     /// Every way of failing before a usable head is decided here, once: no credential, no
     /// connection, a refused credential or a redirect. Whatever the provider then said (success or
     /// error status) is the caller's to read.
-    pub async fn send(&self, prepared: Result<Vec<u8>, GatewayError>) -> Result<(UpstreamResponse, Duration), Attempt> {
-        let cx = self.call.cx;
-        let provider = &self.candidate.endpoint.provider;
-        let mut request = match prepared {
-            Ok(request) => request,
-            // No credential (a service account without a valid token): the provider cannot be
-            // called at all, which to health is as good as unreachable.
-            Err(no_credential) if no_credential.kind == ErrorKind::BadGateway => {
-                self.record(Outcome::ConnectError, None);
-                return Err(Attempt::Failed(Failure::Error(no_credential)));
+    ///
+    /// A fn returning an `async move` block, not an `async fn`: an async fn keeps a by-value
+    /// argument twice in its future, which is in every call's task.
+    #[allow(clippy::manual_async_fn, reason = "an async fn would hold `prepared` twice")]
+    pub fn send(
+        &self,
+        prepared: Result<Vec<u8>, GatewayError>,
+    ) -> impl Future<Output = Result<(UpstreamResponse, Duration), Attempt>> + '_ {
+        async move {
+            let cx = self.call.cx;
+            let provider = &self.candidate.endpoint.provider;
+            let mut request = match prepared {
+                Ok(request) => request,
+                // No credential (a service account without a valid token): the provider cannot be
+                // called at all, which to health is as good as unreachable.
+                Err(no_credential) if no_credential.kind == ErrorKind::BadGateway => {
+                    self.record(Outcome::ConnectError, None);
+                    return Err(Attempt::Failed(Failure::Error(no_credential)));
+                }
+                Err(invalid) => return Err(Attempt::Failed(Failure::Error(invalid))),
+            };
+            // This attempt's span is the upstream parent; its index is the attempts recorded so far.
+            if let Some(trace) = &self.call.call.borrow().trace {
+                trace.forward(&mut request, self.call.call.borrow().attempts.len());
             }
-            Err(invalid) => return Err(Attempt::Failed(Failure::Error(invalid))),
-        };
-        // This attempt's span is the upstream parent; its index is the attempts recorded so far.
-        if let Some(trace) = &self.call.call.borrow().trace {
-            trace.forward(&mut request, self.call.call.borrow().attempts.len());
-        }
-        let settings = cx.settings();
-        let tls = cx.tls();
-        let exchange = crate::upstream::ExchangeContext {
-            pool: &cx.pool,
-            tls: &tls,
-            connect_timeout: settings.upstream.connect_timeout,
-            first_byte_timeout: settings
-                .upstream
-                .first_byte_timeout
-                .min(self.call.deadline.saturating_duration_since(self.started)),
-            read_idle_timeout: settings.upstream.read_idle_timeout,
-        };
-        let response = match crate::upstream::send(&exchange, provider, request).await {
-            Ok(response) => response,
-            Err(e) => {
-                self.record(outcome_of(&e), None);
-                return Err(self.failed(Failure::Error(GatewayError::from_upstream(&provider.name, &e))));
+            let settings = cx.settings();
+            let tls = cx.tls();
+            let exchange = crate::upstream::ExchangeContext {
+                pool: &cx.pool,
+                tls: &tls,
+                connect_timeout: settings.upstream.connect_timeout,
+                first_byte_timeout: settings
+                    .upstream
+                    .first_byte_timeout
+                    .min(self.call.deadline.saturating_duration_since(self.started)),
+                read_idle_timeout: settings.upstream.read_idle_timeout,
+            };
+            let mut response = match crate::upstream::send(&exchange, provider, request).await {
+                Ok(response) => response,
+                Err(e) => {
+                    self.record(outcome_of(&e), None);
+                    return Err(self.failed(Failure::Error(GatewayError::from_upstream(&provider.name, &e))));
+                }
+            };
+            let ttfb = self.started.elapsed();
+            self.call.call.borrow_mut().attempt_status = Some(response.head.status);
+            if let Some(what) = unusable_answer(response.head.status) {
+                self.record(Outcome::ServerError, Some(ttfb));
+                // Boxed: rare, and inline its state would size every attempt's future (so every open
+                // stream's task) for a path no stream is on.
+                let refused = Box::pin(refuse_unusable(cx, &provider.name, what, &mut response)).await;
+                return Err(self.failed(Failure::Error(refused)));
             }
-        };
-        let ttfb = self.started.elapsed();
-        self.call.call.borrow_mut().attempt_status = Some(response.head.status);
-        if let Some(what) = unusable_answer(response.head.status) {
-            self.record(Outcome::ServerError, Some(ttfb));
-            return Err(self.failed(Failure::Error(refuse_unusable(cx, &provider.name, what, response).await)));
+            Ok((response, ttfb))
         }
-        Ok((response, ttfb))
     }
 
     /// The relay's view of this attempt, now that it serves.
@@ -254,9 +266,9 @@ pub async fn refuse_unusable(
     cx: &WorkerContext,
     provider: &str,
     what: &str,
-    response: UpstreamResponse,
+    response: &mut UpstreamResponse,
 ) -> GatewayError {
-    let UpstreamResponse { head, mut body } = response;
+    let UpstreamResponse { head, body } = response;
     let _ = body.read_to_end(MAX_FAILED_BODY_BYTES).await;
     body.release(&cx.pool);
     log::warn!("provider `{provider}` {what} (HTTP {}); trying elsewhere", head.status);

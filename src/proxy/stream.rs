@@ -23,6 +23,7 @@ use crate::cache::Ending;
 use crate::chat::{ProviderError, ProviderErrorKind, StreamEvent};
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
+use crate::http::response::ResponseHead;
 use crate::http::write::{OutFraming, write_chunk, write_last_chunk};
 use crate::providers::Translator;
 use crate::sse::PassThrough;
@@ -257,16 +258,7 @@ pub async fn relay(
     body.hold_until(None);
     state = advance(state, State::Streaming);
     conn.release_read_buffer();
-    let meta = Meta::new(serving, None);
-    let mut headers = response_headers(head, serving, &meta);
-    if let Codec::Translated(_) = codec {
-        headers.retain(|(name, _)| *name != "content-type");
-        headers.push(("content-type", b"text/event-stream; charset=utf-8"));
-    }
-    headers.push(("cache-control", b"no-cache"));
-    conn.write_head(head.status, &headers, OutFraming::Chunked, serving.keep_alive);
-    let content_type = cached_content_type(serving, &headers);
-    drop(headers);
+    let content_type = write_stream_head(conn, head, serving, &codec);
     let mut failure = None;
     if !ended_while_holding {
         write_chunk(&mut conn.out, &out);
@@ -314,6 +306,21 @@ pub async fn relay(
         body.release(&cx.pool);
     }
     Ok((if clean { Outcome::Success } else { Outcome::StreamError }, flushed && clean && serving.keep_alive))
+}
+
+/// Writes the stream's response head (not flushed) and returns its content type for the cache.
+/// Not inline in `relay`: the header list is 300+ bytes, and a local of the relay would be kept in
+/// its future (so in every open stream's task) for the stream's whole life.
+fn write_stream_head(conn: &mut ClientConn, head: &ResponseHead, serving: &Serving<'_>, codec: &Codec) -> Vec<u8> {
+    let meta = Meta::new(serving, None);
+    let mut headers = response_headers(head, serving, &meta);
+    if let Codec::Translated(_) = codec {
+        headers.retain(|(name, _)| *name != "content-type");
+        headers.push(("content-type", b"text/event-stream; charset=utf-8"));
+    }
+    headers.push(("cache-control", b"no-cache"));
+    conn.write_head(head.status, &headers, OutFraming::Chunked, serving.keep_alive);
+    cached_content_type(serving, &headers)
 }
 
 /// The stream's content type as the client got it, kept for the response cache (empty when the

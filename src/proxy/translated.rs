@@ -48,12 +48,12 @@ pub async fn attempt(run: &AttemptRun<'_>, conn: &mut ClientConn, ir: &ChatReque
     };
     let serving = run.serving(ttfb, ir.include_usage);
     if !(200..300).contains(&response.head.status) {
-        return provider_error(run, conn, &serving, response).await;
+        return provider_error(run, conn, &serving, &mut response).await;
     }
     let end = if ir.stream {
         stream(run.call.cx, conn, &serving, &mut response, ir, run.call.deadline).await
     } else {
-        buffered(run.call.cx, conn, &serving, response).await
+        buffered(run.call.cx, conn, &serving, &mut response).await
     };
     run.served(ttfb, end)
 }
@@ -63,16 +63,16 @@ async fn provider_error(
     run: &AttemptRun<'_>,
     conn: &mut ClientConn,
     serving: &Serving<'_>,
-    response: UpstreamResponse,
+    response: &mut UpstreamResponse,
 ) -> Attempt {
     let (cx, snapshot) = (run.call.cx, run.call.snapshot);
     let provider = &serving.candidate.endpoint.provider;
     apply_retry_after(cx, snapshot, serving.candidate, &response.head);
-    let UpstreamResponse { head, mut body } = response;
+    let UpstreamResponse { head, body } = response;
     let bytes = body.read_to_end(MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
     body.release(&cx.pool);
     let adapter = Adapter::of(provider, &serving.candidate.endpoint.model);
-    let mut error = adapter.classify_error(&head, &bytes);
+    let mut error = adapter.classify_error(head, &bytes);
     // A provider's message may quote what it was sent, the gateway's key included.
     error.message = provider.scrub_str(&error.message);
     if let Some(pause) = adapter.retry_delay_in_body(head.status, &bytes) {
@@ -88,7 +88,7 @@ async fn provider_error(
     }
     note_served(serving, None, Duration::ZERO);
     let meta = Meta::new(serving, None);
-    let mut headers = response_headers(&head, serving, &meta);
+    let mut headers = response_headers(head, serving, &meta);
     headers.retain(|(name, _)| *name != "content-type");
     headers.push(("content-type", b"application/json"));
     conn.write_head(status, &headers, OutFraming::Length(body.len() as u64), serving.keep_alive);
@@ -124,17 +124,17 @@ async fn buffered(
     cx: &WorkerContext,
     conn: &mut ClientConn,
     serving: &Serving<'_>,
-    response: UpstreamResponse,
+    response: &mut UpstreamResponse,
 ) -> Ended {
     let provider = &serving.candidate.endpoint.provider;
-    let UpstreamResponse { head, mut body } = response;
+    let UpstreamResponse { head, body } = response;
     let bytes = match body.read_to_end(cx.settings().upstream.max_response_bytes).await {
         Ok(bytes) => bytes,
         Err(e) => return Err((outcome_of(&e), GatewayError::from_upstream(&provider.name, &e))),
     };
     let waited = body.waited();
     body.release(&cx.pool);
-    let mut answer = match Adapter::of(provider, &serving.candidate.endpoint.model).parse_response(&head, &bytes) {
+    let mut answer = match Adapter::of(provider, &serving.candidate.endpoint.model).parse_response(head, &bytes) {
         Ok(answer) => answer,
         Err(error) => {
             let why = format!("provider `{}` sent an answer that cannot be read: {}", provider.name, error.message);
@@ -155,7 +155,7 @@ async fn buffered(
     );
     let cost = note_served(serving, Some(answer.usage), waited);
     let meta = Meta::new(serving, Some(cost));
-    let mut headers = response_headers(&head, serving, &meta);
+    let mut headers = response_headers(head, serving, &meta);
     headers.retain(|(name, _)| *name != "content-type");
     headers.push(("content-type", b"application/json"));
     conn.write_head(200, &headers, OutFraming::Length(json.len() as u64), serving.keep_alive);
