@@ -83,7 +83,7 @@ async fn native_or_translated(
     format: ClientFormat,
 ) -> Result<bool, GatewayError> {
     let mut fields = route_fields::extract(&request.body)?;
-    note_request(call, &fields.model, fields.stream);
+    note_request(conn, call, &fields.model, fields.stream);
     note_attribution(call, fields.user.take(), std::mem::take(&mut fields.tags));
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
@@ -143,7 +143,7 @@ async fn pass_through(
 ) -> Result<bool, GatewayError> {
     let mut fields = route_fields::extract(&request.body)?;
     fields.stream = false;
-    note_request(call, &fields.model, false);
+    note_request(conn, call, &fields.model, false);
     let head = &request.head;
     fields.options = std::mem::take(&mut fields.options).with_headers(|name| head.header(name));
     let mut candidates = candidates(cx, snapshot, &fields.model, &fields.options)?;
@@ -226,7 +226,7 @@ pub async fn handle_ai_sdk(
     })?;
     let stream = text("ai-language-model-streaming").is_some_and(|v| v.trim() == "true");
     let ir = crate::api::ai_sdk::parse_request(&request.body, model, stream).map_err(request_error)?;
-    note_request(call, &ir.model, ir.stream);
+    note_request(conn, call, &ir.model, ir.stream);
     let gateway = crate::api::ai_sdk::gateway_options(&request.body).map_err(request_error)?;
     note_attribution(call, gateway.user.clone(), gateway.tags.clone());
     let options = crate::routing::RoutingOptions {
@@ -290,7 +290,13 @@ fn settle(admitted: Option<Reservation>, call: &RefCell<CallRecord>) {
     reservation.settle(crate::clock::unix_now_ms(), used);
 }
 
-fn note_request(call: &RefCell<CallRecord>, model: &str, stream: bool) {
+fn note_request(conn: &mut ClientConn, call: &RefCell<CallRecord>, model: &str, stream: bool) {
+    // A stream keeps its connection busy for its whole life and nothing is read from it meanwhile:
+    // its read buffer goes back now rather than at the first event, as thousands of streams opened
+    // at once all wait on their providers together (`loadtest/streams`).
+    if stream {
+        conn.release_read_buffer();
+    }
     let mut record = call.borrow_mut();
     record.model = model.to_string();
     record.stream = stream;

@@ -107,7 +107,9 @@ pub async fn send(
     };
     loop {
         let (written, buf) = conn.write_all(request).await;
-        request = buf;
+        // Only a pooled connection's failure is retried (on a fresh one), so only then is the request
+        // kept until the head: thousands of streams opened at once each wait on a fresh connection.
+        request = if conn.reused { buf } else { Vec::new() };
         let outcome = match written {
             Ok(()) => read_head(cx, &mut conn).await,
             Err(e) => Err(UpstreamError::Write(e)),
