@@ -10,7 +10,6 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,32 +29,12 @@ struct CountingAllocator;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
-thread_local! {
-    /// Whether this thread is one of the gateway's workers (`corelay-w<N>`), once known.
-    /// Const-initialised without a destructor, so reading it never allocates.
-    static ON_WORKER: Cell<Option<bool>> = const { Cell::new(None) };
-}
-
-/// Only the workers' allocations are counted: the request path runs there, while the control
-/// thread's ticks (and this test's own threads) allocate at a rate set by the clock, which made
-/// the count per request grow whenever the machine was slow (31.9 to 34.5 in a loaded CI run).
-fn on_worker() -> bool {
-    ON_WORKER
-        .try_with(|known| match known.get() {
-            Some(is_worker) => is_worker,
-            None => {
-                // Finding out may allocate: those allocations see `false` and are not counted.
-                known.set(Some(false));
-                let is_worker = std::thread::current().name().is_some_and(|name| name.starts_with("corelay-w"));
-                known.set(Some(is_worker));
-                is_worker
-            }
-        })
-        .unwrap_or(false)
-}
-
+/// Only the workers' allocations are counted (`common::on_worker`): the request path runs there,
+/// while the control thread's ticks (and this test's own threads) allocate at a rate set by the
+/// clock, which made the count per request grow whenever the machine was slow (31.9 to 34.5 in a
+/// loaded CI run).
 fn count_one() {
-    if on_worker() {
+    if common::on_worker() {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
     }
 }

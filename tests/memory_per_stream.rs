@@ -9,7 +9,6 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -31,28 +30,8 @@ struct LiveBytesAllocator;
 
 static LIVE_ON_WORKERS: AtomicI64 = AtomicI64::new(0);
 
-thread_local! {
-    /// Whether this thread is one of the gateway's workers (`corelay-w<N>`), once known.
-    static ON_WORKER: Cell<Option<bool>> = const { Cell::new(None) };
-}
-
-fn on_worker() -> bool {
-    ON_WORKER
-        .try_with(|known| match known.get() {
-            Some(is_worker) => is_worker,
-            None => {
-                // Finding out may allocate: those allocations see `false` and are not counted.
-                known.set(Some(false));
-                let is_worker = std::thread::current().name().is_some_and(|name| name.starts_with("corelay-w"));
-                known.set(Some(is_worker));
-                is_worker
-            }
-        })
-        .unwrap_or(false)
-}
-
 fn count(delta: i64) {
-    if on_worker() {
+    if common::on_worker() {
         LIVE_ON_WORKERS.fetch_add(delta, Ordering::Relaxed);
     }
 }

@@ -2,12 +2,12 @@
 //! plaintext reads and its writes. Owns moving ciphertext between the socket and rustls; not the
 //! client configuration or trust (`tls.rs`) and not HTTP.
 //!
-//! Why not monoio-rustls, which this replaced: its read future is 720 bytes (its read path also
-//! holds a write, to answer a bad record with an alert), and a connection's read future sits in
-//! every open stream's task, plain or TLS alike (the transport is an enum), for the stream's whole
-//! life. Here a read is one socket read around synchronous rustls calls, so its future is the size
-//! of a plain read. A fatal TLS error drops the connection without an alert: the provider sees it
-//! close, and nothing on it is reused.
+//! Why not monoio-rustls, which this replaced: its read future is 720 bytes (784 with an appending
+//! read around it), because its read path also holds a write to answer a bad record with an alert,
+//! and a connection's read future sits in every open stream's task, plain or TLS alike (the
+//! transport is an enum), for the stream's whole life. Here a read is one socket read around
+//! synchronous rustls calls, so its future is the size of a plain read. A fatal TLS error drops the
+//! connection without an alert: the provider sees it close, and nothing on it is reused.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};

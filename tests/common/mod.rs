@@ -457,3 +457,27 @@ impl Drop for Daemon {
         let _ = std::fs::remove_file(&self.config);
     }
 }
+
+thread_local! {
+    /// Whether this thread is one of the gateway's workers (`corelay-w<N>`), once known.
+    /// Const-initialised without a destructor, so reading it never allocates.
+    static ON_WORKER: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether the calling thread is one of the gateway's workers, for counting allocators that must
+/// see the request path only. Allocates only the first time on a thread, and that allocation sees
+/// `false`.
+pub fn on_worker() -> bool {
+    ON_WORKER
+        .try_with(|known| match known.get() {
+            Some(is_worker) => is_worker,
+            None => {
+                // Finding out may allocate: those allocations see `false` and are not counted.
+                known.set(Some(false));
+                let is_worker = std::thread::current().name().is_some_and(|name| name.starts_with("corelay-w"));
+                known.set(Some(is_worker));
+                is_worker
+            }
+        })
+        .unwrap_or(false)
+}
