@@ -35,6 +35,8 @@ pub struct RequestHead {
     /// The request line's method and target, as spans of the head's bytes in `headers`.
     method: Span,
     target: Span,
+    /// The target without its `?query`, found once: routing asks for it several times a request.
+    path: Span,
     pub minor_version: u8,
     pub headers: Headers,
     /// `Empty` (no framing headers), `Length` (including `Length(0)`) or `Chunked`.
@@ -61,8 +63,7 @@ impl RequestHead {
 
     /// The target without its `?query`.
     pub fn path(&self) -> &str {
-        let target = self.target();
-        target.split_once('?').map_or(target, |(path, _)| path)
+        self.headers.text(self.path)
     }
 }
 
@@ -113,6 +114,7 @@ fn build_head(req: &httparse::Request<'_, '_>, bytes: &[u8]) -> Result<RequestHe
     Ok(RequestHead {
         method: Span::within(bytes, method.as_bytes()),
         target: Span::within(bytes, target.as_bytes()),
+        path: Span::within(bytes, target.split_once('?').map_or(target, |(path, _)| path).as_bytes()),
         minor_version,
         headers,
         framing,
@@ -136,6 +138,10 @@ fn check_target(target: &str) -> Result<(), HeadError> {
 
 /// What follows `http://` or `https://` (any case) in an absolute-form target.
 fn absolute_form_rest(target: &str) -> Option<&str> {
+    // Nearly every target is origin-form: one byte decides it before any search.
+    if target.starts_with('/') {
+        return None;
+    }
     let (scheme, rest) = target.split_once("://")?;
     (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")).then_some(rest)
 }

@@ -99,11 +99,7 @@ pub fn write_response_head_with(
     framing: OutFraming,
     keep_alive: bool,
 ) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(out, u64::from(status));
-    out.push(b' ');
-    out.extend_from_slice(reason_phrase(status).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    push_status_line(out, status);
     // A caller may still send `connection: keep-alive` (HTTP/1.0 clients need
     // it), but never alongside the `close` written below.
     let owned: &[&str] = if keep_alive {
@@ -213,6 +209,19 @@ pub fn write_request_head_at(
     out.extend_from_slice(b"\r\n");
 }
 
+fn push_status_line(out: &mut Vec<u8>, status: u16) {
+    // Nearly every answer is a 200: one copy of its whole line.
+    if status == 200 {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        return;
+    }
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
 fn push_headers(out: &mut Vec<u8>, headers: &[(&str, &[u8])], owned: &[&str]) {
     for (name, value) in headers {
         if owned.iter().any(|o| name.eq_ignore_ascii_case(o)) || !is_safe_field(name, value) {
@@ -281,23 +290,30 @@ pub struct NumberText {
 }
 
 impl NumberText {
-    pub fn decimal(n: u64) -> NumberText {
-        NumberText::in_radix(n, 10, 1)
+    pub fn decimal(mut n: u64) -> NumberText {
+        let mut digits = [b'0'; 20];
+        let mut start = digits.len();
+        // A constant divisor: the compiler turns each step into a multiplication.
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        NumberText { digits, start: start as u8 }
     }
 
     /// Lowercase hex, zero-padded to at least `width` digits (16 at most).
-    pub fn hex(n: u64, width: usize) -> NumberText {
-        NumberText::in_radix(n, 16, width)
-    }
-
-    fn in_radix(mut n: u64, radix: u64, width: usize) -> NumberText {
+    pub fn hex(mut n: u64, width: usize) -> NumberText {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut digits = [b'0'; 20];
         let mut start = digits.len();
         loop {
             start -= 1;
-            digits[start] = DIGITS[(n % radix) as usize];
-            n /= radix;
+            digits[start] = DIGITS[(n & 0xf) as usize];
+            n >>= 4;
             if n == 0 {
                 break;
             }
