@@ -292,8 +292,9 @@ fn settle(admitted: Option<Reservation>, call: &RefCell<CallRecord>) {
 
 fn note_request(conn: &mut ClientConn, call: &RefCell<CallRecord>, model: &str, stream: bool) {
     // A stream keeps its connection busy for its whole life and nothing is read from it meanwhile:
-    // its read buffer goes back now rather than at the first event, as thousands of streams opened
-    // at once all wait on their providers together (`loadtest/streams`).
+    // its read buffer goes back here, once for every stream (pass-through or translated), rather
+    // than at the first event, as thousands of streams opened at once all wait on their providers
+    // together (`loadtest/streams`).
     if stream {
         conn.release_read_buffer();
     }

@@ -27,7 +27,7 @@ use crate::health::HealthTable;
 use crate::health::recorder::Recorder;
 use crate::http::request::RequestLimits;
 use crate::routing::{RetryBudget, Routes, Snapshot};
-use crate::upstream::{Pool, PoolSettings, TlsConnectors};
+use crate::upstream::{Pool, PoolSettings, TlsClientConfigs};
 
 /// Limits applied to client connections, from `[server]`.
 #[derive(Debug, Clone, Copy)]
@@ -99,7 +99,7 @@ impl Settings {
 pub struct PreparedConfig {
     pub version: u64,
     routes: Routes,
-    tls: TlsConnectors,
+    tls: TlsClientConfigs,
     settings: Settings,
     pool: PoolSettings,
     budget: (f64, f64),
@@ -113,7 +113,7 @@ pub struct WorkerContext {
     pub worker_id: usize,
     snapshot: RefCell<Rc<Snapshot>>,
     pub pool: Pool,
-    tls: RefCell<Rc<TlsConnectors>>,
+    tls: RefCell<Rc<TlsClientConfigs>>,
     pub health: Recorder,
     pub retry_budget: RefCell<RetryBudget>,
     settings: Cell<Settings>,
@@ -155,7 +155,7 @@ impl WorkerContext {
             // Any odd seed works for xorshift; mixing in the worker id decorrelates the cores.
             rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((worker_id as u64 + 1) << 32) | 1),
             pool: Pool::new(pool_settings(config)),
-            tls: RefCell::new(Rc::new(TlsConnectors::build(config.providers.values().map(|p| p.as_ref()))?)),
+            tls: RefCell::new(Rc::new(TlsClientConfigs::build(config.providers.values().map(|p| p.as_ref()))?)),
             settings: Cell::new(Settings::from_config(config)),
             control: None,
             metrics: crate::metrics::WorkerMetrics::new(worker_id),
@@ -260,13 +260,13 @@ impl WorkerContext {
     }
 
     /// The TLS connectors of the current config version.
-    pub fn tls(&self) -> Rc<TlsConnectors> {
+    pub fn tls(&self) -> Rc<TlsClientConfigs> {
         Rc::clone(&self.tls.borrow())
     }
 
     /// Phase one of a reload: build everything the new config needs, without touching what serves.
     pub fn prepare(&self, version: u64, config: &ResolvedConfig, workers: usize) -> Result<PreparedConfig, String> {
-        let tls = TlsConnectors::build(config.providers.values().map(|p| p.as_ref()))
+        let tls = TlsClientConfigs::build(config.providers.values().map(|p| p.as_ref()))
             .map_err(|e| format!("TLS configuration: {e}"))?;
         let c = &config.config;
         Ok(PreparedConfig {

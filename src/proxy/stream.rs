@@ -257,7 +257,6 @@ pub async fn relay(
     let ended_while_holding = hold(body, &mut codec, &mut out, serving).await?;
     body.hold_until(None);
     state = advance(state, State::Streaming);
-    conn.release_read_buffer();
     let content_type = write_stream_head(conn, head, serving, &codec);
     let mut failure = None;
     if !ended_while_holding {

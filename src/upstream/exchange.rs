@@ -10,7 +10,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use monoio::net::TcpStream;
@@ -19,7 +18,7 @@ use rustls_pki_types::ServerName;
 
 use super::conn::UpstreamConn;
 use super::pool::Pool;
-use super::tls::TlsConnectors;
+use super::tls::TlsClientConfigs;
 use super::tls_stream::TlsStream;
 use super::{PoolKey, Scheme};
 use crate::config::resolve::ResolvedProvider;
@@ -80,7 +79,7 @@ impl UpstreamError {
 /// What an exchange needs from its worker.
 pub struct ExchangeContext<'a> {
     pub pool: &'a Pool,
-    pub tls: &'a TlsConnectors,
+    pub tls: &'a TlsClientConfigs,
     pub connect_timeout: Duration,
     pub first_byte_timeout: Duration,
     pub read_idle_timeout: Duration,

@@ -16,4 +16,4 @@ pub use crate::http::origin::{Origin, PoolKey, Scheme};
 pub use conn::UpstreamConn;
 pub use exchange::{BodyReader, ExchangeContext, UpstreamError, UpstreamResponse, send};
 pub use pool::{LIVENESS_CHECK_AFTER, Pool, PoolCounters, PoolSettings};
-pub use tls::TlsConnectors;
+pub use tls::TlsClientConfigs;

@@ -8,21 +8,22 @@ use rustls::{ClientConfig, RootCertStore};
 
 use crate::config::resolve::ResolvedProvider;
 
-/// A worker's TLS connectors, keyed by provider name (providers may trust different extra CAs).
-pub struct TlsConnectors {
+/// A worker's TLS client configurations, keyed by provider name (providers may trust different
+/// extra CAs).
+pub struct TlsClientConfigs {
     by_provider: HashMap<String, Arc<ClientConfig>>,
 }
 
-impl TlsConnectors {
-    /// Builds one connector per HTTPS provider: the Mozilla roots plus the provider's `ca_file`.
-    pub fn build<'a>(providers: impl Iterator<Item = &'a ResolvedProvider>) -> Result<TlsConnectors, rustls::Error> {
+impl TlsClientConfigs {
+    /// Builds one configuration per HTTPS provider: the Mozilla roots plus the provider's `ca_file`.
+    pub fn build<'a>(providers: impl Iterator<Item = &'a ResolvedProvider>) -> Result<TlsClientConfigs, rustls::Error> {
         let mut by_provider = HashMap::new();
         for provider in providers {
             if provider.origin.key.scheme == super::Scheme::Https {
-                by_provider.insert(provider.name.to_string(), connector_for(provider)?);
+                by_provider.insert(provider.name.to_string(), client_config_for(provider)?);
             }
         }
-        Ok(TlsConnectors { by_provider })
+        Ok(TlsClientConfigs { by_provider })
     }
 
     pub fn get(&self, provider: &str) -> Option<&Arc<ClientConfig>> {
@@ -30,7 +31,7 @@ impl TlsConnectors {
     }
 }
 
-fn connector_for(provider: &ResolvedProvider) -> Result<Arc<ClientConfig>, rustls::Error> {
+fn client_config_for(provider: &ResolvedProvider) -> Result<Arc<ClientConfig>, rustls::Error> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for cert in &provider.extra_roots {
