@@ -316,7 +316,7 @@ fn candidates<'s>(
     model: &str,
     options: &crate::routing::RoutingOptions,
 ) -> Result<Candidates<'s>, GatewayError> {
-    let now = Instant::now();
+    let now = crate::clock::now();
     order_candidates(
         &snapshot.routes,
         model,
@@ -368,7 +368,7 @@ async fn run_attempts(
     call: &RefCell<CallRecord>,
     capture: Option<&RefCell<crate::cache::Capture>>,
 ) -> Result<bool, GatewayError> {
-    let deadline = Instant::now() + cx.settings().routing.deadline;
+    let deadline = crate::clock::now() + cx.settings().routing.deadline;
     let front_door = plan.front_door();
     let context = CallContext { cx, snapshot, call, deadline, keep_alive, front_door, capture };
     cx.retry_budget.borrow().deposit();
@@ -437,12 +437,12 @@ fn route_error(error: RouteError) -> GatewayError {
 /// Whether another attempt may start: within the deadline and the retry budget, after a jittered
 /// backoff when it goes to the same provider again.
 async fn may_retry(cx: &WorkerContext, previous: &Candidate<'_>, next: &Candidate<'_>, deadline: Instant) -> bool {
-    if Instant::now() >= deadline || !cx.retry_budget.borrow().try_spend(Instant::now()) {
+    if crate::clock::now() >= deadline || !cx.retry_budget.borrow().try_spend(crate::clock::now()) {
         return false;
     }
     if previous.endpoint.provider.name == next.endpoint.provider.name {
         let pause = backoff(cx, 1);
-        if Instant::now() + pause >= deadline {
+        if crate::clock::now() + pause >= deadline {
             return false;
         }
         // Boxed: retries are rare, and a monoio timer inline would grow every request's future.
@@ -526,7 +526,7 @@ async fn stream(
     response: &mut UpstreamResponse,
 ) -> Attempt {
     let cx = run.call.cx;
-    let hold_until = run.call.deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
+    let hold_until = run.call.deadline.min(crate::clock::now() + cx.settings().routing.first_event_timeout);
     let codec = Codec::pass_through(&serving.candidate.model.id, serving.front_door);
     run.served(serving.ttfb, super::stream::relay(cx, conn, serving, response, codec, hold_until).await)
 }

@@ -84,7 +84,7 @@ async fn read_request(cx: &WorkerContext, conn: &mut ClientConn, first: bool) ->
 /// timeout, which bounds slow-loris clients.
 async fn read_head(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Result<RequestHead, Admit> {
     let limits = cx.settings().server;
-    let mut deadline = (first || !conn.buf.is_empty()).then(|| Instant::now() + limits.header_read_timeout);
+    let mut deadline = (first || !conn.buf.is_empty()).then(|| crate::clock::timer_now() + limits.header_read_timeout);
     let mut scanned = 0;
     loop {
         // Parsing waits for a blank line (or the size limit): a head sent a byte per packet is then
@@ -104,7 +104,7 @@ async fn read_head(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Re
         if !had_bytes && !first && cx.lifecycle.is_draining() {
             return Err(Admit::Closed);
         }
-        let wait_until = deadline.unwrap_or_else(|| Instant::now() + limits.keepalive_timeout);
+        let wait_until = deadline.unwrap_or_else(|| crate::clock::timer_now() + limits.keepalive_timeout);
         let read = if had_bytes || first {
             conn.read_more_until(wait_until).await
         } else {
@@ -120,7 +120,7 @@ async fn read_head(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Re
             Ok(Ok(0)) | Ok(Err(_)) => return Err(Admit::Closed),
             Ok(Ok(_)) => {}
         }
-        deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+        deadline.get_or_insert_with(|| crate::clock::timer_now() + limits.header_read_timeout);
     }
 }
 
@@ -137,7 +137,7 @@ fn head_may_be_complete(buf: &[u8], scanned: usize, max_head_bytes: usize) -> bo
 
 async fn read_body(cx: &WorkerContext, conn: &mut ClientConn, head: &RequestHead) -> Result<Vec<u8>, Admit> {
     let max = super::admin_keys::body_limit(head, cx.settings().server.max_body_bytes);
-    let deadline = Instant::now() + cx.settings().server.body_read_timeout;
+    let deadline = crate::clock::timer_now() + cx.settings().server.body_read_timeout;
     match head.framing {
         BodyFraming::Length(n) if n > max as u64 => Err(Admit::Reject(too_large(max))),
         BodyFraming::Length(n) => {

@@ -27,7 +27,7 @@ pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head:
     let snapshot = cx.snapshot();
     let Err(error) = authorize(cx, &snapshot, head) else { return false };
     set_request_id(cx, head, &mut conn.request_id);
-    let started = Instant::now();
+    let started = crate::clock::now();
     log_error(cx, &error);
     let written_before = conn.written;
     let _ = conn.send_error_as(&error, false, door).await;
@@ -36,7 +36,7 @@ pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head:
         started: Some(started),
         front_door: door.name(),
         status: conn.last_status,
-        duration: started.elapsed(),
+        duration: crate::clock::since(started),
         bytes_out: conn.written - written_before,
         served_model: crate::metrics::UNKNOWN_MODEL_LABEL.into(),
         ..CallRecord::default()
@@ -306,7 +306,7 @@ async fn api_call(
     front_door: FrontDoor,
 ) -> Result<bool, GatewayError> {
     let snapshot = cx.snapshot();
-    let started = Instant::now();
+    let started = crate::clock::now();
     let keep_alive = request.head.keep_alive;
     let trace = cx.start_trace(&request.head);
     conn.traceparent = trace.map(|t| t.traceparent()).unwrap_or_default();
@@ -355,7 +355,7 @@ async fn api_call(
         }
     };
     let mut record = call.into_inner();
-    record.duration = started.elapsed();
+    record.duration = crate::clock::since(started);
     record.status = if record.status == CLIENT_CLOSED_STATUS { CLIENT_CLOSED_STATUS } else { conn.last_status };
     record.bytes_out = conn.written - written_before;
     record.model_known = snapshot.routes.model(&record.model).is_some();

@@ -100,7 +100,7 @@ pub struct AttemptRun<'a> {
 impl<'a> AttemptRun<'a> {
     pub fn begin(call: CallContext<'a>, candidate: &'a Candidate<'a>, number: usize) -> AttemptRun<'a> {
         let probe = call.cx.health.claim_probe(candidate.endpoint.id, &call.snapshot.health);
-        AttemptRun { call, candidate, number, started: Instant::now(), probe }
+        AttemptRun { call, candidate, number, started: crate::clock::now(), probe }
     }
 
     /// Health and the call's record learn how the attempt went.
@@ -108,14 +108,14 @@ impl<'a> AttemptRun<'a> {
         let endpoint = self.candidate.endpoint;
         let version = self.call.snapshot.health.routes_version;
         // One clock read for both: health's latency and the attempt's span in the record.
-        let took = self.started.elapsed();
+        let took = crate::clock::since(self.started);
         self.call.cx.health.record(version, endpoint.id, outcome, ttfb, took, self.probe);
         self.call.call.borrow_mut().push_attempt(&endpoint.provider.name, outcome, took);
     }
 
     /// The attempt failed before anything reached the client; its time was the provider's.
     pub fn failed(&self, failure: Failure) -> Attempt {
-        self.call.call.borrow_mut().upstream += self.started.elapsed();
+        self.call.call.borrow_mut().upstream += crate::clock::since(self.started);
         Attempt::Failed(failure)
     }
 
@@ -167,7 +167,7 @@ impl<'a> AttemptRun<'a> {
                     return Err(self.failed(Failure::Error(GatewayError::from_upstream(&provider.name, &e))));
                 }
             };
-            let ttfb = self.started.elapsed();
+            let ttfb = crate::clock::since(self.started);
             self.call.call.borrow_mut().attempt_status = Some(response.head.status);
             if let Some(what) = unusable_answer(response.head.status) {
                 self.record(Outcome::ServerError, Some(ttfb));
@@ -291,7 +291,7 @@ impl Meta {
     /// `cost_micros` is known before the head only for buffered answers.
     pub fn new(serving: &Serving<'_>, cost_micros: Option<u64>) -> Meta {
         let call = serving.call.borrow();
-        let elapsed = call.started.map_or(std::time::Duration::ZERO, |s| s.elapsed());
+        let elapsed = call.started.map_or(std::time::Duration::ZERO, crate::clock::since);
         let waited = call.upstream + serving.send_time;
         let overhead_us = u64::try_from(elapsed.saturating_sub(waited).as_micros()).unwrap_or(u64::MAX);
         Meta {

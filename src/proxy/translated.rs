@@ -110,7 +110,7 @@ async fn stream(
     let model = &serving.candidate.model.id;
     let encoder =
         serving.front_door.stream_encoder(model, crate::clock::unix_now(), ir.include_usage, &response_id(serving));
-    let hold_until = deadline.min(Instant::now() + cx.settings().routing.first_event_timeout);
+    let hold_until = deadline.min(crate::clock::now() + cx.settings().routing.first_event_timeout);
     super::stream::relay(cx, conn, serving, response, Codec::translated(translator, encoder), hold_until).await
 }
 

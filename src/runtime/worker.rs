@@ -276,7 +276,7 @@ fn admit(cx: &Rc<WorkerContext>, stream: monoio::net::TcpStream, role: Listener,
     if cx.lifecycle.open_connections() >= max_open {
         monoio::spawn(crate::proxy::connection::refuse(stream));
     } else {
-        monoio::spawn(crate::proxy::connection::serve(Rc::clone(cx), stream, role));
+        monoio::spawn(crate::clock::read_once_per_poll(crate::proxy::connection::serve(Rc::clone(cx), stream, role)));
     }
 }
 

@@ -185,7 +185,7 @@ async fn read_head(
     cx: &ExchangeContext<'_>,
     conn: &mut UpstreamConn,
 ) -> Result<(ResponseHead, Vec<u8>, usize), UpstreamError> {
-    let deadline = Instant::now() + cx.first_byte_timeout;
+    let deadline = crate::clock::timer_now() + cx.first_byte_timeout;
     let mut buf = std::mem::take(&mut conn.read_buf);
     let mut start = 0;
     loop {
@@ -336,7 +336,7 @@ impl BodyReader {
             self.buf = Vec::new();
         }
         let buf = std::mem::take(&mut self.buf);
-        let started = Instant::now();
+        let started = crate::clock::timer_now();
         if self.hold_until.is_some_and(|until| until <= started) {
             // Checked before reading too: a read that finds bytes ready at once would win over a
             // deadline already past, and a provider trickling comments could hold forever.
@@ -346,7 +346,7 @@ impl BodyReader {
         let idle_deadline = started + self.read_idle_timeout;
         let deadline = self.hold_until.map_or(idle_deadline, |until| until.min(idle_deadline));
         let read = conn.read_append_until(deadline, buf).await;
-        self.waited += started.elapsed();
+        self.waited += crate::clock::timer_now().saturating_duration_since(started);
         let Ok((result, buf)) = read else {
             self.conn = None;
             let held_too_long = self.hold_until.is_some_and(|until| until <= idle_deadline);

@@ -64,7 +64,7 @@ impl Pool {
     /// The most recently used live connection for `key`, if any. LIFO keeps the warmest connections
     /// busy and lets the coldest expire.
     pub fn take(&self, key: &PoolKey) -> Option<UpstreamConn> {
-        let now = Instant::now();
+        let now = crate::clock::now();
         let mut idle = self.idle.borrow_mut();
         let Some(conns) = idle.get_mut(key) else {
             self.count(key, |c| c.misses += 1);
@@ -94,13 +94,13 @@ impl Pool {
         let mut idle = self.idle.borrow_mut();
         let conns = idle.entry_ref(key).or_default();
         if conns.len() < self.settings.get().max_idle_per_host {
-            conns.push(IdleConn { conn, idle_since: Instant::now() });
+            conns.push(IdleConn { conn, idle_since: crate::clock::now() });
         }
     }
 
     /// Closes idle connections past the idle timeout or already closed by the provider.
     pub fn evict_expired(&self) {
-        let now = Instant::now();
+        let now = crate::clock::now();
         let mut idle = self.idle.borrow_mut();
         for (key, conns) in idle.iter_mut() {
             let before = conns.len();
