@@ -61,6 +61,18 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Every count the larger of two reports. Counts in a stream only grow, and Anthropic's come in
+    /// two parts: the input in `message_start`, the output (cumulative) in each `message_delta`.
+    pub fn most_of(self, other: Usage) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens.max(other.prompt_tokens),
+            completion_tokens: self.completion_tokens.max(other.completion_tokens),
+            cache_read_tokens: self.cache_read_tokens.max(other.cache_read_tokens),
+            cache_write_tokens: self.cache_write_tokens.max(other.cache_write_tokens),
+            reasoning_tokens: self.reasoning_tokens.max(other.reasoning_tokens),
+        }
+    }
+
     pub fn total_tokens(&self) -> u64 {
         self.prompt_tokens.saturating_add(self.completion_tokens)
     }

@@ -1,12 +1,12 @@
-//! Token usage read from OpenAI-format answers that pass through untranslated: the `usage` object of
-//! a `chat.completion`, and the usage chunk of a stream (sent when the client asked for
-//! `stream_options.include_usage`); likewise a Responses API `response` (its `usage` names the
-//! counts `input_tokens` / `output_tokens`) and its stream's `response.completed` event. Translated
-//! providers report usage through `chat::StreamEvent`.
+//! Token usage read from answers that pass through untranslated: the `usage` object of a
+//! `chat.completion`, of a Responses API `response` (its `usage` names the counts `input_tokens` /
+//! `output_tokens`) or of an Anthropic message, found among the top-level members a validating walk
+//! reports ([`UsageMembers`]). Streamed events are walked by `sse::audit`, which uses the same
+//! members for the usage chunk (sent when the client asked for `stream_options.include_usage`),
+//! `response.completed`, `message_start` and `message_delta`. Translated providers report usage
+//! through `chat::StreamEvent`.
 
 use std::ops::Range;
-
-use memchr::memmem;
 
 use crate::chat::Usage;
 use crate::json_check;
@@ -34,8 +34,11 @@ impl OpenAiUsage {
     /// absent. Read by hand rather than by a JSON parser: this runs for every answer, and
     /// sonic-rs's typed parse of this small object was ~1,700 instructions a request of ~38,000.
     fn read(object: &[u8]) -> Option<OpenAiUsage> {
+        if object.first() != Some(&b'{') {
+            return None;
+        }
         let mut usage = OpenAiUsage::default();
-        let mut readable = object.first() == Some(&b'{');
+        let mut readable = true;
         let walked = json_check::visit_members(object, |key, value| {
             let value = &object[value];
             let count = || count_of(value);
@@ -160,56 +163,22 @@ impl UsageMembers {
     }
 }
 
-/// Watches a passing SSE stream for OpenAI's usage chunk. Fed the same complete lines the client
-/// gets; only lines containing a usage object are parsed, so the cost per event is one substring
-/// search.
-pub struct StreamUsage {
-    finder: memmem::Finder<'static>,
-    usage: Option<Usage>,
-}
-
-impl Default for StreamUsage {
-    fn default() -> Self {
-        StreamUsage { finder: memmem::Finder::new(b"\"usage\":{"), usage: None }
-    }
-}
-
-impl StreamUsage {
-    /// Looks at whole SSE events (as `sse::PassThrough` releases them).
-    pub fn scan(&mut self, lines: &[u8]) {
-        for at in self.finder.find_iter(lines) {
-            let start = lines[..at].iter().rposition(|&b| b == b'\n' || b == b'\r').map_or(0, |i| i + 1);
-            let end = lines[at..].iter().position(|&b| b == b'\n' || b == b'\r').map_or(lines.len(), |i| at + i);
-            let line = &lines[start..end];
-            if let Some(data) = line.strip_prefix(b"data:") {
-                let data = data.strip_prefix(b" ").unwrap_or(data);
-                if let Some(usage) = from_json(data) {
-                    self.usage = Some(self.usage.map_or(usage, |seen| most_of(seen, usage)));
-                }
-            }
-        }
-    }
-
-    pub fn usage(&self) -> Option<Usage> {
-        self.usage
-    }
-}
-
-/// Every count the larger of two reports. Counts in a stream only grow, and Anthropic's come in two
-/// parts: the input in `message_start`, the output (cumulative) in each `message_delta`.
-fn most_of(a: Usage, b: Usage) -> Usage {
-    Usage {
-        prompt_tokens: a.prompt_tokens.max(b.prompt_tokens),
-        completion_tokens: a.completion_tokens.max(b.completion_tokens),
-        cache_read_tokens: a.cache_read_tokens.max(b.cache_read_tokens),
-        cache_write_tokens: a.cache_write_tokens.max(b.cache_write_tokens),
-        reasoning_tokens: a.reasoning_tokens.max(b.reasoning_tokens),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sse::audit::{StreamAudit, StreamFormat};
+
+    /// A recorded stream through the pass-through audit (which reads a stream's usage), fed a line
+    /// at a time as a provider might send it.
+    fn audited(format: StreamFormat, stream: &[u8]) -> StreamAudit {
+        let mut audit = StreamAudit::new(format);
+        let mut end = 0;
+        for line in stream.split_inclusive(|&b| b == b'\n') {
+            end += line.len();
+            audit.scan(&stream[..end]).expect("a recorded stream passes the audit");
+        }
+        audit
+    }
 
     #[test]
     fn reads_completion_usage_with_details() {
@@ -263,10 +232,7 @@ mod tests {
         assert_eq!((u.prompt_tokens, u.completion_tokens, u.cache_read_tokens, u.reasoning_tokens), (24, 8, 0, 0));
 
         let stream = std::fs::read(format!("{dir}/openai-responses-stream-reasoning-usage.sse")).unwrap();
-        let mut scanner = StreamUsage::default();
-        for piece in stream.split_inclusive(|&b| b == b'\n') {
-            scanner.scan(piece);
-        }
+        let scanner = audited(StreamFormat::OpenAiResponses, &stream);
         let text = String::from_utf8(stream).unwrap();
         let completed = text.lines().find(|l| l.contains("\"type\":\"response.completed\"")).unwrap();
         let json: serde_json::Value = serde_json::from_str(completed.trim_start_matches("data: ")).unwrap();
@@ -281,10 +247,7 @@ mod tests {
     fn reads_anthropic_usage_split_over_message_start_and_message_delta() {
         let dir = crate::fixture_path!("anthropic");
         let stream = std::fs::read(format!("{dir}/anthropic-messages-stream-text.sse")).unwrap();
-        let mut scanner = StreamUsage::default();
-        for piece in stream.split_inclusive(|&b| b == b'\n') {
-            scanner.scan(piece);
-        }
+        let scanner = audited(StreamFormat::AnthropicMessages, &stream);
         let text = String::from_utf8(stream).unwrap();
         let data = |kind: &str| -> serde_json::Value {
             let line = text.lines().filter(|l| l.contains(kind)).find(|l| l.starts_with("data:")).unwrap();
@@ -315,10 +278,7 @@ mod tests {
         let dir = crate::fixture_path!("openai/chat");
         let path = format!("{dir}/openai-chat-stream-usage.sse");
         let bytes = std::fs::read(path).unwrap();
-        let mut scanner = StreamUsage::default();
-        for piece in bytes.split_inclusive(|&b| b == b'\n') {
-            scanner.scan(piece);
-        }
+        let scanner = audited(StreamFormat::OpenAiChat, &bytes);
         let usage = scanner.usage().expect("the recording ends with a usage chunk");
         let text = String::from_utf8(bytes).unwrap();
         let last = text.lines().rfind(|l| l.contains("\"usage\":{")).unwrap();

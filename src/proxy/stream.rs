@@ -57,10 +57,9 @@ pub enum Codec {
 }
 
 /// The client's own format: bytes pass with the `model` of each event rewritten, each event audited
-/// (`sse::PassThrough`); the usage the released events report is noted.
+/// (`sse::PassThrough`), whose audit also reads the usage the events report.
 pub struct PassThroughCodec {
     events: PassThrough,
-    usage: crate::metrics::usage::StreamUsage,
     /// The message of an error event that came before anything committed.
     early_error: Option<String>,
 }
@@ -80,7 +79,6 @@ impl Codec {
     pub fn pass_through(gateway_model: &str, front_door: FrontDoor) -> Codec {
         Codec::PassThrough(Box::new(PassThroughCodec {
             events: PassThrough::new(gateway_model, stream_format(front_door), EVENT_BUFFER_START),
-            usage: Default::default(),
             early_error: None,
         }))
     }
@@ -158,7 +156,7 @@ impl Codec {
 
     fn usage(&self) -> Option<crate::chat::Usage> {
         match self {
-            Codec::PassThrough(c) => c.usage.usage(),
+            Codec::PassThrough(c) => c.events.audit().usage(),
             Codec::Translated(c) => Some(c.translator.usage()),
         }
     }
@@ -191,9 +189,7 @@ impl PassThroughCodec {
             self.early_error = Some(message.unwrap_or_else(|| "an error event".into()));
         }
         // What came before a bad event is still the client's.
-        let released = out.len();
         self.events.release(out);
-        self.usage.scan(&out[released..]);
         match judged {
             Ok(()) => Fed::Fine,
             Err(bad) => Fed::Garbage(bad.fault),

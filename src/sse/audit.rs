@@ -5,8 +5,9 @@
 //!
 //! It does not rewrite, decode or copy anything: it reads each complete line once, and in the same
 //! validating walk notes where each payload's top-level model value is, for `PassThrough` to replace
-//! as it copies the event out. It allocates only while the list of those places grows to the most
-//! events one read brings.
+//! as it copies the event out, and reads the token usage a payload reports (a top-level `usage`, or
+//! that of a `message` / `response` envelope). It allocates only while the list of model places
+//! grows to the most events one read brings.
 //!
 //! Each `data:` line is judged alone: no provider that Corelay passes through spreads one JSON value
 //! over several `data:` lines.
@@ -14,6 +15,8 @@
 use std::ops::Range;
 
 use super::json_scan;
+use crate::chat::Usage;
+use crate::metrics::usage::UsageMembers;
 
 /// The wire format of a passed-through stream: what "complete" and "committed" mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +80,8 @@ pub struct StreamAudit {
     /// Where the model value (between its quotes) of each scanned data payload that has one is, in
     /// order.
     model_spans: Vec<Range<usize>>,
+    /// The token usage the payloads reported, each count the largest seen.
+    usage: Option<Usage>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,6 +107,7 @@ impl StreamAudit {
             event_kind: EventKind::Unnamed,
             after_cr: false,
             model_spans: Vec::new(),
+            usage: None,
         }
     }
 
@@ -181,6 +187,13 @@ impl StreamAudit {
         self.data_events
     }
 
+    /// The token usage the stream's payloads reported so far (OpenAI's usage chunk, Anthropic's
+    /// `message_start` and `message_delta`, the Responses API's `response.completed`), each count
+    /// the largest reported: counts in a stream only grow, and Anthropic's come in two parts.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
     fn line(&mut self, buf: &[u8], span: Range<usize>, next: usize) -> Result<(), BadEvent> {
         let line = &buf[span.clone()];
         if line.is_empty() {
@@ -202,10 +215,16 @@ impl StreamAudit {
             self.complete = true;
             return Ok(());
         }
-        match json_scan::validated_model_value(payload) {
+        // The usage is found in the validating walk: a separate substring search of every event
+        // for `"usage":{` was ~3% of a stream's instructions.
+        let mut usage = UsageMembers::default();
+        match json_scan::validated_model_value_visiting(payload, |key, value| usage.note(key, value)) {
             Ok(Some(model)) => self.model_spans.push(span.start + model.start..span.start + model.end),
             Ok(None) => {}
             Err(_) => return Err(BadEvent { event_start: self.event_start, fault: EventFault::NotJson }),
+        }
+        if let Some(reported) = usage.parse(payload) {
+            self.usage = Some(self.usage.map_or(reported, |seen| seen.most_of(reported)));
         }
         let kind = match self.event_kind {
             EventKind::Unnamed => self.kind_of_payload(payload),

@@ -1,6 +1,6 @@
 //! Byte-level JSON scanning: finds the top-level `"model"` string of an object (or of the `message` /
 //! `response` object an Anthropic or Responses API event wraps its answer in) in the same walk that
-//! checks the payload is one valid JSON value ([`validated_model_value`]). It does not know about SSE
+//! checks the payload is one valid JSON value ([`validated_model_value_visiting`]). It does not know about SSE
 //! lines, does not rewrite and never allocates.
 //!
 //! The validation is `json_check::visit_members`. Only an envelope's own `model` is found by a
@@ -104,12 +104,9 @@ fn scan_model(payload: &[u8]) -> Option<Range<usize>> {
 /// The check and the search are one walk (`json_check::visit_members` reports the top-level
 /// members as it validates); only a `message` or `response` envelope is walked a second time, one
 /// level in.
-pub fn validated_model_value(payload: &[u8]) -> Result<Option<Range<usize>>, JsonFault> {
-    validated_model_value_visiting(payload, |_, _| {})
-}
-
-/// [`validated_model_value`], telling `visit` about every top-level member on the way (its key as
-/// written and its value's range), so a caller that wants another member too walks once.
+///
+/// `visit` is told about every top-level member on the way (its key as written and its value's
+/// range), so a caller that wants another member too (the audit: `usage`) walks once.
 pub fn validated_model_value_visiting(
     payload: &[u8],
     mut visit: impl FnMut(&[u8], Range<usize>),
@@ -211,7 +208,7 @@ mod tests {
     use super::*;
 
     fn model_in(payload: &str) -> Option<&str> {
-        validated_model_value(payload.as_bytes()).ok().flatten().map(|r| &payload[r])
+        validated_model_value_visiting(payload.as_bytes(), |_, _| {}).ok().flatten().map(|r| &payload[r])
     }
 
     #[test]

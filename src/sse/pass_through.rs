@@ -4,7 +4,7 @@
 //! proxy's relay does, from what [`StreamAudit`] says).
 //!
 //! One pass per event: the audit validates each payload and finds its model value in the same walk
-//! (`json_scan::validated_model_value`), noting where it is; the substitution happens while the event
+//! (`json_scan::validated_model_value_visiting`), noting where it is; the substitution happens while the event
 //! is copied out. Before, a model rewriter walked each line's head and copied it, then the audit
 //! walked it again (about a fifth of a streamed event's instructions, loadtest/RESULTS.md).
 //!
