@@ -69,6 +69,7 @@ pub fn validate(bytes: &[u8]) -> Result<(), JsonFault> {
 /// ended", with an object's key and colon read in line where they must come. Passed-through stream
 /// events run through here once each, so the shape was chosen by instruction counts
 /// (loadtest/instructions) and `benches/sse_rewrite.rs` (`event/audit`).
+#[inline]
 pub fn visit_members(bytes: &[u8], mut member: impl FnMut(&[u8], Range<usize>)) -> Result<(), JsonFault> {
     let mut stack = Stack { is_object: [false; MAX_DEPTH], depth: 0 };
     // The top-level member whose value is being read: its key and where its value starts.

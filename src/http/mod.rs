@@ -81,11 +81,6 @@ impl Headers {
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
     }
-
-    /// The text of `span` in the head (the request line's method and target).
-    fn text(&self, span: Span) -> &str {
-        std::str::from_utf8(span.of(&self.raw)).unwrap_or("")
-    }
 }
 
 /// How a message body is delimited.

@@ -69,11 +69,12 @@ fn count_of(value: &[u8]) -> Option<Option<u64>> {
     if value == b"null" {
         return Some(None);
     }
-    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+    if value.is_empty() {
         return None;
     }
     // Validated JSON has no leading zeros; more digits than a u64 holds is unreadable.
-    std::str::from_utf8(value).ok()?.parse().ok().map(Some)
+    let digit = |b: u8| b.is_ascii_digit().then(|| u64::from(b - b'0'));
+    value.iter().try_fold(0u64, |n, &b| n.checked_mul(10)?.checked_add(digit(b)?)).map(Some)
 }
 
 /// The count `key` (raw, quotes included) of a details object: `Some(None)` when the details are
