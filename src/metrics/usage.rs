@@ -1,10 +1,10 @@
 //! Token usage read from answers that pass through untranslated: the `usage` object of a
 //! `chat.completion`, of a Responses API `response` (its `usage` names the counts `input_tokens` /
 //! `output_tokens`) or of an Anthropic message, found among the top-level members a validating walk
-//! reports ([`UsageMembers`]). Streamed events are walked by `sse::audit`, which uses the same
-//! members for the usage chunk (sent when the client asked for `stream_options.include_usage`),
-//! `response.completed`, `message_start` and `message_delta`. Translated providers report usage
-//! through `chat::StreamEvent`.
+//! reports ([`UsageMembers`]); likewise a passed-through stream's events that `sse::audit` names as
+//! reporting usage ([`fold_reported`]): the usage chunk (sent when the client asked for
+//! `stream_options.include_usage`), `response.completed`, `message_start` and `message_delta`.
+//! Translated providers report usage through `chat::StreamEvent`.
 
 use std::ops::Range;
 
@@ -132,6 +132,15 @@ pub fn from_json(body: &[u8]) -> Option<Usage> {
     members.parse(body)
 }
 
+/// Folds the usage a streamed event's payload reports, if any, into what the stream reported so
+/// far: each count the largest reported (counts in a stream only grow, and Anthropic's come in two
+/// parts, `message_start` and `message_delta`).
+pub fn fold_reported(seen: &mut Option<Usage>, payload: &[u8]) {
+    if let Some(reported) = from_json(payload) {
+        *seen = Some(seen.map_or(reported, |before| before.most_of(reported)));
+    }
+}
+
 /// Where a JSON body's usage may be, noted from its top-level members by a walk that validates the
 /// body (`json_check::visit_members`, or one that also looks for other members): `usage` itself, or
 /// the `response` (Responses API) or `message` (Anthropic) object that holds it.
@@ -167,18 +176,20 @@ impl UsageMembers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse::audit::{StreamAudit, StreamFormat};
+    use crate::sse::PassThrough;
+    use crate::sse::audit::StreamFormat;
 
-    /// A recorded stream through the pass-through audit (which reads a stream's usage), fed a line
-    /// at a time as a provider might send it.
-    fn audited(format: StreamFormat, stream: &[u8]) -> StreamAudit {
-        let mut audit = StreamAudit::new(format);
-        let mut end = 0;
+    /// The usage a recorded stream reports, read as a passed-through stream's is: fed a line at a
+    /// time as a provider might send it, each payload the audit names folded in.
+    fn stream_usage(format: StreamFormat, stream: &[u8]) -> Option<Usage> {
+        let mut events = PassThrough::new("gw", format, 256);
+        let (mut usage, mut out) = (None, Vec::new());
         for line in stream.split_inclusive(|&b| b == b'\n') {
-            end += line.len();
-            audit.scan(&stream[..end]).expect("a recorded stream passes the audit");
+            events.feed(Some(line)).expect("a recorded stream passes the audit");
+            events.drain_usage_payloads(|payload| fold_reported(&mut usage, payload));
+            events.release(&mut out);
         }
-        audit
+        usage
     }
 
     #[test]
@@ -233,12 +244,12 @@ mod tests {
         assert_eq!((u.prompt_tokens, u.completion_tokens, u.cache_read_tokens, u.reasoning_tokens), (24, 8, 0, 0));
 
         let stream = std::fs::read(format!("{dir}/openai-responses-stream-reasoning-usage.sse")).unwrap();
-        let scanner = audited(StreamFormat::OpenAiResponses, &stream);
+        let streamed = stream_usage(StreamFormat::OpenAiResponses, &stream);
         let text = String::from_utf8(stream).unwrap();
         let completed = text.lines().find(|l| l.contains("\"type\":\"response.completed\"")).unwrap();
         let json: serde_json::Value = serde_json::from_str(completed.trim_start_matches("data: ")).unwrap();
         let usage = &json["response"]["usage"];
-        let u = scanner.usage().expect("response.completed carries usage");
+        let u = streamed.expect("response.completed carries usage");
         assert_eq!(u.prompt_tokens, usage["input_tokens"].as_u64().unwrap());
         assert_eq!(u.completion_tokens, usage["output_tokens"].as_u64().unwrap());
         assert_eq!(u.reasoning_tokens, usage["output_tokens_details"]["reasoning_tokens"].as_u64().unwrap());
@@ -248,7 +259,7 @@ mod tests {
     fn reads_anthropic_usage_split_over_message_start_and_message_delta() {
         let dir = crate::fixture_path!("anthropic");
         let stream = std::fs::read(format!("{dir}/anthropic-messages-stream-text.sse")).unwrap();
-        let scanner = audited(StreamFormat::AnthropicMessages, &stream);
+        let streamed = stream_usage(StreamFormat::AnthropicMessages, &stream);
         let text = String::from_utf8(stream).unwrap();
         let data = |kind: &str| -> serde_json::Value {
             let line = text.lines().filter(|l| l.contains(kind)).find(|l| l.starts_with("data:")).unwrap();
@@ -261,7 +272,7 @@ mod tests {
             .iter()
             .map(|k| input[*k].as_u64().unwrap_or(0))
             .sum::<u64>();
-        let u = scanner.usage().expect("the stream reports usage");
+        let u = streamed.expect("the stream reports usage");
         assert!(expected_prompt > 0);
         assert_eq!(u.prompt_tokens, expected_prompt);
         assert_eq!(u.completion_tokens, delta["usage"]["output_tokens"].as_u64().unwrap());
@@ -279,8 +290,8 @@ mod tests {
         let dir = crate::fixture_path!("openai/chat");
         let path = format!("{dir}/openai-chat-stream-usage.sse");
         let bytes = std::fs::read(path).unwrap();
-        let scanner = audited(StreamFormat::OpenAiChat, &bytes);
-        let usage = scanner.usage().expect("the recording ends with a usage chunk");
+        let streamed = stream_usage(StreamFormat::OpenAiChat, &bytes);
+        let usage = streamed.expect("the recording ends with a usage chunk");
         let text = String::from_utf8(bytes).unwrap();
         let last = text.lines().rfind(|l| l.contains("\"usage\":{")).unwrap();
         let json: serde_json::Value = serde_json::from_str(last.trim_start_matches("data: ")).unwrap();

@@ -57,9 +57,12 @@ pub enum Codec {
 }
 
 /// The client's own format: bytes pass with the `model` of each event rewritten, each event audited
-/// (`sse::PassThrough`), whose audit also reads the usage the events report.
+/// (`sse::PassThrough`); the usage the events report is read where the audit found it.
 pub struct PassThroughCodec {
     events: PassThrough,
+    /// The token usage the events reported, each count the largest seen: counts in a stream only
+    /// grow, and Anthropic's come in two parts (`message_start`, `message_delta`).
+    usage: Option<crate::chat::Usage>,
     /// The message of an error event that came before anything committed.
     early_error: Option<String>,
 }
@@ -79,6 +82,7 @@ impl Codec {
     pub fn pass_through(gateway_model: &str, front_door: FrontDoor) -> Codec {
         Codec::PassThrough(Box::new(PassThroughCodec {
             events: PassThrough::new(gateway_model, stream_format(front_door), EVENT_BUFFER_START),
+            usage: None,
             early_error: None,
         }))
     }
@@ -156,7 +160,7 @@ impl Codec {
 
     fn usage(&self) -> Option<crate::chat::Usage> {
         match self {
-            Codec::PassThrough(c) => c.events.audit().usage(),
+            Codec::PassThrough(c) => c.usage,
             Codec::Translated(c) => Some(c.translator.usage()),
         }
     }
@@ -182,6 +186,8 @@ pub fn stream_format(front_door: FrontDoor) -> StreamFormat {
 impl PassThroughCodec {
     fn feed(&mut self, piece: Option<&[u8]>, out: &mut Vec<u8>) -> Fed {
         let judged = self.events.feed(piece);
+        let usage = &mut self.usage;
+        self.events.drain_usage_payloads(|payload| crate::metrics::usage::fold_reported(usage, payload));
         if judged.is_ok()
             && let Some(payload) = self.events.early_error_payload()
         {

@@ -5,9 +5,9 @@
 //!
 //! It does not rewrite, decode or copy anything: it reads each complete line once, and in the same
 //! validating walk notes where each payload's top-level model value is, for `PassThrough` to replace
-//! as it copies the event out, and reads the token usage a payload reports (a top-level `usage`, or
-//! that of a `message` / `response` envelope). It allocates only while the list of model places
-//! grows to the most events one read brings.
+//! as it copies the event out, and where the payloads that may report token usage are (a top-level
+//! `usage` object, or a `message` / `response` envelope, where the formats put it), for the caller to
+//! read. It allocates only while the lists of those places grow to the most events one read brings.
 //!
 //! Each `data:` line is judged alone: no provider that Corelay passes through spreads one JSON value
 //! over several `data:` lines.
@@ -15,8 +15,6 @@
 use std::ops::Range;
 
 use super::json_scan;
-use crate::chat::Usage;
-use crate::metrics::usage::UsageMembers;
 
 /// The wire format of a passed-through stream: what "complete" and "committed" mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +78,9 @@ pub struct StreamAudit {
     /// Where the model value (between its quotes) of each scanned data payload that has one is, in
     /// order.
     model_spans: Vec<Range<usize>>,
-    /// The token usage the payloads reported, each count the largest seen.
-    usage: Option<Usage>,
+    /// Where each scanned data payload that may report token usage is, in order: found in the
+    /// validating walk, so the caller need not search every event for it.
+    usage_payloads: Vec<Range<usize>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -107,7 +106,7 @@ impl StreamAudit {
             event_kind: EventKind::Unnamed,
             after_cr: false,
             model_spans: Vec::new(),
-            usage: None,
+            usage_payloads: Vec::new(),
         }
     }
 
@@ -150,10 +149,12 @@ impl StreamAudit {
         self.scanned -= n;
         self.event_start -= n;
         self.early_error = None;
-        let released = self.model_spans.iter().take_while(|span| span.end <= n).count();
-        self.model_spans.drain(..released);
-        for span in &mut self.model_spans {
-            *span = span.start - n..span.end - n;
+        for spans in [&mut self.model_spans, &mut self.usage_payloads] {
+            let released = spans.iter().take_while(|span| span.end <= n).count();
+            spans.drain(..released);
+            for span in spans.iter_mut() {
+                *span = span.start - n..span.end - n;
+            }
         }
     }
 
@@ -187,11 +188,16 @@ impl StreamAudit {
         self.data_events
     }
 
-    /// The token usage the stream's payloads reported so far (OpenAI's usage chunk, Anthropic's
-    /// `message_start` and `message_delta`, the Responses API's `response.completed`), each count
-    /// the largest reported: counts in a stream only grow, and Anthropic's come in two parts.
-    pub fn usage(&self) -> Option<Usage> {
-        self.usage
+    /// Where the scanned data payloads that may report token usage are (see the field), in order:
+    /// OpenAI's usage chunk, Anthropic's `message_start` and `message_delta`, the Responses API's
+    /// lifecycle events.
+    pub fn usage_payloads(&self) -> &[Range<usize>] {
+        &self.usage_payloads
+    }
+
+    /// The caller has read the payloads [`Self::usage_payloads`] named.
+    pub fn clear_usage_payloads(&mut self) {
+        self.usage_payloads.clear();
     }
 
     fn line(&mut self, buf: &[u8], span: Range<usize>, next: usize) -> Result<(), BadEvent> {
@@ -215,16 +221,20 @@ impl StreamAudit {
             self.complete = true;
             return Ok(());
         }
-        // The usage is found in the validating walk: a separate substring search of every event
-        // for `"usage":{` was ~3% of a stream's instructions.
-        let mut usage = UsageMembers::default();
-        match json_scan::validated_model_value_visiting(payload, |key, value| usage.note(key, value)) {
+        // Where usage may be is noted in the validating walk: a separate substring search of every
+        // event for `"usage":{` was ~3% of a stream's instructions.
+        let mut reports_usage = false;
+        let members = |key: &[u8], value: Range<usize>| {
+            reports_usage |=
+                payload[value.start] == b'{' && matches!(key, b"\"usage\"" | b"\"message\"" | b"\"response\"");
+        };
+        match json_scan::validated_model_value_visiting(payload, members) {
             Ok(Some(model)) => self.model_spans.push(span.start + model.start..span.start + model.end),
             Ok(None) => {}
             Err(_) => return Err(BadEvent { event_start: self.event_start, fault: EventFault::NotJson }),
         }
-        if let Some(reported) = usage.parse(payload) {
-            self.usage = Some(self.usage.map_or(reported, |seen| seen.most_of(reported)));
+        if reports_usage {
+            self.usage_payloads.push(span.clone());
         }
         let kind = match self.event_kind {
             EventKind::Unnamed => self.kind_of_payload(payload),
@@ -316,6 +326,31 @@ mod tests {
         let finish = b"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
         assert!(audit_all(StreamFormat::OpenAiChat, finish).0.is_complete());
         assert!(audit_all(StreamFormat::OpenAiChat, b"data: [DONE]\n\n").0.is_complete());
+    }
+
+    #[test]
+    fn payloads_that_may_report_usage_are_named_and_follow_consume() {
+        let stream: &[u8] = b"data: {\"usage\":null,\"choices\":[]}\n\n\
+            data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3}}\n\n\
+            data: {\"type\":\"message_start\",\"message\":{\"usage\":{}}}\n\n";
+        let (mut audit, result) = audit_all(StreamFormat::OpenAiChat, stream);
+        assert_eq!(result, Ok(()));
+        let named: Vec<&[u8]> = audit.usage_payloads().iter().map(|span| &stream[span.clone()]).collect();
+        assert_eq!(
+            named,
+            [
+                &b"{\"choices\":[],\"usage\":{\"prompt_tokens\":3}}"[..],
+                b"{\"type\":\"message_start\",\"message\":{\"usage\":{}}}"
+            ],
+            "a `usage: null` is not named; an object and an envelope are"
+        );
+        // Releasing the first two events drops the span inside them and moves the other.
+        let second_end = stream.windows(2).enumerate().filter(|(_, w)| w == b"\n\n").nth(1).unwrap().0 + 2;
+        audit.consume(second_end);
+        assert_eq!(audit.usage_payloads().len(), 1);
+        assert_eq!(&stream[second_end..][audit.usage_payloads()[0].clone()], named[1]);
+        audit.clear_usage_payloads();
+        assert!(audit.usage_payloads().is_empty());
     }
 
     #[test]

@@ -95,6 +95,15 @@ impl PassThrough {
         &self.audit
     }
 
+    /// Hands `read` each data payload scanned since the last call that may report token usage
+    /// (the audit notes them in its walk), as the provider sent it.
+    pub fn drain_usage_payloads(&mut self, mut read: impl FnMut(&[u8])) {
+        for span in self.audit.usage_payloads() {
+            read(&self.pending[span.clone()]);
+        }
+        self.audit.clear_usage_payloads();
+    }
+
     /// The payload of an error event that came before anything committed, as the provider sent it.
     pub fn early_error_payload(&self) -> Option<&[u8]> {
         self.audit.early_error().map(|span: Range<usize>| &self.pending[span])
