@@ -100,7 +100,10 @@ pub struct AttemptRun<'a> {
 impl<'a> AttemptRun<'a> {
     pub fn begin(call: CallContext<'a>, candidate: &'a Candidate<'a>, number: usize) -> AttemptRun<'a> {
         let probe = call.cx.health.claim_probe(candidate.endpoint.id, &call.snapshot.health);
-        AttemptRun { call, candidate, number, started: crate::clock::now(), probe }
+        // The clock itself, not the poll's time (`clock::now`): a failover begins the next attempt in
+        // the poll where the last one ended, and the attempts' wall-clock times (the AI SDK's
+        // `routing.attempts`) must not put this start before that end.
+        AttemptRun { call, candidate, number, started: Instant::now(), probe }
     }
 
     /// Health and the call's record learn how the attempt went.
