@@ -315,7 +315,9 @@ impl WorkerContext {
     /// Routes around what another instance avoids from now on, without waiting for the next tick.
     fn fold_remote_health(&self, remote: &crate::health::remote::Follower) {
         let current = Rc::clone(&self.snapshot.borrow());
-        let (now, now_unix_ms) = (crate::clock::now(), crate::clock::unix_now_ms());
+        // Read together from the clocks themselves (not the poll's time): the pair converts between
+        // the other instances' wall-clock times and this worker's instants.
+        let (now, now_unix_ms) = (Instant::now(), crate::clock::unix_now_ms());
         if let Some(table) = remote.fold(current.routes.endpoint_keys(), &current.health, now, now_unix_ms) {
             *self.snapshot.borrow_mut() = Rc::new(Snapshot::new(Rc::clone(&current.routes), table));
         }
