@@ -80,20 +80,11 @@ fn count_of(value: &[u8]) -> Option<Option<u64>> {
 /// The count `key` (raw, quotes included) of a details object: `Some(None)` when the details are
 /// `null` or lack it, `None` when they are not an object or the count is unreadable.
 fn detail(details: &[u8], key: &[u8]) -> Option<Option<u64>> {
-    if details == b"null" {
-        return Some(None);
+    match details {
+        b"null" => Some(None),
+        [b'{', ..] => member(details, key).map_or(Some(None), count_of),
+        _ => None,
     }
-    if details.first() != Some(&b'{') {
-        return None;
-    }
-    let mut found = Some(None);
-    json_check::visit_members(details, |name, value| {
-        if name == key {
-            found = count_of(&details[value]);
-        }
-    })
-    .ok()?;
-    found
 }
 
 /// The value of the member `key` (raw, quotes included) of a validated object.

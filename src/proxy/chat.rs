@@ -437,12 +437,13 @@ fn route_error(error: RouteError) -> GatewayError {
 /// Whether another attempt may start: within the deadline and the retry budget, after a jittered
 /// backoff when it goes to the same provider again.
 async fn may_retry(cx: &WorkerContext, previous: &Candidate<'_>, next: &Candidate<'_>, deadline: Instant) -> bool {
-    if crate::clock::now() >= deadline || !cx.retry_budget.borrow().try_spend(crate::clock::now()) {
+    let now = crate::clock::now();
+    if now >= deadline || !cx.retry_budget.borrow().try_spend(now) {
         return false;
     }
     if previous.endpoint.provider.name == next.endpoint.provider.name {
         let pause = backoff(cx, 1);
-        if crate::clock::now() + pause >= deadline {
+        if now + pause >= deadline {
             return false;
         }
         // Boxed: retries are rare, and a monoio timer inline would grow every request's future.
