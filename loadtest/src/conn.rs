@@ -62,7 +62,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
                 Action::Reset => return After::Reset,
                 Action::Close => return After::Close,
             };
-            match writer::write_plan(&mut self.io, plan).await {
+            match writer::write_plan(&mut self.io, plan, self.shared.alarms()).await {
                 Ok(After::KeepAlive) if drop_idle => return After::Close,
                 Ok(After::KeepAlive) => {}
                 Ok(after) => return after,
@@ -95,7 +95,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
                 Parse::Bad { status, message } => {
                     let seq = self.shared.next_response_seq();
                     let plan = plan::bad_request(status, message, seq);
-                    writer::write_plan(&mut self.io, plan).await?;
+                    writer::write_plan(&mut self.io, plan, self.shared.alarms()).await?;
                     return Err(io::Error::new(io::ErrorKind::InvalidData, message));
                 }
                 Parse::Incomplete { expect_continue } => {

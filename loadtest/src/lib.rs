@@ -3,6 +3,7 @@
 //! with configurable content, framing, delays and faults, recording every request. It does not
 //! depend on the gateway crate: sharing the gateway's codec would hide the gateway's bugs.
 
+mod alarm;
 mod config;
 mod conn;
 mod http;

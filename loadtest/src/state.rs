@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::alarm::Alarms;
 use crate::config::MockConfig;
 
 /// One request as the mock received it, for assertions.
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     connections: AtomicU64,
     responses: AtomicU64,
     recording: bool,
+    /// Punctual delays for replies (the runtime's timer is a millisecond or two late).
+    alarms: Alarms,
 }
 
 // A panicking test thread must not turn every later lock into a second panic.
@@ -52,7 +55,12 @@ impl Shared {
             connections: AtomicU64::new(0),
             responses: AtomicU64::new(0),
             recording,
+            alarms: Alarms::default(),
         }
+    }
+
+    pub(crate) fn alarms(&self) -> &Alarms {
+        &self.alarms
     }
 
     pub(crate) fn config(&self) -> Arc<MockConfig> {

@@ -4,10 +4,10 @@
 
 use std::io;
 use std::mem;
-use std::time::Duration;
 
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
+use crate::alarm::Alarms;
 use crate::http::{self, BodyFraming};
 use crate::plan::{Ending, Plan};
 
@@ -21,16 +21,17 @@ pub(crate) enum After {
 }
 
 /// Writes `plan` to `io`. The head rides with the first piece and the chunked terminator with
-/// the last, unless a delay separates them: that keeps one write per SSE event.
-pub(crate) async fn write_plan<S: AsyncWriteRent>(io: &mut S, plan: Plan) -> io::Result<After> {
-    pause(plan.head_delay).await;
+/// the last, unless a delay separates them: that keeps one write per SSE event. `alarms` keeps
+/// the delays.
+pub(crate) async fn write_plan<S: AsyncWriteRent>(io: &mut S, plan: Plan, alarms: &Alarms) -> io::Result<After> {
+    alarms.after(plan.head_delay).await;
     let mut out = http::response_head(plan.status, &plan.headers, plan.framing, plan.close);
     let count = plan.pieces.len();
     for (i, piece) in plan.pieces.into_iter().enumerate() {
         let delay = if i == 0 { plan.first_piece_delay } else { plan.gap };
         if !delay.is_zero() {
             send(io, &mut out).await?;
-            pause(delay).await;
+            alarms.after(delay).await;
         }
         match plan.framing {
             BodyFraming::Chunked => http::push_chunk(&mut out, &piece),
@@ -55,12 +56,6 @@ pub(crate) async fn write_plan<S: AsyncWriteRent>(io: &mut S, plan: Plan) -> io:
 
 fn complete(close: bool) -> After {
     if close { After::Close } else { After::KeepAlive }
-}
-
-async fn pause(delay: Duration) {
-    if !delay.is_zero() {
-        monoio::time::sleep(delay).await;
-    }
 }
 
 /// Writes and flushes everything in `out` (leaving it empty); nothing to do when it is empty.
