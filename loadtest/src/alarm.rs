@@ -77,7 +77,7 @@ impl Drop for Alarms {
 /// The alarm thread: rings what is due, then sleeps until the earliest alarm left or until a new
 /// one is set (setting one unparks it).
 fn ring_due(shared: &Shared) {
-    set_fine_timer_slack();
+    crate::timer_slack::set_fine();
     let mut to_wake = Vec::new();
     while !shared.stop.load(Ordering::Acquire) {
         let now = Instant::now();
@@ -97,15 +97,6 @@ fn ring_due(shared: &Shared) {
             Some(due) => std::thread::park_timeout(due.saturating_duration_since(Instant::now())),
             None => std::thread::park(),
         }
-    }
-}
-
-/// Linux lets a sleeping thread wake up to 50 µs late by default ("timer slack"); 1 µs keeps the
-/// delays punctual. Best effort: on failure they are merely a little less punctual.
-fn set_fine_timer_slack() {
-    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and touches only this thread's state.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong);
     }
 }
 

@@ -12,6 +12,7 @@ mod plan;
 mod server;
 mod shutdown;
 mod state;
+mod timer_slack;
 mod tls;
 mod writer;
 

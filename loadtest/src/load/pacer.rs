@@ -66,7 +66,7 @@ impl Drop for Pacer {
 
 /// The pacing thread: one pass per slot, until the deadline or until stopped.
 fn pace(shared: &Shared, slots: Slots, t0: Instant, deadline: Option<Instant>) {
-    set_fine_timer_slack();
+    crate::timer_slack::set_fine();
     let mut to_wake = Vec::new();
     for slot in 0u64.. {
         let due = slots.due(t0, slot);
@@ -99,15 +99,6 @@ fn wake_released(shared: &Shared, released: u64, to_wake: &mut Vec<Waker>) {
     // Woken outside the lock: a cross-thread wake sends to the runtime and unparks it.
     for waker in to_wake.drain(..) {
         waker.wake();
-    }
-}
-
-/// Linux lets a sleeping thread wake up to 50 µs late by default ("timer slack"); 1 µs keeps the
-/// schedule tight. Best effort: on failure the slots are merely a little less punctual.
-fn set_fine_timer_slack() {
-    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and touches only this thread's state.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong);
     }
 }
 
