@@ -46,7 +46,15 @@ impl Shared {
 }
 
 impl Alarms {
-    /// Resolves `delay` from now (at once for zero).
+    /// Waits `delay` from now; a zero delay returns at once without reading the clock (most
+    /// replies have none).
+    pub(crate) async fn pause(&self, delay: Duration) {
+        if !delay.is_zero() {
+            self.after(delay).await;
+        }
+    }
+
+    /// Resolves `delay` from now.
     pub(crate) fn after(&self, delay: Duration) -> Alarm<'_> {
         Alarm { alarms: self, due: Instant::now() + delay, rung: None, fallback: None }
     }
@@ -207,6 +215,7 @@ mod tests {
     #[test]
     fn a_zero_delay_is_ready_at_once_without_a_thread() {
         let alarms = Alarms::default();
+        block_on(alarms.pause(Duration::ZERO));
         block_on(alarms.after(Duration::ZERO));
         assert!(alarms.thread.get().is_none());
     }

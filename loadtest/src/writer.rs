@@ -24,14 +24,14 @@ pub(crate) enum After {
 /// the last, unless a delay separates them: that keeps one write per SSE event. `alarms` keeps
 /// the delays.
 pub(crate) async fn write_plan<S: AsyncWriteRent>(io: &mut S, plan: Plan, alarms: &Alarms) -> io::Result<After> {
-    alarms.after(plan.head_delay).await;
+    alarms.pause(plan.head_delay).await;
     let mut out = http::response_head(plan.status, &plan.headers, plan.framing, plan.close);
     let count = plan.pieces.len();
     for (i, piece) in plan.pieces.into_iter().enumerate() {
         let delay = if i == 0 { plan.first_piece_delay } else { plan.gap };
         if !delay.is_zero() {
             send(io, &mut out).await?;
-            alarms.after(delay).await;
+            alarms.pause(delay).await;
         }
         match plan.framing {
             BodyFraming::Chunked => http::push_chunk(&mut out, &piece),
