@@ -10,6 +10,8 @@
 //! proxy's latency. A thread sleeping with a 1 µs timer slack fires within microseconds of the
 //! due time, whatever else the mock is doing (as `load::pacer` does for the load generator).
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,20 +30,41 @@ pub(crate) struct Alarms {
 
 #[derive(Default)]
 struct Shared {
-    /// Alarms not yet rung: due time, the flag the future reads, the task to wake.
-    pending: Mutex<Vec<Pending>>,
+    set: Mutex<AlarmSet>,
     stop: AtomicBool,
 }
 
-struct Pending {
-    due: Instant,
-    rung: Arc<AtomicBool>,
-    waker: Waker,
+/// The alarms not yet rung. A heap by due time, so thousands of waiting streams (`loadtest/streams`)
+/// cost a logarithm per alarm, not a scan; an alarm dropped before it rings leaves the waiting map
+/// at once and its heap entry is skipped when it comes up.
+#[derive(Default)]
+struct AlarmSet {
+    due: BinaryHeap<Reverse<(Instant, u64)>>,
+    waiting: HashMap<u64, Waker>,
+    /// When the thread will look next (`None`: it sleeps until woken); a new alarm due earlier
+    /// wakes it, a later one does not.
+    thread_wakes_at: Option<Instant>,
+    next_id: u64,
 }
 
 impl Shared {
-    fn pending(&self) -> MutexGuard<'_, Vec<Pending>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    fn set(&self) -> MutexGuard<'_, AlarmSet> {
+        self.set.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl AlarmSet {
+    /// Takes the wakers of the alarms due by `now` into `to_wake`; returns the earliest due time
+    /// left (possibly a dropped alarm's: the thread then merely looks once for nothing).
+    fn ring_due(&mut self, now: Instant, to_wake: &mut Vec<Waker>) -> Option<Instant> {
+        while let Some(&Reverse((due, id))) = self.due.peek() {
+            if due > now {
+                return Some(due);
+            }
+            self.due.pop();
+            to_wake.extend(self.waiting.remove(&id));
+        }
+        None
     }
 }
 
@@ -56,7 +79,7 @@ impl Alarms {
 
     /// Resolves `delay` from now.
     pub(crate) fn after(&self, delay: Duration) -> Alarm<'_> {
-        Alarm { alarms: self, due: Instant::now() + delay, rung: None, fallback: None }
+        Alarm { alarms: self, due: Instant::now() + delay, id: None, fallback: None }
     }
 
     /// The alarm thread, started on first use; `None` if it could not be started (then alarms
@@ -65,7 +88,7 @@ impl Alarms {
         let started = self.thread.get_or_init(|| {
             let shared = Arc::clone(&self.shared);
             let spawned =
-                std::thread::Builder::new().name("corelay-mock-alarm".into()).spawn(move || ring_due(&shared));
+                std::thread::Builder::new().name("corelay-mock-alarm".into()).spawn(move || keep_time(&shared));
             spawned.ok()
         });
         started.as_ref().map(JoinHandle::thread)
@@ -82,20 +105,17 @@ impl Drop for Alarms {
     }
 }
 
-/// The alarm thread: rings what is due, then sleeps until the earliest alarm left or until a new
-/// one is set (setting one unparks it).
-fn ring_due(shared: &Shared) {
+/// The alarm thread: rings what is due, then sleeps until the earliest alarm left or until an
+/// earlier one is set.
+fn keep_time(shared: &Shared) {
     crate::timer_slack::set_fine();
     let mut to_wake = Vec::new();
     while !shared.stop.load(Ordering::Acquire) {
-        let now = Instant::now();
         let next = {
-            let mut pending = shared.pending();
-            for alarm in pending.extract_if(.., |alarm| alarm.due <= now) {
-                alarm.rung.store(true, Ordering::Release);
-                to_wake.push(alarm.waker);
-            }
-            pending.iter().map(|alarm| alarm.due).min()
+            let mut set = shared.set();
+            let next = set.ring_due(Instant::now(), &mut to_wake);
+            set.thread_wakes_at = next;
+            next
         };
         // Woken outside the lock: a cross-thread wake sends to the runtime and unparks it.
         for waker in to_wake.drain(..) {
@@ -112,32 +132,41 @@ fn ring_due(shared: &Shared) {
 pub(crate) struct Alarm<'a> {
     alarms: &'a Alarms,
     due: Instant,
-    /// Set once the alarm is handed to the thread; the thread raises the flag when it rings.
-    rung: Option<Arc<AtomicBool>>,
+    /// Set once the alarm is handed to the thread; it has rung once the id has left `waiting`.
+    id: Option<u64>,
     /// The runtime's timer, used only when no alarm thread could be started.
     fallback: Option<Pin<Box<monoio::time::Sleep>>>,
 }
 
 impl Alarm<'_> {
-    /// Hands this alarm to the thread (or updates the task to wake); false if no thread runs.
-    fn arm(&mut self, waker: &Waker) -> bool {
-        let Some(thread) = self.alarms.thread() else { return false };
-        let mut pending = self.alarms.shared.pending();
-        match &self.rung {
-            Some(rung) => {
-                if let Some(alarm) = pending.iter_mut().find(|alarm| Arc::ptr_eq(&alarm.rung, rung)) {
-                    alarm.waker.clone_from(waker);
+    /// Hands this alarm to the thread, or updates the task it wakes. `Some(rung)` says whether it
+    /// has rung; `None`: no thread runs.
+    fn arm(&mut self, waker: &Waker) -> Option<bool> {
+        let thread = self.alarms.thread()?;
+        let mut set = self.alarms.shared.set();
+        if let Some(id) = self.id {
+            return Some(match set.waiting.get_mut(&id) {
+                Some(waiting) => {
+                    waiting.clone_from(waker);
+                    false
                 }
-            }
-            None => {
-                let rung = Arc::new(AtomicBool::new(false));
-                pending.push(Pending { due: self.due, rung: Arc::clone(&rung), waker: waker.clone() });
-                self.rung = Some(rung);
-                drop(pending);
-                thread.unpark();
-            }
+                None => true,
+            });
         }
-        true
+        let id = set.next_id;
+        set.next_id += 1;
+        set.due.push(Reverse((self.due, id)));
+        set.waiting.insert(id, waker.clone());
+        self.id = Some(id);
+        let wakes_thread = set.thread_wakes_at.is_none_or(|at| self.due < at);
+        if wakes_thread {
+            set.thread_wakes_at = Some(self.due);
+        }
+        drop(set);
+        if wakes_thread {
+            thread.unpark();
+        }
+        Some(false)
     }
 }
 
@@ -145,29 +174,26 @@ impl Future for Alarm<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.rung.as_ref().is_some_and(|rung| rung.load(Ordering::Acquire)) || Instant::now() >= self.due {
+        if self.id.is_none() && Instant::now() >= self.due {
             return Poll::Ready(());
         }
-        if self.arm(cx.waker()) {
-            // Checked again after arming: the thread may have rung between the check and the set.
-            if self.rung.as_ref().is_some_and(|rung| rung.load(Ordering::Acquire)) {
-                return Poll::Ready(());
+        match self.arm(cx.waker()) {
+            Some(true) => Poll::Ready(()),
+            Some(false) => Poll::Pending,
+            // No alarm thread: the runtime's timer, late by up to two milliseconds.
+            None => {
+                let due = self.due;
+                self.fallback.get_or_insert_with(|| Box::pin(monoio::time::sleep_until(due.into()))).as_mut().poll(cx)
             }
-            return Poll::Pending;
         }
-        // No alarm thread: the runtime's timer, late by up to two milliseconds.
-        let due = self.due;
-        self.fallback.get_or_insert_with(|| Box::pin(monoio::time::sleep_until(due.into()))).as_mut().poll(cx)
     }
 }
 
 impl Drop for Alarm<'_> {
     /// A connection that goes away while waiting takes its alarm with it.
     fn drop(&mut self) {
-        if let Some(rung) = self.rung.take()
-            && !rung.load(Ordering::Acquire)
-        {
-            self.alarms.shared.pending().retain(|alarm| !Arc::ptr_eq(&alarm.rung, &rung));
+        if let Some(id) = self.id.take() {
+            self.alarms.shared.set().waiting.remove(&id);
         }
     }
 }
@@ -175,6 +201,8 @@ impl Drop for Alarm<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
 
     fn block_on<F: Future>(future: F) -> F::Output {
         let mut runtime = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
@@ -191,25 +219,44 @@ mod tests {
     }
 
     #[test]
-    fn alarms_ring_in_due_order_and_a_dropped_one_is_forgotten() {
+    fn alarms_set_out_of_order_ring_in_due_order() {
+        let alarms = Rc::new(Alarms::default());
+        let rang = Rc::new(RefCell::new(Vec::new()));
+        block_on(async {
+            // The later alarm is set first, so the thread sleeps towards it; the earlier one set
+            // next must wake it, and each rings at or after its own due time.
+            let started = Instant::now();
+            let tasks: Vec<_> = [(30, "late"), (10, "early")]
+                .into_iter()
+                .map(|(ms, name)| {
+                    let (alarms, rang) = (Rc::clone(&alarms), Rc::clone(&rang));
+                    monoio::spawn(async move {
+                        alarms.after(Duration::from_millis(ms)).await;
+                        assert!(started.elapsed() >= Duration::from_millis(ms), "{name} rang early");
+                        rang.borrow_mut().push(name);
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+        });
+        assert_eq!(*rang.borrow(), ["early", "late"]);
+        assert!(alarms.shared.set().waiting.is_empty());
+    }
+
+    #[test]
+    fn a_dropped_alarm_is_forgotten() {
         let alarms = Alarms::default();
         block_on(async {
-            // Set a long alarm and abandon it: the thread must forget it, not ring a dead task.
             let mut abandoned = std::pin::pin!(alarms.after(Duration::from_secs(3600)));
             let waker = std::task::Waker::noop();
             assert!(abandoned.as_mut().poll(&mut Context::from_waker(waker)).is_pending());
+            assert_eq!(alarms.shared.set().waiting.len(), 1);
         });
-        assert!(alarms.shared.pending().is_empty());
-        let started = Instant::now();
-        block_on(async {
-            let short = alarms.after(Duration::from_millis(5));
-            let long = alarms.after(Duration::from_millis(15));
-            long.await;
-            let after_long = started.elapsed();
-            short.await;
-            assert!(after_long >= Duration::from_millis(15));
-        });
-        assert!(alarms.shared.pending().is_empty());
+        assert!(alarms.shared.set().waiting.is_empty(), "the abandoned alarm's task would be woken");
+        // The thread still keeps time for the next one.
+        block_on(alarms.after(Duration::from_millis(5)));
     }
 
     #[test]
