@@ -31,7 +31,7 @@ pub(crate) async fn write_plan<S: AsyncWriteRent>(io: &mut S, plan: Plan, alarms
         let delay = if i == 0 { plan.first_piece_delay } else { plan.gap };
         if !delay.is_zero() {
             send(io, &mut out).await?;
-            alarms.pause(delay).await;
+            alarms.after(delay).await;
         }
         match plan.framing {
             BodyFraming::Chunked => http::push_chunk(&mut out, &piece),
