@@ -116,6 +116,15 @@ impl<'a> Probe<'a> {
     }
 }
 
+/// The text of a (validated) JSON value when it is a string. A model id seldom has an escape, and
+/// then its bytes between the quotes are the text: no decoder is needed.
+fn model_text(value: &[u8]) -> Option<String> {
+    match value {
+        [b'"', text @ .., b'"'] if !text.contains(&b'\\') => std::str::from_utf8(text).ok().map(str::to_owned),
+        _ => serde_json::from_slice::<String>(value).ok(),
+    }
+}
+
 /// Parses `body`, requiring a JSON object with a string `model` and an optional boolean `stream`.
 pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -125,8 +134,8 @@ pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
     let model_span = probe.model.clone().ok_or_else(|| {
         GatewayError::new(ErrorKind::InvalidField, "you must provide a model parameter").with_param("model")
     })?;
-    let model = serde_json::from_slice::<String>(&body[model_span.clone()])
-        .map_err(|_| GatewayError::new(ErrorKind::InvalidField, "`model` must be a string").with_param("model"))?;
+    let model = model_text(&body[model_span.clone()])
+        .ok_or_else(|| GatewayError::new(ErrorKind::InvalidField, "`model` must be a string").with_param("model"))?;
     let stream = match probe.text(&probe.stream) {
         None | Some("null") | Some("false") => false,
         Some("true") => true,
@@ -347,6 +356,9 @@ mod tests {
         assert_eq!(f.model, "acme/chat");
         assert!(!f.stream);
         assert_eq!(&body[f.model_span], br#""acme\/chat""#);
+        // Without an escape the text is taken as written, UTF-8 included.
+        assert_eq!(extract("{\"model\":\"modèle-ß\"}".as_bytes()).unwrap().model, "modèle-ß");
+        assert_eq!(extract(br#"{"model":""}"#).unwrap().model, "");
     }
 
     #[test]

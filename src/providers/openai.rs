@@ -53,7 +53,8 @@ pub fn request(
         None => [provider.origin.base_path.as_str(), path],
     };
     let accept: &[u8] = if stream { b"text/event-stream" } else { b"application/json" };
-    let mut authorization = Vec::new();
+    // On the stack: an API key fits, so the `Bearer` value costs no allocation per request.
+    let mut authorization = smallvec::SmallVec::<[u8; 256]>::new();
     let credential: Option<(&str, &[u8])> = match (&provider.api_key, provider.kind) {
         (Some(key), ProviderKind::Azure) => Some(("api-key", key.expose().as_bytes())),
         (Some(key), _) => {
