@@ -694,3 +694,37 @@ fn ai_sdk_embedding_errors_come_back_in_the_sdks_envelope() {
     assert!(json["error"]["type"].is_string(), "the SDK maps errors by type: {json}");
     assert_ne!(response.body, body.to_vec(), "not OpenAI's body passed through");
 }
+
+/// A buffered answer goes to the client from the buffer it was read into. One that takes many reads
+/// (the recorded answer grown to 256 KiB of content, in one piece or in 4 KiB chunks) and one sent as
+/// many small chunks (the recording in 100-byte chunks) each reach the client whole, with the
+/// gateway's model, and the provider's connection still serves the next request.
+#[test]
+fn answers_read_in_many_reads_or_sent_in_many_chunks_arrive_whole() {
+    let path = corelay::fixture_path!("openai/chat/openai-chat-basic.response.json");
+    let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut large = recorded.clone();
+    large["choices"][0]["message"]["content"] = "token ".repeat(256 * 1024 / 6).into();
+    let cases = [
+        (&large, Framing::ContentLength, 0),
+        (&large, Framing::Chunked, 0),
+        (&large, Framing::Chunked, 4096),
+        (&recorded, Framing::Chunked, 100),
+    ];
+    for (answer, framing, piece_bytes) in cases {
+        let reply = Reply::Json(serde_json::to_vec(answer).unwrap());
+        let provider = mock(MockConfig { reply, framing, replay_piece_bytes: piece_bytes, ..MockConfig::default() });
+        let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+        let mut client = Client::connect(gateway.local_addr());
+        for round in 0..2 {
+            let response = client.post("/v1/chat/completions", &[], &chat_body(MODEL, false));
+            let case = format!("{framing:?} in pieces of {piece_bytes}, request {round}");
+            assert_eq!(response.status, 200, "{case}: {}", response.text());
+            let json = response.json();
+            assert_eq!(json["model"], MODEL, "{case}");
+            assert_eq!(json["choices"], answer["choices"], "{case}");
+            assert_eq!(json["usage"], answer["usage"], "{case}");
+        }
+        assert_eq!(provider.connections_accepted(), 1, "{framing:?}: the connection went back to the pool");
+    }
+}

@@ -25,6 +25,8 @@ pub struct MockConfig {
     /// Generated replies, or raw bytes to replay.
     pub reply: Reply,
     /// Replayed SSE bytes are written in pieces of this many bytes; 0 = one piece per SSE event.
+    /// A replayed JSON body too (0 = the whole body in one piece): with chunked framing, each
+    /// piece is one chunk.
     pub replay_piece_bytes: usize,
     /// A deliberate misbehaviour, see [`Fault`].
     pub fault: Fault,

@@ -237,6 +237,9 @@ fn json_reply(config: &MockConfig, seq: u64, close: bool, generated: impl FnOnce
     let (pieces, ending) = match config.fault {
         Fault::ResetAfterEvents(_) => (first_half(body), Ending::Reset),
         Fault::StallAfterEvents(_) => (first_half(body), Ending::Stall),
+        _ if config.replay_piece_bytes > 0 && matches!(config.reply, Reply::Json(_)) => {
+            (replay_pieces(&body, config.replay_piece_bytes), Ending::Complete)
+        }
         _ => (vec![body], Ending::Complete),
     };
     Plan {

@@ -4,6 +4,8 @@
 //! The stream pump is a loop over explicit ends (`StreamEnd`): the provider finished, the provider
 //! failed after the head went out (an in-band error event, then close), or the client left.
 
+use std::borrow::Cow;
+
 use super::WorkerContext;
 use super::client::ClientConn;
 use super::serving::{Failure, Meta, Serving, gateway_metadata, note_served, response_headers};
@@ -30,11 +32,13 @@ pub async fn relay_buffered(
     is_success: bool,
 ) -> Result<bool, UpstreamError> {
     let UpstreamResponse { head, body } = response;
-    let bytes = body.read_to_end(cx.settings().upstream.max_response_bytes).await?;
+    let whole = body.read_whole(cx.settings().upstream.max_response_bytes).await?;
     let waited = body.waited();
-    body.release(&cx.pool);
+    // Read from the upstream connection's buffer, which goes back to the pool once the answer is
+    // written below.
+    let bytes = body.whole_bytes(&whole);
     // A provider's error may quote what it was sent, the gateway's key included.
-    let bytes = if is_success { bytes } else { serving.candidate.endpoint.provider.scrub(&bytes).into_owned() };
+    let bytes = if is_success { Cow::Borrowed(bytes) } else { serving.candidate.endpoint.provider.scrub(bytes) };
     let model = &serving.candidate.model.id;
     // What the client gets: the provider's bytes as they are, with the gateway's model in place of
     // the provider's (written straight after the head), or the AI SDK's embeddings shape.
@@ -42,8 +46,14 @@ pub async fn relay_buffered(
         // The AI SDK's embeddings door re-shapes OpenAI's answers and errors into its own.
         (_, FrontDoor::AiSdkEmbeddings) => {
             let usage = if is_success { crate::metrics::usage::from_json(&bytes) } else { None };
-            let (status, body) = reshape_for_ai_sdk(serving, head.status, &bytes, is_success, usage)?;
-            (usage, Answer::Reshaped { status, body })
+            match reshape_for_ai_sdk(serving, head.status, &bytes, is_success, usage) {
+                Ok((status, reshaped)) => (usage, Answer::Reshaped { status, body: reshaped }),
+                Err(e) => {
+                    // The answer was read whole: its connection can serve another request.
+                    body.release(&cx.pool);
+                    return Err(e);
+                }
+            }
         }
         (false, _) => (None, Answer::AsSent),
         (true, _) => match usage_and_model_place(&bytes, model) {
@@ -70,7 +80,9 @@ pub async fn relay_buffered(
         Answer::ModelReplaced(replaced) => replaced.write_into(&mut conn.out),
         Answer::AsSent => conn.out.extend_from_slice(&bytes),
     }
-    if is_success && !matches!(answer, Answer::Reshaped { .. }) {
+    let reshaped = matches!(answer, Answer::Reshaped { .. });
+    body.release(&cx.pool);
+    if is_success && !reshaped {
         serving.tap(&conn.out[payload_start..]);
         let content_type = head.header("content-type").unwrap_or(b"application/json");
         serving.tap_end(crate::cache::Ending { status, content_type, stream: false, usage_comment: false });

@@ -225,6 +225,15 @@ const MAX_READ_ROOM: usize = 16 * 1024;
 /// A grown read buffer is given back once a read no longer fills it and it is empty again.
 const READ_ROOM_AT_REST: usize = 8 * 1024;
 
+/// Where a whole body read by [`BodyReader::read_whole`] lies.
+#[derive(Debug)]
+pub enum WholeBody {
+    /// In the reader's buffer, in one run.
+    InBuffer(Range<usize>),
+    /// Gathered from pieces that did not lie back to back (chunk framing between them).
+    Gathered(Vec<u8>),
+}
+
 /// Reads a response body incrementally, without copying the payload out of its read buffer.
 pub struct BodyReader {
     conn: Option<UpstreamConn>,
@@ -323,12 +332,19 @@ impl BodyReader {
     }
 
     async fn read_more(&mut self) -> Result<(), UpstreamError> {
+        // Everything before `pos` was handed out already; drop it so the buffer does not grow.
+        self.read_more_keeping(self.pos).await.map(|_| ())
+    }
+
+    /// Reads once more, first dropping the buffer's bytes before `keep_from` (at most `pos`);
+    /// returns how many were dropped, by which earlier ranges into the buffer move back.
+    async fn read_more_keeping(&mut self, keep_from: usize) -> Result<usize, UpstreamError> {
         let Some(conn) = self.conn.as_mut() else {
             return Err(UpstreamError::BadBody(BodyError::Truncated));
         };
-        // Everything before `pos` was handed out already; drop it so the buffer does not grow.
-        self.buf.drain(..self.pos);
-        self.pos = 0;
+        debug_assert!(keep_from <= self.pos);
+        self.buf.drain(..keep_from);
+        self.pos -= keep_from;
         if self.read_filled && self.buf.capacity() < MAX_READ_ROOM {
             self.buf.reserve(self.buf.capacity());
         } else if !self.read_filled && self.buf.is_empty() && self.buf.capacity() > READ_ROOM_AT_REST {
@@ -357,9 +373,9 @@ impl BodyReader {
         match result {
             Ok(0) => {
                 self.conn = None;
-                self.decoder.on_eof().map_err(UpstreamError::BadBody)
+                self.decoder.on_eof().map_err(UpstreamError::BadBody).map(|()| keep_from)
             }
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(keep_from),
             Err(e) => {
                 self.conn = None;
                 Err(UpstreamError::Read(e))
@@ -367,17 +383,62 @@ impl BodyReader {
         }
     }
 
-    /// Reads the whole body into one buffer, up to `max` bytes.
+    /// Reads the whole body into a buffer of its own, up to `max` bytes.
     pub async fn read_to_end(&mut self, max: usize) -> Result<Vec<u8>, UpstreamError> {
-        let mut body = Vec::new();
-        while let Some(piece) = self.next_piece().await? {
-            if body.len() + piece.len() > max {
-                self.conn = None;
-                return Err(UpstreamError::BodyTooLarge);
+        Ok(match self.read_whole(max).await? {
+            WholeBody::InBuffer(range) => self.buf[range].to_vec(),
+            WholeBody::Gathered(bytes) => bytes,
+        })
+    }
+
+    /// Reads the whole body, up to `max` bytes, leaving it in the read buffer when its pieces lie
+    /// back to back there (a `content-length` body, or a chunked one sent as one chunk): a buffered
+    /// answer is then written to the client straight from where it was read, with no copy and no
+    /// allocation of its own. [`Self::whole_bytes`] gives the bytes; [`Self::release`] only after.
+    pub async fn read_whole(&mut self, max: usize) -> Result<WholeBody, UpstreamError> {
+        // The pieces so far, while they form one run of the buffer; once one does not follow on,
+        // they are gathered into a buffer of their own.
+        let mut run: Option<Range<usize>> = None;
+        let mut gathered: Option<Vec<u8>> = None;
+        loop {
+            while let Some(piece) = self.decode_buffered()? {
+                let so_far = run.as_ref().map_or(0, ExactSizeIterator::len) + gathered.as_ref().map_or(0, Vec::len);
+                if so_far + piece.len() > max {
+                    self.conn = None;
+                    return Err(UpstreamError::BodyTooLarge);
+                }
+                match (run.as_mut(), gathered.as_mut()) {
+                    (None, None) => run = Some(piece),
+                    (Some(bytes), None) if bytes.end == piece.start => bytes.end = piece.end,
+                    (_, Some(all)) => all.extend_from_slice(&self.buf[piece]),
+                    (Some(_), None) => {
+                        let mut all = run.take().map(|bytes| self.buf[bytes].to_vec()).unwrap_or_default();
+                        all.extend_from_slice(&self.buf[piece]);
+                        gathered = Some(all);
+                    }
+                }
             }
-            body.extend_from_slice(piece);
+            if self.decoder.is_done() {
+                break;
+            }
+            let keep_from = run.as_ref().map_or(self.pos, |bytes| bytes.start);
+            let dropped = self.read_more_keeping(keep_from).await?;
+            if let Some(bytes) = run.as_mut() {
+                *bytes = bytes.start - dropped..bytes.end - dropped;
+            }
         }
-        Ok(body)
+        Ok(match gathered {
+            Some(all) => WholeBody::Gathered(all),
+            None => WholeBody::InBuffer(run.unwrap_or(self.pos..self.pos)),
+        })
+    }
+
+    /// The bytes of a body [`Self::read_whole`] read.
+    pub fn whole_bytes<'a>(&'a self, whole: &'a WholeBody) -> &'a [u8] {
+        match whole {
+            WholeBody::InBuffer(range) => &self.buf[range.clone()],
+            WholeBody::Gathered(bytes) => bytes,
+        }
     }
 
     /// Gives the connection back to the pool if the response ended cleanly with nothing after it and
