@@ -28,7 +28,8 @@ options:
                            malformed-after:N | missing-final | error-first
   --replay-sse FILE        replay FILE verbatim as the body of every streaming reply
   --replay-json FILE       replay FILE verbatim as the body of every non-streaming reply
-  --replay-piece-bytes N   write replayed bytes N at a time (default 0: one SSE event at a time)
+  --replay-piece-bytes N   write replayed bytes N at a time, each piece one chunk when chunked
+                           (default 0: one SSE event, or the whole JSON body, at a time)
   --help                   print this help
 ";
 
