@@ -224,9 +224,15 @@ impl StreamAudit {
         // Where usage may be is noted in the validating walk: a separate substring search of every
         // event for `"usage":{` was ~3% of a stream's instructions.
         let mut reports_usage = false;
+        // Only a choice says why it finished: the search for `finish_reason` below looks at the
+        // `choices` value alone, not at the whole event again.
+        let mut choices = None;
         let members = |key: &[u8], value: Range<usize>| {
             reports_usage |=
                 payload[value.start] == b'{' && matches!(key, b"\"usage\"" | b"\"message\"" | b"\"response\"");
+            if key == b"\"choices\"" {
+                choices = Some(value);
+            }
         };
         match json_scan::validated_model_value_visiting(payload, members) {
             Ok(Some(model)) => self.model_spans.push(span.start + model.start..span.start + model.end),
@@ -251,7 +257,10 @@ impl StreamAudit {
             EventKind::Preamble => {}
             EventKind::Unnamed | EventKind::Other => self.seen = Seen::Committed,
         }
-        if self.format == StreamFormat::OpenAiChat && kind != EventKind::Error && has_finish_reason(payload) {
+        if self.format == StreamFormat::OpenAiChat
+            && kind != EventKind::Error
+            && choices.is_some_and(|choices| has_finish_reason(&payload[choices]))
+        {
             self.complete = true;
         }
         Ok(())
@@ -290,14 +299,14 @@ fn leading_type(payload: &[u8]) -> Option<&[u8]> {
     (rest[end] == b'"').then(|| &rest[..end])
 }
 
-/// An OpenAI chunk whose choice says why it finished (`"finish_reason":null` does not count).
-fn has_finish_reason(payload: &[u8]) -> bool {
+/// A chunk's `choices` of which one says why it finished (`"finish_reason":null` does not count).
+fn has_finish_reason(choices: &[u8]) -> bool {
     // Built once: `memmem::find_iter` with a needle builds its searcher on every call, which cost
     // more than the search itself on a 260-byte event.
     static FINISH_REASON: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"finish_reason\""));
-    FINISH_REASON.find_iter(payload).any(|at| {
-        let rest = trim_space(&payload[at + 15..]);
+    FINISH_REASON.find_iter(choices).any(|at| {
+        let rest = trim_space(&choices[at + 15..]);
         rest.strip_prefix(b":").map(trim_space).is_some_and(|value| value.first() == Some(&b'"'))
     })
 }
@@ -325,6 +334,11 @@ mod tests {
         assert_eq!(audit.event_end(), role.len());
         let finish = b"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
         assert!(audit_all(StreamFormat::OpenAiChat, finish).0.is_complete());
+        // Only a choice's reason counts: one elsewhere in the event does not end the stream.
+        let elsewhere = b"data: {\"meta\":{\"finish_reason\":\"stop\"},\"choices\":[{\"finish_reason\":null}]}\n\n";
+        assert!(!audit_all(StreamFormat::OpenAiChat, elsewhere).0.is_complete());
+        let second_choice = b"data: {\"choices\":[{\"finish_reason\":null},{\"finish_reason\":\"length\"}]}\n\n";
+        assert!(audit_all(StreamFormat::OpenAiChat, second_choice).0.is_complete());
         assert!(audit_all(StreamFormat::OpenAiChat, b"data: [DONE]\n\n").0.is_complete());
     }
 
