@@ -234,6 +234,15 @@ pub enum WholeBody {
     Gathered(Vec<u8>),
 }
 
+impl WholeBody {
+    fn len(&self) -> usize {
+        match self {
+            WholeBody::InBuffer(range) => range.len(),
+            WholeBody::Gathered(bytes) => bytes.len(),
+        }
+    }
+}
+
 /// Reads a response body incrementally, without copying the payload out of its read buffer.
 pub struct BodyReader {
     conn: Option<UpstreamConn>,
@@ -333,12 +342,12 @@ impl BodyReader {
 
     async fn read_more(&mut self) -> Result<(), UpstreamError> {
         // Everything before `pos` was handed out already; drop it so the buffer does not grow.
-        self.read_more_keeping(self.pos).await.map(|_| ())
+        self.read_more_keeping(self.pos).await
     }
 
-    /// Reads once more, first dropping the buffer's bytes before `keep_from` (at most `pos`);
-    /// returns how many were dropped, by which earlier ranges into the buffer move back.
-    async fn read_more_keeping(&mut self, keep_from: usize) -> Result<usize, UpstreamError> {
+    /// Reads once more, first dropping the buffer's bytes before `keep_from` (at most `pos`): earlier
+    /// ranges into the buffer move back by `keep_from`.
+    async fn read_more_keeping(&mut self, keep_from: usize) -> Result<(), UpstreamError> {
         let Some(conn) = self.conn.as_mut() else {
             return Err(UpstreamError::BadBody(BodyError::Truncated));
         };
@@ -373,9 +382,9 @@ impl BodyReader {
         match result {
             Ok(0) => {
                 self.conn = None;
-                self.decoder.on_eof().map_err(UpstreamError::BadBody).map(|()| keep_from)
+                self.decoder.on_eof().map_err(UpstreamError::BadBody)
             }
-            Ok(_) => Ok(keep_from),
+            Ok(_) => Ok(()),
             Err(e) => {
                 self.conn = None;
                 Err(UpstreamError::Read(e))
@@ -396,41 +405,37 @@ impl BodyReader {
     /// answer is then written to the client straight from where it was read, with no copy and no
     /// allocation of its own. [`Self::whole_bytes`] gives the bytes; [`Self::release`] only after.
     pub async fn read_whole(&mut self, max: usize) -> Result<WholeBody, UpstreamError> {
-        // The pieces so far, while they form one run of the buffer; once one does not follow on,
-        // they are gathered into a buffer of their own.
-        let mut run: Option<Range<usize>> = None;
-        let mut gathered: Option<Vec<u8>> = None;
+        // The pieces so far: one run of the buffer while they lie back to back, else gathered.
+        let mut whole: Option<WholeBody> = None;
         loop {
             while let Some(piece) = self.decode_buffered()? {
-                let so_far = run.as_ref().map_or(0, ExactSizeIterator::len) + gathered.as_ref().map_or(0, Vec::len);
-                if so_far + piece.len() > max {
+                if whole.as_ref().map_or(0, WholeBody::len) + piece.len() > max {
                     self.conn = None;
                     return Err(UpstreamError::BodyTooLarge);
                 }
-                match (run.as_mut(), gathered.as_mut()) {
-                    (None, None) => run = Some(piece),
-                    (Some(bytes), None) if bytes.end == piece.start => bytes.end = piece.end,
-                    (_, Some(all)) => all.extend_from_slice(&self.buf[piece]),
-                    (Some(_), None) => {
-                        let mut all = run.take().map(|bytes| self.buf[bytes].to_vec()).unwrap_or_default();
-                        all.extend_from_slice(&self.buf[piece]);
-                        gathered = Some(all);
+                match &mut whole {
+                    None => whole = Some(WholeBody::InBuffer(piece)),
+                    Some(WholeBody::InBuffer(run)) if run.end == piece.start => run.end = piece.end,
+                    Some(WholeBody::InBuffer(run)) => {
+                        let all = [&self.buf[run.clone()], &self.buf[piece]].concat();
+                        whole = Some(WholeBody::Gathered(all));
                     }
+                    Some(WholeBody::Gathered(all)) => all.extend_from_slice(&self.buf[piece]),
                 }
             }
             if self.decoder.is_done() {
                 break;
             }
-            let keep_from = run.as_ref().map_or(self.pos, |bytes| bytes.start);
-            let dropped = self.read_more_keeping(keep_from).await?;
-            if let Some(bytes) = run.as_mut() {
-                *bytes = bytes.start - dropped..bytes.end - dropped;
+            let keep_from = match &whole {
+                Some(WholeBody::InBuffer(run)) => run.start,
+                _ => self.pos,
+            };
+            self.read_more_keeping(keep_from).await?;
+            if let Some(WholeBody::InBuffer(run)) = &mut whole {
+                *run = run.start - keep_from..run.end - keep_from;
             }
         }
-        Ok(match gathered {
-            Some(all) => WholeBody::Gathered(all),
-            None => WholeBody::InBuffer(run.unwrap_or(self.pos..self.pos)),
-        })
+        Ok(whole.unwrap_or(WholeBody::InBuffer(self.pos..self.pos)))
     }
 
     /// The bytes of a body [`Self::read_whole`] read.
