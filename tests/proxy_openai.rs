@@ -119,6 +119,35 @@ fn streaming_round_trip_flushes_events_and_rewrites_every_chunk() {
 }
 
 #[test]
+fn a_stream_the_provider_sends_at_once_reaches_the_client_in_one_write() {
+    // The recorded stream (8.7 KiB, 15 events) written in one go, as a provider's burst arrives: the
+    // gateway reads it into its pooled connection's buffer, which doubles while reads fill it (2,
+    // 4, 8, 16 KiB) and is kept by the pool, and writes everything one read brought in one write,
+    // the head and the chunked end included. Counted as TCP segments on the client's connection.
+    let recorded = std::fs::read(corelay::fixture_path!("openai/chat/openai-chat-stream-usage.sse")).unwrap();
+    let recorded_events = recorded.windows(7).filter(|w| w == b"data: {").count();
+    let provider =
+        mock(MockConfig { reply: Reply::Sse(recorded), replay_piece_bytes: 1 << 20, ..MockConfig::default() });
+    let gateway = start_gateway(&config_text(&provider.base_url(), "", ""));
+    let mut client = Client::connect(gateway.local_addr());
+    let mut segments = Vec::new();
+    for _ in 0..4 {
+        let before = client.data_segments_in();
+        let response = client.post("/v1/chat/completions", &[], &chat_body(MODEL, true));
+        segments.push(client.data_segments_in() - before);
+        assert_eq!(response.status, 200, "{}", response.text());
+        let (events, done) = response.sse_data();
+        assert!(done, "the stream ends with [DONE]");
+        assert_eq!(events.len(), recorded_events);
+        assert!(events.iter().all(|e| e["model"] == MODEL));
+    }
+    assert_eq!(provider.connections_accepted(), 1, "one pooled provider connection");
+    // First stream: reads of 2, 4 and 8 KiB, a write after each; then 16 KiB holds it all.
+    assert!(segments.iter().all(|&n| n <= 3), "writes per stream: {segments:?}");
+    assert_eq!(segments[2..], [1, 1], "writes per stream: {segments:?}");
+}
+
+#[test]
 fn events_reach_the_client_while_the_provider_is_still_streaming() {
     // The provider sends three events and then nothing, without ending the body: the client can
     // only see them if the gateway flushed them as they came.

@@ -262,12 +262,10 @@ pub async fn relay(
     let content_type = write_stream_head(conn, head, serving, &codec);
     let mut failure = None;
     if !ended_while_holding {
+        // Not flushed yet: the head and the held events go out with what else the last read brought.
         write_chunk(&mut conn.out, &out);
         serving.tap(&out);
         out.clear();
-        if conn.flush().await.is_err() {
-            return Ok((Outcome::Success, false));
-        }
         match stream(cx, conn, body, &mut codec, &mut out, serving).await {
             Streamed::Ended => {}
             Streamed::Failed(error) => failure = Some(error),
@@ -380,7 +378,10 @@ enum Streamed {
 }
 
 /// Streaming: moves events from provider to client until the body ends, fails, or the client
-/// leaves. Everything one upstream read brought goes out in one write.
+/// leaves. Everything one upstream read brought goes out in one write, together with what the
+/// caller left in `conn.out` (the head and the held events); when the body's end came with that
+/// read, nothing is written here and the caller's closing write takes it all (`Streamed::Ended`
+/// leaves the last events in `out`). A provider's burst is then one client write, not three.
 async fn stream(
     cx: &WorkerContext,
     conn: &mut ClientConn,
@@ -393,6 +394,24 @@ async fn stream(
     // One waiter for the whole stream rather than one per event.
     let mut abort = std::pin::pin!(cx.lifecycle.reached(Phase::Aborting));
     loop {
+        let mut fed = Fed::Fine;
+        while let (Fed::Fine, Some(piece)) = (&fed, body.buffered_piece()) {
+            fed = codec.feed(Some(piece), out, serving);
+        }
+        if let Fed::Garbage(fault) = fed {
+            return Streamed::Failed(garbage(provider, fault));
+        }
+        if body.is_done() {
+            return end_of_body(codec, out, serving);
+        }
+        if !out.is_empty() {
+            write_chunk(&mut conn.out, out);
+            serving.tap(out);
+            out.clear();
+        }
+        if !conn.out.is_empty() && conn.flush().await.is_err() {
+            return Streamed::ClientGone;
+        }
         let next = monoio::select! {
             // The shutdown grace period is over: end the stream with an error the client can see.
             _ = &mut abort => None,
@@ -410,26 +429,19 @@ async fn stream(
             Some(Ok(piece)) => piece,
         };
         let Some(piece) = piece else {
-            return match codec.feed(None, out, serving) {
-                Fed::Fine => Streamed::Ended,
-                Fed::Garbage(fault) => Streamed::Failed(garbage(provider, fault)),
-            };
+            return end_of_body(codec, out, serving);
         };
-        let mut fed = codec.feed(Some(piece), out, serving);
-        while let (Fed::Fine, Some(piece)) = (&fed, body.buffered_piece()) {
-            fed = codec.feed(Some(piece), out, serving);
-        }
-        if let Fed::Garbage(fault) = fed {
+        if let Fed::Garbage(fault) = codec.feed(Some(piece), out, serving) {
             return Streamed::Failed(garbage(provider, fault));
         }
-        if !out.is_empty() {
-            write_chunk(&mut conn.out, out);
-            serving.tap(out);
-            out.clear();
-            if conn.flush().await.is_err() {
-                return Streamed::ClientGone;
-            }
-        }
+    }
+}
+
+/// The body ended: the codec flushes what it still holds into `out`.
+fn end_of_body(codec: &mut Codec, out: &mut Vec<u8>, serving: &Serving<'_>) -> Streamed {
+    match codec.feed(None, out, serving) {
+        Fed::Fine => Streamed::Ended,
+        Fed::Garbage(fault) => Streamed::Failed(garbage(&serving.candidate.endpoint.provider.name, fault)),
     }
 }
 

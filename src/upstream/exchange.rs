@@ -222,8 +222,10 @@ const POOLED_READ_BUF_MAX: usize = 16 * 1024;
 /// saved no measurable time, and under overload every open stream would hold it).
 const MAX_READ_ROOM: usize = 16 * 1024;
 
-/// A grown read buffer is given back once a read no longer fills it and it is empty again.
-const READ_ROOM_AT_REST: usize = 8 * 1024;
+/// A grown read buffer larger than this is given back once a read no longer fills it and it is
+/// empty again: a stream that waits between events (most of an LLM stream's life) holds no more,
+/// whatever a burst before it (or its pooled connection's last answer) grew the buffer to.
+const READ_ROOM_AT_REST: usize = 4 * 1024;
 
 /// Where a whole body read by [`BodyReader::read_whole`] lies.
 #[derive(Debug)]
@@ -272,6 +274,8 @@ impl BodyReader {
         pos: usize,
         read_idle_timeout: Duration,
     ) -> BodyReader {
+        // The head's read filled its buffer: the body is coming faster than that.
+        let read_filled = buf.len() == buf.capacity();
         BodyReader {
             conn: Some(conn),
             key,
@@ -282,7 +286,7 @@ impl BodyReader {
             read_idle_timeout,
             waited: Duration::ZERO,
             hold_until: None,
-            read_filled: false,
+            read_filled,
         }
     }
 
@@ -310,6 +314,12 @@ impl BodyReader {
     pub fn buffered_piece(&mut self) -> Option<&[u8]> {
         let range = self.decode_buffered().ok()??;
         Some(&self.buf[range])
+    }
+
+    /// The body ended cleanly and everything before its end was handed out (or was all framing):
+    /// `next_piece` would say `None` without reading.
+    pub fn is_done(&self) -> bool {
+        self.decoder.is_done()
     }
 
     async fn next_range(&mut self) -> Result<Option<Range<usize>>, UpstreamError> {
@@ -355,7 +365,9 @@ impl BodyReader {
         self.buf.drain(..keep_from);
         self.pos -= keep_from;
         if self.read_filled && self.buf.capacity() < MAX_READ_ROOM {
-            self.buf.reserve(self.buf.capacity());
+            // Twice the room: `reserve` counts from the length, and the buffer is most often empty
+            // here (every piece handed out), where reserving its capacity would add nothing.
+            self.buf.reserve(2 * self.buf.capacity() - self.buf.len());
         } else if !self.read_filled && self.buf.is_empty() && self.buf.capacity() > READ_ROOM_AT_REST {
             // The burst is over: an open stream that waits keeps only a small buffer.
             self.buf = Vec::new();

@@ -127,6 +127,28 @@ impl Client {
         self.stream.local_addr().unwrap()
     }
 
+    /// TCP segments with data this connection has received so far (`tcpi_data_segs_in`). On
+    /// loopback one write of the gateway (below 64 KiB) arrives as one segment, so the difference
+    /// across a response counts the writes that sent it; no timing is involved.
+    pub fn data_segments_in(&self) -> u32 {
+        use std::os::fd::AsRawFd;
+        // SAFETY: an all-zero tcp_info is a valid value of the plain C struct.
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `info`, which is that large.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&raw mut info).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+        info.tcpi_data_segs_in
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write to gateway");
     }
