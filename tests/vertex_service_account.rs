@@ -249,6 +249,7 @@ fn a_reload_that_changes_the_token_url_gets_a_token_there() {
     let path = common::temp_file("vertex-reload", "toml", &config(&vertex, &second.url, ""));
 
     gateway.reload_from(&path).expect("the reload applies");
+    let _ = std::fs::remove_file(&path);
 
     assert_valid_assertion(&second.next_request(), &second.url);
     assert!(served_with(&gateway, &vertex, "Bearer ya29.after"), "the new account's token reaches the workers");
@@ -267,6 +268,7 @@ fn the_token_endpoint_is_reached_over_tls_trusting_the_providers_ca_file() {
 
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(vertex.requests()[0].header("authorization"), Some("Bearer ya29.over-tls"));
+    let _ = std::fs::remove_file(&ca);
 }
 
 #[test]
