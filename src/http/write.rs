@@ -132,6 +132,66 @@ pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// A chunk whose bytes are appended before their count is known: the events of one upstream read
+/// go straight into the connection's write buffer instead of through a buffer of their own (which
+/// grew with every burst and was then copied). Room for the size line is kept in front, as wide as
+/// `expected` bytes need; [`OpenChunk::close`] writes the line there, and moves the bytes only when
+/// their count needs a line of another width (the estimate is the bytes read, and rewriting events
+/// seldom changes their count's number of hex digits).
+#[derive(Debug)]
+#[must_use = "a chunk left open leaves a blank size line in the buffer"]
+pub struct OpenChunk {
+    /// Where the size line starts in the buffer.
+    start: usize,
+    /// The room kept for it (digits and CRLF).
+    line: usize,
+}
+
+impl OpenChunk {
+    pub fn open(out: &mut Vec<u8>, expected: usize) -> OpenChunk {
+        let start = out.len();
+        let line = size_line_len(expected);
+        out.resize(start + line, 0);
+        OpenChunk { start, line }
+    }
+
+    /// The chunk's bytes so far.
+    pub fn bytes<'a>(&self, out: &'a [u8]) -> &'a [u8] {
+        &out[self.start + self.line..]
+    }
+
+    /// Writes the size line and the closing CRLF. An empty chunk leaves nothing, since an empty
+    /// chunk would end the body.
+    pub fn close(self, out: &mut Vec<u8>) {
+        let data_start = self.start + self.line;
+        let len = out.len() - data_start;
+        if len == 0 {
+            out.truncate(self.start);
+            return;
+        }
+        let line = size_line_len(len);
+        if line > self.line {
+            let shift = line - self.line;
+            out.resize(out.len() + shift, 0);
+            out.copy_within(data_start..data_start + len, data_start + shift);
+        } else if line < self.line {
+            out.copy_within(data_start.., self.start + line);
+            out.truncate(self.start + line + len);
+        }
+        let digits = NumberText::hex(len as u64, 1);
+        let digits = digits.as_bytes();
+        out[self.start..self.start + digits.len()].copy_from_slice(digits);
+        out[self.start + digits.len()..self.start + line].copy_from_slice(b"\r\n");
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The length of the size line of a chunk of `len` bytes: its hex digits and CRLF.
+fn size_line_len(len: usize) -> usize {
+    let bits = usize::BITS - len.max(1).leading_zeros();
+    bits.div_ceil(4) as usize + 2
+}
+
 /// The last chunk with no trailers.
 pub fn write_last_chunk(out: &mut Vec<u8>) {
     out.extend_from_slice(b"0\r\n\r\n");
@@ -447,6 +507,26 @@ mod tests {
         write_last_chunk(&mut out);
         let want = [b"5\r\nhello\r\n".as_slice(), b"1a\r\n", &[b'x'; 26], b"\r\n0\r\n\r\n"].concat();
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn an_open_chunk_is_written_as_write_chunk_writes_it_whatever_the_estimate() {
+        // Sizes at each hex width's edges, as estimates and as the bytes written: an estimate of
+        // another width moves the bytes, one of the same width does not, and both frame alike.
+        let sizes = [0, 1, 15, 16, 255, 256, 4095, 4096, 65535, 65536];
+        for expected in sizes {
+            for len in sizes {
+                let data: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                let mut out = b"before".to_vec();
+                let chunk = OpenChunk::open(&mut out, expected);
+                out.extend_from_slice(&data);
+                assert_eq!(chunk.bytes(&out), &data[..]);
+                chunk.close(&mut out);
+                let mut want = b"before".to_vec();
+                write_chunk(&mut want, &data);
+                assert!(out == want, "estimate {expected}, {len} bytes");
+            }
+        }
     }
 
     #[test]

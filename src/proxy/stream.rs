@@ -24,7 +24,7 @@ use crate::chat::{ProviderError, ProviderErrorKind, StreamEvent};
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
 use crate::http::response::ResponseHead;
-use crate::http::write::{OutFraming, write_chunk, write_last_chunk};
+use crate::http::write::{OpenChunk, OutFraming, write_chunk, write_last_chunk};
 use crate::providers::Translator;
 use crate::sse::PassThrough;
 use crate::sse::audit::{EventFault, StreamFormat};
@@ -378,10 +378,10 @@ enum Streamed {
 }
 
 /// Streaming: moves events from provider to client until the body ends, fails, or the client
-/// leaves. Everything one upstream read brought goes out in one write, together with what the
-/// caller left in `conn.out` (the head and the held events); when the body's end came with that
-/// read, nothing is written here and the caller's closing write takes it all (`Streamed::Ended`
-/// leaves the last events in `out`). A provider's burst is then one client write, not three.
+/// leaves. Everything one upstream read brought goes out in one write, as one chunk written
+/// straight into `conn.out`, together with what the caller left there (the head and the held
+/// events). When the body's end came with that read, nothing is written here and the caller's
+/// closing write takes it all. A provider's burst is then one client write.
 async fn stream(
     cx: &WorkerContext,
     conn: &mut ClientConn,
@@ -394,20 +394,11 @@ async fn stream(
     // One waiter for the whole stream rather than one per event.
     let mut abort = std::pin::pin!(cx.lifecycle.reached(Phase::Aborting));
     loop {
-        let mut fed = Fed::Fine;
-        while let (Fed::Fine, Some(piece)) = (&fed, body.buffered_piece()) {
-            fed = codec.feed(Some(piece), out, serving);
-        }
-        if let Fed::Garbage(fault) = fed {
+        if let Fed::Garbage(fault) = relay_read(codec, body, &mut conn.out, serving) {
             return Streamed::Failed(garbage(provider, fault));
         }
         if body.is_done() {
             return end_of_body(codec, out, serving);
-        }
-        if !out.is_empty() {
-            write_chunk(&mut conn.out, out);
-            serving.tap(out);
-            out.clear();
         }
         if !conn.out.is_empty() && conn.flush().await.is_err() {
             return Streamed::ClientGone;
@@ -415,9 +406,9 @@ async fn stream(
         let next = monoio::select! {
             // The shutdown grace period is over: end the stream with an error the client can see.
             _ = &mut abort => None,
-            next = body.next_piece() => Some(next),
+            next = body.wait_for_piece() => Some(next),
         };
-        let piece = match next {
+        match next {
             None => {
                 let why = "the gateway is shutting down; the stream was cut short";
                 return Streamed::Failed(GatewayError::new(ErrorKind::Unavailable, why));
@@ -426,15 +417,24 @@ async fn stream(
                 log::warn!("stream from {provider} failed after the response started: {e}");
                 return Streamed::Failed(GatewayError::from_upstream(provider, &e));
             }
-            Some(Ok(piece)) => piece,
-        };
-        let Some(piece) = piece else {
-            return end_of_body(codec, out, serving);
-        };
-        if let Fed::Garbage(fault) = codec.feed(Some(piece), out, serving) {
-            return Streamed::Failed(garbage(provider, fault));
+            Some(Ok(false)) => return end_of_body(codec, out, serving),
+            Some(Ok(true)) => {}
         }
     }
+}
+
+/// Feeds every piece the last read brought to the codec, its events appended to `client_out` as
+/// one chunk (none when no event completed). Stops at a bad event: the events before it are the
+/// client's, in the chunk.
+fn relay_read(codec: &mut Codec, body: &mut BodyReader, client_out: &mut Vec<u8>, serving: &Serving<'_>) -> Fed {
+    let chunk = OpenChunk::open(client_out, body.buffered_len());
+    let mut fed = Fed::Fine;
+    while let (Fed::Fine, Some(piece)) = (&fed, body.buffered_piece()) {
+        fed = codec.feed(Some(piece), client_out, serving);
+    }
+    serving.tap(chunk.bytes(client_out));
+    chunk.close(client_out);
+    fed
 }
 
 /// The body ended: the codec flushes what it still holds into `out`.

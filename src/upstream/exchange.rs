@@ -263,6 +263,9 @@ pub struct BodyReader {
     /// the next read gets twice the room (fewer reads, and fewer client writes, per burst), while a
     /// slow stream's buffer stays small.
     read_filled: bool,
+    /// A piece [`Self::wait_for_piece`] found, not yet handed out: it lies before `pos`, so no read
+    /// may happen until it is taken.
+    ready: Option<Range<usize>>,
 }
 
 impl BodyReader {
@@ -287,6 +290,7 @@ impl BodyReader {
             waited: Duration::ZERO,
             hold_until: None,
             read_filled,
+            ready: None,
         }
     }
 
@@ -303,8 +307,28 @@ impl BodyReader {
 
     /// The next piece of payload as it arrived; `None` once the body ended cleanly.
     pub async fn next_piece(&mut self) -> Result<Option<&[u8]>, UpstreamError> {
-        let range = self.next_range().await?;
+        let range = match self.ready.take() {
+            Some(range) => Some(range),
+            None => self.next_range().await?,
+        };
         Ok(range.map(|r| &self.buf[r]))
+    }
+
+    /// Waits, reading as needed, until a piece is buffered (`Ok(true)`: [`Self::buffered_piece`]
+    /// gives it, and the rest of its read after it) or the body ended cleanly (`Ok(false)`). Unlike
+    /// [`Self::next_piece`] it hands nothing out, so the caller can size what it writes by
+    /// [`Self::buffered_len`] first.
+    pub async fn wait_for_piece(&mut self) -> Result<bool, UpstreamError> {
+        if self.ready.is_none() {
+            self.ready = self.next_range().await?;
+        }
+        Ok(self.ready.is_some())
+    }
+
+    /// The bytes read and not yet handed out, framing included: an estimate of what
+    /// [`Self::buffered_piece`] will give before the next read.
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len() - self.ready.as_ref().map_or(self.pos, |range| range.start)
     }
 
     /// The next piece the last read already brought, without reading; `None` when more input is
@@ -312,14 +336,17 @@ impl BodyReader {
     /// one chunk per event, and one read often holds many: relays drain them with this so that
     /// they reach the client in one write, not one write (and one loopback packet) per event.
     pub fn buffered_piece(&mut self) -> Option<&[u8]> {
-        let range = self.decode_buffered().ok()??;
+        let range = match self.ready.take() {
+            Some(range) => range,
+            None => self.decode_buffered().ok()??,
+        };
         Some(&self.buf[range])
     }
 
     /// The body ended cleanly and everything before its end was handed out (or was all framing):
     /// `next_piece` would say `None` without reading.
     pub fn is_done(&self) -> bool {
-        self.decoder.is_done()
+        self.ready.is_none() && self.decoder.is_done()
     }
 
     async fn next_range(&mut self) -> Result<Option<Range<usize>>, UpstreamError> {
@@ -362,6 +389,7 @@ impl BodyReader {
             return Err(UpstreamError::BadBody(BodyError::Truncated));
         };
         debug_assert!(keep_from <= self.pos);
+        debug_assert!(self.ready.is_none(), "a piece found but not handed out would move");
         self.buf.drain(..keep_from);
         self.pos -= keep_from;
         if self.read_filled && self.buf.capacity() < MAX_READ_ROOM {
@@ -417,6 +445,7 @@ impl BodyReader {
     /// answer is then written to the client straight from where it was read, with no copy and no
     /// allocation of its own. [`Self::whole_bytes`] gives the bytes; [`Self::release`] only after.
     pub async fn read_whole(&mut self, max: usize) -> Result<WholeBody, UpstreamError> {
+        debug_assert!(self.ready.is_none(), "a body is read whole or piece by piece, not both");
         // The pieces so far: one run of the buffer while they lie back to back, else gathered.
         let mut whole: Option<WholeBody> = None;
         loop {
