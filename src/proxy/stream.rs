@@ -350,11 +350,8 @@ async fn hold(
     let provider = &serving.candidate.endpoint.provider.name;
     let failed = |e: UpstreamError| (outcome_of(&e), GatewayError::from_upstream(provider, &e));
     loop {
-        let piece = match body.next_piece().await {
-            Err(e) => return Err(failed(e)),
-            Ok(piece) => piece,
-        };
-        let ended = piece.is_none();
+        let ended = !body.wait_for_piece().await.map_err(failed)?;
+        let piece = if ended { None } else { body.buffered_piece() };
         if let Fed::Garbage(fault) = codec.feed(piece, out, serving) {
             return Err(failed(UpstreamError::UnreadableAnswer(fault_text(fault).into())));
         }

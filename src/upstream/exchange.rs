@@ -305,18 +305,9 @@ impl BodyReader {
         self.waited
     }
 
-    /// The next piece of payload as it arrived; `None` once the body ended cleanly.
-    pub async fn next_piece(&mut self) -> Result<Option<&[u8]>, UpstreamError> {
-        let range = match self.ready.take() {
-            Some(range) => Some(range),
-            None => self.next_range().await?,
-        };
-        Ok(range.map(|r| &self.buf[r]))
-    }
-
-    /// Waits, reading as needed, until a piece is buffered (`Ok(true)`: [`Self::buffered_piece`]
-    /// gives it, and the rest of its read after it) or the body ended cleanly (`Ok(false)`). Unlike
-    /// [`Self::next_piece`] it hands nothing out, so the caller can size what it writes by
+    /// Waits, reading as needed, until a piece of payload is buffered (`Ok(true)`:
+    /// [`Self::buffered_piece`] gives it, and the rest of its read after it) or the body ended
+    /// cleanly (`Ok(false)`). It hands nothing out itself, so a caller can size what it writes by
     /// [`Self::buffered_len`] first.
     pub async fn wait_for_piece(&mut self) -> Result<bool, UpstreamError> {
         if self.ready.is_none() {
@@ -332,7 +323,7 @@ impl BodyReader {
     }
 
     /// The next piece the last read already brought, without reading; `None` when more input is
-    /// needed, the body ended, or it is broken (`next_piece` then reports how). A provider writes
+    /// needed, the body ended, or it is broken (`wait_for_piece` then reports how). A provider writes
     /// one chunk per event, and one read often holds many: relays drain them with this so that
     /// they reach the client in one write, not one write (and one loopback packet) per event.
     pub fn buffered_piece(&mut self) -> Option<&[u8]> {
@@ -344,7 +335,7 @@ impl BodyReader {
     }
 
     /// The body ended cleanly and everything before its end was handed out (or was all framing):
-    /// `next_piece` would say `None` without reading.
+    /// `wait_for_piece` would say `Ok(false)` without reading.
     pub fn is_done(&self) -> bool {
         self.ready.is_none() && self.decoder.is_done()
     }
