@@ -70,7 +70,31 @@ pub fn validate(bytes: &[u8]) -> Result<(), JsonFault> {
 /// events run through here once each, so the shape was chosen by instruction counts
 /// (loadtest/instructions) and `benches/sse_rewrite.rs` (`event/audit`).
 #[inline]
-pub fn visit_members(bytes: &[u8], mut member: impl FnMut(&[u8], Range<usize>)) -> Result<(), JsonFault> {
+pub fn visit_members(bytes: &[u8], member: impl FnMut(&[u8], Range<usize>)) -> Result<(), JsonFault> {
+    visit_members_and_atoms(bytes, member, |_, _| {})
+}
+
+/// What a walk met that is not a bracket or separator: [`visit_members_and_atoms`] reports each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Atom {
+    /// An object's key, quotes included.
+    Key,
+    /// A string value, quotes included.
+    String,
+    Number,
+    /// `true`, `false` or `null`.
+    Literal,
+}
+
+/// [`visit_members`], also telling `atom` where each key, string value, number and literal lies, at
+/// any depth, in document order. A stream keeps them to judge its next event by difference
+/// (`sse::by_difference`); other callers pass `|_, _| {}`, which compiles away.
+#[inline]
+pub fn visit_members_and_atoms(
+    bytes: &[u8],
+    mut member: impl FnMut(&[u8], Range<usize>),
+    mut atom: impl FnMut(Atom, Range<usize>),
+) -> Result<(), JsonFault> {
     let mut stack = Stack { is_object: [false; MAX_DEPTH], depth: 0 };
     // The top-level member whose value is being read: its key and where its value starts.
     let mut pending: Option<(Range<usize>, usize)> = None;
@@ -86,6 +110,7 @@ pub fn visit_members(bytes: &[u8], mut member: impl FnMut(&[u8], Range<usize>)) 
                     next + 1
                 } else {
                     let (key, value) = member_value_start(bytes, next)?;
+                    atom(Atom::Key, key.clone());
                     if stack.depth == 1 {
                         pending = Some((key, value));
                     }
@@ -104,7 +129,16 @@ pub fn visit_members(bytes: &[u8], mut member: impl FnMut(&[u8], Range<usize>)) 
                     continue;
                 }
             }
-            Some(_) => scalar_end(bytes, at).ok_or(JsonFault::Syntax(at))?,
+            Some(&first) => {
+                let end = scalar_end(bytes, at).ok_or(JsonFault::Syntax(at))?;
+                let kind = match first {
+                    b'"' => Atom::String,
+                    b't' | b'f' | b'n' => Atom::Literal,
+                    _ => Atom::Number,
+                };
+                atom(kind, at..end);
+                end
+            }
             None => return Err(JsonFault::Syntax(at)),
         };
         // A value ended at `at`: close containers until another value must start.
@@ -122,6 +156,7 @@ pub fn visit_members(bytes: &[u8], mut member: impl FnMut(&[u8], Range<usize>)) 
             match bytes.get(at) {
                 Some(b',') if in_object => {
                     let (key, value) = member_value_start(bytes, skip_whitespace(bytes, at + 1))?;
+                    atom(Atom::Key, key.clone());
                     if stack.depth == 1 {
                         pending = Some((key, value));
                     }
@@ -163,7 +198,7 @@ fn member_value_start(bytes: &[u8], at: usize) -> Result<(Range<usize>, usize), 
 
 /// The first byte at or after `at` that is not JSON whitespace (most often `at` itself).
 #[inline(always)]
-fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
+pub fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
     // Machine-written JSON has no whitespace between tokens: one comparison decides most calls.
     if bytes.get(at).is_some_and(|&b| b > b' ') {
         return at;
@@ -182,6 +217,16 @@ fn scalar_end(bytes: &[u8], at: usize) -> Option<usize> {
         b't' => literal_end(bytes, at, b"true"),
         b'f' => literal_end(bytes, at, b"false"),
         b'n' => literal_end(bytes, at, b"null"),
+        b'-' | b'0'..=b'9' => number_end(bytes, at),
+        _ => None,
+    }
+}
+
+/// The end of the string (its opening quote at `at`) or number that starts at `at`, checked as
+/// [`validate`] checks one inside a document; `None` when no valid string or number starts there.
+pub fn value_token_end(bytes: &[u8], at: usize) -> Option<usize> {
+    match bytes.get(at)? {
+        b'"' => string_end(bytes, at),
         b'-' | b'0'..=b'9' => number_end(bytes, at),
         _ => None,
     }

@@ -14,7 +14,9 @@
 
 use std::ops::Range;
 
+use super::by_difference::{LastPayload, PayloadFacts};
 use super::json_scan;
+use crate::json_check::{self, JsonFault};
 
 /// The wire format of a passed-through stream: what "complete" and "committed" mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,9 @@ pub struct StreamAudit {
     /// Where each scanned data payload that may report token usage is, in order: found in the
     /// validating walk, so the caller need not search every event for it.
     usage_payloads: Vec<Range<usize>>,
+    /// The last data payload that passed, to judge the next one by difference (most of an event's
+    /// bytes repeat the one before it).
+    last_payload: LastPayload,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -107,6 +112,7 @@ impl StreamAudit {
             after_cr: false,
             model_spans: Vec::new(),
             usage_payloads: Vec::new(),
+            last_payload: LastPayload::default(),
         }
     }
 
@@ -195,6 +201,12 @@ impl StreamAudit {
         &self.usage_payloads
     }
 
+    /// Data payloads accepted by their difference from the one before (`sse::by_difference`) rather
+    /// than by the full walk.
+    pub fn judged_by_difference(&self) -> u64 {
+        self.last_payload.judged_by_difference()
+    }
+
     /// The caller has read the payloads [`Self::usage_payloads`] named.
     pub fn clear_usage_payloads(&mut self) {
         self.usage_payloads.clear();
@@ -221,25 +233,15 @@ impl StreamAudit {
             self.complete = true;
             return Ok(());
         }
-        // Where usage may be is noted in the validating walk: a separate substring search of every
-        // event for `"usage":{` was ~3% of a stream's instructions.
-        let mut reports_usage = false;
-        // Only a choice says why it finished: the search for `finish_reason` below looks at the
-        // `choices` value alone, not at the whole event again.
-        let mut choices = None;
-        let members = |key: &[u8], value: Range<usize>| {
-            reports_usage |=
-                payload[value.start] == b'{' && matches!(key, b"\"usage\"" | b"\"message\"" | b"\"response\"");
-            if key == b"\"choices\"" {
-                choices = Some(value);
-            }
+        let facts = match self.last_payload.judge(payload) {
+            Some(facts) => facts,
+            None => judge_in_full(payload, self.format, &mut self.last_payload)
+                .map_err(|_| BadEvent { event_start: self.event_start, fault: EventFault::NotJson })?,
         };
-        match json_scan::validated_model_value_visiting(payload, members) {
-            Ok(Some(model)) => self.model_spans.push(span.start + model.start..span.start + model.end),
-            Ok(None) => {}
-            Err(_) => return Err(BadEvent { event_start: self.event_start, fault: EventFault::NotJson }),
+        if let Some(model) = facts.model {
+            self.model_spans.push(span.start + model.start..span.start + model.end);
         }
-        if reports_usage {
+        if facts.reports_usage {
             self.usage_payloads.push(span.clone());
         }
         let kind = match self.event_kind {
@@ -257,10 +259,7 @@ impl StreamAudit {
             EventKind::Preamble => {}
             EventKind::Unnamed | EventKind::Other => self.seen = Seen::Committed,
         }
-        if self.format == StreamFormat::OpenAiChat
-            && kind != EventKind::Error
-            && choices.is_some_and(|choices| has_finish_reason(&payload[choices]))
-        {
+        if facts.finish && kind != EventKind::Error {
             self.complete = true;
         }
         Ok(())
@@ -289,6 +288,34 @@ impl StreamAudit {
     }
 }
 
+/// Judges a data payload with the full validating walk (`json_scan`), noting its values for `last`
+/// to keep, and keeps it there if it passes.
+pub(super) fn judge_in_full(
+    payload: &[u8],
+    format: StreamFormat,
+    last: &mut LastPayload,
+) -> Result<PayloadFacts, JsonFault> {
+    // Where usage may be is noted in the validating walk: a separate substring search of every
+    // event for `"usage":{` was ~3% of a stream's instructions.
+    let mut reports_usage = false;
+    // Only a choice says why it finished: the search for `finish_reason` below looks at the
+    // `choices` value alone, not at the whole event again.
+    let mut choices = None;
+    let members = |key: &[u8], value: Range<usize>| {
+        reports_usage |= payload[value.start] == b'{' && matches!(key, b"\"usage\"" | b"\"message\"" | b"\"response\"");
+        if key == b"\"choices\"" {
+            choices = Some(value);
+        }
+    };
+    last.start_noting(payload.len());
+    let model = json_scan::validated_model_value_visiting(payload, members, |atom, at| last.note_atom(atom, at))?;
+    let finish =
+        format == StreamFormat::OpenAiChat && choices.is_some_and(|choices| has_finish_reason(&payload[choices]));
+    let facts = PayloadFacts { model, reports_usage, finish };
+    last.keep(payload, &facts);
+    Ok(facts)
+}
+
 /// The value of a `"type"` member written first in an object, without escapes.
 fn leading_type(payload: &[u8]) -> Option<&[u8]> {
     let rest = trim_space(payload.strip_prefix(b"{")?);
@@ -305,9 +332,11 @@ fn has_finish_reason(choices: &[u8]) -> bool {
     // more than the search itself on a 260-byte event.
     static FINISH_REASON: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"finish_reason\""));
+    // Any JSON whitespace around the colon (not only SSE's spaces and tabs): a payload judged by
+    // difference may differ from the one before in whitespace alone, and must not read otherwise.
     FINISH_REASON.find_iter(choices).any(|at| {
-        let rest = trim_space(&choices[at + 15..]);
-        rest.strip_prefix(b":").map(trim_space).is_some_and(|value| value.first() == Some(&b'"'))
+        let colon = json_check::skip_whitespace(choices, at + 15);
+        choices.get(colon) == Some(&b':') && choices.get(json_check::skip_whitespace(choices, colon + 1)) == Some(&b'"')
     })
 }
 
@@ -397,6 +426,59 @@ mod tests {
         assert_eq!(audit.data_events(), 1);
         let done = b"data: {\"type\":\"response.completed\",\"sequence_number\":9}\n\n";
         assert!(audit_all(StreamFormat::OpenAiResponses, done).0.is_complete());
+    }
+
+    /// What an audit reports after each event of `stream`, fed a line at a time as a relay would.
+    fn reports(format: StreamFormat, stream: &[u8], by_difference: bool) -> Vec<String> {
+        let mut audit = StreamAudit::new(format);
+        audit.last_payload.off = !by_difference;
+        let mut reports = Vec::new();
+        for end in stream.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(at, _)| at + 1) {
+            let result = audit.scan(&stream[..end]);
+            let models: Vec<&[u8]> = audit.model_spans().iter().map(|span| &stream[span.clone()]).collect();
+            let usage: Vec<&[u8]> = audit.usage_payloads().iter().map(|span| &stream[span.clone()]).collect();
+            reports.push(format!(
+                "{result:?} end {} complete {} committed {} error {:?} models {models:?} usage {usage:?}",
+                audit.event_end(),
+                audit.is_complete(),
+                audit.is_committed(),
+                audit.early_error(),
+            ));
+        }
+        if by_difference {
+            reports.push(format!("judged by difference: {}", audit.judged_by_difference()));
+        }
+        reports
+    }
+
+    #[test]
+    fn judging_by_difference_reports_what_the_full_walk_reports_on_every_recorded_stream() {
+        let formats = [
+            ("openai/chat", StreamFormat::OpenAiChat),
+            ("openai/responses", StreamFormat::OpenAiResponses),
+            ("anthropic", StreamFormat::AnthropicMessages),
+            ("anthropic/sdk", StreamFormat::AnthropicMessages),
+        ];
+        let mut streams = 0;
+        for (dir, format) in formats {
+            let dir = std::path::PathBuf::from(crate::fixture_path!()).join(dir);
+            for entry in std::fs::read_dir(&dir).expect("fixture directory") {
+                let path = entry.expect("entry").path();
+                if path.extension().is_none_or(|ext| ext != "sse") {
+                    continue;
+                }
+                let stream = std::fs::read(&path).expect("fixture");
+                let mut with = reports(format, &stream, true);
+                let judged = with.pop().expect("count");
+                assert_eq!(with, reports(format, &stream, false), "{}", path.display());
+                let judged: u64 = judged.rsplit(' ').next().unwrap().parse().unwrap();
+                let events = stream.windows(6).filter(|w| w == b"data: ").count() as u64;
+                // Every recorded stream of more than a few events repeats its shape somewhere.
+                assert!(events < 8 || judged > 0, "{}: none of {events} events judged by difference", path.display());
+                streams += 1;
+            }
+        }
+        assert!(streams >= 20, "{streams} recorded streams");
     }
 
     #[test]

@@ -107,13 +107,17 @@ fn scan_model(payload: &[u8]) -> Option<Range<usize>> {
 ///
 /// `visit` is told about every top-level member on the way (its key as written and its value's
 /// range), so a caller that wants another member too (the audit: `usage`) walks once.
+///
+/// `atom` is told where each key, string value, number and literal lies
+/// (`json_check::visit_members_and_atoms`).
 pub fn validated_model_value_visiting(
     payload: &[u8],
     mut visit: impl FnMut(&[u8], Range<usize>),
+    atom: impl FnMut(json_check::Atom, Range<usize>),
 ) -> Result<Option<Range<usize>>, JsonFault> {
     let mut model = None;
     let mut decided = false;
-    json_check::visit_members(payload, |key, value| {
+    let members = |key: &[u8], value: Range<usize>| {
         visit(key, value.clone());
         if decided {
             return;
@@ -135,7 +139,8 @@ pub fn validated_model_value_visiting(
             }
             Key::Envelope | Key::Other => {}
         }
-    })?;
+    };
+    json_check::visit_members_and_atoms(payload, members, atom)?;
     Ok(model)
 }
 
@@ -208,7 +213,7 @@ mod tests {
     use super::*;
 
     fn model_in(payload: &str) -> Option<&str> {
-        validated_model_value_visiting(payload.as_bytes(), |_, _| {}).ok().flatten().map(|r| &payload[r])
+        validated_model_value_visiting(payload.as_bytes(), |_, _| {}, |_, _| {}).ok().flatten().map(|r| &payload[r])
     }
 
     #[test]

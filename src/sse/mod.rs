@@ -3,6 +3,7 @@
 //! decompress; callers feed it the decoded body bytes.
 
 pub mod audit;
+mod by_difference;
 pub mod decoder;
 mod json_scan;
 pub mod model_rewrite;

@@ -46,7 +46,7 @@ impl<'a> ModelReplaced<'a> {
         model: &'a str,
         members: impl FnMut(&[u8], Range<usize>),
     ) -> Result<Option<ModelReplaced<'a>>, JsonFault> {
-        Ok(validated_model_value_visiting(json, members)?.map(|span| ModelReplaced { json, span, model }))
+        Ok(validated_model_value_visiting(json, members, |_, _| {})?.map(|span| ModelReplaced { json, span, model }))
     }
 
     pub fn len(&self) -> usize {
