@@ -10,7 +10,8 @@
 //! - a provider stream translator ends with exactly one terminal event, last;
 //! - every front-door encoder turns any internal stream into SSE whose every `data` is JSON (or
 //!   `[DONE]`), so a client's SDK never chokes on a half-written event;
-//! - the pass-through stream audit reaches the same verdicts however the provider's bytes arrive.
+//! - the pass-through stream audit reaches the same verdicts however the provider's bytes arrive,
+//!   and every payload it releases is JSON.
 
 #![allow(dead_code)]
 
@@ -339,6 +340,26 @@ fn audit(data: &[u8], format: StreamFormat) {
         split_out.push(b'\n');
     }
     assert_eq!(whole, split, "the pass-through depends on how the provider's bytes were split");
+    let (Ok(released) | Err(released)) = &whole.3;
+    every_released_payload_is_json(format, released);
+}
+
+/// Whatever went out, judged by the full walk or by its difference from an earlier payload
+/// (`sse::by_difference`), is JSON: every `data:` payload released passes `json_check::validate`.
+fn every_released_payload_is_json(format: StreamFormat, released: &[u8]) {
+    for line in released.split(|&b| b == b'\n' || b == b'\r') {
+        let Some(payload) = line.strip_prefix(b"data:") else { continue };
+        let start = payload.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(payload.len());
+        let payload = &payload[start..];
+        if format == StreamFormat::OpenAiChat && payload == b"[DONE]" {
+            continue;
+        }
+        assert!(
+            corelay::json_check::validate(payload).is_ok(),
+            "a released payload is not JSON: {:?}",
+            String::from_utf8_lossy(payload)
+        );
+    }
 }
 
 /// (complete, committed, data events, then the bytes released: `Err` when a bad event stopped the
