@@ -1,5 +1,5 @@
-//! Judges a stream's data payload by its difference from the last one the stream sent, sans IO: the
-//! last payload that passed is kept with where its keys, strings, numbers and literals lie, and a new
+//! Judges a stream's data payload by its difference from the last one judged in full, sans IO: that
+//! payload is kept with where its keys, strings, numbers and literals lie, and a new
 //! payload that differs from it only inside string values and numbers, and in whitespace between
 //! tokens, is valid JSON once those values are. It does not validate whole payloads (`json_check`
 //! does, for a stream's first payload and for any whose difference reaches its structure, keys or
@@ -138,6 +138,7 @@ impl LastPayload {
                 // Everything from the token's start to `i` was equal: the new one starts as far before `j`.
                 let new_start = j - (i - token.start as usize);
                 let new_end = replaced_value_end(payload, new_start, token.kind)?;
+                // A value that matched up to `j` cannot end before it; refuse rather than trust that.
                 if new_end < j {
                     return None;
                 }
