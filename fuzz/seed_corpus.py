@@ -119,6 +119,17 @@ def main():
             write(target, path.read_bytes(), selector=0)
     for path in fixtures("**/*.request.json"):
         write("request_bodies", path.read_bytes())
+    # Pairs of consecutive data payloads of one recorded stream (its format's selector first, then
+    # the two payloads on two lines): what the audit judges by difference.
+    pairs = [(0, "openai/chat/*.sse"), (1, "anthropic/*.sse"), (1, "anthropic/sdk/*.sse"), (2, "openai/responses/*.sse")]
+    for selector, pattern in pairs:
+        for path in fixtures(pattern):
+            payloads = [line[5:].strip() for line in path.read_bytes().splitlines() if line.startswith(b"data:")]
+            for first, second in list(zip(payloads, payloads[1:]))[:3]:
+                seed = bytes([selector]) + first + b"\n" + second
+                name = "seed-" + hashlib.sha1(seed).hexdigest()[:16]
+                (CORPUS / "audit_by_difference").mkdir(parents=True, exist_ok=True)
+                (CORPUS / "audit_by_difference" / name).write_bytes(seed[:MAX_SEED])
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@
 //! - every front-door encoder turns any internal stream into SSE whose every `data` is JSON (or
 //!   `[DONE]`), so a client's SDK never chokes on a half-written event;
 //! - the pass-through stream audit reaches the same verdicts however the provider's bytes arrive,
-//!   and every payload it releases is JSON.
+//!   and every payload it releases is JSON;
+//! - a payload judged by its difference from the one before passes exactly as it passes alone.
 
 #![allow(dead_code)]
 
@@ -381,6 +382,55 @@ fn run_audit(format: StreamFormat, pieces: &[&[u8]]) -> AuditOutcome {
     (audit.is_complete(), audit.is_committed(), audit.data_events(), Ok(out))
 }
 
+/// Two data payloads judged one after the other against each judged alone: the input's first byte
+/// picks the format, and its first LF splits the rest into the two payloads (line ends inside them
+/// are dropped, so each is one `data:` line). A stream of the first then the second must release
+/// exactly what a stream of the first alone and one of the second alone release, one after the
+/// other, and fail where they fail. The second is judged by its difference from the first wherever
+/// it can be (`sse::by_difference`), a lone payload always by the full walk, so a payload accepted
+/// by difference that the walk refuses, or a model value replaced in the wrong place, shows here.
+pub fn audit_by_difference(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else { return };
+    let format = [StreamFormat::OpenAiChat, StreamFormat::AnthropicMessages, StreamFormat::OpenAiResponses]
+        [usize::from(selector % 3)];
+    let (first, second) = match rest.iter().position(|&b| b == b'\n') {
+        Some(at) => (&rest[..at], &rest[at + 1..]),
+        None => (rest, &b"{}"[..]),
+    };
+    let event = |payload: &[u8]| {
+        let mut event = b"data: ".to_vec();
+        event.extend(payload.iter().filter(|&&b| b != b'\n' && b != b'\r'));
+        event.extend_from_slice(b"\n\n");
+        event
+    };
+    let (first, second) = (event(first), event(second));
+    let together = released(format, &[first.clone(), second.clone()].concat());
+    let (first_alone, second_alone) = (released(format, &first), released(format, &second));
+    let expected = match first_alone {
+        Ok(out) => match second_alone {
+            Ok(rest) => Ok([out, rest].concat()),
+            Err(_) => Err(out),
+        },
+        Err(out) => Err(out),
+    };
+    assert_eq!(together, expected, "judged after another payload, a payload passes otherwise than alone");
+}
+
+/// What a new pass-through releases of `stream` fed whole, then its end: `Err` with what went out
+/// before a bad event.
+fn released(format: StreamFormat, stream: &[u8]) -> Result<Vec<u8>, Vec<u8>> {
+    let mut events = PassThrough::new("acme/fuzz", format, 0);
+    let mut out = Vec::new();
+    for piece in [Some(stream), None] {
+        let judged = events.feed(piece);
+        events.release(&mut out);
+        if judged.is_err() {
+            return Err(out);
+        }
+    }
+    Ok(out)
+}
+
 /// A target body: panics (an assertion or a bug) on input it does not survive.
 pub type Target = fn(&[u8]);
 
@@ -399,6 +449,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("translate_bedrock_invoke", translate_bedrock_invoke),
     ("request_bodies", request_bodies),
     ("audit_openai_chat", audit_openai_chat),
+    ("audit_by_difference", audit_by_difference),
     ("audit_anthropic_messages", audit_anthropic_messages),
     ("audit_openai_responses", audit_openai_responses),
 ];

@@ -137,6 +137,7 @@ mod explore {
         audit_openai_chat,
         audit_anthropic_messages,
         audit_openai_responses,
+        audit_by_difference,
     );
 }
 
