@@ -129,13 +129,8 @@ pub fn visit_members_and_atoms(
                     continue;
                 }
             }
-            Some(&first) => {
-                let end = scalar_end(bytes, at).ok_or(JsonFault::Syntax(at))?;
-                let kind = match first {
-                    b'"' => Atom::String,
-                    b't' | b'f' | b'n' => Atom::Literal,
-                    _ => Atom::Number,
-                };
+            Some(_) => {
+                let (kind, end) = value_atom_end(bytes, at).ok_or(JsonFault::Syntax(at))?;
                 atom(kind, at..end);
                 end
             }
@@ -222,14 +217,16 @@ fn scalar_end(bytes: &[u8], at: usize) -> Option<usize> {
     }
 }
 
-/// The end of the string (its opening quote at `at`) or number that starts at `at`, checked as
-/// [`validate`] checks one inside a document; `None` when no valid string or number starts there.
-pub fn value_token_end(bytes: &[u8], at: usize) -> Option<usize> {
-    match bytes.get(at)? {
-        b'"' => string_end(bytes, at),
-        b'-' | b'0'..=b'9' => number_end(bytes, at),
-        _ => None,
-    }
+/// The string, number or literal value that starts at `at`: its kind and its end, checked as
+/// [`validate`] checks one inside a document; `None` when no valid one starts there.
+#[inline(always)]
+pub fn value_atom_end(bytes: &[u8], at: usize) -> Option<(Atom, usize)> {
+    let kind = match *bytes.get(at)? {
+        b'"' => Atom::String,
+        b't' | b'f' | b'n' => Atom::Literal,
+        _ => Atom::Number,
+    };
+    Some((kind, scalar_end(bytes, at)?))
 }
 
 fn literal_end(bytes: &[u8], at: usize, literal: &[u8]) -> Option<usize> {

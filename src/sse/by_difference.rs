@@ -175,6 +175,10 @@ impl LastPayload {
         self.bytes.clear();
         self.tokens.clear();
         self.overflowed = len > MAX_KEPT_BYTES;
+        if !self.overflowed && self.tokens.capacity() == 0 {
+            // Room for a typical event's atoms at once, rather than growing through 4, 8, 16 and 32.
+            self.tokens.reserve_exact(32);
+        }
     }
 
     /// An atom of the payload being judged in full, as the walk reports it (`at` into the payload).
@@ -185,10 +189,6 @@ impl LastPayload {
         if self.tokens.len() == MAX_ATOMS {
             self.overflowed = true;
             return;
-        }
-        if self.tokens.capacity() == 0 {
-            // Room for a typical event's atoms at once, rather than growing through 4, 8, 16 and 32.
-            self.tokens.reserve_exact(32);
         }
         self.tokens.push(Token { start: at.start as u16, end: at.end as u16, kind });
     }
@@ -223,11 +223,8 @@ impl LastPayload {
 /// The end of the value of `kind` (a string or a number) that replaces one at `at` in `payload`,
 /// checked whole; `None` when no valid value of that kind starts there.
 fn replaced_value_end(payload: &[u8], at: usize, kind: Atom) -> Option<usize> {
-    let starts_as_string = payload.get(at) == Some(&b'"');
-    if starts_as_string != (kind == Atom::String) {
-        return None;
-    }
-    json_check::value_token_end(payload, at)
+    let (found, end) = json_check::value_atom_end(payload, at)?;
+    (found == kind).then_some(end)
 }
 
 /// How many leading bytes `a` and `b` share: sixteen bytes compared at a time with SSE2 (part of
