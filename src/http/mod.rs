@@ -27,6 +27,20 @@ struct Field {
     value: Span,
 }
 
+impl Field {
+    /// The name as text. httparse only hands out names made of token characters, which are ASCII,
+    /// so the name is checked for that once here instead of as UTF-8 on every forwarded field.
+    fn name_str(self, raw: &[u8]) -> &str {
+        let name = self.name.of(raw);
+        if name.is_ascii() {
+            // SAFETY: ASCII bytes are UTF-8.
+            unsafe { std::str::from_utf8_unchecked(name) }
+        } else {
+            ""
+        }
+    }
+}
+
 /// A `start..end` range into a head's bytes, small and `Copy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Span {
@@ -61,7 +75,7 @@ impl Headers {
 
     /// `(name, value)` of every field, in order; names as sent.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.fields.iter().map(|f| (std::str::from_utf8(f.name.of(&self.raw)).unwrap_or(""), f.value.of(&self.raw)))
+        self.fields.iter().map(|f| (f.name_str(&self.raw), f.value.of(&self.raw)))
     }
 
     /// The values of every field called `name` (any case), in order. Compares bytes: no UTF-8
@@ -174,7 +188,10 @@ fn list_elements<'a>(headers: &'a Headers, name: &'a str) -> impl Iterator<Item 
 }
 
 fn has_token(headers: &Headers, name: &str, token: &str) -> bool {
-    list_elements(headers, name).any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
+    // What `list_elements` yields, without its chain of adapters: every response and request asks
+    // this of `connection`, and the chain cost more than the one short field it looks at.
+    values_of(headers, name)
+        .any(|value| value.split(|b| *b == b',').any(|e| trim_ows(e).eq_ignore_ascii_case(token.as_bytes())))
 }
 
 /// Persistence per RFC 9112 §9.3: `close` always wins; otherwise 1.1 defaults

@@ -6,7 +6,9 @@
 //! a framing error the byte stream can no longer be trusted to delimit the next request.
 
 use std::rc::Rc;
+use std::sync::LazyLock;
 
+use memchr::memmem::Finder;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 
@@ -130,9 +132,10 @@ async fn read_head(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Re
 fn head_may_be_complete(buf: &[u8], scanned: usize, max_head_bytes: usize) -> bool {
     let from = scanned.saturating_sub(2);
     let tail = &buf[from..];
-    buf.len() >= max_head_bytes
-        || memchr::memmem::find(tail, b"\n\r\n").is_some()
-        || memchr::memmem::find(tail, b"\n\n").is_some()
+    // Searchers built once: `memmem::find` built one per call, which cost more than the search.
+    static CRLF_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\r\n"));
+    static LF_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\n"));
+    buf.len() >= max_head_bytes || CRLF_END.find(tail).is_some() || LF_END.find(tail).is_some()
 }
 
 async fn read_body(cx: &WorkerContext, conn: &mut ClientConn, head: &RequestHead) -> Result<Vec<u8>, Admit> {
