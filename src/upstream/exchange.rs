@@ -18,6 +18,7 @@ use rustls_pki_types::ServerName;
 
 use super::conn::UpstreamConn;
 use super::pool::Pool;
+use super::request_buffers;
 use super::tls::TlsClientConfigs;
 use super::tls_stream::TlsStream;
 use super::{PoolKey, Scheme};
@@ -108,13 +109,19 @@ pub async fn send(
         let (written, buf) = conn.write_all(request).await;
         // Only a pooled connection's failure is retried (on a fresh one), so only then is the request
         // kept until the head: thousands of streams opened at once each wait on a fresh connection.
-        request = if conn.reused { buf } else { Vec::new() };
+        request = if conn.reused {
+            buf
+        } else {
+            request_buffers::give_back(buf);
+            Vec::new()
+        };
         let outcome = match written {
             Ok(()) => read_head(cx, &mut conn).await,
             Err(e) => Err(UpstreamError::Write(e)),
         };
         match outcome {
             Ok((head, buf, pos)) => {
+                request_buffers::give_back(request);
                 let body = BodyReader::new(conn, key.clone(), &head, buf, pos, cx.read_idle_timeout);
                 return Ok(UpstreamResponse { head, body });
             }

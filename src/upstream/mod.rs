@@ -9,6 +9,7 @@ mod conn;
 mod exchange;
 
 mod pool;
+pub mod request_buffers;
 mod tls;
 mod tls_stream;
 
