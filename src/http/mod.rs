@@ -6,12 +6,9 @@ pub mod body;
 pub mod origin;
 pub mod request;
 pub mod response;
-pub mod spare;
 pub mod write;
 
 use std::fmt;
-
-use spare::Spares;
 
 /// The header fields of one head, without a copy per field: the head's bytes are copied once and
 /// each field is a pair of ranges into them. Values are raw bytes (no trimming beyond what httparse
@@ -69,15 +66,11 @@ impl Headers {
     /// Copies `head` (the bytes httparse parsed, up to the end of the head) once and records where
     /// each of `parsed`'s fields lies in it.
     fn copy(head: &[u8], parsed: &[httparse::Header<'_>]) -> Headers {
-        let mut raw = SPARE_RAW.with(|spare| spare.take(head.len()));
-        raw.extend_from_slice(head);
-        let mut fields = SPARE_FIELDS.with(|spare| spare.take(parsed.len()));
-        fields.extend(
-            parsed
-                .iter()
-                .map(|h| Field { name: Span::within(head, h.name.as_bytes()), value: Span::within(head, h.value) }),
-        );
-        Headers { raw, fields }
+        let fields = parsed
+            .iter()
+            .map(|h| Field { name: Span::within(head, h.name.as_bytes()), value: Span::within(head, h.value) })
+            .collect();
+        Headers { raw: head.to_vec(), fields }
     }
 
     /// `(name, value)` of every field, in order; names as sent.
@@ -101,24 +94,6 @@ impl Headers {
 
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
-    }
-}
-
-thread_local! {
-    /// Every request and every answer has a head: its bytes and its field list go back here when the
-    /// head is dropped, so a worker's heads reuse a few dozen allocations instead of making two each
-    /// (4 of a proxied request's 8). Heads above 4 KiB, or of more than 64 fields, are not kept.
-    static SPARE_RAW: Spares<u8> = const { Spares::new(64, 4096) };
-    static SPARE_FIELDS: Spares<Field> = const { Spares::new(64, 64) };
-}
-
-impl Drop for Headers {
-    fn drop(&mut self) {
-        let raw = std::mem::take(&mut self.raw);
-        let fields = std::mem::take(&mut self.fields);
-        // At thread exit the stashes may already be gone: the buffers are then simply freed.
-        let _ = SPARE_RAW.try_with(|spare| spare.give_back(raw));
-        let _ = SPARE_FIELDS.try_with(|spare| spare.give_back(fields));
     }
 }
 
