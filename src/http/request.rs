@@ -71,13 +71,11 @@ impl RequestHead {
     /// request's ~37,000 instructions.
     fn request_line_text(&self, span: Span) -> &str {
         let bytes = span.of(&self.headers.raw);
+        // These spans are ASCII: `build_head` makes them from the method (an HTTP token: httparse
+        // admits only visible ASCII there) and from a target that passed `check_target`'s ASCII
+        // check (`path` is a prefix of it).
         debug_assert!(bytes.is_ascii(), "request line spans are ASCII");
-        // SAFETY: ASCII is UTF-8, and these spans are ASCII: `build_head` makes them from the
-        // method (an HTTP token: httparse admits only visible ASCII there) and from a target that
-        // passed `check_target`'s ASCII check (`path` is a prefix of it). They index `headers.raw`,
-        // the copy of the bytes parsed, which nothing changes afterwards (`Headers` has no method
-        // that mutates it), and `Span::of` yields an empty slice rather than a cut elsewhere.
-        unsafe { std::str::from_utf8_unchecked(bytes) }
+        super::ascii_text(bytes)
     }
 }
 
