@@ -66,8 +66,23 @@ impl<'a> ModelReplaced<'a> {
     }
 }
 
+/// Whether JSON needs `byte` escaped inside a string.
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+/// Whether any byte of `s` needs escaping. A fold without an early exit, so the compiler checks a
+/// vector of bytes at a time: most strings (model names, most text) need none, and are then copied
+/// or counted whole.
+fn any_needs_escape(s: &str) -> bool {
+    s.bytes().fold(false, |any, byte| any | needs_escape(byte))
+}
+
 /// How many bytes [`escape_json_str`] writes for `s`.
 pub fn escaped_json_str_len(s: &str) -> usize {
+    if !any_needs_escape(s) {
+        return s.len();
+    }
     s.bytes()
         .map(|byte| match byte {
             b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
@@ -83,6 +98,10 @@ pub fn escaped_json_str_len(s: &str) -> usize {
 /// forms where JSON has them). Everything else, non-ASCII included, is copied as UTF-8.
 pub fn escape_json_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    if !any_needs_escape(s) {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
     for &byte in s.as_bytes() {
         let short = match byte {
             b'"' => b'"',
@@ -121,6 +140,20 @@ mod tests {
         let mut out = Vec::new();
         escape_json_str("\u{0}\u{8}\u{c}\t\r\u{1f} /\u{7f}", &mut out);
         assert_eq!(out, b"\\u0000\\b\\f\\t\\r\\u001f /\x7f");
+    }
+
+    #[test]
+    fn every_ascii_byte_in_a_string_is_escaped_as_serde_json_escapes_it() {
+        // Strings with nothing to escape take the copy-whole path, the rest the byte loop; both must
+        // write what an independent JSON writer writes, after what `out` already held.
+        for byte in 0..=0x7fu8 {
+            let text = format!("model-{}/é", char::from(byte));
+            let mut out = b"x".to_vec();
+            escape_json_str(&text, &mut out);
+            let quoted = serde_json::to_string(&text).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), format!("x{}", &quoted[1..quoted.len() - 1]), "byte {byte:#x}");
+            assert_eq!(any_needs_escape(&text), quoted.len() - 2 != text.len(), "byte {byte:#x}");
+        }
     }
 
     #[test]
