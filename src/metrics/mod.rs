@@ -147,34 +147,6 @@ pub struct LatencyLabels {
 /// The label sets above, borrowed from a call: a recorded call finds its counters without building
 /// owned strings, so recording allocates only the first time a label set is seen.
 #[derive(Hash)]
-struct RequestLabelsRef<'a> {
-    front_door: &'static str,
-    model: &'a str,
-    provider: &'a str,
-    status_class: &'static str,
-}
-
-impl Equivalent<RequestLabels> for RequestLabelsRef<'_> {
-    fn equivalent(&self, key: &RequestLabels) -> bool {
-        self.front_door == key.front_door
-            && self.model == key.model
-            && self.provider == key.provider
-            && self.status_class == key.status_class
-    }
-}
-
-impl From<&RequestLabelsRef<'_>> for RequestLabels {
-    fn from(r: &RequestLabelsRef<'_>) -> RequestLabels {
-        RequestLabels {
-            front_door: r.front_door,
-            model: r.model.to_string(),
-            provider: r.provider.to_string(),
-            status_class: r.status_class,
-        }
-    }
-}
-
-#[derive(Hash)]
 struct SpendLabelsRef<'a> {
     model: &'a str,
     provider: &'a str,
@@ -312,6 +284,8 @@ pub struct CacheCounters {
 pub struct WorkerMetrics {
     worker: usize,
     delta: RefCell<MetricsDelta>,
+    /// Per label set, since the last report (folded into the delta by `take_delta`).
+    routes: RefCell<HashMap<LatencyLabels, RouteTally>>,
     pub in_flight: Cell<u64>,
     /// The response cache's memory gauge, sampled into each delta.
     cache_memory_bytes: Cell<u64>,
@@ -349,13 +323,29 @@ fn observe_latency(histograms: &mut LatencyHistograms, call: &CallRecord) {
 }
 
 pub fn status_class(status: u16) -> &'static str {
+    STATUS_CLASSES[status_class_index(status)]
+}
+
+/// The `status_class` label values, in order.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn status_class_index(status: u16) -> usize {
     match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
     }
+}
+
+/// What a worker records per front door, model and provider between two reports: the latency
+/// histograms and the requests per status class. One map lookup per call serves both; the report
+/// splits them into `MetricsDelta::requests` and `::histograms`.
+#[derive(Default)]
+struct RouteTally {
+    histograms: LatencyHistograms,
+    requests_by_class: [u64; 5],
 }
 
 impl WorkerMetrics {
@@ -363,6 +353,7 @@ impl WorkerMetrics {
         WorkerMetrics {
             worker,
             delta: RefCell::new(empty_delta(worker)),
+            routes: RefCell::new(HashMap::new()),
             in_flight: Cell::new(0),
             cache_memory_bytes: Cell::new(0),
         }
@@ -373,11 +364,11 @@ impl WorkerMetrics {
         let mut delta = self.delta.borrow_mut();
         let model = call.model_label();
         let provider = if call.provider.is_empty() { "none" } else { &call.provider };
-        let labels =
-            RequestLabelsRef { front_door: call.front_door, model, provider, status_class: status_class(call.status) };
-        *delta.requests.entry_ref(&labels).or_default() += 1;
-        let latency = LatencyLabelsRef { front_door: call.front_door, model, provider };
-        observe_latency(delta.histograms.entry_ref(&latency).or_default(), call);
+        let labels = LatencyLabelsRef { front_door: call.front_door, model, provider };
+        let mut routes = self.routes.borrow_mut();
+        let tally = routes.entry_ref(&labels).or_default();
+        tally.requests_by_class[status_class_index(call.status)] += 1;
+        observe_latency(&mut tally.histograms, call);
         for attempt in &call.attempts {
             let labels = AttemptLabelsRef { provider: &attempt.provider, outcome: attempt.outcome.name() };
             *delta.attempts.entry_ref(&labels).or_default() += 1;
@@ -424,6 +415,21 @@ impl WorkerMetrics {
         driver: &'static str,
     ) -> MetricsDelta {
         let mut delta = std::mem::replace(&mut *self.delta.borrow_mut(), empty_delta(self.worker));
+        for (labels, tally) in self.routes.borrow_mut().drain() {
+            for (class, &n) in STATUS_CLASSES.iter().zip(&tally.requests_by_class) {
+                if n > 0 {
+                    let key = RequestLabels {
+                        front_door: labels.front_door,
+                        model: labels.model.clone(),
+                        provider: labels.provider.clone(),
+                        status_class: class,
+                    };
+                    *delta.requests.entry(key).or_default() += n;
+                }
+            }
+            // Each label set comes once out of the drained map, into a fresh delta.
+            delta.histograms.insert(labels, tally.histograms);
+        }
         delta.in_flight = self.in_flight.get();
         delta.open_connections = open_connections;
         delta.pool = pool;
@@ -439,5 +445,55 @@ impl WorkerMetrics {
         delta.cache.stored_bytes += bytes;
         delta.cache.evictions += evictions;
         self.cache_memory_bytes.set(memory_bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(status: u16) -> CallRecord {
+        CallRecord {
+            front_door: "openai",
+            model: "acme/chat".into(),
+            model_known: true,
+            provider: "mock".into(),
+            status,
+            duration: Duration::from_millis(3),
+            ..CallRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_report_splits_each_label_set_into_requests_per_status_class_and_its_histograms() {
+        let worker = WorkerMetrics::new(0);
+        for status in [200, 200, 503, 404, 200] {
+            worker.record(&call(status));
+        }
+        let mut other = call(200);
+        other.provider = "other".into();
+        worker.record(&other);
+        let delta = worker.take_delta(0, Vec::new(), "epoll");
+        let requests = |provider: &str, class: &'static str| {
+            let labels = RequestLabels {
+                front_door: "openai",
+                model: "acme/chat".into(),
+                provider: provider.into(),
+                status_class: class,
+            };
+            delta.requests.get(&labels).copied()
+        };
+        assert_eq!(requests("mock", "2xx"), Some(3));
+        assert_eq!(requests("mock", "4xx"), Some(1));
+        assert_eq!(requests("mock", "5xx"), Some(1));
+        assert_eq!(requests("other", "2xx"), Some(1));
+        assert_eq!(delta.requests.len(), 4, "no series for a class without requests");
+        let histograms = |provider: &str| {
+            let labels = LatencyLabels { front_door: "openai", model: "acme/chat".into(), provider: provider.into() };
+            delta.histograms.get(&labels).map(|h| h.duration.count())
+        };
+        assert_eq!((histograms("mock"), histograms("other")), (Some(5), Some(1)));
+        let next = worker.take_delta(0, Vec::new(), "epoll");
+        assert!(next.requests.is_empty() && next.histograms.is_empty(), "the next report starts from nothing");
     }
 }
