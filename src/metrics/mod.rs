@@ -322,11 +322,7 @@ fn observe_latency(histograms: &mut LatencyHistograms, call: &CallRecord) {
     }
 }
 
-pub fn status_class(status: u16) -> &'static str {
-    STATUS_CLASSES[status_class_index(status)]
-}
-
-/// The `status_class` label values, in order.
+/// The `status_class` label values, in the order of [`status_class_index`].
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 fn status_class_index(status: u16) -> usize {

@@ -172,13 +172,13 @@ impl Routes {
         self.endpoint_keys.iter().any(|(p, _)| p == name)
     }
 
-    /// Checks a presented key against every configured key in constant time per key, without stopping
-    /// at the first match, so timing does not reveal which key (or how much of one) matched.
     /// No gateway key is configured: every request is let in.
     pub fn is_open(&self) -> bool {
         self.keys.is_empty() && self.hashed_keys.is_empty()
     }
 
+    /// Checks a presented key against every configured key in constant time per key, without stopping
+    /// at the first match, so timing does not reveal which key (or how much of one) matched.
     pub fn authenticate(&self, presented: Option<&[u8]>) -> Auth<'_> {
         if self.is_open() {
             return Auth::Open;
