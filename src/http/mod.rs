@@ -18,6 +18,15 @@ use std::fmt;
 pub struct Headers {
     raw: Vec<u8>,
     fields: Vec<Field>,
+    /// Bit `n` set when some field's name is `n` bytes long (63 for 63 or longer): a lookup of a
+    /// name no field can match, the usual case (`transfer-encoding`, `expect`, `x-api-key` on
+    /// most heads), answers without walking the fields.
+    name_lengths: u64,
+}
+
+/// The bit of [`Headers::name_lengths`] for names of `len` bytes.
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 /// Where one field's name and value lie in `Headers::raw`.
@@ -75,7 +84,13 @@ impl Headers {
             .iter()
             .map(|h| Field { name: Span::within(head, h.name.as_bytes()), value: Span::within(head, h.value) })
             .collect();
-        Headers { raw: head.to_vec(), fields }
+        let name_lengths = parsed.iter().fold(0, |bits, h| bits | length_bit(h.name.len()));
+        Headers { raw: head.to_vec(), fields, name_lengths }
+    }
+
+    /// False when no field's name has `name`'s length, so none can be `name`.
+    fn may_have(&self, name: &str) -> bool {
+        self.name_lengths & length_bit(name.len()) != 0
     }
 
     /// `(name, value)` of every field, in order; names as sent.
@@ -87,7 +102,8 @@ impl Headers {
     /// check per field on this path, which every lookup takes.
     fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         let raw = &self.raw;
-        self.fields
+        let fields: &[Field] = if self.may_have(name) { &self.fields } else { &[] };
+        fields
             .iter()
             .filter(move |f| f.name.of(raw).eq_ignore_ascii_case(name.as_bytes()))
             .map(move |f| f.value.of(raw))
@@ -116,6 +132,9 @@ pub enum BodyFraming {
 
 /// Finds the first header by name (any case).
 pub fn find_header<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
+    if !headers.may_have(name) {
+        return None;
+    }
     let raw = &headers.raw;
     headers.fields.iter().find(|f| f.name.of(raw).eq_ignore_ascii_case(name.as_bytes())).map(|f| f.value.of(raw))
 }
@@ -275,6 +294,22 @@ mod tests {
         assert_eq!(count_headers(&hs, "a"), 2);
         let fields: Vec<(&str, &[u8])> = hs.iter().collect();
         assert_eq!(fields, [("a", &b"1"[..]), ("B", &b"2"[..]), ("A", &b"3"[..])]);
+    }
+
+    #[test]
+    fn lookups_by_a_length_no_field_has_find_nothing_and_long_names_share_a_length() {
+        let long = "x".repeat(70);
+        let longer = "y".repeat(90);
+        let hs = headers_of(&format!("GET / HTTP/1.1\r\nhost: h\r\n{long}: 1\r\nContent-Length: 2\r\n\r\n"));
+        assert_eq!(find_header(&hs, "expect"), None);
+        assert_eq!(count_headers(&hs, "transfer-encoding"), 0);
+        assert_eq!(find_header(&hs, "hosts"), None);
+        assert_eq!(find_header(&hs, "content-length"), Some(&b"2"[..]));
+        assert_eq!(find_header(&hs, &long.to_uppercase()), Some(&b"1"[..]));
+        // 70 and 90 bytes share the last bit: the walk, not the bits, tells them apart.
+        assert!(hs.may_have(&longer));
+        assert_eq!(find_header(&hs, &longer), None);
+        assert_eq!(find_header(&Headers::default(), "host"), None);
     }
 
     #[test]
