@@ -37,6 +37,8 @@ pub struct ClientConn {
     /// The worker's lifecycle: once it drains, every response head says `connection: close`, also
     /// those of requests that were already in flight when the drain began.
     pub lifecycle: Option<std::rc::Rc<super::lifecycle::Lifecycle>>,
+    /// This connection's entry among the lifecycle's waiters, which its idle waits share.
+    pub waiter: Option<super::lifecycle::WaiterKey>,
     /// The current request's `traceparent` (its span in the gateway), sent with the next response
     /// head only; empty when the request has no trace context.
     pub traceparent: String,
@@ -56,6 +58,7 @@ impl ClientConn {
             written: 0,
             listener: super::listener::Listener::Both,
             lifecycle: None,
+            waiter: None,
             traceparent: String::new(),
             timer: None,
         }

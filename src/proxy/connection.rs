@@ -43,6 +43,7 @@ pub fn serve(
     let mut conn = ClientConn::new(stream);
     conn.listener = listener;
     conn.lifecycle = Some(Rc::clone(&cx.lifecycle));
+    conn.waiter = Some(open.waiter());
     async move {
         let _open = open;
         let mut first = true;
@@ -111,8 +112,12 @@ async fn read_head(cx: &WorkerContext, conn: &mut ClientConn, first: bool) -> Re
             conn.read_more_until(wait_until).await
         } else {
             // Idle between requests: a drain closes the connection at once.
+            let draining = match conn.waiter {
+                Some(key) => cx.lifecycle.reached_as(Phase::Draining, key),
+                None => cx.lifecycle.reached(Phase::Draining),
+            };
             monoio::select! {
-                _ = cx.lifecycle.reached(Phase::Draining) => return Err(Admit::Closed),
+                _ = draining => return Err(Admit::Closed),
                 read = conn.read_more_until(wait_until) => read,
             }
         };
