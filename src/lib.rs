@@ -4,19 +4,21 @@
 //! the list below and fails CI when code imports upward or sideways; test modules are exempt.
 //! `main.rs` is only the CLI.
 //!
-//! layer 0: clock, json_check, http, signals, logging, test_fixtures, aws, health, trace_context, timer
-//! layer 1: sse, credentials, netio
-//! layer 2: chat, config
-//! layer 3: upstream
-//! layer 4: error, metrics
-//! layer 5: routing, providers, history, telemetry
-//! layer 6: api, governance
-//! layer 7: messages, cache
-//! layer 8: proxy
-//! layer 9: runtime
+//! layer 0: buffers
+//! layer 1: clock, json_check, http, signals, logging, test_fixtures, aws, health, trace_context, timer
+//! layer 2: sse, credentials, netio
+//! layer 3: chat, config
+//! layer 4: upstream
+//! layer 5: error, metrics
+//! layer 6: routing, providers, history, telemetry
+//! layer 7: api, governance
+//! layer 8: messages, cache
+//! layer 9: proxy
+//! layer 10: runtime
 
 pub mod api;
 pub mod aws;
+pub mod buffers;
 pub mod cache;
 pub mod chat;
 pub mod clock;

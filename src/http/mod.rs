@@ -24,6 +24,18 @@ pub struct Headers {
     name_lengths: u64,
 }
 
+impl Drop for Headers {
+    fn drop(&mut self) {
+        crate::buffers::HEAD_BYTES.give_back(std::mem::take(&mut self.raw));
+        HEAD_FIELDS.give_back(std::mem::take(&mut self.fields));
+    }
+}
+
+crate::buffers::stash!(
+    /// Parsed heads' field lists (`Headers::fields`), kept per worker like their bytes.
+    HEAD_FIELDS: Field, kept_capacity = 128, small = 16
+);
+
 /// The bit of [`Headers::name_lengths`] for names of `len` bytes.
 fn length_bit(len: usize) -> u64 {
     1 << len.min(63)
@@ -79,13 +91,18 @@ impl Span {
 impl Headers {
     /// Copies `head` (the bytes httparse parsed, up to the end of the head) once and records where
     /// each of `parsed`'s fields lies in it.
+    /// Both buffers come from the worker's stashes and go back to them when the head drops.
     fn copy(head: &[u8], parsed: &[httparse::Header<'_>]) -> Headers {
-        let fields = parsed
-            .iter()
-            .map(|h| Field { name: Span::within(head, h.name.as_bytes()), value: Span::within(head, h.value) })
-            .collect();
+        let mut fields = HEAD_FIELDS.take(parsed.len());
+        fields.extend(
+            parsed
+                .iter()
+                .map(|h| Field { name: Span::within(head, h.name.as_bytes()), value: Span::within(head, h.value) }),
+        );
         let name_lengths = parsed.iter().fold(0, |bits, h| bits | length_bit(h.name.len()));
-        Headers { raw: head.to_vec(), fields, name_lengths }
+        let mut raw = crate::buffers::HEAD_BYTES.take(head.len());
+        raw.extend_from_slice(head);
+        Headers { raw, fields, name_lengths }
     }
 
     /// False when no field's name has `name`'s length, so none can be `name`.

@@ -264,7 +264,7 @@ fn post(
     let headers: Vec<(&str, &[u8])> =
         headers.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, v.as_slice())).collect();
     let target = [provider.origin.base_path.as_str(), path];
-    let mut out = crate::upstream::request_buffers::take(512 + body.len());
+    let mut out = crate::buffers::UPSTREAM_REQUESTS.take(512 + body.len());
     write_request_head_at(&mut out, "POST", target, &provider.origin.authority, &headers, Some(body.len() as u64));
     body.write_into(&mut out);
     out

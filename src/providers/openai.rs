@@ -71,7 +71,7 @@ pub fn request(
         credential.unwrap_or(("", b"")),
     ];
     let headers = if credential.is_some() { &headers[..] } else { &headers[..3] };
-    let mut out = crate::upstream::request_buffers::take(512 + body.len());
+    let mut out = crate::buffers::UPSTREAM_REQUESTS.take(512 + body.len());
     write_request_head_at(&mut out, "POST", target, &provider.origin.authority, headers, Some(body.len() as u64));
     body.write_into(&mut out);
     out

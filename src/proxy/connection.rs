@@ -57,7 +57,9 @@ pub fn serve(
                 }
             };
             first = false;
-            if !super::dispatch::handle(&cx, &mut conn, &mut request).await {
+            let go_on = super::dispatch::handle(&cx, &mut conn, &mut request).await;
+            crate::buffers::CLIENT_BODIES.give_back(std::mem::take(&mut request.body));
+            if !go_on {
                 return;
             }
             trim_idle_buffers(&mut conn);
@@ -179,7 +181,9 @@ async fn read_length_body(conn: &mut ClientConn, len: usize, deadline: Instant) 
     // needs. A small one is copied out and the read buffer stays for the next request; a large one
     // takes the buffer it was read into (no copy) and gives back its unused end (in place).
     if len <= COPY_BODY_MAX {
-        let body = conn.buf[..len].to_vec();
+        // Into a kept buffer of about its size (given back once the request is answered).
+        let mut body = crate::buffers::CLIENT_BODIES.take(len);
+        body.extend_from_slice(&conn.buf[..len]);
         conn.buf.drain(..len);
         return Ok(body);
     }

@@ -18,7 +18,6 @@ use rustls_pki_types::ServerName;
 
 use super::conn::UpstreamConn;
 use super::pool::Pool;
-use super::request_buffers;
 use super::tls::TlsClientConfigs;
 use super::tls_stream::TlsStream;
 use super::{PoolKey, Scheme};
@@ -112,7 +111,7 @@ pub async fn send(
         request = if conn.reused {
             buf
         } else {
-            request_buffers::give_back(buf);
+            crate::buffers::UPSTREAM_REQUESTS.give_back(buf);
             Vec::new()
         };
         let outcome = match written {
@@ -121,7 +120,7 @@ pub async fn send(
         };
         match outcome {
             Ok((head, buf, pos)) => {
-                request_buffers::give_back(request);
+                crate::buffers::UPSTREAM_REQUESTS.give_back(request);
                 let body = BodyReader::new(conn, key.clone(), &head, buf, pos, cx.read_idle_timeout);
                 return Ok(UpstreamResponse { head, body });
             }

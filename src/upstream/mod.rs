@@ -9,7 +9,6 @@ mod conn;
 mod exchange;
 
 mod pool;
-pub mod request_buffers;
 mod tls;
 mod tls_stream;
 
