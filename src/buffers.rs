@@ -7,28 +7,30 @@
 //! (7 blocks of a size) overflowed, and each of a request's buffers went through malloc's bins:
 //! malloc and free were ~12% of the worker's user-space CPU under `perf` at 50 connections, more
 //! than their share of instructions. Bounded so that idle memory stays small: a stash keeps at
-//! most `kept` buffers, none larger than `kept_capacity`, and a buffer much larger than what is
+//! most `KEPT` buffers, none larger than `kept_capacity`, and a buffer much larger than what is
 //! asked is not handed out (a stream holds its request's buffers for its whole life).
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
+/// Buffers a stash keeps per thread, at most: what one turn of a busy worker's loop uses.
+const KEPT: usize = 64;
+
 /// One kind of spare buffer, kept per thread.
 pub struct Stash<T: 'static> {
     spare: &'static LocalKey<RefCell<Vec<Vec<T>>>>,
-    /// Buffers kept per thread, at most: what one turn of a busy worker's loop uses.
-    kept: usize,
     /// A buffer with room for more elements than this is freed, not kept: a rare large body must
     /// not stay resident.
     kept_capacity: usize,
-    /// Requests this small may get a kept buffer this large (twice the request above it).
+    /// A take asks for at least this much when judging a kept buffer too large: one of up to twice
+    /// this room may serve even a tiny request.
     small: usize,
 }
 
 impl<T> Stash<T> {
     /// Use [`stash!`], which declares the thread-local spares too.
     pub const fn new(spare: &'static LocalKey<RefCell<Vec<Vec<T>>>>, kept_capacity: usize, small: usize) -> Stash<T> {
-        Stash { spare, kept: 64, kept_capacity, small }
+        Stash { spare, kept_capacity, small }
     }
 
     /// An empty buffer with room for at least `capacity` elements: a kept one when there is one
@@ -49,7 +51,7 @@ impl<T> Stash<T> {
         }
         buf.clear();
         self.spare.with_borrow_mut(|spare| {
-            if spare.len() < self.kept {
+            if spare.len() < KEPT {
                 spare.push(buf);
             }
         });
@@ -127,9 +129,9 @@ mod tests {
         TEST.give_back(Vec::with_capacity(4097));
         TEST.give_back(Vec::new());
         assert_eq!(TEST.kept_now(), before);
-        for _ in 0..TEST.kept + 10 {
+        for _ in 0..super::KEPT + 10 {
             TEST.give_back(Vec::with_capacity(64));
         }
-        assert_eq!(TEST.kept_now(), TEST.kept);
+        assert_eq!(TEST.kept_now(), super::KEPT);
     }
 }

@@ -94,12 +94,11 @@ impl Headers {
     /// Both buffers come from the worker's stashes and go back to them when the head drops.
     fn copy(head: &[u8], parsed: &[httparse::Header<'_>]) -> Headers {
         let mut fields = HEAD_FIELDS.take(parsed.len());
-        fields.extend(
-            parsed
-                .iter()
-                .map(|h| Field { name: Span::within(head, h.name.as_bytes()), value: Span::within(head, h.value) }),
-        );
-        let name_lengths = parsed.iter().fold(0, |bits, h| bits | length_bit(h.name.len()));
+        let mut name_lengths = 0;
+        fields.extend(parsed.iter().map(|h| {
+            name_lengths |= length_bit(h.name.len());
+            Field { name: Span::within(head, h.name.as_bytes()), value: Span::within(head, h.value) }
+        }));
         let mut raw = crate::buffers::HEAD_BYTES.take(head.len());
         raw.extend_from_slice(head);
         Headers { raw, fields, name_lengths }
