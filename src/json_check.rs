@@ -191,6 +191,18 @@ fn member_value_start(bytes: &[u8], at: usize) -> Result<(Range<usize>, usize), 
     Ok((at..key_end, skip_whitespace(bytes, after_key + 1)))
 }
 
+/// A piece of a JSON document as text, `None` if it is not UTF-8. Pieces read from requests (a
+/// model id, `true`, a token limit) are short and ASCII, and an ASCII check is a few instructions
+/// where `str::from_utf8` set out for a long run on each (~95 instructions, twice a request).
+pub fn text(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII bytes are UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
 /// The first byte at or after `at` that is not JSON whitespace (most often `at` itself).
 #[inline(always)]
 pub fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
@@ -446,6 +458,15 @@ mod tests {
                 proptest::prop_assert_eq!(ours, theirs.is_ok(), "{:?}", doc);
             }
         }
+    }
+
+    #[test]
+    fn text_is_the_bytes_when_utf8() {
+        assert_eq!(text(b"gpt-4o-mini"), Some("gpt-4o-mini"));
+        assert_eq!(text("modèle-ünï".as_bytes()), Some("modèle-ünï"));
+        assert_eq!(text(b""), Some(""));
+        assert_eq!(text(b"bad \xff byte"), None);
+        assert_eq!(text(b"cut \xc3"), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! reads the small sub-values (`stream_options`, `providerOptions`, `metadata`) once they are known
 //! to be valid and shallow.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use serde::Deserialize;
@@ -24,8 +25,9 @@ use crate::routing::RoutingOptions;
 
 /// The routing-relevant fields of a request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteFields {
-    pub model: String,
+pub struct RouteFields<'a> {
+    /// The model the client named: the body's own bytes unless written with escapes.
+    pub model: Cow<'a, str>,
     /// Byte range of the model's JSON string token, quotes included.
     pub model_span: Range<usize>,
     pub stream: bool,
@@ -112,21 +114,21 @@ impl<'a> Probe<'a> {
     /// the conversion cannot fail.
     fn text(&self, member: &Option<Range<usize>>) -> Option<&'a str> {
         let range = member.clone()?;
-        Some(std::str::from_utf8(&self.body[range]).unwrap_or_default())
+        Some(json_check::text(&self.body[range]).unwrap_or_default())
     }
 }
 
 /// The text of a (validated) JSON value when it is a string. A model id seldom has an escape, and
-/// then its bytes between the quotes are the text: no decoder is needed.
-fn model_text(value: &[u8]) -> Option<String> {
+/// then its bytes between the quotes are the text, borrowed: no decoder, no copy.
+fn model_text(value: &[u8]) -> Option<Cow<'_, str>> {
     match value {
-        [b'"', text @ .., b'"'] if !text.contains(&b'\\') => std::str::from_utf8(text).ok().map(str::to_owned),
-        _ => serde_json::from_slice::<String>(value).ok(),
+        [b'"', text @ .., b'"'] if !text.contains(&b'\\') => json_check::text(text).map(Cow::Borrowed),
+        _ => serde_json::from_slice::<String>(value).ok().map(Cow::Owned),
     }
 }
 
 /// Parses `body`, requiring a JSON object with a string `model` and an optional boolean `stream`.
-pub fn extract(body: &[u8]) -> Result<RouteFields, GatewayError> {
+pub fn extract(body: &[u8]) -> Result<RouteFields<'_>, GatewayError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(GatewayError::new(ErrorKind::InvalidJson, "request body must be a JSON object"));
     }
@@ -242,7 +244,7 @@ pub struct ProviderBody<'a> {
 }
 
 impl<'a> ProviderBody<'a> {
-    pub fn new(body: &'a [u8], fields: &RouteFields, model: &'a str) -> ProviderBody<'a> {
+    pub fn new(body: &'a [u8], fields: &RouteFields<'_>, model: &'a str) -> ProviderBody<'a> {
         let mut edits =
             [Some((fields.model_span.clone(), true)), fields.provider_options_span.clone().map(|s| (s, false))];
         edits.sort_by_key(|edit| edit.as_ref().map_or(usize::MAX, |(span, _)| span.start));
@@ -279,7 +281,7 @@ impl RequestBody for ProviderBody<'_> {
 }
 
 /// [`ProviderBody`] as bytes of its own (tests, and providers that rework the body).
-pub fn provider_body(body: &[u8], fields: &RouteFields, model: &str) -> Vec<u8> {
+pub fn provider_body(body: &[u8], fields: &RouteFields<'_>, model: &str) -> Vec<u8> {
     let edited = ProviderBody::new(body, fields, model);
     let mut out = Vec::with_capacity(edited.len());
     edited.write_into(&mut out);

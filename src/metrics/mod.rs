@@ -76,6 +76,15 @@ pub struct CallRecord {
     pub cache_saved_micros: u64,
 }
 
+impl CallRecord {
+    /// Ends the record, its request id's and model's buffers going back to the worker's stash
+    /// (`buffers::CALL_TEXT`) for the next call's record.
+    pub fn recycle(self) {
+        crate::buffers::give_back_call_text(self.request_id);
+        crate::buffers::give_back_call_text(self.model);
+    }
+}
+
 /// A call's attempts.
 pub type Attempts = smallvec::SmallVec<[AttemptRecord; 1]>;
 

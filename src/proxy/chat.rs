@@ -299,7 +299,7 @@ fn note_request(conn: &mut ClientConn, call: &RefCell<CallRecord>, model: &str, 
         conn.release_read_buffer();
     }
     let mut record = call.borrow_mut();
-    record.model = model.to_string();
+    record.model = crate::buffers::call_text(model);
     record.stream = stream;
 }
 
@@ -334,7 +334,7 @@ enum Plan<'r> {
     /// A body passed through (OpenAI's formats, or Anthropic's token counting).
     PassThrough {
         request: &'r Request,
-        fields: &'r RouteFields,
+        fields: &'r RouteFields<'r>,
         ir: Option<&'r ChatRequest>,
         operation: NativeOperation,
         front_door: FrontDoor,
@@ -469,7 +469,7 @@ fn offers(endpoint: &crate::routing::Endpoint, operation: NativeOperation) -> bo
 /// the provider call.
 struct PassThroughExchange<'r> {
     request: &'r Request,
-    fields: &'r RouteFields,
+    fields: &'r RouteFields<'r>,
     operation: NativeOperation,
 }
 

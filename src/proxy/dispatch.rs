@@ -32,7 +32,7 @@ pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head:
     let written_before = conn.written;
     let _ = conn.send_error_as(&error, false, door).await;
     let mut record = CallRecord {
-        request_id: conn.request_id.clone(),
+        request_id: crate::buffers::call_text(&conn.request_id),
         started: Some(started),
         front_door: door.name(),
         status: conn.last_status,
@@ -49,6 +49,7 @@ pub async fn refuse_before_body(cx: &WorkerContext, conn: &mut ClientConn, head:
     if let Some(history) = &cx.history {
         history.record(&record);
     }
+    record.recycle();
     true
 }
 
@@ -311,7 +312,7 @@ async fn api_call(
     let trace = cx.start_trace(&request.head);
     conn.traceparent = trace.map(|t| t.traceparent()).unwrap_or_default();
     let call = RefCell::new(CallRecord {
-        request_id: conn.request_id.clone(),
+        request_id: crate::buffers::call_text(&conn.request_id),
         started: Some(started),
         front_door: front_door.name(),
         bytes_in: request.body.len() as u64,
@@ -372,6 +373,7 @@ async fn api_call(
     if let Some(exporter) = &cx.telemetry {
         exporter.export(&record);
     }
+    record.recycle();
     Ok(reusable)
 }
 
