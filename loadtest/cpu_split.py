@@ -2,7 +2,8 @@
 """loadtest/cpu_split.py: each process's time on one CPU, from `perf script -F tid,time,event,ip,trace`
 of a `perf record -C CPU -e sched:sched_switch -c 1 -e cpu-clock/period=N/` run, read on stdin.
 
-Owns the arithmetic only; loadtest/compare runs perf and the load. The time between two context
+Owns the arithmetic only (this split, and `ceilings`, what the split allows a proxy's throughput);
+loadtest/compare runs perf and the load. The time between two context
 switches on the CPU belongs to the thread switched out at the second, which makes each thread's time
 exact (the first and last stretches, before the first switch and after the last, are left out). The
 cpu-clock samples, taken at a fixed period whoever runs, split a group's time into user and kernel by
@@ -63,6 +64,19 @@ def split(lines, owner):
                 user[g] = user.get(g, 0) + 1
     window = 0.0 if first_switch is None else last_switch - first_switch
     return window, seconds, samples, user
+
+
+def ceilings(ours, theirs):
+    """The throughput ratio (ours over theirs) that one request's time on a saturated server CPU
+    allows, and the same with our user-space time taken away: the most any user-space work can win
+    there. `ours` and `theirs` are (proxy µs, of it user µs, mock µs, others µs) per request, the
+    switch-time figures of one workload; a saturated CPU serves 1 / (all its µs per request)."""
+    def whole(figures):
+        proxy, _user, mock, others = figures
+        return proxy + mock + (others or 0.0)
+
+    ours_whole, theirs_whole = whole(ours), whole(theirs)
+    return theirs_whole / ours_whole, theirs_whole / (ours_whole - ours[1])
 
 
 def main():

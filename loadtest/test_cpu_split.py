@@ -73,3 +73,12 @@ def test_command_line_prints_every_group_and_the_proc_figures():
     assert abs(report["groups"]["mock"]["cpu_s"] - 0.25) < 1e-9
     assert abs(report["groups"]["target"]["cpu_s"] - 0.75) < 1e-9
     assert report["groups"]["idle"]["cpu_s"] == 0.0
+
+
+def test_ceilings_are_the_ratio_of_whole_cpu_times_and_the_same_without_our_user_time():
+    # Per request: proxy 20 µs (5 of it user) + mock 10 + others 0 against nginx 24 + 12 + 0.
+    now, without_user = cpu_split.ceilings((20.0, 5.0, 10.0, 0.0), (24.0, 4.0, 12.0, 0.0))
+    assert abs(now - 36 / 30) < 1e-9
+    assert abs(without_user - 36 / 25) < 1e-9
+    # Unknown "others" count as none.
+    assert cpu_split.ceilings((20.0, 5.0, 10.0, None), (24.0, 4.0, 12.0, None))[0] == now
