@@ -110,6 +110,7 @@ pub fn call_text(text: &str) -> String {
     owned
 }
 
+/// Keeps `text`'s buffer for a later [`call_text`] (unless [`CALL_TEXT`] is full or it is large).
 pub fn give_back_call_text(text: String) {
     CALL_TEXT.give_back(text.into_bytes());
 }
