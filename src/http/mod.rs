@@ -116,7 +116,7 @@ impl Headers {
 
     /// The values of every field called `name` (any case), in order. Compares bytes: no UTF-8
     /// check per field on this path, which every lookup takes.
-    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
         let raw = &self.raw;
         let fields: &[Field] = if self.may_have(name) { &self.fields } else { &[] };
         fields
@@ -148,11 +148,7 @@ pub enum BodyFraming {
 
 /// Finds the first header by name (any case).
 pub fn find_header<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
-    if !headers.may_have(name) {
-        return None;
-    }
-    let raw = &headers.raw;
-    headers.fields.iter().find(|f| f.name.of(raw).eq_ignore_ascii_case(name.as_bytes())).map(|f| f.value.of(raw))
+    headers.values(name).next()
 }
 
 /// Why a head could not be accepted. `status()` gives the HTTP status the
