@@ -195,7 +195,12 @@ async fn read_head(
     let mut buf = std::mem::take(&mut conn.read_buf);
     let mut start = 0;
     loop {
-        match parse_response_head(&buf[start..], MAX_RESPONSE_HEAD_BYTES, false) {
+        // A pooled connection's buffer is empty when the exchange starts: nothing to parse yet.
+        let parsed = match &buf[start..] {
+            [] => Ok(None),
+            unparsed => parse_response_head(unparsed, MAX_RESPONSE_HEAD_BYTES, false),
+        };
+        match parsed {
             // A 1xx is dropped; the final head may already be in the buffer behind it, so parse
             // again before reading.
             Ok(Some((head, used))) if head.is_informational() => {
