@@ -74,15 +74,24 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+/// A header to write: a name written into the program (so never one a peer chose) and a value from
+/// anywhere. Nothing a peer sends is forwarded under its own name: the one client header that goes
+/// on to a provider (`anthropic-beta`) and a provider's that reach a client (`content-type`,
+/// `retry-after`) travel under names Corelay lists. So the type rules out a peer's bytes as a name,
+/// and names are checked as tokens in debug builds (the tests), not on every head. Values are
+/// checked on every head: they may come from a peer or from the config.
+pub type OutField<'a> = (&'static str, &'a [u8]);
+
 /// Response head: status line, the given headers, then `content-length: n` or
 /// `transfer-encoding: chunked`, then `connection: close` when !keep_alive
 /// (HTTP/1.1 keep-alive is the default so say nothing then), then CRLF.
 /// Caller `content-length`/`transfer-encoding` headers are always skipped, and
-/// a caller `connection` header is skipped when `!keep_alive`.
+/// a caller `connection` header is skipped when `!keep_alive`. A value with a control byte is
+/// skipped (header injection; see [`OutField`] for names).
 pub fn write_response_head(
     out: &mut Vec<u8>,
     status: u16,
-    headers: &[(&str, &[u8])],
+    headers: &[OutField<'_>],
     framing: OutFraming,
     keep_alive: bool,
 ) {
@@ -94,8 +103,8 @@ pub fn write_response_head(
 pub fn write_response_head_with(
     out: &mut Vec<u8>,
     status: u16,
-    headers: &[(&str, &[u8])],
-    more_headers: &[(&str, &[u8])],
+    headers: &[OutField<'_>],
+    more_headers: &[OutField<'_>],
     framing: OutFraming,
     keep_alive: bool,
 ) {
@@ -107,8 +116,8 @@ pub fn write_response_head_with(
     } else {
         &["content-length", "transfer-encoding", "connection"]
     };
-    push_headers(out, headers, owned);
-    push_headers(out, more_headers, owned);
+    push_fields(out, headers, owned);
+    push_fields(out, more_headers, owned);
     match framing {
         OutFraming::Length(n) => push_content_length(out, n),
         OutFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -236,7 +245,7 @@ pub fn write_request_head(
     method: &str,
     path_and_query: &str,
     host: &str,
-    headers: &[(&str, &[u8])],
+    headers: &[OutField<'_>],
     body_len: Option<u64>,
 ) {
     write_request_head_at(out, method, ["", path_and_query], host, headers, body_len);
@@ -249,7 +258,7 @@ pub fn write_request_head_at(
     method: &str,
     target: [&str; 2],
     host: &str,
-    headers: &[(&str, &[u8])],
+    headers: &[OutField<'_>],
     body_len: Option<u64>,
 ) {
     out.extend_from_slice(method.as_bytes());
@@ -262,7 +271,7 @@ pub fn write_request_head_at(
     // a gzip answer would otherwise reach clients as binary with its `content-encoding` dropped.
     out.extend_from_slice(b"\r\naccept-encoding: identity\r\n");
     const OWNED: &[&str] = &["host", "content-length", "transfer-encoding", "accept-encoding"];
-    push_headers(out, headers, OWNED);
+    push_fields(out, headers, OWNED);
     if let Some(n) = body_len {
         push_content_length(out, n);
     }
@@ -282,9 +291,12 @@ fn push_status_line(out: &mut Vec<u8>, status: u16) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn push_headers(out: &mut Vec<u8>, headers: &[(&str, &[u8])], owned: &[&str]) {
-    for (name, value) in headers {
-        if owned.iter().any(|o| name.eq_ignore_ascii_case(o)) || !is_safe_field(name, value) {
+/// Writes each of `headers` but those named in `owned` (the writer's own) and those whose value has
+/// a control byte.
+fn push_fields(out: &mut Vec<u8>, headers: &[OutField<'_>], owned: &[&str]) {
+    for &(name, value) in headers {
+        debug_assert!(!name.is_empty() && is_token(name.as_bytes()), "{name:?} is not a header name");
+        if owned.iter().any(|o| name.eq_ignore_ascii_case(o)) || !is_safe_value(value) {
             continue;
         }
         // One capacity check per header rather than one per piece.
@@ -300,10 +312,6 @@ fn push_content_length(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(b"content-length: ");
     push_decimal(out, n);
     out.extend_from_slice(b"\r\n");
-}
-
-fn is_safe_field(name: &str, value: &[u8]) -> bool {
-    !name.is_empty() && is_token(name.as_bytes()) && is_safe_value(value)
 }
 
 /// Every byte a token character, as a fold without an early exit (like `is_safe_value`): names
@@ -526,14 +534,28 @@ mod tests {
                 ("transfer-encoding", b"chunked"),
                 ("x-evil", b"a\r\nset-cookie: x"),
                 ("x-nul", b"a\0"),
-                ("bad name", b"v"),
-                ("", b"v"),
                 ("x-ok", b"tab\there \xff"),
             ],
             OutFraming::Length(2),
             true,
         );
         assert_eq!(out, b"HTTP/1.1 200 OK\r\nx-ok: tab\there \xff\r\ncontent-length: 2\r\n\r\n");
+    }
+
+    /// Names are the program's own (`OutField`), so a wrong one fails the tests rather than being
+    /// checked on every head.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "is not a header name")]
+    fn a_response_name_that_is_not_a_token_fails_in_tests() {
+        write_response_head(&mut Vec::new(), 200, &[("bad name", b"v")], OutFraming::None, true);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "is not a header name")]
+    fn a_request_name_that_is_not_a_token_fails_in_tests() {
+        write_request_head(&mut Vec::new(), "GET", "/", "h", &[("x\r\nset-cookie", b"v")], None);
     }
 
     /// RFC 9110 §5.6.2, spelled out apart from the table: every byte, first, inside and last.

@@ -258,7 +258,7 @@ fn bearer_headers(key: &str, stream: bool) -> Vec<(&'static str, Vec<u8>)> {
 fn post(
     provider: &ResolvedProvider,
     path: &str,
-    headers: &[(&str, Vec<u8>)],
+    headers: &[(&'static str, Vec<u8>)],
     body: &(impl RequestBody + ?Sized),
 ) -> Vec<u8> {
     let headers: Vec<(&str, &[u8])> =

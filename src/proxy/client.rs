@@ -8,7 +8,7 @@ use monoio::time::Instant;
 
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::request::RequestHead;
-use crate::http::write::{OutFraming, write_response_head_with};
+use crate::http::write::{OutField, OutFraming, write_response_head_with};
 use crate::netio;
 use crate::timer::{Elapsed, Timer};
 
@@ -65,10 +65,10 @@ impl ClientConn {
     }
 
     /// Appends a response head with `x-request-id` added.
-    pub fn write_head(&mut self, status: u16, headers: &[(&str, &[u8])], framing: OutFraming, keep_alive: bool) {
+    pub fn write_head(&mut self, status: u16, headers: &[OutField<'_>], framing: OutFraming, keep_alive: bool) {
         self.last_status = status;
         let keep_alive = keep_alive && !self.is_draining();
-        let own: [(&str, &[u8]); 2] =
+        let own: [OutField<'_>; 2] =
             [("x-request-id", self.request_id.as_bytes()), ("traceparent", self.traceparent.as_bytes())];
         let own = match (self.request_id.is_empty(), self.traceparent.is_empty()) {
             (true, _) => &own[..0],

@@ -11,7 +11,7 @@ use super::WorkerContext;
 use crate::error::{ErrorKind, GatewayError};
 use crate::health::Outcome;
 use crate::http::response::ResponseHead;
-use crate::http::write::NumberText;
+use crate::http::write::{NumberText, OutField};
 use crate::metrics::CallRecord;
 use crate::routing::{Candidate, Snapshot};
 use crate::upstream::{UpstreamError, UpstreamResponse};
@@ -306,7 +306,7 @@ impl Meta {
 }
 
 /// A response's headers: at most ten, so they live on the stack.
-pub type ResponseHeaders<'a> = smallvec::SmallVec<[(&'a str, &'a [u8]); 10]>;
+pub type ResponseHeaders<'a> = smallvec::SmallVec<[OutField<'a>; 10]>;
 
 /// The provider's forwarded headers plus Corelay's own: who served, as which model, after how many
 /// attempts, the gateway's own time so far, and (for buffered answers) the cost.
