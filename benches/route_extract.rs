@@ -44,6 +44,22 @@ fn chat_body(turns: usize) -> Vec<u8> {
     .unwrap()
 }
 
+/// A body shaped like a pasted document: one long user message of English prose in lines of about
+/// seventy characters (each `\n` an escape in the JSON), the shape of most bytes in long prompts.
+fn document_body(bytes: usize) -> Vec<u8> {
+    const LINE: &str = "The committee met on Tuesday to review the quarterly figures for the region.\n";
+    let document: String = LINE.repeat(bytes / LINE.len() + 1);
+    serde_json::to_vec(&serde_json::json!({
+        "model": "acme/chat-small",
+        "messages": [
+            {"role": "system", "content": "Summarise the document the user pastes."},
+            {"role": "user", "content": document},
+        ],
+        "stream": true,
+    }))
+    .unwrap()
+}
+
 #[derive(Deserialize)]
 struct Probe<'a> {
     #[serde(borrow)]
@@ -59,8 +75,9 @@ fn route_of(probe: Probe<'_>) -> (usize, bool) {
 fn bench_extract(c: &mut Criterion) {
     let small = chat_body(3);
     let large = chat_body(1150);
+    let document = document_body(64 * 1024);
     let mut group = c.benchmark_group("route_extract");
-    for (name, body) in [("1KB", &small), ("300KB", &large)] {
+    for (name, body) in [("1KB", &small), ("300KB", &large), ("document_64KB", &document)] {
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::new("corelay_extract(sonic_rs+span)", name), body, |b, body| {
             b.iter(|| corelay::api::route_fields::extract(black_box(body)).unwrap())
@@ -84,7 +101,12 @@ fn bench_extract(c: &mut Criterion) {
         });
     }
     group.finish();
-    println!("payload sizes: 1KB = {} bytes, 300KB = {} bytes", small.len(), large.len());
+    println!(
+        "payload sizes: 1KB = {} bytes, 300KB = {} bytes, document_64KB = {} bytes",
+        small.len(),
+        large.len(),
+        document.len()
+    );
 }
 
 criterion_group!(benches, bench_extract);
