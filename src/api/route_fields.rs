@@ -85,14 +85,25 @@ impl<'a> Probe<'a> {
     }
 
     fn note(&mut self, key: &[u8], value: Range<usize>) {
-        let decoded;
-        let key = if key.contains(&b'\\') {
-            decoded = serde_json::from_slice::<String>(key).unwrap_or_default();
-            decoded.as_bytes()
-        } else {
-            &key[1..key.len() - 1]
+        // Most keys are written plainly: their bytes between the quotes are the name. Only a key
+        // that names no member as written is searched for an escape (a key with one cannot match).
+        let plain = &key[1..key.len() - 1];
+        let noted_twice = match self.slot(plain) {
+            Some((name, slot)) => slot.replace(value).is_some().then_some(name),
+            None if plain.contains(&b'\\') => {
+                let decoded = serde_json::from_slice::<String>(key).unwrap_or_default();
+                self.slot(decoded.as_bytes()).and_then(|(name, slot)| slot.replace(value).is_some().then_some(name))
+            }
+            None => None,
         };
-        let (name, slot) = match key {
+        if let Some(name) = noted_twice {
+            self.duplicate.get_or_insert(name);
+        }
+    }
+
+    /// Where the member called `name` (decoded) is noted, if routing reads it.
+    fn slot(&mut self, name: &[u8]) -> Option<(&'static str, &mut Option<Range<usize>>)> {
+        Some(match name {
             b"model" => ("model", &mut self.model),
             b"providerOptions" => ("providerOptions", &mut self.provider_options),
             b"stream" => ("stream", &mut self.stream),
@@ -102,11 +113,8 @@ impl<'a> Probe<'a> {
             b"max_tokens" => ("max_tokens", &mut self.max_tokens),
             b"max_completion_tokens" => ("max_completion_tokens", &mut self.max_completion_tokens),
             b"max_output_tokens" => ("max_output_tokens", &mut self.max_output_tokens),
-            _ => return,
-        };
-        if slot.replace(value).is_some() {
-            self.duplicate.get_or_insert(name);
-        }
+            _ => return None,
+        })
     }
 
     /// A noted member's raw value as text. Only members read are turned into text (never the large
