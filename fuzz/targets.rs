@@ -6,7 +6,8 @@
 //! Beyond "no panic, no hang", each target checks something that could fail:
 //! - every incremental decoder gives the same result whether its input arrives whole or split at
 //!   arbitrary offsets (the split points come from the input's first byte, so the fuzzer steers them);
-//! - a parsed head parses the same again from exactly the bytes it said it consumed;
+//! - a parsed head parses the same again from exactly the bytes it said it consumed, and a response
+//!   head reads exactly as httparse reads it (Corelay reads plain heads itself, see `http::plain_head`);
 //! - a provider stream translator ends with exactly one terminal event, last;
 //! - every front-door encoder turns any internal stream into SSE whose every `data` is JSON (or
 //!   `[DONE]`), so a client's SDK never chokes on a half-written event;
@@ -65,6 +66,12 @@ pub fn request_head(data: &[u8]) {
     assert!(consumed <= data.len(), "consumed {consumed} of {}", data.len());
     let again = parse_request_head(&data[..consumed], &limits);
     assert_eq!(again, Ok(Some((head.clone(), consumed))), "head re-parse from its own bytes differs");
+    let fields: Vec<_> = head.headers.iter().map(|(name, value)| (name.to_owned(), value.to_vec())).collect();
+    let (method, target, view) = httparse_request(data).expect("httparse reads a head Corelay read");
+    assert_eq!(view, (head.minor_version, fields, consumed), "a head read differently from httparse");
+    assert_eq!(method, head.method());
+    // The origin form of an absolute-form target is its tail.
+    assert!(target.ends_with(head.target()) && (target == head.target() || !target.starts_with('/')));
     let _ = (head.method(), head.path(), head.header("host"));
     let mut out = Vec::new();
     let _ = BodyDecoder::new(head.framing).decode_into(&data[consumed..], &mut out, SMALL_BODY);
@@ -81,6 +88,12 @@ pub fn response_head(data: &[u8]) {
         assert!(consumed > 0 && consumed <= rest.len(), "consumed {consumed} of {}", rest.len());
         let again = parse_response_head(&rest[..consumed], MAX_RESPONSE_HEAD, request_was_head);
         assert_eq!(again, Ok(Some((head.clone(), consumed))), "head re-parse from its own bytes differs");
+        let fields = head.headers.iter().map(|(name, value)| (name.to_owned(), value.to_vec())).collect();
+        assert_eq!(
+            httparse_response(rest),
+            Some((head.status, head.minor_version, fields, consumed)),
+            "a head read differently from httparse"
+        );
         rest = &rest[consumed..];
         if !head.is_informational() {
             let mut out = Vec::new();
@@ -88,6 +101,32 @@ pub fn response_head(data: &[u8]) {
             return;
         }
     }
+}
+
+/// A request head as read: version, fields, length.
+type RequestView = (u8, Vec<(String, Vec<u8>)>, usize);
+
+/// httparse's reading of the complete request head at the start of `bytes`: method, target and
+/// the rest.
+fn httparse_request(bytes: &[u8]) -> Option<(String, String, RequestView)> {
+    let mut slots = [httparse::EMPTY_HEADER; 32];
+    let mut request = httparse::Request::new(&mut slots);
+    let httparse::Status::Complete(consumed) = request.parse(bytes).ok()? else { return None };
+    let fields = request.headers.iter().map(|h| (h.name.to_owned(), h.value.to_vec())).collect();
+    let line = (request.method?.to_owned(), request.path?.to_owned());
+    Some((line.0, line.1, (request.version?, fields, consumed)))
+}
+
+/// A response head as read: status, version, fields, length.
+type ResponseView = (u16, u8, Vec<(String, Vec<u8>)>, usize);
+
+/// httparse's reading of the complete response head at the start of `bytes`.
+fn httparse_response(bytes: &[u8]) -> Option<ResponseView> {
+    let mut slots = [httparse::EMPTY_HEADER; 128];
+    let mut response = httparse::Response::new(&mut slots);
+    let httparse::Status::Complete(consumed) = response.parse(bytes).ok()? else { return None };
+    let fields = response.headers.iter().map(|h| (h.name.to_owned(), h.value.to_vec())).collect();
+    Some((response.code?, response.version?, fields, consumed))
 }
 
 /// Chunked body: whole and split input decode to the same payload, the same error and the same

@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod origin;
+mod plain_head;
 pub mod request;
 pub mod response;
 pub mod write;
@@ -102,6 +103,16 @@ impl Headers {
         let mut raw = crate::buffers::HEAD_BYTES.take(head.len());
         raw.extend_from_slice(head);
         Headers { raw, fields, name_lengths }
+    }
+
+    /// Copies `head` once, with the fields `plain_head` read in it (spans into `head`). Both
+    /// buffers come from the worker's stashes, the field list at its exact length.
+    fn from_spans(head: &[u8], read: &plain_head::FieldList) -> Headers {
+        let mut fields = HEAD_FIELDS.take(read.as_slice().len());
+        fields.extend_from_slice(read.as_slice());
+        let mut raw = crate::buffers::HEAD_BYTES.take(head.len());
+        raw.extend_from_slice(head);
+        Headers { raw, fields, name_lengths: read.name_lengths }
     }
 
     /// False when no field's name has `name`'s length, so none can be `name`.

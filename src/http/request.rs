@@ -10,8 +10,8 @@
 use std::mem::MaybeUninit;
 
 use super::{
-    BodyFraming, HeadError, Headers, MAX_HEADER_SLOTS, Span, count_headers, find_header, first_line, has_token,
-    keep_alive_from, map_parse_error, parse_content_length, trim_ows, values_of, version_error,
+    BodyFraming, HeadError, Headers, MAX_HEADER_SLOTS, Span, ascii_text, count_headers, find_header, first_line,
+    has_token, keep_alive_from, map_parse_error, parse_content_length, plain_head, trim_ows, values_of, version_error,
 };
 
 /// Bounds applied while the head is still arriving.
@@ -86,6 +86,9 @@ pub fn parse_request_head(buf: &[u8], limits: &RequestLimits) -> Result<Option<(
     // Parsing only the allowed window both bounds the work and turns "complete
     // but too long" into the same Partial-at-limit case as "still arriving".
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    if let Some(plain) = read_plain(window, limits) {
+        return plain.map(Some);
+    }
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADER_SLOTS];
     let slots = &mut slots[..limits.max_headers.min(MAX_HEADER_SLOTS)];
     let mut req = httparse::Request::new(&mut []);
@@ -96,9 +99,27 @@ pub fn parse_request_head(buf: &[u8], limits: &RequestLimits) -> Result<Option<(
         httparse::Status::Partial if window.len() >= limits.max_head_bytes => Err(HeadError::TooLarge),
         httparse::Status::Partial => Ok(None),
         httparse::Status::Complete(consumed) => {
-            build_head(&req, &window[..consumed]).map(|head| Some((head, consumed)))
+            let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version) else {
+                return Err(HeadError::Malformed("incomplete request line"));
+            };
+            let bytes = &window[..consumed];
+            let headers = Headers::copy(bytes, req.headers);
+            build_head(method, target, minor_version, headers, bytes).map(|head| Some((head, consumed)))
         }
     }
+}
+
+/// The head read by `plain_head` when it is written the plain way and complete; `None` leaves it to
+/// httparse, which reads the same heads the same way and also names what is wrong with the rest.
+fn read_plain(window: &[u8], limits: &RequestLimits) -> Option<Result<(RequestHead, usize), HeadError>> {
+    let mut fields = plain_head::FieldList::new();
+    let max_fields = limits.max_headers.min(MAX_HEADER_SLOTS);
+    let (line, consumed) = plain_head::read_request(window, &mut fields, max_fields)?;
+    let bytes = &window[..consumed];
+    // Both spans are visible ASCII (the reader admits nothing else there).
+    let (method, target) = (ascii_text(line.method.of(bytes)), ascii_text(line.target.of(bytes)));
+    let headers = Headers::from_spans(bytes, &fields);
+    Some(build_head(method, target, line.minor_version, headers, bytes).map(|head| (head, consumed)))
 }
 
 fn request_version_error(window: &[u8]) -> HeadError {
@@ -111,14 +132,16 @@ fn request_version_error(window: &[u8]) -> HeadError {
     version_error(version)
 }
 
-/// `bytes` is the whole head `req` was parsed from; it is copied once into the result.
-fn build_head(req: &httparse::Request<'_, '_>, bytes: &[u8]) -> Result<RequestHead, HeadError> {
-    let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version) else {
-        return Err(HeadError::Malformed("incomplete request line"));
-    };
+/// `method` and `target` lie inside `bytes`, the whole head, which `headers` holds a copy of.
+fn build_head(
+    method: &str,
+    target: &str,
+    minor_version: u8,
+    headers: Headers,
+    bytes: &[u8],
+) -> Result<RequestHead, HeadError> {
     check_target(target)?;
     let target = origin_form(target)?;
-    let headers = Headers::copy(bytes, req.headers);
     check_host(&headers, minor_version)?;
     let framing = request_framing(&headers, minor_version)?;
     let keep_alive = keep_alive_from(&headers, minor_version);

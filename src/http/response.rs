@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 
 use super::{
     BodyFraming, HeadError, Headers, MAX_HEADER_SLOTS, count_headers, find_header, first_line, keep_alive_from,
-    list_elements, map_parse_error, parse_content_length, trim_ows, values_of, version_error,
+    list_elements, map_parse_error, parse_content_length, plain_head, trim_ows, values_of, version_error,
 };
 
 /// A parsed response head.
@@ -45,6 +45,9 @@ pub fn parse_response_head(
     request_was_head: bool,
 ) -> Result<Option<(ResponseHead, usize)>, HeadError> {
     let window = &buf[..buf.len().min(max_head_bytes)];
+    if let Some(plain) = read_plain(window, request_was_head) {
+        return plain.map(Some);
+    }
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADER_SLOTS];
     let mut resp = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default()
@@ -54,9 +57,22 @@ pub fn parse_response_head(
         httparse::Status::Partial if window.len() >= max_head_bytes => Err(HeadError::TooLarge),
         httparse::Status::Partial => Ok(None),
         httparse::Status::Complete(consumed) => {
-            build_head(&resp, &window[..consumed], request_was_head).map(|head| Some((head, consumed)))
+            let (Some(status), Some(minor_version)) = (resp.code, resp.version) else {
+                return Err(HeadError::Malformed("incomplete status line"));
+            };
+            let headers = Headers::copy(&window[..consumed], resp.headers);
+            build_head(status, minor_version, headers, request_was_head).map(|head| Some((head, consumed)))
         }
     }
+}
+
+/// The head read by `plain_head` when it is written the plain way and complete; `None` leaves it to
+/// httparse, which reads the same heads the same way and also names what is wrong with the rest.
+fn read_plain(window: &[u8], request_was_head: bool) -> Option<Result<(ResponseHead, usize), HeadError>> {
+    let mut fields = plain_head::FieldList::new();
+    let (line, consumed) = plain_head::read_response(window, &mut fields, MAX_HEADER_SLOTS)?;
+    let headers = Headers::from_spans(&window[..consumed], &fields);
+    Some(build_head(line.status, line.minor_version, headers, request_was_head).map(|head| (head, consumed)))
 }
 
 fn response_version_error(window: &[u8]) -> HeadError {
@@ -65,19 +81,15 @@ fn response_version_error(window: &[u8]) -> HeadError {
     version_error(version)
 }
 
-/// `bytes` is the whole head `resp` was parsed from; it is copied once into the result.
 fn build_head(
-    resp: &httparse::Response<'_, '_>,
-    bytes: &[u8],
+    status: u16,
+    minor_version: u8,
+    headers: Headers,
     request_was_head: bool,
 ) -> Result<ResponseHead, HeadError> {
-    let (Some(status), Some(minor_version)) = (resp.code, resp.version) else {
-        return Err(HeadError::Malformed("incomplete status line"));
-    };
     if status < 100 {
         return Err(HeadError::Malformed("invalid status code"));
     }
-    let headers = Headers::copy(bytes, resp.headers);
     let bodyless = request_was_head || (100..200).contains(&status) || status == 204 || status == 304;
     let decision =
         if bodyless { Decision::reusable(BodyFraming::Empty) } else { response_framing(&headers, minor_version)? };

@@ -326,8 +326,9 @@ fn is_safe_value(value: &[u8]) -> bool {
     value.iter().fold(true, |safe, &b| safe & ((b >= b' ' && b != 0x7f) | (b == b'\t')))
 }
 
-/// RFC 9110 §5.6.2 token characters, as a table (a test spells the set out apart from it).
-fn is_tchar(b: u8) -> bool {
+/// RFC 9110 §5.6.2 token characters, as a table (a test spells the set out apart from it). Also
+/// the plain head reader's name check (`plain_head`).
+pub(super) fn is_tchar(b: u8) -> bool {
     TCHAR[usize::from(b)]
 }
 
