@@ -86,11 +86,12 @@ pub fn parse_request_head(buf: &[u8], limits: &RequestLimits) -> Result<Option<(
     // Parsing only the allowed window both bounds the work and turns "complete
     // but too long" into the same Partial-at-limit case as "still arriving".
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
-    if let Some(plain) = read_plain(window, limits) {
+    let max_fields = limits.max_headers.min(MAX_HEADER_SLOTS);
+    if let Some(plain) = read_plain(window, max_fields) {
         return plain.map(Some);
     }
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADER_SLOTS];
-    let slots = &mut slots[..limits.max_headers.min(MAX_HEADER_SLOTS)];
+    let slots = &mut slots[..max_fields];
     let mut req = httparse::Request::new(&mut []);
     let parsed = httparse::ParserConfig::default()
         .parse_request_with_uninit_headers(&mut req, window, slots)
@@ -111,9 +112,8 @@ pub fn parse_request_head(buf: &[u8], limits: &RequestLimits) -> Result<Option<(
 
 /// The head read by `plain_head` when it is written the plain way and complete; `None` leaves it to
 /// httparse, which reads the same heads the same way and also names what is wrong with the rest.
-fn read_plain(window: &[u8], limits: &RequestLimits) -> Option<Result<(RequestHead, usize), HeadError>> {
+fn read_plain(window: &[u8], max_fields: usize) -> Option<Result<(RequestHead, usize), HeadError>> {
     let mut fields = plain_head::FieldList::new();
-    let max_fields = limits.max_headers.min(MAX_HEADER_SLOTS);
     let (line, consumed) = plain_head::read_request(window, &mut fields, max_fields)?;
     let bytes = &window[..consumed];
     // Both spans are visible ASCII (the reader admits nothing else there).
