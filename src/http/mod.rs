@@ -68,6 +68,28 @@ fn ascii_text(bytes: &[u8]) -> &str {
     }
 }
 
+/// RFC 9110 §5.6.2 token characters, as a table: the plain head reader's name check
+/// (`plain_head`) and the writers' debug check of their names (`write`; a test there spells the set
+/// out apart from the table).
+fn is_tchar(b: u8) -> bool {
+    TCHAR[usize::from(b)]
+}
+
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
 /// A `start..end` range into a head's bytes, small and `Copy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Span {
@@ -92,7 +114,6 @@ impl Span {
 impl Headers {
     /// Copies `head` (the bytes httparse parsed, up to the end of the head) once and records where
     /// each of `parsed`'s fields lies in it.
-    /// Both buffers come from the worker's stashes and go back to them when the head drops.
     fn copy(head: &[u8], parsed: &[httparse::Header<'_>]) -> Headers {
         let mut fields = HEAD_FIELDS.take(parsed.len());
         let mut name_lengths = 0;
@@ -100,19 +121,24 @@ impl Headers {
             name_lengths |= length_bit(h.name.len());
             Field { name: Span::within(head, h.name.as_bytes()), value: Span::within(head, h.value) }
         }));
-        let mut raw = crate::buffers::HEAD_BYTES.take(head.len());
-        raw.extend_from_slice(head);
-        Headers { raw, fields, name_lengths }
+        Headers::holding(head, fields, name_lengths)
     }
 
-    /// Copies `head` once, with the fields `plain_head` read in it (spans into `head`). Both
-    /// buffers come from the worker's stashes, the field list at its exact length.
+    /// Copies `head` once, with the fields `plain_head` read in it (spans into `head`), the list
+    /// taken at its exact length.
     fn from_spans(head: &[u8], read: &plain_head::FieldList) -> Headers {
         let mut fields = HEAD_FIELDS.take(read.as_slice().len());
         fields.extend_from_slice(read.as_slice());
+        Headers::holding(head, fields, read.name_lengths)
+    }
+
+    /// A copy of `head` with `fields` (spans into it, from [`HEAD_FIELDS`]) and their names'
+    /// length bits. Both buffers come from the worker's stashes and go back to them when the head
+    /// drops.
+    fn holding(head: &[u8], fields: Vec<Field>, name_lengths: u64) -> Headers {
         let mut raw = crate::buffers::HEAD_BYTES.take(head.len());
         raw.extend_from_slice(head);
-        Headers { raw, fields, name_lengths: read.name_lengths }
+        Headers { raw, fields, name_lengths }
     }
 
     /// False when no field's name has `name`'s length, so none can be `name`.

@@ -14,8 +14,7 @@
 //! httparse: whatever it accepts, httparse accepts with the same request line or status, version,
 //! fields and length.
 
-use super::write::is_tchar;
-use super::{Field, Span, length_bit};
+use super::{Field, Span, is_tchar, length_bit};
 
 /// The most fields a plain head may have; a head with more is left to httparse. Requests and
 /// answers carry 5-20.

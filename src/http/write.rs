@@ -5,8 +5,11 @@
 //! The writer owns the framing it emits, so caller headers that would
 //! duplicate or contradict it (Content-Length and Transfer-Encoding always,
 //! Connection when it writes `connection: close`; Host on requests) are
-//! skipped, as are headers whose name is not a token or whose value holds a
-//! control byte: forwarding either would let a peer split or smuggle messages.
+//! skipped, as are headers whose value holds a control byte: forwarding one would
+//! let a peer split or smuggle messages. Names are the program's own
+//! ([`OutField`]), checked as tokens in debug builds.
+
+use super::is_tchar;
 
 /// How a response body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,27 +328,6 @@ fn is_token(name: &[u8]) -> bool {
 fn is_safe_value(value: &[u8]) -> bool {
     value.iter().fold(true, |safe, &b| safe & ((b >= b' ' && b != 0x7f) | (b == b'\t')))
 }
-
-/// RFC 9110 §5.6.2 token characters, as a table (a test spells the set out apart from it). Also
-/// the plain head reader's name check (`plain_head`).
-pub(super) fn is_tchar(b: u8) -> bool {
-    TCHAR[usize::from(b)]
-}
-
-static TCHAR: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-            );
-        b += 1;
-    }
-    table
-};
 
 fn push_decimal(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(NumberText::decimal(n).as_bytes());
