@@ -56,6 +56,53 @@ impl Field {
     }
 }
 
+/// ASCII case-insensitive equality of two header names, 8 bytes at a time from 8 bytes up. Every
+/// lookup of a name some field has the length of compares here (`content-length` four times a
+/// request, once each way it is counted and read), and `eq_ignore_ascii_case` folds a byte at a
+/// time.
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a.eq_ignore_ascii_case(b);
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let mut at = 0;
+    // Whole words, then the last 8 bytes (overlapping the one before when `n` is not a multiple).
+    while at + 8 < n {
+        if !same_word(word(a, at), word(b, at)) {
+            return false;
+        }
+        at += 8;
+    }
+    same_word(word(a, n - 8), word(b, n - 8))
+}
+
+/// Two words of a name equal but for case. Names looked up are nearly always written in the same
+/// case as the field's (both lower case), and bytes that differ in more than the case bit cannot
+/// be the same letter: only words that differ in case bits alone are folded.
+#[inline(always)]
+fn same_word(a: u64, b: u64) -> bool {
+    const CASE_BITS: u64 = 0x2020_2020_2020_2020;
+    let differ = a ^ b;
+    differ == 0 || (differ & !CASE_BITS == 0 && lower_case_word(a) == lower_case_word(b))
+}
+
+/// Each byte of `word` in ASCII lower case (`u8::to_ascii_lowercase`), by per-byte sums on the low
+/// seven bits, which cannot carry into the next byte: a byte is upper case when its low bits reach
+/// `A` but not past `Z` and its top bit is clear; 0x20 is added to those.
+fn lower_case_word(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const TOP: u64 = ONES * 0x80;
+    let low = word & (ONES * 0x7f);
+    let from_a = low + ONES * u64::from(0x80 - b'A');
+    let past_z = low + ONES * u64::from(0x80 - b'Z' - 1);
+    let upper = from_a & !past_z & !word & TOP;
+    word | (upper >> 2)
+}
+
 /// `bytes` as text when they are ASCII, else "": for what the parser or a writer only ever makes of
 /// ASCII (header names, the request line's method and target, digits). An ASCII check is a few
 /// instructions where `str::from_utf8` on every such span was a visible share of a request's.
@@ -156,10 +203,7 @@ impl Headers {
     fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
         let raw = &self.raw;
         let fields: &[Field] = if self.may_have(name) { &self.fields } else { &[] };
-        fields
-            .iter()
-            .filter(move |f| f.name.of(raw).eq_ignore_ascii_case(name.as_bytes()))
-            .map(move |f| f.value.of(raw))
+        fields.iter().filter(move |f| same_name(f.name.of(raw), name.as_bytes())).map(move |f| f.value.of(raw))
     }
 
     pub fn len(&self) -> usize {
@@ -352,6 +396,40 @@ mod tests {
         assert_eq!(count_headers(&hs, "a"), 2);
         let fields: Vec<(&str, &[u8])> = hs.iter().collect();
         assert_eq!(fields, [("a", &b"1"[..]), ("B", &b"2"[..]), ("A", &b"3"[..])]);
+    }
+
+    /// The word-wide fold is `to_ascii_lowercase` for every byte value in every place of a word.
+    #[test]
+    fn words_fold_to_lower_case_as_bytes_do() {
+        for place in 0..8 {
+            for b in 0..=255u8 {
+                let mut bytes = *b"aZ-0~^_@";
+                bytes[place] = b;
+                let folded = lower_case_word(u64::from_le_bytes(bytes)).to_le_bytes();
+                assert_eq!(folded, bytes.map(|c| c.to_ascii_lowercase()), "{b:#x} at {place}");
+            }
+        }
+    }
+
+    /// Names compare as `eq_ignore_ascii_case` does at every length up to 40, whatever byte differs
+    /// where, case flips included.
+    #[test]
+    fn names_compare_as_eq_ignore_ascii_case() {
+        let base: Vec<u8> = b"content-length-x-corelay-overhead-us-1234".to_vec();
+        for n in 0..=40 {
+            let a = &base[..n];
+            assert!(same_name(a, &a.to_ascii_uppercase()));
+            assert!(!same_name(a, &base[..n + 1]));
+            for at in 0..n {
+                for b in [0u8, b'@', b'[', b'`', b'{', b'^', b'~', 0x7f, 0xc3, b'A', b'z', b'-', b'\r'] {
+                    let mut other = a.to_vec();
+                    other[at] = b;
+                    assert_eq!(same_name(a, &other), a.eq_ignore_ascii_case(&other), "{b:#x} at {at} of {n}");
+                    other[at] = a[at].to_ascii_uppercase();
+                    assert!(same_name(a, &other));
+                }
+            }
+        }
     }
 
     #[test]
