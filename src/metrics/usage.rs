@@ -39,7 +39,7 @@ impl OpenAiUsage {
         }
         let mut usage = OpenAiUsage::default();
         let mut readable = true;
-        let walked = json_check::visit_members(object, |key, value| {
+        let walked = json_check::visit_valid_members(object, |key, value| {
             let value = &object[value];
             let count = || count_of(value);
             let fine = match key {
@@ -59,7 +59,7 @@ impl OpenAiUsage {
             };
             readable &= fine.is_some();
         });
-        (walked.is_ok() && readable).then_some(usage)
+        (walked.is_some() && readable).then_some(usage)
     }
 }
 
@@ -90,12 +90,11 @@ fn detail(details: &[u8], key: &[u8]) -> Option<Option<u64>> {
 /// The value of the member `key` (raw, quotes included) of a validated object.
 fn member<'a>(object: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let mut found = None;
-    json_check::visit_members(object, |name, value| {
+    json_check::visit_valid_members(object, |name, value| {
         if name == key {
             found = Some(value);
         }
-    })
-    .ok()?;
+    })?;
     found.map(|value| &object[value])
 }
 
