@@ -116,6 +116,21 @@ impl StreamAudit {
         }
     }
 
+    /// A new stream's audit (`format`, nothing seen) in this one's buffers, emptied: a worker's
+    /// streams reuse them rather than each growing its own (`sse::PassThrough::reusing`).
+    pub fn reusing(self, format: StreamFormat) -> StreamAudit {
+        let StreamAudit { mut model_spans, mut usage_payloads, last_payload, .. } = self;
+        model_spans.clear();
+        usage_payloads.clear();
+        StreamAudit { model_spans, usage_payloads, last_payload: last_payload.emptied(), ..StreamAudit::new(format) }
+    }
+
+    /// The heap it holds, in bytes.
+    pub fn held_bytes(&self) -> usize {
+        let spans = self.model_spans.capacity() + self.usage_payloads.capacity();
+        spans * size_of::<Range<usize>>() + self.last_payload.held_bytes()
+    }
+
     /// Scans the complete lines of `buf` not scanned yet (a trailing line without its terminator
     /// waits for the next call). `buf` starts where the caller's last `consume` left it.
     pub fn scan(&mut self, buf: &[u8]) -> Result<(), BadEvent> {

@@ -98,6 +98,19 @@ pub struct LastPayload {
 }
 
 impl LastPayload {
+    /// A new stream's (nothing kept) in this one's buffers, emptied.
+    pub fn emptied(self) -> LastPayload {
+        let LastPayload { mut bytes, mut tokens, .. } = self;
+        bytes.clear();
+        tokens.clear();
+        LastPayload { bytes, tokens, ..LastPayload::default() }
+    }
+
+    /// The heap it holds, in bytes.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes.capacity() + self.tokens.capacity() * size_of::<Token>()
+    }
+
     /// `Some` with the payload's facts when `payload` differs from the kept one only inside string
     /// values and numbers (each still a valid string or number) and in whitespace between tokens.
     /// `None`: judge it in full (and [`Self::keep`] it if it passes).
