@@ -153,6 +153,10 @@ impl Span {
         Span { start: start as u32, end: end as u32 }
     }
 
+    fn len(self) -> usize {
+        self.end.saturating_sub(self.start) as usize
+    }
+
     fn of(self, raw: &[u8]) -> &[u8] {
         raw.get(self.start as usize..self.end as usize).unwrap_or_default()
     }
@@ -203,7 +207,11 @@ impl Headers {
     fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
         let raw = &self.raw;
         let fields: &[Field] = if self.may_have(name) { &self.fields } else { &[] };
-        fields.iter().filter(move |f| same_name(f.name.of(raw), name.as_bytes())).map(move |f| f.value.of(raw))
+        // The length from the span first: most fields walked have another, and need no compare.
+        fields
+            .iter()
+            .filter(move |f| f.name.len() == name.len() && same_name(f.name.of(raw), name.as_bytes()))
+            .map(move |f| f.value.of(raw))
     }
 
     pub fn len(&self) -> usize {
