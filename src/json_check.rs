@@ -205,9 +205,11 @@ pub fn visit_valid_members(object: &[u8], mut member: impl FnMut(&[u8], Range<us
     }
 }
 
-/// The end of the (valid) value at `at`: a string's closing quote, a container's closing bracket,
-/// or the byte that ends a number or literal.
-fn valid_value_end(bytes: &[u8], at: usize) -> Option<usize> {
+/// Just past the value at `at` in bytes a validating walk has already passed: past a string's
+/// closing quote or a container's closing bracket (brackets inside strings not counted), or at the
+/// byte that ends a number or literal. Nothing is judged; bytes that are not valid JSON give `None`
+/// or an end that means nothing, never a panic.
+pub fn valid_value_end(bytes: &[u8], at: usize) -> Option<usize> {
     match *bytes.get(at)? {
         b'"' => string_end(bytes, at),
         b'{' | b'[' => {

@@ -82,7 +82,7 @@ fn scan_model(payload: &[u8]) -> Option<Range<usize>> {
                 return Some(pos + 1..close);
             }
             Top::ExpectValue { .. } => {
-                pos = value_end(payload, pos)?;
+                pos = json_check::valid_value_end(payload, pos)?;
                 Top::AfterValue
             }
             Top::AfterValue if byte == b',' => {
@@ -164,48 +164,6 @@ fn string_end(payload: &[u8], mut pos: usize) -> Option<usize> {
         // A backslash escapes exactly one byte; every multi-byte escape (`\u1234`) is harmless after it.
         pos = found + 2;
     }
-}
-
-/// Index just past the value that starts at `pos` (which is not whitespace).
-fn value_end(payload: &[u8], pos: usize) -> Option<usize> {
-    match *payload.get(pos)? {
-        b'"' => Some(string_end(payload, pos + 1)? + 1),
-        b'{' | b'[' => container_end(payload, pos),
-        b'}' | b']' | b',' | b':' => None,
-        _ => Some(scalar_end(payload, pos)),
-    }
-}
-
-/// Index just past the container opened at `pos`: counts depth and skips strings whole, so brackets
-/// inside strings do not count.
-fn container_end(payload: &[u8], mut pos: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    while let Some(&byte) = payload.get(pos) {
-        match byte {
-            b'"' => pos = string_end(payload, pos + 1)?,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(pos + 1);
-                }
-            }
-            _ => {}
-        }
-        pos += 1;
-    }
-    None
-}
-
-/// Index just past a number or literal (`true`, `null`, ...) starting at `pos`.
-fn scalar_end(payload: &[u8], mut pos: usize) -> usize {
-    while let Some(&byte) = payload.get(pos) {
-        if matches!(byte, b',' | b'}' | b']' | b':' | b'"' | b' ' | b'\t' | b'\n' | b'\r') {
-            break;
-        }
-        pos += 1;
-    }
-    pos
 }
 
 #[cfg(test)]
