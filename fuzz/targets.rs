@@ -331,6 +331,7 @@ fn check_sse_of_json(door: &str, bytes: &[u8]) {
 /// `route_fields::extract` only on a body that check did not refuse as too deep (proxy::dispatch).
 pub fn request_bodies(data: &[u8]) {
     let checked = json_check::validate(data);
+    trusting_walk_agrees(data);
     let _ = openai_chat::parse_request(data);
     let _ = anthropic_messages::parse_request(data);
     let _ = openai_responses::parse_request(data);
@@ -344,6 +345,21 @@ pub fn request_bodies(data: &[u8]) {
         let was_json = serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok();
         let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok();
         assert!(is_json || !was_json, "rewriting the model of a JSON body made it invalid JSON");
+    }
+}
+
+/// The walk that trusts validated bytes (`json_check::visit_valid_members`, how an answer's usage
+/// is read) reports what the validating walk does on every object that walk passes, and on any
+/// other bytes ends without a panic.
+fn trusting_walk_agrees(data: &[u8]) {
+    let mut trusted = Vec::new();
+    let walked = json_check::visit_valid_members(data, |key, value| trusted.push((key.to_vec(), value)));
+    let mut validated = Vec::new();
+    let valid = json_check::visit_members(data, |key, value| validated.push((key.to_vec(), value))).is_ok();
+    let object = data.iter().find(|b| !b" \t\n\r".contains(b)) == Some(&b'{');
+    if valid && object {
+        assert_eq!(walked, Some(()), "the trusting walk stopped on a valid object");
+        assert_eq!(trusted, validated, "the trusting walk disagrees with the validating walk");
     }
 }
 
