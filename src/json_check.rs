@@ -1,5 +1,6 @@
 //! One-pass JSON validation with a nesting bound, run on untrusted bytes before any parser that
-//! recurses sees them. It does not build anything, allocate, or look at what the values mean.
+//! recurses sees them; and, for bytes it has passed, a walk of an object's members that trusts them
+//! ([`visit_valid_members`]). It does not build anything, allocate, or look at what the values mean.
 //!
 //! Why: sonic-rs skips values recursively, so a body of 20,000 `[` overflowed a worker's stack and
 //! aborted the whole process. serde_json stops at 128 levels on its own, but it is not the only
