@@ -311,8 +311,13 @@ pub type ResponseHeaders<'a> = smallvec::SmallVec<[OutField<'a>; 10]>;
 /// The provider's forwarded headers plus Corelay's own: who served, as which model, after how many
 /// attempts, the gateway's own time so far, and (for buffered answers) the cost.
 pub fn response_headers<'a>(head: &'a ResponseHead, serving: &'a Serving<'_>, meta: &'a Meta) -> ResponseHeaders<'a> {
-    let mut headers: ResponseHeaders<'a> =
-        FORWARDED_HEADERS.iter().filter_map(|&name| head.header(name).map(|v| (name, v))).collect();
+    // Built in place, not collected: a collected list (330 bytes) was copied once more on its way out.
+    let mut headers = ResponseHeaders::new();
+    for name in FORWARDED_HEADERS {
+        if let Some(value) = head.header(name) {
+            headers.push((name, value));
+        }
+    }
     headers.push(("x-corelay-provider", serving.candidate.endpoint.provider.name.as_bytes()));
     headers.push(("x-corelay-model", serving.candidate.model.id.as_bytes()));
     headers.push(("x-corelay-attempts", meta.attempts.as_bytes()));
