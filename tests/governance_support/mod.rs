@@ -60,15 +60,16 @@ impl Redis {
         let mut redis = Redis { port: 0, dir: TempDir::new("redis"), binary, child: None };
         for _ in 0..5 {
             redis.port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            if redis.spawn() {
+            if redis.spawn().is_ok() {
                 return redis;
             }
         }
         panic!("redis-server would not start on any of five free ports");
     }
 
-    /// Starts the server and waits for its "Ready to accept connections" line (or its exit).
-    fn spawn(&mut self) -> bool {
+    /// Starts the server and waits for its "Ready to accept connections" line (or its exit); `Err`
+    /// holds the last lines it logged, to say why it did not start.
+    fn spawn(&mut self) -> Result<(), String> {
         let mut child = Command::new(&self.binary)
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always", "--logfile", ""])
@@ -80,17 +81,24 @@ impl Redis {
             .expect("run redis-server");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let ready =
-            lines.by_ref().take(200).map_while(Result::ok).any(|line| line.contains("Ready to accept connections"));
+        let mut last = std::collections::VecDeque::new();
+        let ready = lines.by_ref().take(200).map_while(Result::ok).any(|line| {
+            let ready = line.contains("Ready to accept connections");
+            last.push_back(line);
+            if last.len() > 8 {
+                last.pop_front();
+            }
+            ready
+        });
         if !ready {
             let _ = child.kill();
             let _ = child.wait();
-            return false;
+            return Err(Vec::from(last).join("\n"));
         }
         // Keep draining its log so a full pipe never blocks it.
         std::thread::spawn(move || lines.for_each(drop));
         self.child = Some(child);
-        true
+        Ok(())
     }
 
     pub fn url(&self) -> String {
@@ -104,9 +112,19 @@ impl Redis {
         }
     }
 
-    /// Starts it again on the same port with the same data.
+    /// Starts it again on the same port with the same data, up to three tries (each waits for the
+    /// server's own ready line or exit, no sleep), and a failure shows what redis-server logged. One
+    /// restart failed in CI on 2026-12-08 without saying why; a test in the same process handed the
+    /// just-freed port by a bind to port 0 is one way it could happen.
     pub fn restart(&mut self) {
-        assert!(self.spawn(), "redis-server did not restart on port {}", self.port);
+        let mut why = String::new();
+        for _ in 0..3 {
+            match self.spawn() {
+                Ok(()) => return,
+                Err(log) => why = log,
+            }
+        }
+        panic!("redis-server did not restart on port {} after three tries; its last lines:\n{why}", self.port);
     }
 
     pub fn connect(&self) -> corelay::governance::resp::Connection {
