@@ -9,7 +9,7 @@
 //! let a peer split or smuggle messages. Names are the program's own
 //! ([`OutField`]), checked as tokens in debug builds.
 
-use super::is_tchar;
+use super::{is_tchar, same_name};
 
 /// How a response body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,7 +303,7 @@ fn push_fields(out: &mut Vec<u8>, headers: &[OutField<'_>], owned: &[&str]) {
     out.reserve(headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum());
     for &(name, value) in headers {
         debug_assert!(!name.is_empty() && is_token(name.as_bytes()), "{name:?} is not a header name");
-        if owned.iter().any(|o| name.eq_ignore_ascii_case(o)) || !is_safe_value(value) {
+        if owned.iter().any(|o| same_name(name.as_bytes(), o.as_bytes())) || !is_safe_value(value) {
             continue;
         }
         append_short(out, name.as_bytes());
